@@ -1,0 +1,38 @@
+# Two environments, as in production: the Pulumi program's (.venv) and the workloads' (.venv-workloads).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+WVENV := .venv-workloads
+PIP_FLAGS := --quiet --disable-pip-version-check
+
+.PHONY: help venv test typecheck test-infra test-workloads up down bench clean
+
+help:
+	@echo "make up     - the whole fleet on this machine (the local stack)"
+	@echo "make test   - pyright + every test (infrastructure under mocks, workloads for real)"
+	@echo "make bench  - the benchmarks; each writes bench/results/<name>.json"
+
+$(VENV)/.installed: requirements.txt requirements.lock
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements.txt -c requirements.lock
+	touch $@
+
+$(WVENV)/.installed: workloads/requirements-dev.txt workloads/requirements.lock
+	$(PY) -m venv $(WVENV)
+	$(WVENV)/bin/pip install $(PIP_FLAGS) -r workloads/requirements-dev.txt -c workloads/requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed $(WVENV)/.installed
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/basedpyright
+
+test-infra: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest tests/components tests/meridian
+
+test-workloads: $(WVENV)/.installed
+	$(WVENV)/bin/python -m pytest tests/workloads
+
+test: typecheck test-infra test-workloads
+
+clean:
+	rm -rf $(VENV) $(WVENV) .pytest_cache out

@@ -1,0 +1,35 @@
+"""The hand-off from a region's infrastructure to the Kubernetes layer deployed on it.
+
+A cloud region (components/aws, components/gcp) or an existing cluster (cloud `kubernetes`)
+produces one `ClusterAccess`; components/k8s deploys the workloads through it and never
+needs to know which cloud it is on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    """Cloud identity bound to a Kubernetes ServiceAccount (IRSA role or GCP service account).
+
+    `annotations` go on the ServiceAccount: `eks.amazonaws.com/role-arn` on AWS,
+    `iam.gke.io/gcp-service-account` on GCP, nothing on an existing cluster.
+    """
+
+    annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    provider: k8s.Provider  # explicit provider for this cluster: never the ambient kubeconfig
+    image_registry: pulumi.Input[str]  # where this region's images are pushed, e.g. ECR repo prefix
+    data_url: pulumi.Input[str]  # s3://bucket, gs://bucket, or pvc://<claim> on an existing cluster
+    model_registry_url: pulumi.Input[str]  # where servers read signed artifacts (the CDN's URL)
+    trainer_identity: WorkloadIdentity  # may read this region's data bucket, nothing else
+    server_identity: WorkloadIdentity  # may read the model registry, nothing else
+    depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the GPU node pool

@@ -1,0 +1,444 @@
+"""The typed stack config: `meridian:*` keys of `stacks/Pulumi.<stack>.yaml`.
+
+Every rule is checked here, before a single resource is registered, and every error names the
+stack file and the field path (`regions[2].gpu.max`) and says what is allowed. This module
+needs only pydantic and PyYAML, so the Pulumi program, the workloads' launcher and the
+operator CLI all read the same stacks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.catalog import (
+    CPU_MACHINES,
+    DEFAULT_EDGE_MACHINE,
+    DEFAULT_SYSTEM_MACHINE,
+    GPU_MACHINES,
+    REGIONS,
+    Accelerator,
+    Cloud,
+    Residency,
+    edge_location_belongs,
+)
+
+NAMESPACE = "meridian"
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use 1-32 lowercase letters, digits and '-', "
+            "starting with a letter"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+
+
+def _at(field: str, message: str) -> ValueError:
+    """An error about a sub-field, so the reported path ends at that field (`gpu.max`)."""
+    return ValueError(f"@{field}@{message}")
+
+
+class ConfigError(Exception):
+    """A stack config mistake: the file, and one line per problem with its field path."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: invalid stack config ({len(problems)} problem(s))"]
+        lines += [f"  {path or '<root>'}: {message}" for path, message in problems]
+        super().__init__("\n".join(lines))
+
+
+class _Model(BaseModel):
+    """Stack YAML uses camelCase keys; unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class GpuPool(_Model):
+    accelerator: Accelerator
+    machine_type: str | None = Field(
+        default=None, description="Cloud machine type; not used for `kubernetes` regions."
+    )
+    min: int = Field(ge=0, le=1000)
+    desired: int = Field(ge=0, le=1000)
+    max: int = Field(ge=1, le=1000)
+    spot: bool = False
+    on_demand_fallback: bool = Field(
+        default=False,
+        description="With spot: a second on-demand pool that scales up when spot is short.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.desired > self.max:
+            raise _at("max", f"must be >= desired ({self.desired}), got {self.max}")
+        if self.min > self.desired:
+            raise _at("desired", f"must be >= min ({self.min}), got {self.desired}")
+        if self.on_demand_fallback and not self.spot:
+            raise _at("onDemandFallback", "only makes sense with spot: true")
+        return self
+
+
+class EdgeSite(_Model):
+    name: Name
+    location: str = Field(
+        description="AWS Local Zone id (us-east-1-nyc-2a), GCP zone (europe-west4-a), or the "
+        "value of the `topology.kubernetes.io/zone` label on an existing cluster."
+    )
+    capacity: int = Field(ge=1, le=100, description="CPU nodes (and edge server replicas).")
+    machine_type: str | None = None
+
+
+class KubernetesTarget(_Model):
+    """An existing cluster: only the Kubernetes layer is deployed there."""
+
+    context: str = Field(description="kubeconfig context that reaches the cluster")
+    kubeconfig_path: str | None = Field(
+        default=None, description="kubeconfig file; default: $KUBECONFIG or ~/.kube/config"
+    )
+    image_registry: str = Field(description="registry the images are pushed to, e.g. ghcr.io/acme")
+    model_registry_url: str = Field(description="where artifacts are read, e.g. https://models.acme")
+    data_volume_claim: Name = Field(description="PersistentVolumeClaim holding this region's data")
+
+
+class Region(_Model):
+    name: str
+    cloud: Cloud
+    residency: Residency
+    gpu: GpuPool
+    system_machine_type: str | None = None
+    edge_sites: list[EdgeSite] = Field(default_factory=list)
+    kubernetes: KubernetesTarget | None = None
+
+    @model_validator(mode="after")
+    def _fits_its_cloud(self) -> Self:
+        if self.cloud is Cloud.KUBERNETES:
+            _dns_label(self.name)
+            if self.kubernetes is None:
+                raise _at("kubernetes", "a `kubernetes` region needs this block")
+            if self.gpu.machine_type is not None:
+                raise _at("gpu.machineType", "not used on an existing cluster; remove it")
+            return self
+        if self.kubernetes is not None:
+            raise _at("kubernetes", f"only for cloud: kubernetes, not {self.cloud}")
+        regions = REGIONS[self.cloud]
+        if self.name not in regions:
+            raise _at(
+                "name",
+                f"unknown {self.cloud} region {self.name!r}; known: {', '.join(sorted(regions))}",
+            )
+        if regions[self.name] is not self.residency:
+            raise _at(
+                "residency",
+                f"region {self.name} lies in residency zone {regions[self.name]!s}, "
+                f"not {self.residency!s}",
+            )
+        machines = GPU_MACHINES[self.cloud]
+        machine = machines.get(self.gpu.machine_type or "")
+        if machine is None:
+            raise _at(
+                "gpu.machineType",
+                f"{self.gpu.machine_type!r} is not a {self.cloud} GPU type; "
+                f"known: {', '.join(sorted(machines))}",
+            )
+        if self.gpu.accelerator not in machine.accelerators:
+            offered = ", ".join(a.value for a in machine.accelerators)
+            raise _at(
+                "gpu.accelerator",
+                f"{self.gpu.accelerator!s} is not offered by {self.cloud} on "
+                f"{self.gpu.machine_type}; it offers: {offered}",
+            )
+        cpu = CPU_MACHINES[self.cloud]
+        fields = [("systemMachineType", self.system_machine_type)] + [
+            (f"edgeSites[{j}].machineType", s.machine_type) for j, s in enumerate(self.edge_sites)
+        ]
+        for field, value in fields:
+            if value is not None and value not in cpu:
+                raise _at(
+                    field,
+                    f"{value!r} is not a {self.cloud} CPU type; known: {', '.join(sorted(cpu))}",
+                )
+        for j, site in enumerate(self.edge_sites):
+            if not edge_location_belongs(self.cloud, self.name, site.location):
+                raise _at(
+                    f"edgeSites[{j}].location",
+                    f"{site.location!r} is not in parent region {self.name} "
+                    f"(expected a {self.cloud} location named {self.name}-...)",
+                )
+        return self
+
+    @property
+    def gpus_per_node(self) -> int:
+        machine = GPU_MACHINES.get(self.cloud, {}).get(self.gpu.machine_type or "")
+        return machine.gpus if machine else 1
+
+    @property
+    def system_machine(self) -> str:
+        return self.system_machine_type or DEFAULT_SYSTEM_MACHINE.get(self.cloud, "")
+
+    def edge_machine(self, site: EdgeSite) -> str:
+        return site.machine_type or DEFAULT_EDGE_MACHINE.get(self.cloud, "")
+
+
+class Strategy(StrEnum):
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDADAM = "fedadam"
+    FEDMEDIAN = "fedmedian"
+    FEDTRIMMEDAVG = "fedtrimmedavg"
+    MULTIKRUM = "multikrum"
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    FP16 = "fp16"
+    INT8 = "int8"
+    TOPK = "topk"  # top-k sparsification, int8 values, error feedback
+
+
+class Federation(_Model):
+    task: str = Field(
+        default="digits", description="built-in task name or a dotted path `pkg.module:TASK`"
+    )
+    strategy: Strategy = Strategy.FEDAVG
+    rounds: int = Field(default=10, ge=1, le=10_000)
+    min_regions: int = Field(default=2, ge=1)
+    local_epochs: int = Field(default=1, ge=1, le=100)
+    compression: Compression = Compression.INT8
+    topk_fraction: float = Field(default=0.01, gt=0, le=1)
+    proximal_mu: float = Field(default=0.01, ge=0)
+    round_timeout_seconds: int = Field(default=600, ge=10)
+    dirichlet_alpha: float = Field(default=0.5, gt=0)
+
+
+class Canary(_Model):
+    stable: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    candidate: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    weight: int = Field(default=0, ge=0, le=100, description="percent of traffic to candidate")
+
+    @model_validator(mode="after")
+    def _candidate_when_weighted(self) -> Self:
+        if self.weight > 0 and self.candidate is None:
+            raise _at("candidate", f"weight {self.weight} needs a candidate version")
+        if self.candidate is not None and self.candidate == self.stable:
+            raise _at("candidate", "must differ from stable")
+        return self
+
+
+class Inference(_Model):
+    min_replicas: int = Field(default=1, ge=1, le=500)
+    max_replicas: int = Field(default=4, ge=1, le=500)
+    target_cpu_utilization: int = Field(default=70, ge=10, le=95)
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    queue_capacity: int = Field(default=256, ge=1)
+    edge_confidence_threshold: float = Field(default=0.8, ge=0, le=1)
+    canary: Canary = Canary(stable="v1")
+
+    @model_validator(mode="after")
+    def _replica_bounds(self) -> Self:
+        if self.min_replicas > self.max_replicas:
+            raise _at(
+                "maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}"
+            )
+        return self
+
+
+class Cdn(_Model):
+    enabled: bool = True
+    default_ttl_seconds: int = Field(default=3600, ge=0, le=31_536_000)
+    price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+
+
+class Dns(_Model):
+    domain: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
+    health_check_path: str = Field(default="/v2/health/ready", pattern=r"^/")
+    ttl_seconds: int = Field(default=60, ge=5, le=86_400)
+
+
+class Network(_Model):
+    api_allowed_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs that may reach the Kubernetes API; empty means private endpoint only",
+    )
+
+    @field_validator("api_allowed_cidrs")
+    @classmethod
+    def _restricted(cls, cidrs: list[str]) -> list[str]:
+        for cidr in cidrs:
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as err:
+                raise ValueError(f"{cidr!r} is not a CIDR: {err}") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{cidr} opens the Kubernetes API to the world; name your CIDRs")
+        return cidrs
+
+
+class Limits(_Model):
+    """Guard rails read by the policy pack and the cost tool."""
+
+    gpu_allowlist: list[Accelerator] = Field(default_factory=lambda: list(Accelerator))
+    max_gpus: int = Field(default=64, ge=1)
+    max_usd_per_hour: float = Field(default=500.0, gt=0)
+
+
+class Tags(_Model):
+    owner: str = Field(min_length=1)
+    cost_center: str = Field(min_length=1)
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    def as_dict(self, stack: str) -> dict[str, str]:
+        return {"owner": self.owner, "stack": stack, "cost-center": self.cost_center, **self.extra}
+
+
+class StackConfig(_Model):
+    home: str = Field(description="name of the region that aggregates and hosts the registry")
+    regions: list[Region] = Field(min_length=1)
+    federation: Federation = Federation()
+    inference: Inference = Inference()
+    cdn: Cdn = Cdn()
+    dns: Dns
+    network: Network = Network()
+    limits: Limits = Limits()
+    tags: Tags
+    kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+
+    @model_validator(mode="after")
+    def _fleet_rules(self) -> Self:
+        names = [r.name for r in self.regions]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _at(f"regions[{i}].name", f"duplicate region name {name!r}")
+        if self.home not in names:
+            raise _at("home", f"{self.home!r} is not among regions ({', '.join(names)})")
+        if self.federation.min_regions > len(self.regions):
+            raise _at(
+                "federation.minRegions",
+                f"{self.federation.min_regions} exceeds the {len(self.regions)} region(s) "
+                "of this stack",
+            )
+        seen: set[str] = set()
+        for i, region in enumerate(self.regions):
+            for j, site in enumerate(region.edge_sites):
+                if site.name in seen:
+                    raise _at(
+                        f"regions[{i}].edgeSites[{j}].name",
+                        f"edge site name {site.name!r} is already used by another region",
+                    )
+                seen.add(site.name)
+        for i, region in enumerate(self.regions):
+            if region.gpu.accelerator not in self.limits.gpu_allowlist:
+                allowed = ", ".join(a.value for a in self.limits.gpu_allowlist)
+                raise _at(
+                    f"regions[{i}].gpu.accelerator",
+                    f"{region.gpu.accelerator!s} is not in limits.gpuAllowlist ({allowed})",
+                )
+        return self
+
+    @property
+    def home_region(self) -> Region:
+        return next(r for r in self.regions if r.name == self.home)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after", "function-before"} or "[" in str(part):
+            continue  # pydantic's internal validator steps, not fields
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problem(error: dict[str, Any]) -> tuple[str, str]:
+    path = _path(error["loc"])
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if msg.startswith("@"):  # raised by _at(): the field is inside the message
+        field, _, msg = msg[1:].partition("@")
+        path = f"{path}.{field}" if path else field
+    elif error["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; the fields are in components/config.py)"
+    elif error["type"] == "enum":
+        msg = f"{msg}; got {error['input']!r}"
+    return path, msg
+
+
+def parse(raw: dict[str, Any], source: str) -> StackConfig:
+    """Validate `meridian:` config values (namespace stripped) or raise ConfigError."""
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(source, [_problem(dict(e)) for e in err.errors()]) from None
+
+
+def namespace_values(config: dict[str, Any]) -> dict[str, Any]:
+    """`meridian:regions` -> `regions`; other namespaces (aws:, gcp:) are left to providers.
+
+    Values set by `pulumi config set` arrive as strings: structured ones are JSON.
+    """
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        ns, _, name = key.partition(":")
+        if ns != NAMESPACE or not name:
+            continue
+        if isinstance(value, str) and value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        out[name] = value
+    return out
+
+
+def stack_file(stack: str, stacks_dir: Path = STACKS_DIR) -> Path:
+    return stacks_dir / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+def load_stack(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
+    """Read and validate `stacks/Pulumi.<stack>.yaml`; ConfigError names what is wrong."""
+    path = stack_file(stack, stacks_dir)
+    source = f"stacks/{path.name}"
+    if not path.is_file():
+        known = ", ".join(available_stacks(stacks_dir)) or "none"
+        raise ConfigError(source, [("", f"no such stack {stack!r}; stacks: {known}")])
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(source, [("", f"not valid YAML: {err}")]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise ConfigError(source, [("config", "expected a mapping of `meridian:<key>: value`")])
+    return parse(namespace_values(document.get("config") or {}), source)

@@ -1,0 +1,58 @@
+"""The contract between the images and the Kubernetes components that deploy them.
+
+Image names, ports, paths and environment variables live here and only here: the servers
+read them, and `components/k8s` builds probes, Services and env from them, so both sides
+always agree. Standard library only: the Pulumi program imports this module too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Image(StrEnum):
+    """One container image per workload: `workloads/<image>/Dockerfile`."""
+
+    TRAINER = "trainer"  # Flower SuperLink + ServerApp (home) and SuperNode + ClientApp (regions)
+    SERVER = "server"  # regional inference server, full model, GPU when present
+    EDGE = "edge"  # CPU edge server, quantized model, escalates to its region
+
+
+# Flower 1.42 SuperLink ports (flower-superlink defaults).
+SUPERLINK_SERVERAPPIO_PORT = 9091  # ServerApp <-> SuperLink, in-pod only
+SUPERLINK_FLEET_PORT = 9092  # SuperNodes connect here (TLS + node auth)
+SUPERLINK_CONTROL_PORT = 9093  # `flwr run` / control API: never exposed outside the namespace
+SUPERNODE_CLIENTAPPIO_PORT = 9094  # SuperNode <-> ClientApp process, in-pod only
+
+# Inference servers (regional and edge) speak the Open Inference Protocol (KServe V2) over HTTP.
+HTTP_PORT = 8080
+LIVENESS_PATH = "/v2/health/live"
+READINESS_PATH = "/v2/health/ready"
+METRICS_PATH = "/metrics"
+MODEL_NAME = "meridian"
+VERSION_HEADER = "x-meridian-model-version"  # pins a request to one model version
+
+# Environment variables the images read.
+ENV_REGION = "MERIDIAN_REGION"
+ENV_MODEL_NAME = "MERIDIAN_MODEL_NAME"
+ENV_REGISTRY_URL = "MERIDIAN_REGISTRY_URL"  # fsspec URL or https:// (CDN) of the model registry
+ENV_TRUSTED_KEY = "MERIDIAN_TRUSTED_PUBLIC_KEY"  # path of the Ed25519 key artifacts are signed with
+ENV_STABLE_VERSION = "MERIDIAN_STABLE_VERSION"
+ENV_CANDIDATE_VERSION = "MERIDIAN_CANDIDATE_VERSION"
+ENV_CANDIDATE_WEIGHT = "MERIDIAN_CANDIDATE_WEIGHT"  # percent of traffic, 0-100
+ENV_MAX_BATCH_SIZE = "MERIDIAN_MAX_BATCH_SIZE"
+ENV_MAX_BATCH_WAIT_MS = "MERIDIAN_MAX_BATCH_WAIT_MS"
+ENV_QUEUE_CAPACITY = "MERIDIAN_QUEUE_CAPACITY"
+ENV_UPSTREAM_URL = "MERIDIAN_UPSTREAM_URL"  # edge -> its region's inference server
+ENV_CONFIDENCE_THRESHOLD = "MERIDIAN_CONFIDENCE_THRESHOLD"
+ENV_DATA_DIR = "MERIDIAN_DATA_DIR"  # a SuperNode reads only this directory (its region's data)
+ENV_CACHE_DIR = "MERIDIAN_CACHE_DIR"  # writable scratch (the root filesystem is read-only)
+
+# Mount points inside the containers (the root filesystem is read-only).
+DATA_MOUNT = "/data"
+CACHE_MOUNT = "/var/cache/meridian"
+CERTS_MOUNT = "/etc/meridian/tls"
+KEYS_MOUNT = "/etc/meridian/keys"
+
+# Container user: every image runs as this non-root uid/gid.
+RUN_AS_UID = 10001

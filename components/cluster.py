@@ -10,7 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_docker_build as docker_build
 import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class ServiceAccountRef:
+    """A Kubernetes ServiceAccount that a cloud identity trusts (IRSA trust, GKE WI binding)."""
+
+    namespace: str
+    name: str
+
+    @property
+    def subject(self) -> str:
+        """The token subject the cloud checks: `system:serviceaccount:<ns>:<name>`."""
+        return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+
+# The cloud side trusts exactly these ServiceAccounts, so components/k8s must create its
+# workloads' ServiceAccounts with these namespaces and names.
+TRAINER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-federation", name="trainer")
+SERVER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-inference", name="server")
 
 
 @dataclass(frozen=True)
@@ -33,3 +53,5 @@ class ClusterAccess:
     trainer_identity: WorkloadIdentity  # may read this region's data bucket, nothing else
     server_identity: WorkloadIdentity  # may read the model registry, nothing else
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the GPU node pool
+    # credentials to push images to `image_registry`; None where the builder's own login is used
+    registry_auth: docker_build.RegistryArgs | None = None

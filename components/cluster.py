@@ -32,6 +32,14 @@ class ServiceAccountRef:
 TRAINER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-federation", name="trainer")
 SERVER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-inference", name="server")
 
+# Node labels and taints every cloud puts on its pools, so components/k8s schedules the same
+# way everywhere. GPU nodes also carry the standard `nvidia.com/gpu` NoSchedule taint.
+POOL_LABEL = "meridian.io/pool"  # "system" | "gpu" | "edge"
+ACCELERATOR_LABEL = "meridian.io/accelerator"  # catalog.Accelerator value, on GPU nodes
+CAPACITY_LABEL = "meridian.io/capacity"  # "spot" | "on-demand"
+EDGE_SITE_LABEL = "meridian.io/edge-site"  # the edge site's name; also a NoSchedule taint key
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
 
 @dataclass(frozen=True)
 class WorkloadIdentity:

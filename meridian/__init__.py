@@ -1,0 +1,1 @@
+"""Meridian's operator CLI: offline preview, policy check, diff, cost, and the local stack."""

@@ -1,0 +1,23 @@
+"""`python -m meridian <command> ...`: each command lives in its own module with `main(argv)`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "preview": ("meridian.preview", "run the Pulumi program offline under mocks"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        lines = [f"  {name:<10} {summary}" for name, (_, summary) in COMMANDS.items()]
+        print("usage: python -m meridian <command> [args]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

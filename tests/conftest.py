@@ -1,9 +1,0 @@
-"""Tests run from the repository root so `components`, `meridian` and `workloads` import as in
-the program and the images."""
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))

@@ -32,6 +32,14 @@ ACCOUNT = "123456789012"
 GCP_PROJECT_NUMBER = "271828182845"
 
 
+class ProgramError(Exception):
+    """The program stopped (a config mistake raises pulumi.RunError); keeps what it registered."""
+
+    def __init__(self, message: str, inventory: Inventory):
+        super().__init__(message)
+        self.inventory = inventory
+
+
 @dataclass
 class Recorded:
     """One registered resource, as the engine would see it."""
@@ -342,7 +350,10 @@ def run_program(
     program_sys_path = str(ROOT)
     if program_sys_path not in sys.path:
         sys.path.insert(0, program_sys_path)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__pulumi__")))
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__pulumi__")))
+    except pulumi.RunError as err:
+        raise ProgramError(str(err), Inventory(stack=stack, resources=cloud.recorded)) from None
     stack_resource = pulumi_settings.get_root_resource()
     exported = dict(getattr(stack_resource, "outputs", {}) or {})
     outputs = {k: _sync_await(pulumi.Output.from_input(v).future()) for k, v in exported.items()}
@@ -379,7 +390,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         inventory = preview_stack(args.stack)
-    except ConfigError as err:
+    except (ConfigError, ProgramError) as err:
         print(err, file=sys.stderr)
         return 2
     if args.json:

@@ -1,0 +1,165 @@
+"""The stack config model: every shipped stack is valid, and every mistake is caught before a
+single resource is registered, with a message that names the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import ConfigError, available_stacks, load_stack, namespace_values
+from meridian.preview import ROOT, ProgramError, run_program
+
+BASE = "multicloud-prod"  # both clouds, edge sites, canary: every rule has something to bite on
+
+
+def base_config() -> dict[str, Any]:
+    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{BASE}.yaml").read_text())
+    return namespace_values(document["config"])
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Mutation that sets a dotted path (`regions.2.gpu.max`) to a value."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = config
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def _rename_gpu_key(config: dict[str, Any]) -> None:
+    gpu = config["regions"][0]["gpu"]
+    gpu["acelerator"] = gpu.pop("accelerator")
+
+
+def _without_owner(config: dict[str, Any]) -> None:
+    del config["tags"]["owner"]
+
+
+def _duplicate_region(config: dict[str, Any]) -> None:
+    config["regions"][2].update(name="us-east-1", residency="us")
+
+
+def _kubernetes_without_cluster(config: dict[str, Any]) -> None:
+    config["regions"][0].update(cloud="kubernetes", name="dc1")
+    del config["regions"][0]["gpu"]["machineType"]
+    config["home"] = "dc1"
+
+
+# (what is wrong, mutation, field path in the message, a fragment saying what is allowed)
+MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
+    ("max below desired", _set("regions.2.gpu.max", 1), "regions[2].gpu.max", "must be >= desired (2)"),
+    ("max zero", _set("regions.2.gpu.max", 0), "regions[2].gpu.max", "greater than or equal to 1"),
+    ("min above desired", _set("regions.0.gpu.min", 5), "regions[0].gpu.desired", "must be >= min (5)"),
+    ("unknown cloud", _set("regions.1.cloud", "azure"), "regions[1].cloud", "'aws', 'gcp' or 'kubernetes'"),
+    ("unknown region", _set("regions.0.name", "us-east-9"), "regions[0].name", "known: "),
+    ("GPU not offered", _set("regions.1.gpu.accelerator", "a10g"), "regions[1].gpu.accelerator", "it offers: l4"),
+    ("unknown GPU machine", _set("regions.0.gpu.machineType", "p9.huge"), "regions[0].gpu.machineType", "known: g4dn"),
+    ("unknown accelerator", _set("regions.0.gpu.accelerator", "tpu"), "regions[0].gpu.accelerator", "'t4'"),
+    ("duplicate region", _duplicate_region, "regions[2].name", "duplicate region name"),
+    ("home elsewhere", _set("home", "mars-1"), "home", "is not among regions"),
+    ("edge outside region", _set("regions.0.edgeSites.0.location", "us-west-2-lax-1a"), "regions[0].edgeSites[0].location", "not in parent region us-east-1"),
+    ("residency mismatch", _set("regions.3.residency", "us"), "regions[3].residency", "lies in residency zone eu"),
+    ("unknown residency", _set("regions.3.residency", "mars"), "regions[3].residency", "'us'"),
+    ("duplicate edge site", _set("regions.1.edgeSites.0.name", "nyc"), "regions[1].edgeSites[0].name", "already used"),
+    ("typo in a key", _rename_gpu_key, "regions[0].gpu.acelerator", "unknown field"),
+    ("too few regions", _set("federation.minRegions", 9), "federation.minRegions", "exceeds the 6 region(s)"),
+    ("unknown strategy", _set("federation.strategy", "fedbest"), "federation.strategy", "'fedavg'"),
+    ("canary without candidate", _set("inference.canary", {"stable": "v1", "weight": 20}), "inference.canary.candidate", "needs a candidate"),
+    ("replicas inverted", _set("inference.minReplicas", 30), "inference.maxReplicas", "must be >= minReplicas (30)"),
+    ("API open to the world", _set("network.apiAllowedCidrs", ["0.0.0.0/0"]), "network.apiAllowedCidrs", "opens the Kubernetes API"),
+    ("not a CIDR", _set("network.apiAllowedCidrs", ["10.0.0.300/8"]), "network.apiAllowedCidrs", "is not a CIDR"),
+    ("missing owner tag", _without_owner, "tags.owner", "Field required"),
+    ("fallback without spot", _set("regions.3.gpu.onDemandFallback", True), "regions[3].gpu.onDemandFallback", "spot: true"),
+    ("GPU outside allowlist", _set("limits.gpuAllowlist", ["t4", "a10g"]), "regions[1].gpu.accelerator", "not in limits.gpuAllowlist"),
+    ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
+    ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
+]
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_every_shipped_stack_is_valid(stack: str) -> None:
+    config = load_stack(stack)
+    assert config.home_region.name == config.home
+
+
+def test_the_shipped_stacks_are_the_documented_ones() -> None:
+    assert {"dev", "aws-prod", "gcp-eu", "multicloud-prod", "onprem", "local"} <= set(
+        available_stacks()
+    )
+    regions = load_stack("multicloud-prod").regions
+    assert len(regions) >= 5 and {r.cloud for r in regions} == {"aws", "gcp"}
+    assert all(r.cloud == "kubernetes" for r in load_stack("onprem").regions)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "allowed"),
+    [pytest.param(m, f, a, id=name) for name, m, f, a in MALFORMED],
+)
+def test_a_malformed_stack_file_names_the_file_and_field(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, allowed: str
+) -> None:
+    config = base_config()
+    mutate(config)
+    document = {"config": {f"meridian:{k}": v for k, v in config.items()}}
+    (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump(document))
+
+    with pytest.raises(ConfigError) as caught:
+        load_stack("broken", stacks_dir=tmp_path)
+
+    message = str(caught.value)
+    assert message.startswith("stacks/Pulumi.broken.yaml: invalid stack config")
+    assert any(path == field and allowed in text for path, text in caught.value.problems), message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"), [pytest.param(m, f, id=name) for name, m, f, _ in MALFORMED]
+)
+def test_the_program_registers_nothing_for_a_malformed_stack(
+    mutate: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    config = copy.deepcopy(base_config())
+    mutate(config)
+
+    with pytest.raises(ProgramError) as caught:
+        run_program(config, "broken")
+
+    assert caught.value.inventory.resources == []
+    assert f"  {field}: " in str(caught.value)
+
+
+def test_an_unknown_stack_lists_the_stacks() -> None:
+    with pytest.raises(ConfigError, match=r"no such stack 'prod'; stacks: .*multicloud-prod"):
+        load_stack("prod")
+
+
+def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_stack("bad", stacks_dir=tmp_path)
+
+
+def test_the_cli_reports_a_config_mistake_without_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "meridian", "preview", "no-such-stack"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "stacks/Pulumi.no-such-stack.yaml" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -56,3 +56,25 @@ KEYS_MOUNT = "/etc/meridian/keys"
 
 # Container user: every image runs as this non-root uid/gid.
 RUN_AS_UID = 10001
+
+# Flower 1.42 serves Fleet, Control and its runtime API on ONE HTTPS port (`--host/--port`),
+# and the Control API has no auth. So the SuperLink binds SUPERLINK_SERVERAPPIO_PORT on
+# 127.0.0.1 only, and a path-filtering gateway in the same pod (trainer image) terminates TLS
+# on the two public-facing ports and forwards to it only its own prefix:
+#   python -m <SUPERLINK_GATEWAY_MODULE> --upstream https://127.0.0.1:<SERVERAPPIO_PORT>
+#     --route <SUPERLINK_FLEET_PORT>=<FLEET_PATH_PREFIX>
+#     --route <SUPERLINK_CONTROL_PORT>=<CONTROL_PATH_PREFIX>
+#     --certfile <CERTS_MOUNT>/<TLS_CERT_FILE> --keyfile <CERTS_MOUNT>/<TLS_KEY_FILE>
+#     --ca-certfile <CERTS_MOUNT>/<TLS_CA_FILE>
+# Any other path answers 404 without reaching the SuperLink.
+SUPERLINK_GATEWAY_MODULE = "workloads.trainer.gateway"
+FLEET_PATH_PREFIX = "/v1/fleet/"
+CONTROL_PATH_PREFIX = "/v1/control/"
+FLOWER_HEALTH_PORT = 9095  # `--health-server-address`: gRPC health, no TLS, probes only
+
+# Files in the TLS Secret mounted at CERTS_MOUNT (kubernetes.io/tls names plus the CA).
+TLS_CA_FILE = "ca.crt"
+TLS_CERT_FILE = "tls.crt"
+TLS_KEY_FILE = "tls.key"
+# A SuperNode's node-auth private key (ECDSA P-384, OpenSSH format) under KEYS_MOUNT.
+NODE_KEY_FILE = "node.key"

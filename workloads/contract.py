@@ -78,3 +78,9 @@ TLS_CERT_FILE = "tls.crt"
 TLS_KEY_FILE = "tls.key"
 # A SuperNode's node-auth private key (ECDSA P-384, OpenSSH format) under KEYS_MOUNT.
 NODE_KEY_FILE = "node.key"
+
+# Artifact signing (Ed25519, PEM): the home trainer signs what it publishes with the private
+# key; servers and edges verify with the public key (ENV_TRUSTED_KEY points at it).
+ENV_SIGNING_KEY = "MERIDIAN_SIGNING_KEY"  # path of the Ed25519 private key (home trainer only)
+SIGNING_KEY_FILE = "artifact-signing.key"  # under KEYS_MOUNT
+TRUSTED_KEY_FILE = "artifact-signing.pub"  # under KEYS_MOUNT

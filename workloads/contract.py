@@ -84,3 +84,8 @@ NODE_KEY_FILE = "node.key"
 ENV_SIGNING_KEY = "MERIDIAN_SIGNING_KEY"  # path of the Ed25519 private key (home trainer only)
 SIGNING_KEY_FILE = "artifact-signing.key"  # under KEYS_MOUNT
 TRUSTED_KEY_FILE = "artifact-signing.pub"  # under KEYS_MOUNT
+
+# Which artifact variant a server loads (workloads.registry.artifact.Variant values).
+ENV_MODEL_VARIANT = "MERIDIAN_MODEL_VARIANT"
+REGIONAL_MODEL_VARIANT = "fp32"  # the regional GPU server: full model
+EDGE_MODEL_VARIANT = "int8"  # the CPU edge server: dynamic int8 quantized

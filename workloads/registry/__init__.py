@@ -1,0 +1,24 @@
+"""The signed model registry: publish, fetch-and-verify, load. See README.md in this folder."""
+
+from workloads.registry.artifact import ArtifactId, ArtifactRejected, Manifest, Variant
+from workloads.registry.http import HttpRegistry
+from workloads.registry.signing import generate_keypair, load_signing_key, load_trusted_key
+from workloads.registry.store import fetch_verified, latest_version, publish, version_order
+from workloads.registry.verified import VerifiedArtifact, load_model
+
+__all__ = [
+    "ArtifactId",
+    "ArtifactRejected",
+    "HttpRegistry",
+    "Manifest",
+    "Variant",
+    "VerifiedArtifact",
+    "fetch_verified",
+    "generate_keypair",
+    "latest_version",
+    "load_model",
+    "load_signing_key",
+    "load_trusted_key",
+    "publish",
+    "version_order",
+]

@@ -93,6 +93,5 @@ EDGE_MODEL_VARIANT = "int8"  # the CPU edge server: dynamic int8 quantized
 # Inference servers (regional and edge): what a process needs beyond the variables above.
 ENV_BIND_HOST = "MERIDIAN_BIND_HOST"  # 0.0.0.0 in the containers; 127.0.0.1 by default
 ENV_HTTP_PORT = "MERIDIAN_HTTP_PORT"  # default HTTP_PORT; the local stack runs several per host
-ENV_MODEL_VARIANT = "MERIDIAN_MODEL_VARIANT"  # artifact variant: fp32 (server), int8 (edge)
 ENV_ADMIN_TOKEN = "MERIDIAN_ADMIN_TOKEN"  # bearer token of POST /v2/repository/models/{m}/load
 ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stable is "latest"

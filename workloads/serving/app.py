@@ -1,0 +1,374 @@
+"""The Open Inference Protocol (KServe V2) REST server, as a thin ASGI app.
+
+One app serves both the regional server and the edge: they differ only in the `Answerer` that
+turns a validated request into probabilities (the model alone, or the edge's cascade). A plain
+ASGI callable instead of a framework router: the hot path is a handful of string compares, which
+matters at a budget of ~100 us of CPU per request.
+
+Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready],
+/metrics; POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/repository/models/{m}/load
+(hot reload, bearer token). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403
+repository auth, 404 unknown model/version/route, 405 wrong method, 429 queue full (with
+Retry-After), 503 not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import numpy as np
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from workloads.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
+from workloads.serving.batching import QueueFull
+from workloads.serving.metrics import ServingMetrics
+from workloads.registry.artifact import ArtifactRejected
+from workloads.serving.settings import LATEST
+from workloads.serving.protocol import (
+    INPUT_NAME,
+    LABEL,
+    PROBABILITIES,
+    InferError,
+    InferRequest,
+    bad_request,
+    encode_infer_response,
+    parse_infer_request,
+)
+from workloads.serving.versions import ModelRouter, ServedVersion, TrafficSplit
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON = b"application/json"
+RETRY_AFTER_SECONDS = "1"
+LOAD_RETRY_SECONDS = 10.0
+
+
+class Answerer(Protocol):
+    """Turns a validated request into class probabilities (rows, classes) plus response
+    parameters. It must submit to `served` before its first `await`: that is what makes a
+    version swap atomic for the request."""
+
+    async def answer(self, request: InferRequest, served: ServedVersion) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    async def close(self) -> None: ...
+
+
+class LocalAnswerer:
+    """The regional server: the model answers everything."""
+
+    async def answer(self, request: InferRequest, served: ServedVersion) -> tuple[np.ndarray, dict[str, Any]]:
+        return await served.submit(request.x), {}
+
+    async def close(self) -> None:
+        pass
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was read: nothing to answer."""
+
+
+class InferenceApp:
+    def __init__(
+        self,
+        router: ModelRouter,
+        metrics: ServingMetrics,
+        *,
+        initial_split: TrafficSplit,
+        server_name: str,
+        max_body_bytes: int = 1 << 20,
+        admin_token: str | None = None,
+        answerer: Answerer | None = None,
+        latest_version: Callable[[], str | None] | None = None,
+        reload_interval_s: float = 30.0,
+    ):
+        self.router = router
+        self.metrics = metrics
+        self._initial_split = initial_split
+        self._server_name = server_name
+        self._max_body_bytes = max_body_bytes
+        self._admin_token = admin_token
+        self._answerer = answerer or LocalAnswerer()
+        self._latest = latest_version
+        self._reload_interval_s = reload_interval_s
+        self._loader: asyncio.Task[None] | None = None
+
+    # ---- ASGI ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                await self._http(scope, receive, send)
+            except ClientGone:
+                pass
+            except Exception:  # a bug, never the request's content: the fuzz test holds us to it
+                log.exception("internal error on %s %s", scope["method"], scope["path"])
+                await _respond(send, 500, _error_body("internal error"))
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        """Start loading the configured versions in the background: liveness answers at once,
+        readiness once a version is loaded."""
+        self._loader = asyncio.get_running_loop().create_task(self._keep_loaded())
+
+    async def shutdown(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
+        await self.router.close()
+        await self._answerer.close()
+
+    async def _keep_loaded(self) -> None:
+        """Load the configured versions (retrying until they load), then, when the stable
+        version is `latest`, follow the registry's latest pointer: each new version is
+        verified and swapped in; a refused one is not retried until the pointer moves on."""
+        while not self.router.ready:
+            try:
+                await self.router.deploy(await self._resolve(self._initial_split))
+            except Exception as err:  # not ready until it loads; the kubelet sees it on /ready
+                log.error("loading %s failed (retrying in %.0f s): %s", self._initial_split, LOAD_RETRY_SECONDS, err)
+                await asyncio.sleep(LOAD_RETRY_SECONDS)
+        if self._initial_split.stable != LATEST:
+            return
+        refused = None
+        while True:
+            await asyncio.sleep(self._reload_interval_s)
+            newest = None
+            try:
+                newest = await asyncio.to_thread(self._latest_version)
+                routing = self.router.routing
+                if routing is None or newest in (None, routing.split.stable, refused):
+                    continue
+                split = routing.split
+                keep_candidate = split.candidate is not None and split.candidate != newest
+                await self.router.deploy(
+                    TrafficSplit(newest, split.candidate, split.weight) if keep_candidate else TrafficSplit(newest)
+                )
+            except ArtifactRejected as err:
+                refused = newest
+                log.error("refused %s; still serving %s: %s", newest, self.router.routing, err)
+            except Exception as err:  # the registry or CDN is down: keep serving, poll again
+                log.warning("following the registry's latest version failed: %s", err)
+
+    async def _resolve(self, split: TrafficSplit) -> TrafficSplit:
+        if split.stable != LATEST:
+            return split
+        newest = await asyncio.to_thread(self._latest_version)
+        if newest is None:
+            raise LookupError(f"the registry has no version of model '{self.router.name}' yet")
+        if newest == split.candidate:
+            return TrafficSplit(newest)
+        return TrafficSplit(newest, split.candidate, split.weight)
+
+    def _latest_version(self) -> str | None:
+        if self._latest is None:
+            raise RuntimeError(f"stable version '{LATEST}' needs a source that can tell the latest version")
+        return self._latest()
+
+    # ---- routing ------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if method == "POST" and path.endswith("/infer"):
+            await self._infer(scope, receive, send)
+            return
+        parts = path.rstrip("/").split("/")
+        if method in ("GET", "HEAD"):
+            status, body, content_type = self._get(path, parts)
+            await _respond(send, status, body, content_type=content_type)
+            return
+        if method == "POST" and len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load":
+            status, body = await self._repository_load(scope, receive, parts[4])
+            await _respond(send, status, body)
+            return
+        await _respond(send, 405 if self._get(path, parts)[0] != 404 else 404, _error_body(f"{method} {path} is not allowed"))
+
+    def _get(self, path: str, parts: list[str]) -> tuple[int, bytes, bytes]:
+        if path == LIVENESS_PATH:
+            return 200, b'{"live":true}', _JSON
+        if path == READINESS_PATH:
+            if self.router.ready:
+                return 200, b'{"ready":true}', _JSON
+            return 503, _error_body(f"model '{self.router.name}' is not loaded yet"), _JSON
+        if path == METRICS_PATH:
+            return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
+        if parts == ["", "v2"]:
+            return 200, _json({"name": self._server_name, "version": "1", "extensions": ["binary_tensor_data", "model_repository"]}), _JSON
+        if len(parts) >= 4 and parts[1:3] == ["v2", "models"]:
+            try:
+                return 200, self._model_get(parts[3], parts[4:]), _JSON
+            except InferError as err:
+                return err.status, _error_body(err.message), _JSON
+        return 404, _error_body(f"no route for {path}"), _JSON
+
+    def _model_get(self, name: str, rest: list[str]) -> bytes:
+        pinned = None
+        if rest[:1] == ["versions"] and len(rest) in (2, 3):
+            pinned, rest = rest[1], rest[2:]
+        if rest not in ([], ["ready"]):
+            raise InferError(404, f"no route for model path {'/'.join(rest)}")
+        self._check_model(name)
+        routing = self.router.routing
+        if routing is None:
+            raise InferError(503, f"model '{name}' is not loaded yet")
+        versions = list(routing.by_name) if pinned is None else [self.router.pick(pinned).name]
+        if rest == ["ready"]:
+            return b'{"ready":true}'
+        model = routing.by_name[versions[0]].model
+        split = routing.split
+        return _json({
+            "name": name,
+            "versions": versions,
+            "platform": "pytorch",
+            "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *model.input_shape]}],
+            "outputs": [
+                {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, model.num_classes]},
+                {"name": LABEL, "datatype": "INT64", "shape": [-1]},
+            ],
+            "parameters": {"stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight},
+        })
+
+    def _check_model(self, name: str) -> None:
+        if name != self.router.name:
+            raise InferError(404, f"unknown model {name!r}; this server serves '{self.router.name}'")
+
+    # ---- inference ----------------------------------------------------------------------
+
+    async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        served: ServedVersion | None = None
+        extra_headers: dict[str, str] = {}
+        try:
+            parts = scope["path"].split("/")
+            # ["", "v2", "models", name, "infer"] or [..., name, "versions", v, "infer"]
+            if parts[1:3] != ["v2", "models"] or len(parts) not in (5, 7) or (len(parts) == 7 and parts[4] != "versions"):
+                raise InferError(404, f"no route for {scope['path']}")
+            self._check_model(parts[3])
+            headers = _headers(scope)
+            body = await self._read_body(receive, headers)
+            pinned = parts[5] if len(parts) == 7 else headers.get(VERSION_HEADER)
+            # From here to the answerer's submit there is no await: see ModelRouter.pick.
+            served = self.router.pick(pinned)
+            request = parse_infer_request(body, headers, served.model.input_shape)
+            probabilities, parameters = await self._answerer.answer(request, served)
+            status = 200
+            response, extra_headers = encode_infer_response(self.router.name, served.name, request, probabilities, parameters)
+        except InferError as err:
+            status, response, extra_headers = err.status, _error_body(err.message), err.headers
+        except QueueFull:
+            status, response = 429, _error_body("queue full: retry later")
+            extra_headers = {"retry-after": RETRY_AFTER_SECONDS}
+        if served is None:
+            self.metrics.requests.labels(self.router.name, "none", str(status)).inc()
+        else:
+            served.metrics.request(status, time.perf_counter() - started if status == 200 else None)
+        content_type = extra_headers.pop("content-type", "application/json").encode()
+        await _respond(send, status, response, content_type=content_type, headers=extra_headers)
+
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            raise bad_request(f"request body of {declared} bytes exceeds the limit of {self._max_body_bytes}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise bad_request(f"request body exceeds the limit of {self._max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    # ---- repository extension: hot reload -----------------------------------------------
+
+    async def _repository_load(self, scope: Scope, receive: Receive, name: str) -> tuple[int, bytes]:
+        try:
+            headers = _headers(scope)
+            if not self._admin_token:
+                raise InferError(403, "the repository API is disabled: no admin token configured")
+            given = headers.get("authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
+                raise InferError(401, "the repository API needs 'Authorization: Bearer <admin token>'")
+            self._check_model(name)
+            split = _split_from(await self._read_body(receive, headers))
+            try:
+                await self.router.deploy(split)
+            except Exception as err:
+                routing = self.router.routing
+                keeping = f"still serving {routing.split}" if routing else "nothing loaded"
+                if isinstance(err, ArtifactRejected):
+                    raise InferError(400, f"artifact refused: {err}; {keeping}") from None
+                log.exception("loading %s failed", split)
+                raise InferError(503, f"loading failed: {err}; {keeping}") from None
+            return 200, _json({"model": name, "stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight})
+        except InferError as err:
+            return err.status, _error_body(err.message)
+
+
+def _split_from(body: bytes) -> TrafficSplit:
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError):
+        raise bad_request("load request body must be JSON") from None
+    parameters = request.get("parameters") if isinstance(request, dict) else None
+    if not isinstance(parameters, dict) or not isinstance(parameters.get("stable"), str):
+        raise bad_request('load request needs {"parameters": {"stable": "<version>", "candidate": ..., "candidate_weight": ...}}')
+    unknown = set(parameters) - {"stable", "candidate", "candidate_weight"}
+    if unknown:
+        raise bad_request(f"unknown load parameters: {', '.join(sorted(unknown))}")
+    candidate = parameters.get("candidate")
+    weight = parameters.get("candidate_weight", 0)
+    if (candidate is not None and not isinstance(candidate, str)) or type(weight) is not int:  # noqa: E721
+        raise bad_request("candidate must be a version string, candidate_weight an integer percent")
+    try:
+        return TrafficSplit(parameters["stable"], candidate, weight)
+    except ValueError as err:
+        raise bad_request(str(err)) from None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # Header names arrive lower-cased (ASGI); latin-1 never fails to decode.
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _error_body(message: str) -> bytes:
+    return _json({"error": message})
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, *, content_type: bytes = _JSON, headers: dict[str, str] | None = None
+) -> None:
+    raw_headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw_headers += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})

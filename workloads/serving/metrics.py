@@ -1,0 +1,109 @@
+"""Prometheus metrics of one server (regional or edge), in its own registry.
+
+Per-request costs are kept to a counter increment and a histogram observation on label children
+bound once per version; queue depth is read at scrape time, not updated per request.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.requests = Counter(
+            "meridian_inference_requests",
+            "Inference requests by model, version and HTTP status",
+            ["model", "version", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "meridian_inference_request_duration_seconds",
+            "Inference request latency inside the server (answered requests)",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "meridian_inference_batch_size",
+            "Rows per forward pass",
+            ["model", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "meridian_inference_queue_depth",
+            "Requests waiting for a forward pass",
+            ["model", "version"],
+            registry=r,
+        )
+        self.version_loaded = Gauge(
+            "meridian_model_version_loaded",
+            "1 for each loaded version, with its role (stable or candidate)",
+            ["model", "version", "role"],
+            registry=r,
+        )
+        self.traffic_percent = Gauge(
+            "meridian_model_traffic_percent",
+            "Share of unpinned traffic routed to each loaded version",
+            ["model", "version"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "meridian_model_reloads",
+            "Model (re)loads by outcome: loaded, rejected (verification failed), failed",
+            ["model", "outcome"],
+            registry=r,
+        )
+        # Edge cascade.
+        self.edge_answers = Counter(
+            "meridian_edge_answers",
+            "Edge answers by source: local (confident), cache, region (escalated), "
+            "fallback (escalation failed, answered locally)",
+            ["source"],
+            registry=r,
+        )
+        self.edge_local_fraction = Gauge(
+            "meridian_edge_local_fraction",
+            "Fraction of edge answers given without the region (local + cache + fallback)",
+            registry=r,
+        )
+        self.escalations = Counter(
+            "meridian_edge_escalations", "Requests forwarded to the region", registry=r
+        )
+        self.cache_hits = Counter(
+            "meridian_edge_cache_hits", "Requests answered from the LRU cache", registry=r
+        )
+        self.upstream_errors = Counter(
+            "meridian_edge_upstream_errors",
+            "Failed attempts to reach the region, by reason",
+            ["reason"],
+            registry=r,
+        )
+
+
+class VersionMetrics:
+    """Label children of one model version, bound once so the hot path skips label lookups."""
+
+    def __init__(self, metrics: ServingMetrics, model: str, version: str):
+        self._metrics = metrics
+        self._model = model
+        self._version = version
+        self._by_status: dict[int, Counter] = {}
+        self.latency = metrics.latency.labels(model, version)
+        self.batch_size = metrics.batch_size.labels(model, version)
+
+    def request(self, status: int, seconds: float | None = None) -> None:
+        counter = self._by_status.get(status)
+        if counter is None:
+            counter = self._by_status[status] = self._metrics.requests.labels(
+                self._model, self._version, str(status)
+            )
+        counter.inc()
+        if seconds is not None:
+            self.latency.observe(seconds)

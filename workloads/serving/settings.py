@@ -1,0 +1,123 @@
+"""Configuration of a server process: environment variables (what Kubernetes sets, names in
+`workloads.contract`) with command-line flags over them (for local use).
+
+A bad value stops the process at start with a message naming the flag and its variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workloads import contract
+
+LATEST = "latest"  # as the stable version: follow the registry's latest pointer (hot reload)
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    host: str
+    port: int
+    model_name: str
+    region: str
+    registry_url: str
+    trusted_key: Path
+    variant: str
+    stable: str
+    candidate: str | None
+    candidate_weight: int
+    max_batch_size: int
+    max_batch_wait_ms: float
+    queue_capacity: int
+    max_body_bytes: int
+    cache_dir: Path
+    reload_interval_s: float
+    torch_threads: int
+    admin_token: str | None  # from the environment only: a flag would show in `ps`
+
+
+def bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a valid {kind.__name__}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`add(flag, env, ...)`: a flag whose default comes from an environment variable."""
+
+    def add(self, flag: str, env: str | None, help: str, default: Any = None, **kwargs: Any) -> None:
+        raw = os.environ.get(env) if env else None
+        if raw is not None and raw != "":
+            default = raw  # argparse runs `type` over string defaults, so env values are checked
+        required = default is None and kwargs.pop("required", False)
+        suffix = f" [env {env}]" if env else ""
+        self.add_argument(flag, default=default, required=required, help=f"{help}{suffix}", **kwargs)
+
+
+def serving_parser(prog: str, description: str, default_variant: str) -> ArgumentParser:
+    p = ArgumentParser(prog=prog, description=description)
+    p.add("--host", contract.ENV_BIND_HOST, "address to bind (0.0.0.0 in the containers)", "127.0.0.1")
+    p.add("--port", contract.ENV_HTTP_PORT, "HTTP port", contract.HTTP_PORT, type=bounded(int, 0, 65535))
+    p.add("--model-name", contract.ENV_MODEL_NAME, "model name in the registry and the V2 paths", contract.MODEL_NAME)
+    p.add("--region", contract.ENV_REGION, "region whose artifacts to serve", required=True)
+    p.add("--registry-url", contract.ENV_REGISTRY_URL, "registry: fsspec URL or http(s):// (CDN)", required=True)
+    p.add(
+        "--trusted-key",
+        contract.ENV_TRUSTED_KEY,
+        "Ed25519 public key (PEM) the artifacts must be signed with",
+        f"{contract.KEYS_MOUNT}/{contract.TRUSTED_KEY_FILE}",
+        type=Path,
+    )
+    p.add("--variant", contract.ENV_MODEL_VARIANT, "artifact variant: fp32, pruned or int8", default_variant, choices=["fp32", "pruned", "int8"])
+    p.add("--stable", contract.ENV_STABLE_VERSION, f"stable version, or '{LATEST}' to follow the registry", LATEST)
+    p.add("--candidate", contract.ENV_CANDIDATE_VERSION, "candidate version (canary)")
+    p.add("--candidate-weight", contract.ENV_CANDIDATE_WEIGHT, "percent of traffic to the candidate", 0, type=bounded(int, 0, 100))
+    p.add("--max-batch-size", contract.ENV_MAX_BATCH_SIZE, "rows per forward pass at most", 32, type=bounded(int, 1, 4096))
+    p.add("--max-batch-wait-ms", contract.ENV_MAX_BATCH_WAIT_MS, "hold a partial batch this long for more rows", 2.0, type=bounded(float, 0, 1000))
+    p.add("--queue-capacity", contract.ENV_QUEUE_CAPACITY, "queued requests per version before 429", 256, type=bounded(int, 1, 1_000_000))
+    p.add("--max-body-bytes", None, "largest request body accepted", 1 << 20, type=bounded(int, 1024, 1 << 30))
+    p.add("--cache-dir", contract.ENV_CACHE_DIR, "where verified artifacts are kept", contract.CACHE_MOUNT, type=Path)
+    p.add("--reload-interval-s", contract.ENV_RELOAD_INTERVAL_S, f"with --stable {LATEST}: how often to poll the registry", 30.0, type=bounded(float, 0.1, 86400))
+    p.add("--torch-threads", None, "torch intra-op threads (default: the CPUs this process may use)", len(os.sched_getaffinity(0)), type=bounded(int, 1, 1024))
+    return p
+
+
+def serving_settings(args: argparse.Namespace) -> ServingSettings:
+    if args.candidate_weight > 0 and not args.candidate:
+        raise SystemExit(f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]")
+    return ServingSettings(
+        host=args.host,
+        port=args.port,
+        model_name=args.model_name,
+        region=args.region,
+        registry_url=args.registry_url,
+        trusted_key=args.trusted_key,
+        variant=args.variant,
+        stable=args.stable,
+        candidate=args.candidate or None,
+        candidate_weight=args.candidate_weight,
+        max_batch_size=args.max_batch_size,
+        max_batch_wait_ms=args.max_batch_wait_ms,
+        queue_capacity=args.queue_capacity,
+        max_body_bytes=args.max_body_bytes,
+        cache_dir=args.cache_dir,
+        reload_interval_s=args.reload_interval_s,
+        torch_threads=args.torch_threads,
+        admin_token=os.environ.get(contract.ENV_ADMIN_TOKEN) or None,
+    )
+
+
+def parse_serving_args(parser: ArgumentParser, argv: Sequence[str] | None) -> tuple[ServingSettings, argparse.Namespace]:
+    args = parser.parse_args(argv)
+    return serving_settings(args), args

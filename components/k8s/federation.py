@@ -1,0 +1,490 @@
+"""Flower: the SuperLink at home, one SuperNode per region.
+
+Flower 1.42 serves its Fleet, Control and runtime APIs on one HTTPS port, and the Control API
+has no authentication. So the SuperLink binds 127.0.0.1 only, and a path-filtering gateway in
+its pod (workloads.contract.SUPERLINK_GATEWAY_MODULE) terminates TLS on two ports:
+- the Fleet port forwards only /v1/fleet/ and is public through a LoadBalancer (TLS with the
+  federation CA, plus SuperNode authentication: only registered node keys are admitted);
+- the Control port forwards only /v1/control/ and has a ClusterIP Service, reachable only from
+  this namespace by NetworkPolicy.
+A SuperNode reads only its region's data: a read-only PersistentVolumeClaim on an existing
+cluster, else its region's bucket through its cloud identity, which can read nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import WorkloadIdentity
+from components.k8s import network_policy as netpol
+from components.k8s.inference import service_account
+from components.k8s.labels import metadata
+from components.k8s.security import Resources, container, grpc_probe, pod_spec, tcp_probe
+from components.k8s.services import load_balancer_address, service
+from components.k8s.trust import FederationTrust
+from components.k8s.target import Target
+from workloads import contract
+
+SUPERLINK_APP = "superlink"
+SUPERNODE_APP = "supernode"
+REGISTER_APP = "supernode-registration"
+FLEET_SERVICE = "superlink-fleet"
+CONTROL_SERVICE = "superlink-control"
+CONNECTION = "meridian"  # the SuperLink connection name in the registration Jobs' config.toml
+FLWR_CONFIG_MOUNT = "/etc/flwr"
+PUBLIC_KEYS_MOUNT = "/etc/meridian/supernodes"
+STATE_MOUNT = "/var/lib/flwr"
+STATE_SIZE = "5Gi"
+# SuperNode registrations live in the SuperLink's database: it is kept on a volume, so a
+# restarted SuperLink still admits the registered nodes.
+DATABASE = f"{STATE_MOUNT}/superlink.db"
+
+SUPERLINK_RESOURCES = Resources("500m", "1Gi", "2", "4Gi")
+GATEWAY_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
+SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
+REGISTER_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
+
+FLOWER_ENV = {
+    "FLWR_DISABLE_UPDATE_CHECK": "1",  # no calls home from the cluster
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_HOME": f"{contract.CACHE_MOUNT}/flwr",  # the root filesystem is read-only
+}
+
+
+def _loopback(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+def _health_address() -> str:
+    return f"0.0.0.0:{contract.FLOWER_HEALTH_PORT}"
+
+
+def _flower_probes() -> tuple[k8s.core.v1.ProbeArgs, k8s.core.v1.ProbeArgs]:
+    return grpc_probe(contract.FLOWER_HEALTH_PORT), grpc_probe(contract.FLOWER_HEALTH_PORT, period=5)
+
+
+def _secret_volume(name: str, secret: pulumi.Input[str], files: Sequence[str]) -> k8s.core.v1.VolumeArgs:
+    """Only the listed files of a Secret, readable by the pod's group (fsGroup) alone."""
+    return k8s.core.v1.VolumeArgs(
+        name=name,
+        secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=secret,
+            default_mode=0o440,
+            items=[k8s.core.v1.KeyToPathArgs(key=f, path=f) for f in files],
+        ),
+    )
+
+
+def _mount(volume: str, path: str) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
+
+
+def _secret(
+    resource_name: str,
+    name: str,
+    target: Target,
+    app: str,
+    data: Mapping[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+    secret_type: str = "Opaque",
+) -> k8s.core.v1.Secret:
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=metadata(name, target.namespace, target.labels(app, "credentials")),
+        type=secret_type,
+        string_data=dict(data),
+        opts=target.opts(parent),
+    )
+
+
+def _config_map(
+    resource_name: str,
+    name: str,
+    target: Target,
+    app: str,
+    data: Mapping[str, pulumi.Input[str]],
+    parent: pulumi.Resource,
+) -> k8s.core.v1.ConfigMap:
+    return k8s.core.v1.ConfigMap(
+        resource_name,
+        metadata=metadata(name, target.namespace, target.labels(app, "config")),
+        data=dict(data),
+        opts=target.opts(parent),
+    )
+
+
+def _subject_alt_names(hosts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split host names from IP addresses: they go in different certificate fields."""
+    dns: list[str] = []
+    ips: list[str] = []
+    for host in hosts:
+        try:
+            ips.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            dns.append(host)
+    return dns, ips
+
+
+class SuperLink(pulumi.ComponentResource):
+    """The home region's SuperLink (with its ServerApp subprocess) and the node registrations."""
+
+    address: pulumi.Output[str]  # "<load balancer host>:<fleet port>", for the other regions
+    internal_address: str  # the Fleet Service inside the home cluster, for the home SuperNode
+
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        image: pulumi.Input[str],
+        trust: FederationTrust,
+        identity: WorkloadIdentity,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("meridian:k8s:SuperLink", name, None, opts)
+        account = service_account(f"{name}-sa", SUPERLINK_APP, target, SUPERLINK_APP, identity, self)
+        fleet = service(
+            f"{name}-fleet-service",
+            FLEET_SERVICE,
+            target,
+            SUPERLINK_APP,
+            {"fleet": contract.SUPERLINK_FLEET_PORT},
+            public=True,
+            parent=self,
+        )
+        service(
+            f"{name}-control-service",
+            CONTROL_SERVICE,
+            target,
+            SUPERLINK_APP,
+            {"control": contract.SUPERLINK_CONTROL_PORT},
+            public=False,
+            parent=self,
+        )
+        public_host = load_balancer_address(fleet)
+        self.internal_address = f"{target.service_host(FLEET_SERVICE)}:{contract.SUPERLINK_FLEET_PORT}"
+        in_cluster = [
+            name_
+            for svc in (FLEET_SERVICE, CONTROL_SERVICE)
+            for name_ in (svc, f"{svc}.{target.namespace_name}", f"{svc}.{target.namespace_name}.svc", target.service_host(svc))
+        ]
+        names = public_host.apply(lambda host: _subject_alt_names([host, *in_cluster, "localhost", "127.0.0.1"]))
+        cert_pem, key_pem = trust.server_certificate(
+            f"{name}-tls", names.apply(lambda n: n[0]), names.apply(lambda n: n[1]), self
+        )
+        tls_secret = _secret(
+            f"{name}-tls-secret",
+            "superlink-tls",
+            target,
+            SUPERLINK_APP,
+            {contract.TLS_CERT_FILE: cert_pem, contract.TLS_KEY_FILE: key_pem, contract.TLS_CA_FILE: trust.ca_cert_pem},
+            self,
+            secret_type="kubernetes.io/tls",
+        )
+        signing_secret = _secret(
+            f"{name}-signing-secret",
+            "artifact-signing",
+            target,
+            SUPERLINK_APP,
+            {contract.SIGNING_KEY_FILE: trust.signing_private_key_pem},
+            self,
+        )
+        state = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-state",
+            metadata=metadata("superlink-state", target.namespace, target.labels(SUPERLINK_APP, "state")),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": STATE_SIZE}),
+            ),
+            opts=target.opts(self),
+        )
+        certs = [f"{contract.CERTS_MOUNT}/{f}" for f in (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE)]
+        superlink = container(
+            SUPERLINK_APP,
+            image,
+            resources=SUPERLINK_RESOURCES,
+            probes=_flower_probes(),
+            command=["flower-superlink"],
+            args=[
+                "--ssl-ca-certfile", certs[0],
+                "--ssl-certfile", certs[1],
+                "--ssl-keyfile", certs[2],
+                "--enable-supernode-auth",
+                "--disable-runtime-dependency-installation",  # else `uv sync` per run
+                "--host", "127.0.0.1",
+                "--port", str(contract.SUPERLINK_SERVERAPPIO_PORT),
+                "--database", DATABASE,
+                "--health-server-address", _health_address(),
+            ],
+            environment={
+                **FLOWER_ENV,
+                contract.ENV_REGION: target.region.name,
+                contract.ENV_MODEL_NAME: contract.MODEL_NAME,
+                contract.ENV_SIGNING_KEY: f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}",
+            },
+            ports={"health": contract.FLOWER_HEALTH_PORT},
+            mounts=[
+                _mount("tls", contract.CERTS_MOUNT),
+                _mount("signing", contract.KEYS_MOUNT),
+                k8s.core.v1.VolumeMountArgs(name="state", mount_path=STATE_MOUNT),
+            ],
+        )
+        gateway = container(
+            "gateway",
+            image,
+            resources=GATEWAY_RESOURCES,
+            probes=(tcp_probe(contract.SUPERLINK_FLEET_PORT), tcp_probe(contract.SUPERLINK_CONTROL_PORT, period=5)),
+            command=["python", "-m", contract.SUPERLINK_GATEWAY_MODULE],
+            args=[
+                "--upstream", f"https://{_loopback(contract.SUPERLINK_SERVERAPPIO_PORT)}",
+                "--route", f"{contract.SUPERLINK_FLEET_PORT}={contract.FLEET_PATH_PREFIX}",
+                "--route", f"{contract.SUPERLINK_CONTROL_PORT}={contract.CONTROL_PATH_PREFIX}",
+                "--certfile", certs[1],
+                "--keyfile", certs[2],
+                "--ca-certfile", certs[0],
+            ],
+            ports={"fleet": contract.SUPERLINK_FLEET_PORT, "control": contract.SUPERLINK_CONTROL_PORT},
+            mounts=[_mount("tls", contract.CERTS_MOUNT)],
+        )
+        tls_files = (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE)
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata(SUPERLINK_APP, target.namespace, target.labels(SUPERLINK_APP, "federation")),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,  # one federation state; a second SuperLink would split the nodes
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # RWO state volume
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=target.selector(SUPERLINK_APP)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(SUPERLINK_APP, "federation")),
+                    spec=pod_spec(
+                        [superlink, gateway],
+                        service_account=account.metadata.name,
+                        volumes=[
+                            _secret_volume("tls", tls_secret.metadata.name, tls_files),
+                            _secret_volume("signing", signing_secret.metadata.name, [contract.SIGNING_KEY_FILE]),
+                            k8s.core.v1.VolumeArgs(
+                                name="state",
+                                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                                    claim_name=state.metadata.name
+                                ),
+                            ),
+                        ],
+                    ),
+                ),
+            ),
+            opts=target.opts(self),
+        )
+        netpol.allow(
+            f"{name}-netpol",
+            SUPERLINK_APP,
+            target.namespace,
+            target.selector(SUPERLINK_APP),
+            target.labels(SUPERLINK_APP, "network"),
+            ingress=[
+                netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]),
+                netpol.Rule([netpol.this_namespace()], [contract.SUPERLINK_CONTROL_PORT]),
+            ],
+            egress=[netpol.Rule([netpol.public_internet()], [netpol.HTTPS_PORT])]
+            + netpol.cloud_identity_rules(target.region.cloud),
+            opts=target.opts(self),
+        )
+        self._register_nodes(name, target, image, trust, tls_secret, deployment)
+        self.address = public_host.apply(lambda host: f"{host}:{contract.SUPERLINK_FLEET_PORT}")
+        self.register_outputs({"address": self.address, "internalAddress": self.internal_address})
+
+    def _register_nodes(
+        self,
+        name: str,
+        target: Target,
+        image: pulumi.Input[str],
+        trust: FederationTrust,
+        tls_secret: k8s.core.v1.Secret,
+        superlink: k8s.apps.v1.Deployment,
+    ) -> None:
+        """One Job per region registers its SuperNode's public key through the Control API.
+
+        Flower refuses a key registered twice, and the registrations persist in the SuperLink's
+        database, so a Job runs once per key: changes to its spec (a new trainer image) are
+        ignored. To rotate a node key, replace the key and its Job (`pulumi up --replace`).
+        """
+        control = f"{target.service_host(CONTROL_SERVICE)}:{contract.SUPERLINK_CONTROL_PORT}"
+        flwr_config = _config_map(
+            f"{name}-flwr-config",
+            "flwr-connection",
+            target,
+            REGISTER_APP,
+            {
+                "config.toml": (
+                    f'[superlink]\ndefault = "{CONNECTION}"\n\n'
+                    f'[superlink.{CONNECTION}]\naddress = "{control}"\n'
+                    f'root-certificates = "{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"\n'
+                )
+            },
+            self,
+        )
+        public_keys = _config_map(
+            f"{name}-node-keys",
+            "supernode-public-keys",
+            target,
+            REGISTER_APP,
+            {f"{region}.pub": key.public_openssh for region, key in trust.node_keys.items()},
+            self,
+        )
+        for region in trust.node_keys:
+            job_container = container(
+                "register",
+                image,
+                resources=REGISTER_RESOURCES,
+                probes=None,
+                command=["flwr", "supernode", "register", f"{PUBLIC_KEYS_MOUNT}/{region}.pub", CONNECTION],
+                environment={**FLOWER_ENV, "FLWR_HOME": FLWR_CONFIG_MOUNT},
+                mounts=[
+                    _mount("tls", contract.CERTS_MOUNT),
+                    _mount("flwr", FLWR_CONFIG_MOUNT),
+                    _mount("keys", PUBLIC_KEYS_MOUNT),
+                ],
+            )
+            k8s.batch.v1.Job(
+                f"{name}-register-{region}",
+                metadata=metadata(f"register-{region}", target.namespace, target.labels(REGISTER_APP, "federation")),
+                spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=10,  # the SuperLink may still be starting
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(REGISTER_APP, "federation")),
+                        spec=pod_spec(
+                            [job_container],
+                            service_account="default",
+                            restart_policy="OnFailure",
+                            volumes=[
+                                _secret_volume("tls", tls_secret.metadata.name, [contract.TLS_CA_FILE]),
+                                k8s.core.v1.VolumeArgs(
+                                    name="flwr",
+                                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=flwr_config.metadata.name),
+                                ),
+                                k8s.core.v1.VolumeArgs(
+                                    name="keys",
+                                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=public_keys.metadata.name),
+                                ),
+                            ],
+                        ),
+                    ),
+                ),
+                opts=pulumi.ResourceOptions.merge(
+                    target.opts(self, depends_on=[superlink]), pulumi.ResourceOptions(ignore_changes=["spec"])
+                ),
+            )
+        netpol.allow(
+            f"{name}-register-netpol",
+            REGISTER_APP,
+            target.namespace,
+            target.selector(REGISTER_APP),
+            target.labels(REGISTER_APP, "network"),
+            egress=[netpol.Rule([netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_CONTROL_PORT])],
+            opts=target.opts(self),
+        )
+
+
+class SuperNode(pulumi.ComponentResource):
+    """A region's SuperNode: trains on that region's data only, with its own node key."""
+
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        image: pulumi.Input[str],
+        trust: FederationTrust,
+        identity: WorkloadIdentity,
+        superlink_address: pulumi.Input[str],
+        data_url: pulumi.Input[str],
+        gpus: int,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("meridian:k8s:SuperNode", name, None, opts)
+        region = target.region
+        account = service_account(f"{name}-sa", SUPERNODE_APP, target, SUPERNODE_APP, identity, self)
+        auth = _secret(
+            f"{name}-auth-secret",
+            "supernode-auth",
+            target,
+            SUPERNODE_APP,
+            {contract.NODE_KEY_FILE: trust.node_key(region.name).private_openssh, contract.TLS_CA_FILE: trust.ca_cert_pem},
+            self,
+        )
+        volumes = [
+            _secret_volume("ca", auth.metadata.name, [contract.TLS_CA_FILE]),
+            _secret_volume("node-key", auth.metadata.name, [contract.NODE_KEY_FILE]),
+        ]
+        mounts = [_mount("ca", contract.CERTS_MOUNT), _mount("node-key", contract.KEYS_MOUNT)]
+        data_path: pulumi.Input[str]
+        if region.kubernetes is not None:
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="data",
+                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                        claim_name=region.kubernetes.data_volume_claim, read_only=True
+                    ),
+                )
+            )
+            mounts.append(_mount("data", contract.DATA_MOUNT))
+            data_path = contract.DATA_MOUNT
+        else:
+            # The bucket is read in place (fsspec URL) with the region's cloud identity, which
+            # can read this bucket and nothing else: no copy of the data leaves it.
+            data_path = data_url
+        node_config = pulumi.Output.concat('region="', region.name, '" data-path="', data_path, '"')
+        node = container(
+            SUPERNODE_APP,
+            image,
+            resources=replace(SUPERNODE_RESOURCES, gpus=gpus),
+            probes=_flower_probes(),
+            command=["flower-supernode"],
+            args=[
+                "--superlink", superlink_address,
+                "--root-certificates", f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}",
+                "--auth-supernode-private-key", f"{contract.KEYS_MOUNT}/{contract.NODE_KEY_FILE}",
+                "--node-config", node_config,
+                "--isolation", "subprocess",
+                "--host", "127.0.0.1",
+                "--port", str(contract.SUPERNODE_CLIENTAPPIO_PORT),
+                "--health-server-address", _health_address(),
+            ],
+            environment={**FLOWER_ENV, contract.ENV_REGION: region.name, contract.ENV_DATA_DIR: data_path},
+            ports={"health": contract.FLOWER_HEALTH_PORT},
+            mounts=mounts,
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=metadata(SUPERNODE_APP, target.namespace, target.labels(SUPERNODE_APP, "federation")),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,  # one node identity per region: two pods would share one node key
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=target.selector(SUPERNODE_APP)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(SUPERNODE_APP, "federation")),
+                    spec=pod_spec([node], service_account=account.metadata.name, volumes=volumes, gpu=gpus > 0),
+                ),
+            ),
+            opts=target.opts(self),
+        )
+        netpol.allow(
+            f"{name}-netpol",
+            SUPERNODE_APP,
+            target.namespace,
+            target.selector(SUPERNODE_APP),
+            target.labels(SUPERNODE_APP, "network"),
+            # Only outbound: the SuperLink (any address: its load balancer may be private on
+            # an existing cluster) on the Fleet port, and the data bucket over HTTPS.
+            egress=[
+                netpol.Rule(
+                    [netpol.anywhere(), netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_FLEET_PORT]
+                ),
+                netpol.Rule([netpol.public_internet()], [netpol.HTTPS_PORT]),
+                *netpol.cloud_identity_rules(region.cloud),
+            ],
+            opts=target.opts(self),
+        )
+        self.register_outputs({})

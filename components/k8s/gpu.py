@@ -1,0 +1,76 @@
+"""The NVIDIA device plugin, which makes `nvidia.com/gpu` schedulable, as a pinned Helm release.
+
+Where it is installed:
+- AWS: always. EKS's NVIDIA AMIs ship the driver and container toolkit, not the plugin.
+- GCP: never. GKE installs and manages its own device plugin on GPU node pools (with the
+  driver installed by `gpu_driver_installation_config`); a second one would fight it.
+- An existing cluster (`kubernetes`): when the stack says it has GPU nodes (`gpu.desired` >
+  0), once per cluster (regions may share one: the first region on it owns the plugin).
+The plugin (not the GPU operator) because the driver comes with the node images on every
+cloud we create; the operator's job is installing drivers.
+
+The chart's default node affinity selects nodes labelled `nvidia.com/gpu.present=true` (or
+NVIDIA PCI devices found by node-feature-discovery) and it tolerates the `nvidia.com/gpu`
+taint, so GPU pools must carry GPU_NODE_LABEL.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.catalog import Cloud
+from components.config import Region, StackConfig
+
+CHART = "nvidia-device-plugin"
+CHART_VERSION = "0.18.2"
+CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
+RELEASE_NAME = "nvidia-device-plugin"
+# The plugin needs hostPath sockets (privileged by Pod Security): it runs where the cluster's
+# own privileged daemons run, never in Meridian's restricted namespaces.
+RELEASE_NAMESPACE = "kube-system"
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+
+
+def has_gpus(region: Region) -> bool:
+    """A cloud region always has a GPU pool (it may scale from zero); an existing cluster
+    has GPUs when the stack says it has GPU nodes."""
+    return region.cloud is not Cloud.KUBERNETES or region.gpu.desired > 0
+
+
+def _cluster_key(region: Region) -> tuple[str, str | None] | None:
+    if region.kubernetes is None:
+        return None
+    return region.kubernetes.context, region.kubernetes.kubeconfig_path
+
+
+def needs_device_plugin(config: StackConfig, region: Region) -> bool:
+    if region.cloud is Cloud.GCP or not has_gpus(region):
+        return False
+    key = _cluster_key(region)
+    if key is None:
+        return True
+    first = next(r for r in config.regions if _cluster_key(r) == key and has_gpus(r))
+    return first.name == region.name
+
+
+class GpuDevicePlugin(pulumi.ComponentResource):
+    def __init__(self, name: str, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:k8s:GpuDevicePlugin", name, None, opts)
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE_NAME,
+            chart=CHART,
+            version=CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            namespace=RELEASE_NAMESPACE,
+            atomic=True,
+            values={
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                    "limits": {"cpu": "200m", "memory": "128Mi"},
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        self.register_outputs({"status": self.release.status})

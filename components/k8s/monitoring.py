@@ -1,0 +1,23 @@
+"""Prometheus scraping by pod annotations.
+
+Chosen over a ServiceMonitor because annotations need nothing installed: a ServiceMonitor
+is a prometheus-operator CRD, and applying one to a cluster without the operator fails the
+whole deployment, while every common Prometheus setup (kube-prometheus-stack with its
+`kubernetes-pods` job, the Prometheus Helm chart, Grafana Agent/Alloy, the OpenTelemetry
+collector's prometheus receiver) discovers `prometheus.io/*` annotated pods. The servers'
+metrics share their HTTP port, which their NetworkPolicy already opens, so the scraper
+needs no extra rule. Flower has no Prometheus endpoint, so only the servers are scraped.
+"""
+
+from __future__ import annotations
+
+from workloads import contract
+
+
+def scrape_annotations(port: int = contract.HTTP_PORT, path: str = contract.METRICS_PATH) -> dict[str, str]:
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": path,
+        "prometheus.io/scheme": "http",
+    }

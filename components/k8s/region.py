@@ -1,0 +1,138 @@
+"""Everything one region's cluster runs: the composition of components/k8s."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import ClusterAccess
+from components.config import Region, StackConfig
+from components.k8s import network_policy as netpol
+from components.k8s.edge import EdgeServers
+from components.k8s.federation import SuperLink, SuperNode
+from components.k8s.gpu import GpuDevicePlugin, has_gpus, needs_device_plugin
+from components.k8s.inference import RegionalInference
+from components.k8s.labels import metadata
+from components.k8s.namespace import namespace_name, restricted_namespace
+from components.k8s.target import Target
+from components.k8s.trust import FederationTrust
+from workloads import contract
+from workloads.contract import Image
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionWorkloadsArgs:
+    config: StackConfig
+    region: Region
+    access: ClusterAccess
+    images: Mapping[Image, pulumi.Input[str]]  # digest-pinned refs (WorkloadImages.refs)
+    superlink_address: pulumi.Input[str] | None  # None: this region is home, runs the SuperLink
+    labels: dict[str, str] = field(default_factory=dict)
+    trust: FederationTrust  # the stack's one FederationTrust, shared by every region
+
+
+class RegionWorkloads(pulumi.ComponentResource):
+    inference_endpoint: pulumi.Output[str]  # host name or IP of the region's inference Service
+    superlink_address: pulumi.Output[str] | None  # home only: "<lb host>:<fleet port>"
+    edge_endpoints: dict[str, pulumi.Output[str]]  # edge site name -> host name or IP
+
+    def __init__(self, name: str, args: RegionWorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:k8s:RegionWorkloads", name, None, opts)
+        region, access = args.region, args.access
+        missing = [image.value for image in Image if image not in args.images]
+        if missing:
+            raise ValueError(f"region {region.name}: no image ref for {', '.join(missing)}")
+        is_home = args.superlink_address is None
+        if is_home != (region.name == args.config.home):
+            raise ValueError(
+                f"region {region.name}: superlink_address must be None exactly for the home "
+                f"region ({args.config.home})"
+            )
+        provider_opts = pulumi.ResourceOptions(parent=self, provider=access.provider)
+        namespace = restricted_namespace(
+            f"{name}-namespace",
+            region.name,
+            args.config.kubernetes_version,
+            args.labels,
+            pulumi.ResourceOptions.merge(provider_opts, pulumi.ResourceOptions(depends_on=access.depends_on)),
+        )
+        target = Target(
+            config=args.config,
+            region=region,
+            namespace=namespace.metadata.name,
+            namespace_name=namespace_name(region.name),
+            provider=access.provider,
+            stack_labels=args.labels,
+        )
+        netpol.default_deny(f"{name}-default-deny", target.namespace, args.labels, target.opts(self))
+        if needs_device_plugin(args.config, region):
+            GpuDevicePlugin(
+                f"{name}-gpu",
+                access.provider,
+                pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+        gpus = 1 if has_gpus(region) else 0
+        trusted_key = k8s.core.v1.ConfigMap(
+            f"{name}-artifact-trust",
+            metadata=metadata("artifact-trust", target.namespace, args.labels),
+            data={contract.TRUSTED_KEY_FILE: args.trust.signing_public_key_pem},
+            opts=target.opts(self),
+        )
+        trainer = args.images[Image.TRAINER]
+        if args.superlink_address is None:
+            superlink = SuperLink(
+                f"{name}-superlink",
+                target,
+                trainer,
+                args.trust,
+                access.trainer_identity,
+                pulumi.ResourceOptions(parent=self),
+            )
+            node_address: pulumi.Input[str] = superlink.internal_address
+            self.superlink_address = superlink.address
+        else:
+            node_address = args.superlink_address
+            self.superlink_address = None
+        SuperNode(
+            f"{name}-supernode",
+            target,
+            trainer,
+            args.trust,
+            access.trainer_identity,
+            node_address,
+            access.data_url,
+            gpus,
+            pulumi.ResourceOptions(parent=self),
+        )
+        inference = RegionalInference(
+            f"{name}-inference",
+            target,
+            args.images[Image.SERVER],
+            access.model_registry_url,
+            access.server_identity,
+            trusted_key.metadata.name,
+            gpus,
+            pulumi.ResourceOptions(parent=self),
+        )
+        edges = EdgeServers(
+            f"{name}-edge",
+            target,
+            args.images[Image.EDGE],
+            access.model_registry_url,
+            access.server_identity,
+            trusted_key.metadata.name,
+            inference.service_url,
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.inference_endpoint = inference.endpoint
+        self.edge_endpoints = edges.endpoints
+        self.register_outputs(
+            {
+                "inferenceEndpoint": self.inference_endpoint,
+                "superlinkAddress": self.superlink_address,
+                "edgeEndpoints": self.edge_endpoints,
+            }
+        )

@@ -194,15 +194,18 @@ class InferenceApp:
             await self._infer(scope, receive, send)
             return
         parts = path.rstrip("/").split("/")
-        if method in ("GET", "HEAD"):
-            status, body, content_type = self._get(path, parts)
-            await _respond(send, status, body, content_type=content_type)
-            return
-        if method == "POST" and len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load":
+        is_load = len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load"
+        if method == "POST" and is_load:
             status, body = await self._repository_load(scope, receive, parts[4])
             await _respond(send, status, body)
             return
-        await _respond(send, 405 if self._get(path, parts)[0] != 404 else 404, _error_body(f"{method} {path} is not allowed"))
+        if is_load or path.endswith("/infer"):
+            await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use POST"))
+            return
+        status, body, content_type = self._get(path, parts)
+        if method not in ("GET", "HEAD") and status != 404:
+            status, body, content_type = 405, _error_body(f"{method} {path} is not allowed: use GET"), _JSON
+        await _respond(send, status, body, content_type=content_type)
 
     def _get(self, path: str, parts: list[str]) -> tuple[int, bytes, bytes]:
         if path == LIVENESS_PATH:

@@ -1,0 +1,177 @@
+"""What the serving tests share: a real signed registry with trained digits models, servers
+run in-process on a free loopback port, and V2 request builders."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+import uvicorn
+from sklearn.datasets import load_digits
+
+from workloads.registry import ArtifactId, Variant, generate_keypair, publish
+from workloads.registry.variants import quantize_int8
+from workloads.serving.app import Answerer, InferenceApp
+from workloads.serving.metrics import ServingMetrics
+from workloads.serving.runner import build_app
+from workloads.serving.settings import ServingSettings
+from workloads.tasks import load_task, train
+
+MODEL = "meridian"
+REGION = "test-region"
+TASK = load_task("digits")
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    images, labels = load_digits(return_X_y=True)
+    return (images / 16.0).astype(np.float32), labels.astype(np.int64)
+
+
+def trained_model(seed: int, epochs: int = 8) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = TASK.build_model()
+    x, y = digits()
+    train(model, x[:1400], y[:1400], epochs=epochs, seed=seed)
+    return model.eval()
+
+
+@dataclass
+class Registry:
+    """A file:// registry signed with a fresh key; `publish` adds a version."""
+
+    root: Path
+    signing_key: Path
+    trusted_key: Path
+    models: dict[int, torch.nn.Module] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri()
+
+    def model(self, seed: int) -> torch.nn.Module:
+        if seed not in self.models:
+            self.models[seed] = trained_model(seed)
+        return self.models[seed]
+
+    def publish(self, version: str, seed: int, variant: Variant = Variant.FP32) -> None:
+        model = self.model(seed)
+        if variant is Variant.INT8:
+            model = quantize_int8(model)
+        publish(
+            model,
+            TASK,
+            self.url,
+            self.signing_key,
+            artifact=ArtifactId(MODEL, version, REGION, variant),
+            parent_version=version,
+        )
+
+    def artifact_dir(self, version: str, variant: Variant = Variant.FP32) -> Path:
+        return self.root / ArtifactId(MODEL, version, REGION, variant).path
+
+
+def make_registry(tmp: Path) -> Registry:
+    root = tmp / "registry"
+    root.mkdir()
+    signing_key, trusted_key = generate_keypair(tmp / "keys")
+    return Registry(root, signing_key, trusted_key)
+
+
+def settings(registry: Registry, cache: Path, **overrides: Any) -> ServingSettings:
+    values: dict[str, Any] = dict(
+        host="127.0.0.1",
+        port=0,
+        model_name=MODEL,
+        region=REGION,
+        registry_url=registry.url,
+        trusted_key=registry.trusted_key,
+        variant="fp32",
+        stable="v1",
+        candidate=None,
+        candidate_weight=0,
+        max_batch_size=32,
+        max_batch_wait_ms=1.0,
+        queue_capacity=256,
+        max_body_bytes=1 << 20,
+        cache_dir=cache,
+        reload_interval_s=30.0,
+        torch_threads=1,
+        admin_token="test-token",
+    )
+    values.update(overrides)
+    return ServingSettings(**values)
+
+
+def app_for(
+    registry: Registry,
+    cache: Path,
+    *,
+    answerer: Answerer | None = None,
+    metrics: ServingMetrics | None = None,
+    **overrides: Any,
+) -> InferenceApp:
+    return build_app(
+        settings(registry, cache, **overrides), server_name="meridian-test", metrics=metrics, answerer=answerer
+    )
+
+
+@contextmanager
+def serving(app: InferenceApp, ready_timeout_s: float = 30.0) -> Iterator[str]:
+    """Run `app` on uvicorn in a background thread on a free loopback port; yield its URL once
+    a model is loaded; always stop it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, loop="asyncio", http="httptools", lifespan="on", access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, ready_timeout_s)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def wait_ready(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready within {timeout_s} s")
+
+
+def infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
+    return {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}], **extra}
+
+
+async def started(app: InferenceApp, timeout_s: float = 30.0) -> None:
+    """Run the app's startup (as uvicorn's lifespan would) and wait until a model is loaded."""
+    await app.startup()
+    deadline = time.monotonic() + timeout_s
+    while not app.router.ready:
+        if time.monotonic() > deadline:
+            raise TimeoutError("model not loaded")
+        await asyncio.sleep(0.01)
+
+
+def asgi_client(app: InferenceApp) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://server")

@@ -1,0 +1,134 @@
+"""Every container of every stack runs restricted, bounded, probed and pinned by digest."""
+
+from __future__ import annotations
+
+import re
+
+from components.k8s.gpu import has_gpus
+from components.k8s.namespace import namespace_name
+from tests.components.k8s.conftest import Deployed
+from tests.components.k8s.manifests import containers, pod_spec
+from workloads import contract
+
+DIGEST_PINNED = re.compile(r"^[a-z0-9.:-]+(/[a-z0-9._-]+)+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
+GPU = "nvidia.com/gpu"
+
+
+def _workloads(deployed: Deployed) -> list[dict]:
+    return [o for o in deployed.objects() if pod_spec(o) is not None]
+
+
+def test_every_container_is_restricted(deployed: Deployed) -> None:
+    checked = 0
+    for obj in _workloads(deployed):
+        for c in containers(obj):
+            where = f"{obj['kind']} {obj['metadata']['name']}/{c['name']}"
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True and sc["runAsUser"] == contract.RUN_AS_UID, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            checked += 1
+    assert checked >= 4
+
+
+def test_every_pod_runs_as_the_image_user_without_an_api_token(deployed: Deployed) -> None:
+    for obj in _workloads(deployed):
+        spec = pod_spec(obj)
+        assert spec is not None
+        assert spec["securityContext"]["runAsUser"] == contract.RUN_AS_UID
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False, obj["metadata"]["name"]
+
+
+def test_writable_paths_are_emptydir_scratch_only(deployed: Deployed) -> None:
+    for obj in _workloads(deployed):
+        spec = pod_spec(obj)
+        assert spec is not None
+        scratch = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for c in containers(obj):
+            mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+            assert mounts["/tmp"]["name"] in scratch
+            assert mounts[contract.CACHE_MOUNT]["name"] in scratch
+            for path, mount in mounts.items():
+                if mount["name"] not in scratch and path != "/var/lib/flwr":  # the SuperLink's state PVC
+                    assert mount.get("readOnly") is True, f"{c['name']} writes {path}"
+
+
+def test_every_container_has_requests_and_limits(deployed: Deployed) -> None:
+    for obj in _workloads(deployed):
+        for c in containers(obj):
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{c['name']} {bound}"
+
+
+def test_every_long_running_container_has_both_probes(deployed: Deployed) -> None:
+    for obj in deployed.objects("Deployment"):
+        for c in containers(obj):
+            assert c.get("livenessProbe") and c.get("readinessProbe"), c["name"]
+
+
+def test_servers_are_probed_on_the_contract_health_paths(deployed: Deployed) -> None:
+    for obj in deployed.objects("Deployment"):
+        for c in containers(obj):
+            if c["name"] in ("server", "edge"):
+                assert c["livenessProbe"]["httpGet"] == {"path": contract.LIVENESS_PATH, "port": contract.HTTP_PORT}
+                assert c["readinessProbe"]["httpGet"] == {"path": contract.READINESS_PATH, "port": contract.HTTP_PORT}
+            elif c["name"] in ("superlink", "supernode"):
+                assert c["livenessProbe"]["grpc"]["port"] == contract.FLOWER_HEALTH_PORT
+
+
+def test_every_image_is_pinned_by_digest(deployed: Deployed) -> None:
+    for obj in _workloads(deployed):
+        for c in containers(obj):
+            assert DIGEST_PINNED.match(c["image"]), c["image"]
+
+
+def test_images_come_from_their_regions_registry(deployed: Deployed) -> None:
+    for region in deployed.config.regions:
+        expected = (
+            region.kubernetes.image_registry
+            if region.kubernetes is not None
+            else f"registry.{region.name}.example.com/meridian"
+        )
+        for obj in _workloads(deployed):
+            if obj["metadata"]["namespace"] == namespace_name(region.name):
+                for c in containers(obj):
+                    assert c["image"].startswith(expected + "/"), c["image"]
+
+
+def test_gpu_workloads_get_one_gpu_and_tolerate_the_gpu_taint_where_the_region_has_gpus(
+    deployed: Deployed,
+) -> None:
+    for region in deployed.config.regions:
+        namespace = namespace_name(region.name)
+        for name in ("server", "supernode"):
+            obj = deployed.named("Deployment", namespace, name)
+            (c,) = containers(obj)
+            spec = pod_spec(obj)
+            assert spec is not None
+            tolerations = spec.get("tolerations") or []
+            if has_gpus(region):
+                assert c["resources"]["limits"][GPU] == "1" == c["resources"]["requests"][GPU]
+                assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in tolerations
+            else:
+                assert GPU not in c["resources"]["limits"]
+                assert not tolerations
+    for obj in deployed.objects("Deployment"):
+        if obj["metadata"]["name"] not in ("server", "supernode"):
+            for c in containers(obj):
+                assert GPU not in c["resources"]["limits"], c["name"]
+
+
+def test_service_accounts_carry_the_cloud_identity_and_no_token(deployed: Deployed) -> None:
+    for region in deployed.config.regions:
+        namespace = namespace_name(region.name)
+        for name, role in (("supernode", "trainer"), ("server", "server")):
+            account = deployed.named("ServiceAccount", namespace, name)
+            assert account["automountServiceAccountToken"] is False
+            annotations = account["metadata"].get("annotations") or {}
+            if region.kubernetes is None:
+                assert any(f"{region.name}-{role}" in v for v in annotations.values()), annotations
+            else:
+                assert not annotations

@@ -1,0 +1,33 @@
+"""Meridian's policy rules, one module per service; `POLICIES` is the whole pack, in order."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from .aws import cloudfront, ec2, eks, iam, kms, s3
+from .gcp import gcs, gke, lb
+from .gcp import kms as gcp_kms
+from .kubernetes import availability, images, namespaces, pods
+from .meridian import cost, flower, gpus, residency, tags
+
+POLICIES: list[Policy] = [
+    *eks.POLICIES,
+    *s3.POLICIES,
+    *kms.POLICIES,
+    *cloudfront.POLICIES,
+    *ec2.POLICIES,
+    *iam.POLICIES,
+    *gke.POLICIES,
+    *gcs.POLICIES,
+    *gcp_kms.POLICIES,
+    *lb.POLICIES,
+    *pods.POLICIES,
+    *images.POLICIES,
+    *availability.POLICIES,
+    *namespaces.POLICIES,
+    *residency.POLICIES,
+    *gpus.POLICIES,
+    *cost.POLICIES,
+    *flower.POLICIES,
+    *tags.POLICIES,
+]

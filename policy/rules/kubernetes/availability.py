@@ -1,0 +1,77 @@
+"""Availability: every replicated or autoscaled Deployment (the inference servers) has a PDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs
+
+from ..support import (
+    ADVISORY,
+    cluster_of,
+    dig,
+    labels_of,
+    mapping,
+    namespace_of,
+    of_types,
+    selector_matches,
+    stack_rule,
+)
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+HPAS = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler")
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+
+
+def _name(resource: PolicyResource) -> str:
+    return str(dig(resource.props, "metadata", "name") or resource.name)
+
+
+def _autoscaled(args: StackValidationArgs, deployment: PolicyResource) -> bool:
+    for hpa in of_types(args, *HPAS):
+        target = mapping(dig(hpa.props, "spec", "scaleTargetRef"))
+        if (
+            target.get("kind") == "Deployment"
+            and target.get("name") == _name(deployment)
+            and namespace_of(hpa.props) == namespace_of(deployment.props)
+            and cluster_of(hpa) == cluster_of(deployment)
+        ):
+            return True
+    return False
+
+
+def _covered(args: StackValidationArgs, deployment: PolicyResource) -> bool:
+    pod_labels = mapping(dig(deployment.props, "spec", "template", "metadata", "labels"))
+    return any(
+        namespace_of(pdb.props) == namespace_of(deployment.props)
+        and cluster_of(pdb) == cluster_of(deployment)
+        and selector_matches(mapping(dig(pdb.props, "spec", "selector")), pod_labels)
+        for pdb in of_types(args, PDB)
+        if dig(pdb.props, "spec", "selector") is not None
+    )
+
+
+def _pdb_for_replicated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    for deployment in of_types(args, DEPLOYMENT):
+        replicas = dig(deployment.props, "spec", "replicas")
+        replicated = replicas is not None and replicas > 1
+        if not (replicated or _autoscaled(args, deployment)) or _covered(args, deployment):
+            continue
+        component = labels_of(deployment.props).get("app.kubernetes.io/component")
+        yield (
+            f"Deployment {namespace_of(deployment.props)}/{_name(deployment)}"
+            f"{f' ({component})' if component else ''} is replicated but no PodDisruptionBudget "
+            "selects its pods",
+            deployment.urn,
+        )
+
+
+PDB_FOR_REPLICATED = stack_rule(
+    "k8s-pdb-for-replicated-deployments",
+    "Every replicated or autoscaled Deployment (inference, edge) has a PodDisruptionBudget.",
+    severity=Severity.MEDIUM,
+    enforcement=ADVISORY,
+    check=_pdb_for_replicated,
+)
+
+POLICIES = [PDB_FOR_REPLICATED]

@@ -1,0 +1,56 @@
+"""Cost ceiling: at maximum scale the stack stays within its GPU count and $/hour limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import PolicyConfigSchema, Severity, StackValidationArgs
+
+from ..pricing import Priced, estimate
+from ..support import MANDATORY, resource_region, stack_rule
+
+
+def priced(args: StackValidationArgs) -> list[Priced]:
+    return [
+        Priced(r.resource_type, r.name, r.props, resource_region(r), r.provider.name if r.provider else "")
+        for r in args.resources
+    ]
+
+
+def _ceiling(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    config = args.get_config()
+    max_gpus, max_usd = int(config["maxGpus"]), float(config["maxUsdPerHour"])
+    result = estimate(priced(args), str(config.get("homeRegion") or "") or None)
+    for what in result.unpriced:
+        yield f"cannot price {what}: add it to policy/rules/prices.yaml", None
+    if result.gpus_max > max_gpus:
+        yield f"{result.gpus_max} GPUs at maximum scale exceed maxGpus {max_gpus}", None
+    if result.usd_hour_max > max_usd:
+        yield (
+            f"${result.usd_hour_max:,.2f}/hour at maximum scale exceeds maxUsdPerHour ${max_usd:,.2f} "
+            "(run `python -m meridian cost STACK` for the breakdown)",
+            None,
+        )
+
+
+COST_CEILING = stack_rule(
+    "meridian-cost-ceiling",
+    "At maximum scale the stack stays within its GPU count and $/hour ceiling.",
+    severity=Severity.HIGH,
+    enforcement=MANDATORY,
+    check=_ceiling,
+    config_schema=PolicyConfigSchema(
+        properties={
+            # Defaults match components/config.py Limits.
+            "maxGpus": {"type": "integer", "minimum": 1, "default": 64},
+            "maxUsdPerHour": {"type": "number", "exclusiveMinimum": 0, "default": 500.0},
+            "homeRegion": {
+                "type": "string",
+                "default": "",
+                "description": "the stack's home region: prices federation transfer to it",
+            },
+        }
+    ),
+)
+
+POLICIES = [COST_CEILING]

@@ -1,0 +1,70 @@
+"""GPUs: every GPU pool's accelerator is in the stack's allowlist (`limits.gpuAllowlist`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+
+from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
+from ..support import MANDATORY, WORKLOAD_TYPES, dig, items, mapping, pod_spec, resource_rule
+
+ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
+# components/cluster.py ACCELERATOR_LABEL: on existing clusters pods pick GPUs by this label.
+ACCELERATOR_LABEL = "meridian.io/accelerator"
+
+
+def _accelerators(args: ResourceValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """(what, accelerator or None when the machine is unknown) for each GPU the resource uses."""
+    if args.resource_type == EKS_NODE_GROUP:
+        for machine_type in items(args.props.get("instanceTypes")):
+            known = machine("aws", str(machine_type))
+            if known is None:
+                yield f"instance type {machine_type}", None
+            elif known.accelerator:
+                yield f"instance type {machine_type}", known.accelerator
+    elif args.resource_type == GKE_NODE_POOL:
+        config = mapping(args.props.get("nodeConfig"))
+        known = machine("gcp", str(config.get("machineType")))
+        if known is None:
+            yield f"machine type {config.get('machineType')}", None
+        elif known.accelerator:
+            yield f"machine type {config.get('machineType')}", known.accelerator
+        for guest in items(config.get("guestAccelerators")):
+            priced = gpu_accelerator("gcp", str(mapping(guest).get("type")))
+            yield f"guest accelerator {mapping(guest).get('type')}", priced[1] if priced else None
+    else:
+        selector = mapping(pod_spec(args.resource_type, args.props).get("nodeSelector"))
+        if ACCELERATOR_LABEL in selector:
+            yield f"nodeSelector {ACCELERATOR_LABEL}", str(selector[ACCELERATOR_LABEL])
+
+
+def _allowlisted(args: ResourceValidationArgs) -> Iterator[str]:
+    allowed = [str(a) for a in items(args.get_config().get("gpuAllowlist"))]
+    for what, accelerator in _accelerators(args):
+        if accelerator is None:
+            yield f"{what} is not in the price table, so its GPU cannot be checked"
+        elif accelerator not in allowed:
+            yield f"{what} carries {accelerator}, not in the allowlist ({', '.join(allowed)})"
+
+
+GPU_ALLOWLIST = resource_rule(
+    "meridian-gpu-allowlist",
+    "GPU node pools and GPU workloads use only the stack's allowed accelerators.",
+    severity=Severity.HIGH,
+    enforcement=MANDATORY,
+    types=[EKS_NODE_GROUP, GKE_NODE_POOL, *WORKLOAD_TYPES],
+    check=_allowlisted,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "gpuAllowlist": {
+                "type": "array",
+                "items": {"type": "string", "enum": ALL_ACCELERATORS},
+                "default": ALL_ACCELERATORS,
+                "description": "accelerators the stack may run (stack config limits.gpuAllowlist)",
+            }
+        }
+    ),
+)
+
+POLICIES = [GPU_ALLOWLIST]

@@ -1,0 +1,83 @@
+"""Required tags and labels (owner, stack, cost-center) on everything that bills, and namespaces.
+
+AWS tags may come from the provider's `defaultTags`, GCP labels from its `defaultLabels`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+
+from ..support import ADVISORY, dig, labels_of, mapping, resource_rule
+
+# Billable resources that must carry the tags even when they have no `tags` input of their own.
+AWS_TAGGED = (
+    "aws:eks/cluster:Cluster",
+    "aws:eks/nodeGroup:NodeGroup",
+    "aws:ec2/vpc:Vpc",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2/eip:Eip",
+    "aws:lb/loadBalancer:LoadBalancer",
+    "aws:cloudfront/distribution:Distribution",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketV2:BucketV2",
+    "aws:kms/key:Key",
+    "aws:ecr/repository:Repository",
+)
+# GCP resource -> where its labels live.
+GCP_LABELS: dict[str, tuple[str, ...]] = {
+    "gcp:container/cluster:Cluster": ("resourceLabels",),
+    "gcp:container/nodePool:NodePool": ("nodeConfig", "resourceLabels"),
+    "gcp:storage/bucket:Bucket": ("labels",),
+    "gcp:kms/cryptoKey:CryptoKey": ("labels",),
+    "gcp:artifactregistry/repository:Repository": ("labels",),
+    "gcp:compute/globalForwardingRule:GlobalForwardingRule": ("labels",),
+}
+NAMESPACE = "kubernetes:core/v1:Namespace"
+DEFAULT_REQUIRED = ["owner", "stack", "cost-center"]
+
+
+def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any]:
+    return args.provider.props if args.provider is not None else {}
+
+
+def _effective(args: ResourceValidationArgs) -> Mapping[str, Any]:
+    if args.resource_type.startswith("aws:"):
+        return {
+            **mapping(dig(_provider_props(args), "defaultTags", "tags")),
+            **mapping(args.props.get("tagsAll")),
+            **mapping(args.props.get("tags")),
+        }
+    if args.resource_type.startswith("gcp:"):
+        return {
+            **mapping(_provider_props(args).get("defaultLabels")),
+            **mapping(dig(args.props, *GCP_LABELS[args.resource_type])),
+        }
+    return labels_of(args.props)
+
+
+def _required(args: ResourceValidationArgs) -> Iterator[str]:
+    required = [str(k) for k in args.get_config().get("requiredKeys") or DEFAULT_REQUIRED]
+    present = _effective(args)
+    missing = [k for k in required if not present.get(k)]
+    if missing:
+        yield f"missing {'labels' if not args.resource_type.startswith('aws:') else 'tags'}: {', '.join(missing)}"
+
+
+REQUIRED_TAGS = resource_rule(
+    "meridian-required-tags",
+    "Billable cloud resources and namespaces carry owner, stack and cost-center tags/labels.",
+    severity=Severity.MEDIUM,
+    enforcement=ADVISORY,
+    types=[*AWS_TAGGED, *GCP_LABELS, NAMESPACE],
+    check=_required,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "requiredKeys": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED}
+        }
+    ),
+)
+
+POLICIES = [REQUIRED_TAGS]

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from workloads.contract import SIGNING_KEY_FILE, TRUSTED_KEY_FILE
-from workloads.registry.artifact import SIGNATURE_FILE, ArtifactRejected
+from workloads.registry.artifact import MANIFEST_FILE, SIGNATURE_FILE, ArtifactRejected
 ALGORITHM = "ed25519"
 
 
@@ -101,4 +101,6 @@ def verify_signature(
     except InvalidSignature:
         if signer != trusted:
             raise reject(f"signed by key {signer}, not by the trusted key {trusted}") from None
-        raise reject("signature does not match manifest.json (the manifest was modified)") from None
+        raise ArtifactRejected(
+            artifact, MANIFEST_FILE, "does not match its signature (modified after signing)"
+        ) from None

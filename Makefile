@@ -26,13 +26,27 @@ venv: $(VENV)/.installed $(WVENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/basedpyright
 
+# The Pulumi side: the program under mocks, the policy pack, the operator CLI.
 test-infra: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest tests/components tests/meridian
+	$(VENV)/bin/python -m pytest tests/components tests/policy tests/meridian --ignore=tests/meridian/local
 
+# The workloads for real (Flower on loopback, real servers, real torch), and the local stack.
 test-workloads: $(WVENV)/.installed
-	$(WVENV)/bin/python -m pytest tests/workloads
+	$(WVENV)/bin/python -m pytest tests/workloads tests/meridian/local tests/e2e
 
 test: typecheck test-infra test-workloads
+
+# The local stack runs the workloads, so it runs in their environment.
+up: venv
+	$(WVENV)/bin/python -m meridian local up $(ARGS)
+
+down:
+	$(WVENV)/bin/python -m meridian local down
+
+bench: venv
+	$(VENV)/bin/python bench/preview.py
+	$(WVENV)/bin/python bench/federated.py
+	$(WVENV)/bin/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) $(WVENV) .pytest_cache out

@@ -7,6 +7,7 @@ import sys
 
 COMMANDS = {
     "preview": ("meridian.preview", "run the Pulumi program offline under mocks"),
+    "local": ("meridian.local.cli", "the whole fleet as processes on this machine (up/status/down)"),
 }
 
 

@@ -1,0 +1,105 @@
+"""`python -m meridian local up|status|down`: the whole fleet as processes on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from meridian.local.supervisor import (
+    LocalStackError,
+    ProcessSpec,
+    is_healthy,
+    pid_alive,
+    read_state,
+    stop_pids,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "out" / "local"
+
+
+def status(out_dir: Path) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    state = read_state(out_dir / "state.json")
+    if not state:
+        console.print("no local fleet is running (start one with `make up`)")
+        return 1
+    table = Table(title=f"local fleet, started {state['started']}")
+    for column in ("process", "role", "pid", "url", "health"):
+        table.add_column(column)
+    unhealthy = 0
+    for entry in state["processes"]:
+        spec = ProcessSpec(
+            name=entry["name"],
+            argv=entry["argv"],
+            role=entry["role"],
+            port=entry.get("port"),
+            health_url=entry.get("health_url"),
+            url=entry.get("url"),
+        )
+        if not pid_alive(entry["pid"]):
+            health = "[red]exited[/red]"
+            unhealthy += 1
+        elif is_healthy(spec):
+            health = "[green]healthy[/green]"
+        else:
+            health = "[yellow]not ready[/yellow]"
+            unhealthy += 1
+        table.add_row(spec.name, spec.role, str(entry["pid"]), spec.url or "-", health)
+    console.print(table)
+    return 0 if unhealthy == 0 else 1
+
+
+def down(out_dir: Path) -> int:
+    state_file = out_dir / "state.json"
+    state = read_state(state_file)
+    if not state:
+        print("no local fleet is running")
+        return 0
+    pids = [p["pid"] for p in reversed(state["processes"])]
+    supervisor = state.get("supervisor_pid")
+    if supervisor and pid_alive(supervisor):
+        pids.append(supervisor)  # a foreground `up` shuts its children down itself on SIGTERM
+    stop_pids(pids)
+    state_file.unlink(missing_ok=True)
+    print(f"stopped {len(state['processes'])} processes")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="meridian local", description="Run the local stack's fleet on this machine."
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="state, logs and report")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="train, localize, serve and load the fleet")
+    up_parser.add_argument("--stack", default="local", help="a stack whose regions are all `kubernetes`")
+    up_parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller load")
+    up_parser.add_argument("--detach", action="store_true", help="return once serving")
+    up_parser.add_argument(
+        "--port-base", type=int, default=8700, help="first of the consecutive ports the fleet uses"
+    )
+    commands.add_parser("status", help="every process with its URL and health")
+    commands.add_parser("down", help="stop every process of the local fleet")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "status":
+            return status(args.out)
+        if args.command == "down":
+            return down(args.out)
+        from meridian.local.up import up
+
+        return up(
+            stack=args.stack,
+            out_dir=args.out,
+            quick=args.quick,
+            detach=args.detach,
+            port_base=args.port_base,
+        )
+    except LocalStackError as err:
+        print(f"meridian local: {err}", file=sys.stderr)
+        return 1

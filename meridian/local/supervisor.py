@@ -1,0 +1,244 @@
+"""Runs the local fleet's processes: start, wait until healthy, watch, and stop them all.
+
+Each child gets its own process group (so Ctrl-C reaches only the supervisor, which then stops
+every child in order) and its own log file. The running fleet is described in a state file,
+which `status` and `down` read, and which stops a second `up` from starting on top of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class LocalStackError(Exception):
+    """A problem the operator must act on; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str  # unique, e.g. "server-local-us"; also the log file's name
+    argv: list[str]
+    role: str  # superlink, supernode, registry, server, edge
+    port: int | None = None
+    health_url: str | None = None  # HTTP 200 here means ready; else the port accepting is enough
+    url: str | None = None  # what status shows to the operator
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Running:
+    spec: ProcessSpec
+    pid: int
+    log: Path
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
+    if spec.health_url:
+        try:
+            with urllib.request.urlopen(spec.health_url, timeout=timeout) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+    if spec.port:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", spec.port), timeout):
+            return True
+        return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child is dead for our purposes.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(f"    {line}" for line in text[-lines:])
+
+
+class Supervisor:
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.logs = out_dir / "logs"
+        self.state_file = out_dir / "state.json"
+        self.children: list[Running] = []
+        self._popen: dict[int, subprocess.Popen[bytes]] = {}
+
+    # -- the state file ----------------------------------------------------------------------
+    def claim(self) -> None:
+        """Refuse to start over a fleet that is still running; clear a stale state file."""
+        state = read_state(self.state_file)
+        if state:
+            alive = [p for p in state["processes"] if pid_alive(p["pid"])]
+            if alive or pid_alive(state["supervisor_pid"]):
+                raise LocalStackError(
+                    f"a local fleet is already running (started {state['started']}, "
+                    f"{len(alive)} processes; see `python -m meridian local status`). "
+                    "Stop it first with `python -m meridian local down`."
+                )
+            self.state_file.unlink()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._write_state()
+
+    def _write_state(self) -> None:
+        state = {
+            "supervisor_pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "processes": [
+                {"pid": c.pid, "log": str(c.log), **asdict(c.spec)} for c in self.children
+            ],
+        }
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.state_file)
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+
+    # -- processes ---------------------------------------------------------------------------
+    def check_ports(self, specs: list[ProcessSpec]) -> None:
+        busy = [f"{s.port} ({s.name})" for s in specs if s.port and port_in_use(s.port)]
+        if busy:
+            raise LocalStackError(
+                f"port(s) already in use: {', '.join(busy)}. Stop whatever holds them, or move "
+                "the whole fleet with --port-base."
+            )
+
+    def start(self, spec: ProcessSpec, ready_timeout: float = 90.0) -> Running:
+        log = self.logs / f"{spec.name}.log"
+        handle = log.open("ab")
+        try:
+            process = subprocess.Popen(
+                spec.argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **spec.env},
+                start_new_session=True,  # Ctrl-C goes to the supervisor, which stops us in order
+            )
+        except FileNotFoundError as err:
+            raise LocalStackError(
+                f"{spec.name}: cannot start {spec.argv[0]!r} ({err.strerror}); is the workloads "
+                "environment installed (`make venv`)?"
+            ) from None
+        finally:
+            handle.close()
+        running = Running(spec, process.pid, log)
+        self.children.append(running)
+        self._popen[process.pid] = process
+        self._write_state()
+        deadline = time.monotonic() + ready_timeout
+        while not is_healthy(spec):
+            if process.poll() is not None:
+                raise LocalStackError(
+                    f"{spec.name} exited with code {process.returncode} before it was ready; "
+                    f"last lines of {log}:\n{log_tail(log)}"
+                )
+            if time.monotonic() > deadline:
+                raise LocalStackError(
+                    f"{spec.name} was not ready within {ready_timeout:.0f} s; last lines of "
+                    f"{log}:\n{log_tail(log)}"
+                )
+            time.sleep(0.2)
+        return running
+
+    def run(self, name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Path:
+        """Run one step to completion (data prep, training, localization); its log is kept."""
+        log = self.logs / f"{name}.log"
+        with log.open("ab") as handle:
+            try:
+                result = subprocess.run(
+                    argv,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env={**os.environ, **(env or {})},
+                    timeout=timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise LocalStackError(
+                    f"{name} did not finish within {timeout:.0f} s; last lines of {log}:\n"
+                    f"{log_tail(log)}"
+                ) from None
+        if result.returncode != 0:
+            raise LocalStackError(
+                f"{name} failed with exit code {result.returncode}; last lines of {log}:\n"
+                f"{log_tail(log)}"
+            )
+        return log
+
+    def crashed(self) -> list[str]:
+        """Children that exited on their own, with the end of their logs."""
+        problems = []
+        for child in self.children:
+            process = self._popen.get(child.pid)
+            code = process.poll() if process else (None if pid_alive(child.pid) else -1)
+            if code is not None:
+                problems.append(
+                    f"{child.spec.name} exited with code {code}; last lines of {child.log}:\n"
+                    f"{log_tail(child.log)}"
+                )
+        return problems
+
+    def stop_all(self) -> None:
+        stop_pids([c.pid for c in reversed(self.children)])
+        for process in self._popen.values():
+            with contextlib.suppress(Exception):
+                process.wait(timeout=1)
+        self.children.clear()
+        self.release()
+
+
+def stop_pids(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM each process group, then SIGKILL whatever is left after the grace period."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def read_state(state_file: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(state_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -27,10 +27,24 @@ class ServiceAccountRef:
         return f"system:serviceaccount:{self.namespace}:{self.name}"
 
 
-# The cloud side trusts exactly these ServiceAccounts, so components/k8s must create its
-# workloads' ServiceAccounts with these namespaces and names.
-TRAINER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-federation", name="trainer")
-SERVER_SERVICE_ACCOUNT = ServiceAccountRef(namespace="meridian-inference", name="server")
+def workload_namespace(region: str) -> str:
+    """Each region's workloads run in their own namespace (regions may share a cluster)."""
+    return f"meridian-{region}"
+
+
+# The cloud identities trust exactly these ServiceAccounts; components/k8s names its
+# ServiceAccounts after its apps in the region's namespace (tests hold both sides together).
+TRAINER_SERVICE_ACCOUNT_NAMES = ("superlink", "supernode")  # aggregator (home) and nodes
+SERVER_SERVICE_ACCOUNT_NAME = "server"
+
+
+def trainer_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
+    return tuple(ServiceAccountRef(workload_namespace(region), n) for n in TRAINER_SERVICE_ACCOUNT_NAMES)
+
+
+def server_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
+    return (ServiceAccountRef(workload_namespace(region), SERVER_SERVICE_ACCOUNT_NAME),)
+
 
 # Node labels and taints every cloud puts on its pools, so components/k8s schedules the same
 # way everywhere. GPU nodes also carry the standard `nvidia.com/gpu` NoSchedule taint.

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import ConfigError, StackConfig, load_stack
+from components.config import ConfigError, StackConfig, load_stack, stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
@@ -242,6 +243,9 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
     if typ == "kubernetes:core/v1:Service":
         spec = inputs.get("spec") or {}
         if spec.get("type") == "LoadBalancer":
+            if (region or "").startswith("gke_"):  # GKE load balancers answer with an IP
+                ip = f"34.{int(_short_hash(name)[:2], 16)}.{int(_short_hash(name)[2:4], 16)}.{len(name) % 250}"
+                return {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}}
             host = f"{name}-{_short_hash(name)}.lb.{region or 'cluster'}.example.net"
             return {"status": {"loadBalancer": {"ingress": [{"hostname": host}]}}}
         return {"spec": {**spec, "clusterIP": f"10.96.{len(name) % 250}.{len(typ) % 250}"}}
@@ -332,19 +336,40 @@ def _pulumi_config(config: StackConfig | dict[str, Any]) -> dict[str, str]:
     }
 
 
+# Provider settings a stack file carries beside `meridian:` (e.g. `gcp:project`), for configs
+# made in code (benchmarks, tests) that have no stack file.
+DEFAULT_PROVIDER_CONFIG = {"gcp:project": "meridian-preview"}
+
+
+def provider_config(stack: str) -> dict[str, str]:
+    """The stack file's non-`meridian:` scalar keys (`gcp:project`, `aws:region`)."""
+    document = yaml.safe_load(stack_file(stack).read_text()) or {}
+    return {
+        key: str(value)
+        for key, value in (document.get("config") or {}).items()
+        if not key.startswith("meridian:") and isinstance(value, str | int | bool)
+    }
+
+
 def run_program(
-    config: StackConfig | dict[str, Any], stack: str, program: Path = PROGRAM
+    config: StackConfig | dict[str, Any],
+    stack: str,
+    program: Path = PROGRAM,
+    providers: dict[str, str] | None = None,
 ) -> Inventory:
     """Run __main__.py under mocks for this config; return every registration and export.
 
     `config` is a validated StackConfig, or raw `meridian:` values (namespace stripped) as a
     stack file holds them, to see how the program itself treats a malformed stack.
+    `providers` are the provider keys of the stack file (default: DEFAULT_PROVIDER_CONFIG).
     """
     cloud = _CloudMocks(stack)
     monitor = _RecordingMonitor(cloud)
     pulumi_settings.ROOT.set(None)  # a fresh root Stack per run: outputs never leak across runs
     pulumi.runtime.set_mocks(cloud, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(_pulumi_config(config))
+    pulumi.runtime.set_all_config(
+        {**(DEFAULT_PROVIDER_CONFIG if providers is None else providers), **_pulumi_config(config)}
+    )
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
     program_sys_path = str(ROOT)
@@ -362,7 +387,7 @@ def run_program(
 
 def preview_stack(stack: str) -> Inventory:
     """Load `stacks/Pulumi.<stack>.yaml` (ConfigError names the mistake) and run it."""
-    return run_program(load_stack(stack), stack)
+    return run_program(load_stack(stack), stack, providers=provider_config(stack))
 
 
 def _table(inventory: Inventory) -> None:

@@ -1,0 +1,172 @@
+"""CloudFront in front of the model registry bucket: HTTPS only (TLS 1.2+), the bucket readable
+by this distribution alone through origin access control, served at `models.<domain>`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.account import Account
+from components.aws.storage import attach_bucket_policy
+from components.config import Cdn
+
+MIN_TLS = "TLSv1.2_2021"
+MAX_TTL_SECONDS = 31_536_000
+
+
+def cloudfront_key_statement(account: Account) -> dict[str, object]:
+    """Lets this account's distributions decrypt objects under the bucket's customer key."""
+    return {
+        "Sid": "CloudFrontReadsThroughOriginAccessControl",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudfront.amazonaws.com"},
+        "Action": ["kms:Decrypt"],
+        "Resource": "*",
+        "Condition": {
+            "StringLike": {
+                "AWS:SourceArn": pulumi.Output.format(
+                    "arn:{0}:cloudfront::{1}:distribution/*", account.partition, account.id
+                )
+            }
+        },
+    }
+
+
+@dataclass(frozen=True)
+class RegistryCdnArgs:
+    bucket: aws.s3.Bucket
+    domain_name: str  # e.g. models.api.example.com
+    zone_id: pulumi.Input[str]  # Route53 zone holding domain_name (certificate validation, alias)
+    settings: Cdn
+    # CloudFront only accepts ACM certificates from us-east-1.
+    us_east_1: aws.Provider
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class RegistryCdn(pulumi.ComponentResource):
+    distribution: aws.cloudfront.Distribution
+    url: str
+
+    def __init__(self, name: str, args: RegistryCdnArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:aws:RegistryCdn", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        certificate = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=args.domain_name,
+            validation_method="DNS",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1),
+        )
+        option = certificate.domain_validation_options[0]
+        proof = aws.route53.Record(
+            f"{name}-cert-validation",
+            zone_id=args.zone_id,
+            name=option.resource_record_name.apply(lambda v: v or ""),
+            type=option.resource_record_type.apply(lambda v: v or "CNAME"),
+            records=[option.resource_record_value.apply(lambda v: v or "")],
+            ttl=300,
+            allow_overwrite=True,
+            opts=child,
+        )
+        validated = aws.acm.CertificateValidation(
+            f"{name}-cert",
+            certificate_arn=certificate.arn,
+            validation_record_fqdns=[proof.fqdn],
+            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1),
+        )
+        access = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            description=f"{args.domain_name} reads the registry bucket",
+            opts=child,
+        )
+        ttl = args.settings.default_ttl_seconds
+        cache = aws.cloudfront.CachePolicy(
+            f"{name}-cache",
+            default_ttl=ttl,
+            min_ttl=0,
+            max_ttl=max(ttl, MAX_TTL_SECONDS),
+            parameters_in_cache_key_and_forwarded_to_origin=aws.cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginArgs(
+                cookies_config=aws.cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginCookiesConfigArgs(
+                    cookie_behavior="none"
+                ),
+                headers_config=aws.cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginHeadersConfigArgs(
+                    header_behavior="none"
+                ),
+                query_strings_config=aws.cloudfront.CachePolicyParametersInCacheKeyAndForwardedToOriginQueryStringsConfigArgs(
+                    query_string_behavior="none"
+                ),
+                enable_accept_encoding_gzip=True,
+                enable_accept_encoding_brotli=True,
+            ),
+            opts=child,
+        )
+        origin_id = "registry"
+        self.distribution = aws.cloudfront.Distribution(
+            name,
+            enabled=True,
+            comment=f"Meridian model registry: {args.domain_name}",
+            aliases=[args.domain_name],
+            origins=[
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=origin_id,
+                    domain_name=args.bucket.bucket_regional_domain_name,
+                    origin_access_control_id=access.id,
+                )
+            ],
+            default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
+                target_origin_id=origin_id,
+                allowed_methods=["GET", "HEAD"],  # artifacts are read-only through the CDN
+                cached_methods=["GET", "HEAD"],
+                viewer_protocol_policy="https-only",
+                cache_policy_id=cache.id,
+                compress=True,
+            ),
+            price_class=args.settings.price_class,
+            http_version="http2and3",
+            restrictions=aws.cloudfront.DistributionRestrictionsArgs(
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")
+            ),
+            viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
+                acm_certificate_arn=validated.certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version=MIN_TLS,
+            ),
+            tags=args.tags,
+            opts=child,
+        )
+        attach_bucket_policy(
+            f"{name}-bucket-policy",
+            args.bucket,
+            [
+                {
+                    "Sid": "ThisDistributionReads",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "s3:GetObject",
+                    "Resource": pulumi.Output.concat(args.bucket.arn, "/*"),
+                    "Condition": {"StringEquals": {"AWS:SourceArn": self.distribution.arn}},
+                }
+            ],
+            child,
+        )
+        aws.route53.Record(
+            f"{name}-alias",
+            zone_id=args.zone_id,
+            name=args.domain_name,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=self.distribution.domain_name,
+                    zone_id=self.distribution.hosted_zone_id,
+                    evaluate_target_health=False,
+                )
+            ],
+            opts=child,
+        )
+        self.url = f"https://{args.domain_name}"
+        self.register_outputs({"url": self.url, "distribution_domain": self.distribution.domain_name})

@@ -1,0 +1,276 @@
+"""EKS: a cluster whose API is private (or reachable only from named CIDRs), whose secrets are
+encrypted with a customer key and whose control plane logs, plus its managed node groups: a
+small system group, the GPU group (spot first, an on-demand fallback when asked) and one CPU
+group per edge site in that site's Local Zone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.aws.account import Account
+from components.aws.keys import customer_key
+from components.cluster import (
+    ACCELERATOR_LABEL,
+    CAPACITY_LABEL,
+    EDGE_SITE_LABEL,
+    GPU_TAINT_KEY,
+    POOL_LABEL,
+)
+from components.config import Region
+
+CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+LOG_RETENTION_DAYS = 90
+GPU_AMI = "AL2023_x86_64_NVIDIA"  # NVIDIA driver and container toolkit preinstalled
+CPU_AMI = "AL2023_x86_64_STANDARD"
+SYSTEM_NODES = (2, 2, 3)  # min, desired, max: CoreDNS, metrics, the GPU plugin's controller
+
+
+def _assume_role_policy(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class EksClusterArgs:
+    cluster_name: str  # physical name, unique per account and region
+    stack: str
+    region: Region
+    kubernetes_version: str
+    subnet_ids: list[pulumi.Output[str]]  # private, two AZs: control plane ENIs and regional nodes
+    edge_subnet_ids: dict[str, pulumi.Output[str]]  # edge site name -> Local Zone subnet
+    api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
+    account: Account
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class EksCluster(pulumi.ComponentResource):
+    cluster: aws.eks.Cluster
+    oidc_provider: aws.iam.OpenIdConnectProvider
+    oidc_issuer: pulumi.Output[str]  # without `https://`, as IRSA trust conditions want it
+    provider: k8s.Provider
+    gpu_node_groups: list[aws.eks.NodeGroup]
+    edge_node_groups: dict[str, aws.eks.NodeGroup]
+    node_groups: list[aws.eks.NodeGroup]  # all of them: the Kubernetes layer waits for these
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:aws:EksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        region = args.region
+
+        cluster_role = aws.iam.Role(
+            f"{name}-control-plane",
+            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
+            tags=args.tags,
+            opts=child,
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-control-plane",
+            role=cluster_role.name,
+            policy_arn=args.account.partition.apply(
+                lambda p: f"arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy"
+            ),
+            opts=child,
+        )
+        secrets_key = customer_key(
+            f"{name}-secrets-key",
+            alias=f"meridian/{args.stack}/{name}-secrets",
+            description=f"Meridian {args.stack} {args.cluster_name}: Kubernetes secrets envelope encryption",
+            account=args.account,
+            tags=args.tags,
+            opts=child,
+        )
+        # Created before the cluster so EKS writes into a log group with our retention and tags.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=LOG_RETENTION_DAYS,
+            tags=args.tags,
+            opts=child,
+        )
+        public = bool(args.api_allowed_cidrs)
+        self.cluster = aws.eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=public,
+                public_access_cidrs=args.api_allowed_cidrs if public else None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=CONTROL_PLANE_LOGS,
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
+        )
+
+        self.oidc_issuer = self.cluster.identities.apply(
+            lambda ids: (ids[0].oidcs or [])[0].issuer.removeprefix("https://")  # type: ignore[union-attr]
+        )
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=pulumi.Output.concat("https://", self.oidc_issuer),
+            client_id_lists=["sts.amazonaws.com"],
+            tags=args.tags,
+            opts=child,
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), tags=args.tags, opts=child
+        )
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-nodes-{policy}",
+                role=node_role.name,
+                policy_arn=args.account.partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
+                opts=child,
+            )
+            for policy in (
+                "AmazonEKSWorkerNodePolicy",
+                "AmazonEKS_CNI_Policy",
+                "AmazonEC2ContainerRegistryReadOnly",
+            )
+        ]
+
+        def node_group(
+            suffix: str,
+            *,
+            subnets: list[pulumi.Output[str]],
+            instance_type: str,
+            ami_type: str,
+            capacity: str,
+            bounds: tuple[int, int, int],
+            labels: dict[str, str],
+            taints: list[aws.eks.NodeGroupTaintArgs],
+        ) -> aws.eks.NodeGroup:
+            low, desired, high = bounds
+            return aws.eks.NodeGroup(
+                f"{name}-{suffix}",
+                cluster_name=self.cluster.name,
+                node_role_arn=node_role.arn,
+                subnet_ids=subnets,
+                instance_types=[instance_type],
+                ami_type=ami_type,
+                capacity_type=capacity,
+                scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=low, desired_size=desired, max_size=high),
+                update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+                labels={**labels, CAPACITY_LABEL: "spot" if capacity == "SPOT" else "on-demand"},
+                taints=taints,
+                tags={**args.tags, "meridian/pool": suffix},
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=node_policies,
+                    # the cluster autoscaler owns the current size once the group exists
+                    ignore_changes=["scalingConfig.desiredSize"],
+                ),
+            )
+
+        system = node_group(
+            "system",
+            subnets=args.subnet_ids,
+            instance_type=region.system_machine,
+            ami_type=CPU_AMI,
+            capacity="ON_DEMAND",
+            bounds=SYSTEM_NODES,
+            labels={POOL_LABEL: "system"},
+            taints=[],
+        )
+
+        gpu = region.gpu
+        gpu_labels = {POOL_LABEL: "gpu", ACCELERATOR_LABEL: gpu.accelerator.value}
+        gpu_taints = [aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="present", effect="NO_SCHEDULE")]
+        self.gpu_node_groups = [
+            node_group(
+                "gpu-spot" if gpu.spot else "gpu",
+                subnets=args.subnet_ids,
+                instance_type=gpu.machine_type or "",
+                ami_type=GPU_AMI,
+                capacity="SPOT" if gpu.spot else "ON_DEMAND",
+                bounds=(gpu.min, gpu.desired, gpu.max),
+                labels=gpu_labels,
+                taints=gpu_taints,
+            )
+        ]
+        if gpu.on_demand_fallback:
+            # Idle until spot capacity runs short; the autoscaler's priority expander prefers spot.
+            self.gpu_node_groups.append(
+                node_group(
+                    "gpu-on-demand",
+                    subnets=args.subnet_ids,
+                    instance_type=gpu.machine_type or "",
+                    ami_type=GPU_AMI,
+                    capacity="ON_DEMAND",
+                    bounds=(0, 0, gpu.max),
+                    labels=gpu_labels,
+                    taints=gpu_taints,
+                )
+            )
+
+        self.edge_node_groups = {
+            site.name: node_group(
+                f"edge-{site.name}",
+                subnets=[args.edge_subnet_ids[site.name]],
+                instance_type=region.edge_machine(site),
+                ami_type=CPU_AMI,
+                capacity="ON_DEMAND",
+                bounds=(site.capacity, site.capacity, site.capacity),
+                labels={POOL_LABEL: "edge", EDGE_SITE_LABEL: site.name},
+                taints=[aws.eks.NodeGroupTaintArgs(key=EDGE_SITE_LABEL, value=site.name, effect="NO_SCHEDULE")],
+            )
+            for site in region.edge_sites
+        }
+        self.node_groups = [system, *self.gpu_node_groups, *self.edge_node_groups.values()]
+
+        kubeconfig = pulumi.Output.all(
+            self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
+        ).apply(lambda v: _kubeconfig(cluster_name=v[0], endpoint=v[1], ca_data=v[2], region=region.name))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=pulumi.Output.secret(kubeconfig),
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
+        self.register_outputs(
+            {"cluster_name": self.cluster.name, "endpoint": self.cluster.endpoint, "oidc_issuer": self.oidc_issuer}
+        )
+
+
+def _kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """Authenticates with `aws eks get-token`: no long-lived credential in the state."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+            "users": [
+                {
+                    "name": cluster_name,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+                        }
+                    },
+                }
+            ],
+        }
+    )

@@ -1,0 +1,52 @@
+"""Customer-managed KMS keys: every encrypted thing in a region gets its own, rotated yearly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.account import Account
+
+
+def customer_key(
+    name: str,
+    alias: str,
+    description: str,
+    account: Account,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    service_statements: list[dict[str, Any]] | None = None,
+) -> aws.kms.Key:
+    """A symmetric key, `alias/<alias>`, administered by the account (IAM policies decide who uses it).
+
+    `service_statements` grant AWS services that cannot use IAM (e.g. CloudFront through
+    origin access control) the use of the key.
+    """
+    policy = pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": account.root_arn},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                *(service_statements or []),
+            ],
+        }
+    )
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy,
+        tags=tags,
+        opts=opts,
+    )
+    aws.kms.Alias(name, name=f"alias/{alias}", target_key_id=key.key_id, opts=opts)
+    return key

@@ -1,0 +1,173 @@
+"""One AWS region of the fleet: network, EKS with its node groups, the region's data bucket,
+ECR repositories, the workloads' IAM roles, and at home the model registry bucket. Everything
+goes through this region's own provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.account import lookup_account
+from components.aws.cdn import cloudfront_key_statement
+from components.aws.cluster import EksCluster, EksClusterArgs
+from components.aws.identity import (
+    ServiceAccountRole,
+    ServiceAccountRoleArgs,
+    read_objects,
+    use_key,
+    write_objects,
+)
+from components.aws.network import AwsNetwork, NetworkArgs
+from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
+from components.aws.storage import SecureBucket, SecureBucketArgs
+from components.cluster import (
+    ClusterAccess,
+    ServiceAccountRef,
+    server_service_accounts,
+    trainer_service_accounts,
+)
+from components.config import Region, StackConfig
+
+
+@dataclass(frozen=True)
+class AwsModelRegistry:
+    """The home region's registry bucket, for the IAM policies of every AWS region."""
+
+    bucket: aws.s3.Bucket
+    key: aws.kms.Key
+
+
+def artifact_prefix(region: str) -> str:
+    """A region's trainer publishes its localized models under this registry prefix only."""
+    return f"models/{region}/"
+
+
+@dataclass(frozen=True)
+class AwsRegionArgs:
+    config: StackConfig
+    region: Region
+    stack: str
+    cidr: str  # this region's /16
+    model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
+    registry: AwsModelRegistry | None  # None at home (created here) or when home is not on AWS
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class AwsRegion(pulumi.ComponentResource):
+    provider: aws.Provider
+    access: ClusterAccess
+    data_bucket: SecureBucket
+    model_registry: AwsModelRegistry | None  # the registry this region reads, if on AWS
+    eks: EksCluster
+
+    def __init__(self, name: str, args: AwsRegionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:aws:Region", name, None, opts)
+        region, tags = args.region, args.tags
+        is_home = region.name == args.config.home
+        self.provider = aws.Provider(
+            f"aws-{region.name}",
+            region=region.name,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        account = lookup_account(self.provider)
+
+        network = AwsNetwork(
+            f"{name}-network", NetworkArgs(cidr=args.cidr, edge_sites=region.edge_sites, tags=tags), opts=child
+        )
+        self.eks = EksCluster(
+            f"{name}-eks",
+            EksClusterArgs(
+                cluster_name=f"meridian-{args.stack}-{region.name}",
+                stack=args.stack,
+                region=region,
+                kubernetes_version=args.config.kubernetes_version,
+                subnet_ids=network.private_subnet_ids,
+                edge_subnet_ids=network.edge_subnet_ids,
+                api_allowed_cidrs=args.config.network.api_allowed_cidrs,
+                account=account,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.data_bucket = SecureBucket(
+            f"{name}-data",
+            SecureBucketArgs(purpose="data", stack=args.stack, account=account, tags=tags),
+            opts=child,
+        )
+        images = ImageRepositories(
+            f"{name}-images", ImageRepositoriesArgs(stack=args.stack, account=account, tags=tags), opts=child
+        )
+
+        self.model_registry = args.registry
+        if is_home:
+            cdn = args.config.cdn.enabled
+            registry_bucket = SecureBucket(
+                f"{name}-registry",
+                SecureBucketArgs(
+                    purpose="registry",
+                    stack=args.stack,
+                    account=account,
+                    tags=tags,
+                    key_service_statements=[cloudfront_key_statement(account)] if cdn else [],
+                    policy_attached_by_cdn=cdn,
+                ),
+                opts=child,
+            )
+            self.model_registry = AwsModelRegistry(bucket=registry_bucket.bucket, key=registry_bucket.key)
+
+        def role(
+            role_name: str, statements: list[dict[str, object]], accounts: tuple[ServiceAccountRef, ...]
+        ) -> ServiceAccountRole:
+            return ServiceAccountRole(
+                f"{name}-{role_name}",
+                ServiceAccountRoleArgs(
+                    oidc_provider_arn=self.eks.oidc_provider.arn,
+                    oidc_issuer=self.eks.oidc_issuer,
+                    service_accounts=accounts,
+                    statements=statements,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+
+        data = self.data_bucket
+        trainer_statements = [*read_objects(data.bucket.arn), use_key(data.key.arn, "Decrypt")]
+        server_statements: list[dict[str, object]] = []
+        if self.model_registry is not None:
+            registry = self.model_registry
+            trainer_statements += [
+                *write_objects(registry.bucket.arn, artifact_prefix(region.name)),
+                use_key(registry.key.arn, "GenerateDataKey", "Encrypt"),
+            ]
+            server_statements += [*read_objects(registry.bucket.arn), use_key(registry.key.arn, "Decrypt")]
+        trainer = role("trainer", trainer_statements, trainer_service_accounts(region.name))
+        server = role("server", server_statements, server_service_accounts(region.name))
+
+        registry_url = args.model_registry_url or (
+            pulumi.Output.concat("s3://", self.model_registry.bucket.bucket)
+            if self.model_registry is not None
+            else None
+        )
+        if registry_url is None:
+            raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
+        self.access = ClusterAccess(
+            provider=self.eks.provider,
+            image_registry=images.registry,
+            data_url=pulumi.Output.concat("s3://", data.bucket.bucket),
+            model_registry_url=registry_url,
+            trainer_identity=trainer.identity,
+            server_identity=server.identity,
+            depends_on=list(self.eks.node_groups),
+            registry_auth=images.auth,
+        )
+        self.register_outputs(
+            {
+                "cluster": self.eks.cluster.name,
+                "data_bucket": data.bucket.bucket,
+                "image_registry": images.registry,
+            }
+        )

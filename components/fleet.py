@@ -1,0 +1,225 @@
+"""Fleet: the top component. Per region it builds the cloud region (or reaches an existing
+cluster), pushes the workload images to that region's registry and deploys the workloads;
+then the global layer routes clients to every regional endpoint and serves the registry
+through a CDN. The home region goes first: its SuperLink address feeds every other region."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
+from components.catalog import Cloud
+from components.cluster import ClusterAccess
+from components.config import StackConfig
+from components.existing_cluster import ExistingCluster, ExistingClusterArgs
+from components.gcp.labels import gcp_labels
+from components.gcp.region import GcpRegion, GcpRegionArgs
+from components.geo import RegionalEndpoint, routing_locations
+from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
+from components.images import WorkloadImages, WorkloadImagesArgs
+from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
+from components.k8s.trust import FederationTrust
+
+WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+
+
+def region_cidr(index: int) -> str:
+    """Each region its own /16 (by position in the stack), so regions could be peered later."""
+    if not 0 <= index < 256:
+        raise ValueError(f"at most 256 regions fit the 10.0.0.0/8 plan, got index {index}")
+    return f"10.{index}.0.0/16"
+
+
+def workloads_digest(root: Path = WORKLOADS_DIR) -> str:
+    """A short hash of the workload sources: the image tag changes exactly when they do."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class FleetArgs:
+    config: StackConfig
+    stack: str
+
+
+@dataclass(frozen=True)
+class RegionOutcome:
+    access: ClusterAccess
+    inference_endpoint: pulumi.Output[str]
+
+
+class Fleet(pulumi.ComponentResource):
+    regions: dict[str, RegionOutcome]
+    routing: GlobalRouting | None
+    exports: dict[str, pulumi.Input[object]]
+
+    def __init__(self, name: str, args: FleetArgs, opts: pulumi.ResourceOptions | None = None):
+        config, stack = args.config, args.stack
+        home = config.home_region
+        try:
+            locations, project = _preflight(config)
+        except ValueError as err:  # a stack the clouds cannot serve: a message, not a traceback
+            raise pulumi.RunError(f"stack {stack}: {err}") from None
+        super().__init__("meridian:fleet:Fleet", name, None, opts)
+
+        tags = config.tags.as_dict(stack)
+        labels = gcp_labels(tags)
+        cdn_url = registry_cdn_url(config)
+        image_tag = f"{stack}-{workloads_digest()}"
+        ordered = [home, *[r for r in config.regions if r.name != home.name]]
+        cidrs = {r.name: region_cidr(i) for i, r in enumerate(config.regions)}
+
+        # One trust for the whole federation: its CA and node keys span every region.
+        trust = FederationTrust("federation", config, opts=pulumi.ResourceOptions(parent=self))
+        self.regions = {}
+        aws_registry: AwsModelRegistry | None = None
+        gcp_registry: pulumi.Output[str] | None = None
+        global_home: AwsHome | GcpHome | None = None
+        aws_providers: dict[str, aws.Provider] = {}
+        superlink: pulumi.Output[str] | None = None
+        for region in ordered:
+            child = pulumi.ResourceOptions(parent=self)
+            if region.cloud is Cloud.AWS:
+                built = AwsRegion(
+                    region.name,
+                    AwsRegionArgs(
+                        config=config,
+                        region=region,
+                        stack=stack,
+                        cidr=cidrs[region.name],
+                        model_registry_url=cdn_url,
+                        registry=aws_registry,
+                        tags=tags,
+                    ),
+                    opts=child,
+                )
+                aws_providers[region.name] = built.provider
+                access = built.access
+                if region is home and built.model_registry is not None:
+                    aws_registry = built.model_registry
+            elif region.cloud is Cloud.GCP:
+                built = GcpRegion(
+                    region.name,
+                    GcpRegionArgs(
+                        config=config,
+                        region=region,
+                        stack=stack,
+                        project=project or "",
+                        cidr=cidrs[region.name],
+                        model_registry_url=cdn_url,
+                        registry_bucket=gcp_registry,
+                        labels=labels,
+                    ),
+                    opts=child,
+                )
+                access = built.access
+                if built.registry_bucket is not None:
+                    gcp_registry = built.registry_bucket.bucket.name
+                    global_home = GcpHome(
+                        provider=built.provider, project=built.project, registry_bucket=built.registry_bucket.bucket
+                    )
+            else:
+                access = ExistingCluster(region.name, ExistingClusterArgs(region=region), opts=child).access
+
+            images = WorkloadImages(
+                f"{region.name}-images",
+                WorkloadImagesArgs(registry=access.image_registry, registry_auth=access.registry_auth, tag=image_tag),
+                opts=child,
+            )
+            workloads = RegionWorkloads(
+                f"{region.name}-workloads",
+                RegionWorkloadsArgs(
+                    config=config,
+                    region=region,
+                    access=access,
+                    images=images.refs,
+                    superlink_address=superlink,
+                    labels=tags,
+                    trust=trust,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+            if region is home:
+                superlink = workloads.superlink_address
+            self.regions[region.name] = RegionOutcome(access=access, inference_endpoint=workloads.inference_endpoint)
+
+        if home.cloud is Cloud.AWS and aws_registry is not None:
+            home_provider = aws_providers[home.name]
+            us_east_1 = aws_providers.get(CLOUDFRONT_CERTIFICATE_REGION) or aws.Provider(
+                f"aws-{CLOUDFRONT_CERTIFICATE_REGION}",
+                region=CLOUDFRONT_CERTIFICATE_REGION,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            global_home = AwsHome(provider=home_provider, us_east_1=us_east_1, registry_bucket=aws_registry.bucket)
+
+        self.routing = None
+        if global_home is not None:
+            self.routing = GlobalRouting(
+                "global",
+                GlobalRoutingArgs(
+                    config=config,
+                    stack=stack,
+                    home=global_home,
+                    endpoints=[
+                        RegionalEndpoint(
+                            region=r.name, address=self.regions[r.name].inference_endpoint, location=locations[r.name]
+                        )
+                        for r in config.regions
+                    ],
+                    tags=tags,
+                    labels=labels,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.exports = {
+            "regions": {
+                name: {
+                    "inference_endpoint": outcome.inference_endpoint,
+                    "image_registry": outcome.access.image_registry,
+                    "data_url": outcome.access.data_url,
+                }
+                for name, outcome in self.regions.items()
+            },
+            "model_registry_url": self.regions[home.name].access.model_registry_url,
+            "superlink_address": superlink,
+        }
+        if self.routing is not None:
+            self.exports |= {
+                "inference_dns_name": self.routing.inference_name,
+                "registry_cdn_url": self.routing.registry_url,
+                "name_servers": self.routing.name_servers,
+            }
+        self.register_outputs(self.exports)
+
+
+def _preflight(config: StackConfig) -> tuple[dict[str, str], str | None]:
+    """What the stack needs beyond its own config, checked before the first registration:
+    each region's global routing location, and the GCP project (`gcp:project`)."""
+    home = config.home_region
+    locations = routing_locations(config.regions, home.cloud) if home.cloud is not Cloud.KUBERNETES else {}
+    if home.cloud is Cloud.GCP:
+        aws_regions = [r.name for r in config.regions if r.cloud is Cloud.AWS]
+        if aws_regions:
+            raise ValueError(
+                f"home {home.name} is on GCP, whose geo routing health-checks IP endpoints only; "
+                f"AWS load balancers ({', '.join(aws_regions)}) answer with hostnames: home the "
+                "fleet in an AWS region instead"
+            )
+    if not any(r.cloud is Cloud.GCP for r in config.regions):
+        return locations, None
+    project = pulumi.Config("gcp").get("project")
+    if not project:
+        raise ValueError("it has GCP regions: set `gcp:project` in its stack file")
+    return locations, project
+

@@ -1,0 +1,1 @@
+"""GCP building blocks of a Meridian region: one concept per module, composed by region.py."""

@@ -1,0 +1,102 @@
+"""Cloud DNS routing for a GCP-homed fleet: every regional inference endpoint gets its own
+name, and the fleet's inference name answers by the client's location (geo routing) with
+health checks on the readiness path, so clients reach the nearest healthy region."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.geo import RegionalEndpoint, is_ip
+
+# Cloud DNS health checks for external endpoints probe from exactly three source regions.
+PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
+
+
+@dataclass(frozen=True)
+class GeoRoutingArgs:
+    project: str
+    zone_name: pulumi.Input[str]  # the managed zone
+    domain: str
+    name: str  # the geo-routed name, under domain
+    endpoints: list[RegionalEndpoint]
+    health_check_path: str
+    port: int
+    ttl: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _fqdn(name: str) -> str:
+    return name if name.endswith(".") else f"{name}."
+
+
+class GeoRouting(pulumi.ComponentResource):
+    health_check: gcp.compute.HealthCheck
+    regional_names: dict[str, str]
+
+    def __init__(self, name: str, args: GeoRoutingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:gcp:GeoRouting", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.regional_names = {}
+        for endpoint in args.endpoints:
+            regional_name = f"{endpoint.region}.{args.domain}"
+            gcp.dns.RecordSet(
+                f"{name}-{endpoint.region}",
+                project=args.project,
+                managed_zone=args.zone_name,
+                name=_fqdn(regional_name),
+                type=endpoint.address.apply(lambda a: "A" if is_ip(a) else "CNAME"),
+                rrdatas=[endpoint.address.apply(lambda a: a if is_ip(a) else _fqdn(a))],
+                ttl=args.ttl,
+                opts=child,
+            )
+            self.regional_names[endpoint.region] = regional_name
+
+        self.health_check = gcp.compute.HealthCheck(
+            f"{name}-health",
+            project=args.project,
+            http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
+                port=args.port, request_path=args.health_check_path
+            ),
+            source_regions=PROBE_REGIONS,
+            check_interval_sec=30,
+            timeout_sec=10,
+            opts=child,
+        )
+        endpoints = args.endpoints
+
+        def routing(resolved: list[str]) -> gcp.dns.RecordSetRoutingPolicyArgs:
+            health_check_id, addresses = resolved[0], resolved[1:]
+            hosts = [f"{e.region}: {a}" for e, a in zip(endpoints, addresses) if not is_ip(a)]
+            if hosts:
+                # Cloud DNS health-checks A records only; a hostname cannot join this group.
+                raise ValueError(
+                    "geo routing with health checks needs IP endpoints; these are hostnames: "
+                    + ", ".join(hosts)
+                )
+            return gcp.dns.RecordSetRoutingPolicyArgs(
+                health_check=health_check_id,
+                geos=[
+                    gcp.dns.RecordSetRoutingPolicyGeoArgs(
+                        location=e.location,
+                        health_checked_targets=gcp.dns.RecordSetRoutingPolicyGeoHealthCheckedTargetsArgs(
+                            external_endpoints=[a]
+                        ),
+                    )
+                    for e, a in zip(endpoints, addresses)
+                ],
+            )
+
+        gcp.dns.RecordSet(
+            f"{name}-geo",
+            project=args.project,
+            managed_zone=args.zone_name,
+            name=_fqdn(args.name),
+            type="A",
+            ttl=args.ttl,
+            routing_policy=pulumi.Output.all(self.health_check.id, *[e.address for e in endpoints]).apply(routing),
+            opts=child,
+        )
+        self.register_outputs({"name": args.name, "regional_names": self.regional_names})

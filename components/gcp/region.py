@@ -1,0 +1,165 @@
+"""One GCP region of the fleet: network, private GKE with its node pools, the region's data
+bucket, an Artifact Registry repository, the workloads' service accounts, and at home the model
+registry bucket. Everything goes through this region's own provider."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.cluster import ClusterAccess, server_service_accounts, trainer_service_accounts
+from components.config import Region, StackConfig
+from components.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.gcp.identity import (
+    BucketGrant,
+    WorkloadServiceAccount,
+    WorkloadServiceAccountArgs,
+    read_bucket,
+    write_prefix,
+)
+from components.gcp.keys import KeyRing
+from components.gcp.network import GcpNetwork, GcpNetworkArgs
+from components.gcp.project import Project, lookup_project
+from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
+from components.gcp.storage import GcsBucket, GcsBucketArgs
+
+
+def artifact_prefix(region: str) -> str:
+    """A region's trainer publishes its localized models under this registry prefix only."""
+    return f"models/{region}/"
+
+
+def account_suffix(stack: str, region: str) -> str:
+    """Service account ids are 6-30 characters and project-wide: a stable short hash."""
+    return hashlib.sha256(f"{stack}/{region}".encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class GcpRegionArgs:
+    config: StackConfig
+    region: Region
+    stack: str
+    project: str
+    cidr: str  # this region's /16
+    model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
+    registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class GcpRegion(pulumi.ComponentResource):
+    provider: gcp.Provider
+    access: ClusterAccess
+    data_bucket: GcsBucket
+    registry_bucket: GcsBucket | None  # at home only
+    gke: GkeCluster
+    project: Project
+
+    def __init__(self, name: str, args: GcpRegionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:gcp:Region", name, None, opts)
+        region, labels = args.region, args.labels
+        self.provider = gcp.Provider(
+            f"gcp-{region.name}",
+            project=args.project,
+            region=region.name,
+            default_labels=labels,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
+        invoke = pulumi.InvokeOutputOptions(provider=self.provider)
+        project = self.project = lookup_project(args.project, self.provider)
+        storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=invoke)
+        zones = gcp.compute.get_zones_output(region=region.name, project=args.project, status="UP", opts=invoke)
+        suffix = account_suffix(args.stack, region.name)
+
+        keys = KeyRing(
+            f"{name}-keys", ring_name=f"meridian-{args.stack}-{region.name}", location=region.name,
+            project=args.project, opts=child,
+        )
+        network = GcpNetwork(
+            f"{name}-network", GcpNetworkArgs(region=region.name, project=args.project, cidr=args.cidr), opts=child
+        )
+        self.gke = GkeCluster(
+            f"{name}-gke",
+            GkeClusterArgs(
+                cluster_name=f"meridian-{args.stack}-{region.name}",
+                region=region,
+                project=project,
+                network=network,
+                keys=keys,
+                api_allowed_cidrs=args.config.network.api_allowed_cidrs,
+                gpu_zone=zones.names.apply(lambda names: sorted(names)[0]),
+                labels=labels,
+                account_id_prefix=f"nodes-{suffix}",
+            ),
+            opts=child,
+        )
+
+        def bucket(purpose: str) -> GcsBucket:
+            return GcsBucket(
+                f"{name}-{purpose}",
+                GcsBucketArgs(
+                    purpose=purpose,
+                    location=region.name,
+                    project=args.project,
+                    keys=keys,
+                    storage_agent=storage_agent.email_address.apply(lambda e: f"serviceAccount:{e}"),
+                    labels=labels,
+                ),
+                opts=child,
+            )
+
+        self.data_bucket = bucket("data")
+        self.registry_bucket = bucket("registry") if region.name == args.config.home else None
+        registry_bucket = self.registry_bucket.bucket.name if self.registry_bucket else args.registry_bucket
+
+        images = ArtifactRepository(
+            f"{name}-images",
+            ArtifactRepositoryArgs(
+                region=region.name, project=args.project, repository_id=f"meridian-{args.stack}", labels=labels
+            ),
+            opts=child,
+        )
+
+        trainer_grants = [read_bucket(self.data_bucket.bucket.name)]
+        server_grants: list[BucketGrant] = []
+        if registry_bucket is not None:
+            trainer_grants.append(write_prefix(registry_bucket, artifact_prefix(region.name)))
+            server_grants.append(read_bucket(registry_bucket))
+        trainer = WorkloadServiceAccount(
+            f"{name}-trainer",
+            WorkloadServiceAccountArgs(
+                account_id=f"trainer-{suffix}", project=project, service_accounts=trainer_service_accounts(region.name),
+                grants=trainer_grants,
+            ),
+            opts=child,
+        )
+        server = WorkloadServiceAccount(
+            f"{name}-server",
+            WorkloadServiceAccountArgs(
+                account_id=f"server-{suffix}", project=project, service_accounts=server_service_accounts(region.name),
+                grants=server_grants,
+            ),
+            opts=child,
+        )
+
+        registry_url = args.model_registry_url or (
+            pulumi.Output.concat("gs://", registry_bucket) if registry_bucket is not None else None
+        )
+        if registry_url is None:
+            raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
+        self.access = ClusterAccess(
+            provider=self.gke.provider,
+            image_registry=images.registry,
+            data_url=pulumi.Output.concat("gs://", self.data_bucket.bucket.name),
+            model_registry_url=registry_url,
+            trainer_identity=trainer.identity,
+            server_identity=server.identity,
+            depends_on=list(self.gke.node_pools),
+            registry_auth=images.auth,
+        )
+        self.register_outputs(
+            {"cluster": self.gke.cluster.name, "data_bucket": self.data_bucket.bucket.name, "image_registry": images.registry}
+        )

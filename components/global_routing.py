@@ -1,0 +1,163 @@
+"""The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
+domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
+inference endpoint, and the CDN in front of the model registry at `models.<domain>`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+
+from components.aws.cdn import RegistryCdn as AwsRegistryCdn
+from components.aws.cdn import RegistryCdnArgs as AwsRegistryCdnArgs
+from components.aws.dns import LatencyRouting, LatencyRoutingArgs
+from components.catalog import Cloud
+from components.config import StackConfig
+from components.gcp.cdn import RegistryCdn as GcpRegistryCdn
+from components.gcp.cdn import RegistryCdnArgs as GcpRegistryCdnArgs
+from components.gcp.dns import GeoRouting, GeoRoutingArgs
+from components.gcp.project import Project
+from components.geo import RegionalEndpoint
+from workloads.contract import HTTP_PORT
+
+INFERENCE_LABEL = "inference"  # clients resolve inference.<domain>
+REGISTRY_LABEL = "models"  # the registry CDN answers at models.<domain>
+
+
+def inference_name(config: StackConfig) -> str:
+    return f"{INFERENCE_LABEL}.{config.dns.domain}"
+
+
+def registry_cdn_url(config: StackConfig) -> str | None:
+    """Where every region reads artifacts, known before anything exists; None without a CDN."""
+    if not config.cdn.enabled or config.home_region.cloud is Cloud.KUBERNETES:
+        return None
+    return f"https://{REGISTRY_LABEL}.{config.dns.domain}"
+
+
+@dataclass(frozen=True)
+class AwsHome:
+    provider: aws.Provider  # the home region's: Route53 and CloudFront are global services
+    us_east_1: aws.Provider  # CloudFront certificates live in us-east-1 only
+    registry_bucket: aws.s3.Bucket
+
+
+@dataclass(frozen=True)
+class GcpHome:
+    provider: gcp.Provider
+    project: Project
+    registry_bucket: gcp.storage.Bucket
+
+
+@dataclass(frozen=True)
+class GlobalRoutingArgs:
+    config: StackConfig
+    stack: str
+    home: AwsHome | GcpHome
+    endpoints: list[RegionalEndpoint]
+    tags: dict[str, str]
+    labels: dict[str, str]
+
+
+class GlobalRouting(pulumi.ComponentResource):
+    inference_name: str
+    registry_url: str | None
+    name_servers: pulumi.Output[Sequence[str]]
+
+    def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:global:Routing", name, None, opts)
+        config = args.config
+        domain = config.dns.domain
+        self.inference_name = inference_name(config)
+        self.registry_url = registry_cdn_url(config)
+        registry_domain = f"{REGISTRY_LABEL}.{domain}"
+        home = args.home
+        if isinstance(home, AwsHome):
+            child = pulumi.ResourceOptions(parent=self, provider=home.provider)
+            zone = aws.route53.Zone(
+                f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", tags=args.tags, opts=child
+            )
+            LatencyRouting(
+                f"{name}-latency",
+                LatencyRoutingArgs(
+                    zone_id=zone.zone_id,
+                    domain=domain,
+                    name=self.inference_name,
+                    endpoints=args.endpoints,
+                    health_check_path=config.dns.health_check_path,
+                    port=HTTP_PORT,
+                    ttl=config.dns.ttl_seconds,
+                    tags=args.tags,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+            )
+            if self.registry_url:
+                AwsRegistryCdn(
+                    f"{name}-registry-cdn",
+                    AwsRegistryCdnArgs(
+                        bucket=home.registry_bucket,
+                        domain_name=registry_domain,
+                        zone_id=zone.zone_id,
+                        settings=config.cdn,
+                        us_east_1=home.us_east_1,
+                        tags=args.tags,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+                )
+            self.name_servers = zone.name_servers
+        else:
+            child = pulumi.ResourceOptions(parent=self, provider=home.provider)
+            zone = gcp.dns.ManagedZone(
+                f"{name}-zone",
+                project=home.project.id,
+                name=f"meridian-{args.stack}",
+                dns_name=f"{domain}.",
+                visibility="public",
+                dnssec_config=gcp.dns.ManagedZoneDnssecConfigArgs(state="on"),
+                labels=args.labels,
+                opts=child,
+            )
+            GeoRouting(
+                f"{name}-geo",
+                GeoRoutingArgs(
+                    project=home.project.id,
+                    zone_name=zone.name,
+                    domain=domain,
+                    name=self.inference_name,
+                    endpoints=args.endpoints,
+                    health_check_path=config.dns.health_check_path,
+                    port=HTTP_PORT,
+                    ttl=config.dns.ttl_seconds,
+                    labels=args.labels,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+            )
+            if self.registry_url:
+                cdn = GcpRegistryCdn(
+                    f"{name}-registry-cdn",
+                    GcpRegistryCdnArgs(
+                        bucket=home.registry_bucket,
+                        domain_name=registry_domain,
+                        project=home.project,
+                        settings=config.cdn,
+                        labels=args.labels,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+                )
+                gcp.dns.RecordSet(
+                    f"{name}-registry",
+                    project=home.project.id,
+                    managed_zone=zone.name,
+                    name=f"{registry_domain}.",
+                    type="A",
+                    ttl=config.dns.ttl_seconds,
+                    rrdatas=[cdn.address.address],
+                    opts=child,
+                )
+            self.name_servers = zone.name_servers
+        self.register_outputs(
+            {"inference_name": self.inference_name, "registry_url": self.registry_url, "name_servers": self.name_servers}
+        )

@@ -1,0 +1,34 @@
+"""Cost ceiling: GPUs and $/hour at maximum scale."""
+
+from __future__ import annotations
+
+from policy.rules.meridian.cost import COST_CEILING
+from tests.policy.checks import AWS_US, assert_complies, assert_violates, resource
+
+
+def pool(maximum: int, instance: str = "g5.xlarge"):
+    return resource(
+        "aws:eks/nodeGroup:NodeGroup", f"gpu-{maximum}", AWS_US, instanceTypes=[instance],
+        scalingConfig={"minSize": 1, "desiredSize": 1, "maxSize": maximum}, capacityType="ON_DEMAND",
+    )  # fmt: skip
+
+
+def test_a_fleet_within_its_limits_complies() -> None:
+    assert_complies(COST_CEILING, pool(4), config={"maxGpus": 4, "maxUsdPerHour": 5})
+
+
+def test_too_many_gpus_at_maximum_scale_violate() -> None:
+    assert_violates(COST_CEILING, pool(8), config={"maxGpus": 4}, containing="8 GPUs at maximum scale exceed maxGpus 4")
+
+
+def test_too_many_dollars_per_hour_violate() -> None:
+    # 8 x g5.xlarge on demand in us-east-1 is 8 x $1.006.
+    assert_violates(COST_CEILING, pool(8), config={"maxUsdPerHour": 8.0}, containing="$8.05/hour")
+
+
+def test_a_machine_the_table_cannot_price_violates() -> None:
+    assert_violates(COST_CEILING, pool(1, "x9.mega"), containing="cannot price")
+
+
+def test_the_defaults_come_from_the_schema() -> None:
+    assert_violates(COST_CEILING, pool(65, "g4dn.xlarge"), containing="exceed maxGpus 64")

@@ -1,0 +1,91 @@
+"""The price table and the estimator: every catalog machine is priced, and the arithmetic holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.catalog import CPU_MACHINES, Cloud, GCP_ACCELERATOR_TYPES, GPU_MACHINES, REGIONS
+from policy.rules import pricing
+from policy.rules.pricing import CDN, CONTROL_PLANE, GPU_NODES, TRANSFER, Priced, estimate
+
+
+def _entries():
+    table = pricing.price_table()
+    for section in ("machines", "accelerators", "regions", "services", "spot"):
+        for cloud, entries in table[section].items():
+            if section == "spot":
+                yield f"{section}.{cloud}", entries
+                continue
+            for name, entry in entries.items():
+                yield f"{section}.{cloud}.{name}", entry
+
+
+@pytest.mark.parametrize(("where", "entry"), list(_entries()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_price_line_names_its_source_and_date(where: str, entry: dict) -> None:
+    assert str(entry["source"]).startswith("https://"), where
+    assert len(str(entry["as_of"])) == 7, where  # YYYY-MM
+
+
+def test_every_catalog_machine_is_priced_with_its_gpus_and_accelerator() -> None:
+    for cloud, machines in GPU_MACHINES.items():
+        for name, spec in machines.items():
+            priced = pricing.machine(cloud, name)
+            assert priced is not None, name
+            if priced.gpus:  # N1 machines carry GCP guest accelerators, priced apart
+                assert (priced.gpus, priced.accelerator) == (spec.gpus, spec.accelerators[0].value), name
+    for cloud, machines in CPU_MACHINES.items():
+        for name in machines:
+            assert pricing.machine(cloud, name) is not None, name
+    attachable = {a for name, spec in GPU_MACHINES[Cloud.GCP].items() if spec.gpus and not pricing.machine("gcp", name).gpus for a in spec.accelerators}  # fmt: skip
+    for accelerator in attachable:
+        priced = pricing.gpu_accelerator("gcp", GCP_ACCELERATOR_TYPES[accelerator])
+        assert priced is not None and priced[1] == accelerator.value, accelerator
+
+
+def test_every_catalog_region_has_a_price_factor() -> None:
+    for cloud, regions in REGIONS.items():
+        for region in regions:
+            assert pricing.cloud_of(region) == cloud.value, region
+
+
+def test_a_spot_gpu_pool_in_europe_costs_its_factors_times_its_nodes() -> None:
+    pool = Priced(
+        "aws:eks/nodeGroup:NodeGroup", "gpu", {"instanceTypes": ["g5.xlarge"], "capacityType": "SPOT",
+        "scalingConfig": {"minSize": 1.0, "maxSize": 6.0}}, "eu-west-1",
+    )  # fmt: skip
+    (item,) = estimate([pool]).items
+    per_node = 1.006 * 1.12 * 0.35
+    assert item.kind == GPU_NODES and item.gpus_max == 6
+    assert item.usd_hour_min == pytest.approx(per_node) and item.usd_hour_max == pytest.approx(6 * per_node)
+
+
+def test_a_regional_gke_pool_counts_nodes_in_every_zone_and_adds_n1_gpus() -> None:
+    pool = Priced(
+        "gcp:container/nodePool:NodePool", "gpu",
+        {"location": "europe-west4", "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
+         "nodeConfig": {"machineType": "n1-standard-4", "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 1}]}},
+        None,
+    )  # fmt: skip
+    (item,) = estimate([pool]).items
+    assert item.gpus_max == 6 and item.accelerator == "t4"
+    assert item.usd_hour_max == pytest.approx(6 * (0.189999 + 0.35) * 1.10)
+
+
+def test_fixed_and_traffic_priced_kinds() -> None:
+    resources = [
+        Priced("aws:eks/cluster:Cluster", "us", {}, "us-east-1"),
+        Priced("gcp:container/cluster:Cluster", "eu", {"location": "europe-west4"}, None),
+        Priced("aws:cloudfront/distribution:Distribution", "cdn", {}, "us-east-1"),
+    ]
+    result = estimate(resources, home_region="us-east-1")
+    kinds = {i.kind: i for i in result.items}
+    assert set(kinds) == {CONTROL_PLANE, CDN, TRANSFER}
+    assert kinds[CDN].usd_hour_max == pytest.approx(1000 * 0.085 / 730)
+    # 50 GB/month across clouds: 25 GB priced at GCP's egress, 25 GB at AWS's.
+    assert kinds[TRANSFER].usd_hour_max == pytest.approx(25 * (0.12 + 0.09) / 730)
+    assert result.by("kind")[CONTROL_PLANE] == (pytest.approx(0.2), pytest.approx(0.2))
+
+
+def test_unknown_machines_are_listed_not_guessed() -> None:
+    result = estimate([Priced("aws:eks/nodeGroup:NodeGroup", "x", {"instanceTypes": ["x9.mega"]}, "us-east-1")])
+    assert result.items == [] and result.unpriced == ["x: machine x9.mega in us-east-1 (aws)"]

@@ -9,6 +9,7 @@ Recorded inputs are engine-shaped (camelCase, numbers as floats), as in `meridia
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +90,7 @@ def _identity(region: Region, role: str) -> WorkloadIdentity:
     return WorkloadIdentity({key: value.format(region=region.name, role=role)})
 
 
-def _access(region: Region) -> ClusterAccess:
+def access_for(region: Region) -> ClusterAccess:
     if region.kubernetes is not None:
         target = region.kubernetes
         return ClusterAccess(
@@ -117,7 +118,7 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     superlink: pulumi.Output[str] | None = None
     home = config.home_region
     for region in [home, *[r for r in config.regions if r is not home]]:
-        access = _access(region)
+        access = access_for(region)
         images = WorkloadImages(
             f"{region.name}-images",
             WorkloadImagesArgs(registry=access.image_registry, registry_auth=None, tag="test"),
@@ -139,15 +140,21 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
         outputs[region.name] = workloads
 
 
-def deploy(config: StackConfig) -> tuple[list[Resource], dict[str, dict[str, Any]]]:
-    """Every resource registered for the stack, and each region's resolved outputs."""
+def run(program: Callable[[], None]) -> list[Resource]:
+    """Run `program` under fresh mocks; every resource it registered."""
     mocks = _Mocks()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="meridian", stack="test", preview=False)
     pulumi_settings.SETTINGS.rpc_manager.clear()
     pulumi_settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(program))
+    return mocks.recorded
+
+
+def deploy(config: StackConfig) -> tuple[list[Resource], dict[str, dict[str, Any]]]:
+    """Every resource registered for the stack, and each region's resolved outputs."""
     regions: dict[str, RegionWorkloads] = {}
-    _sync_await(run_pulumi_func(lambda: _program(config, regions)))
+    recorded = run(lambda: _program(config, regions))
 
     def resolve(value: Any) -> Any:
         return None if value is None else _sync_await(pulumi.Output.from_input(value).future())
@@ -160,4 +167,4 @@ def deploy(config: StackConfig) -> tuple[list[Resource], dict[str, dict[str, Any
         }
         for name, w in regions.items()
     }
-    return mocks.recorded, resolved
+    return recorded, resolved

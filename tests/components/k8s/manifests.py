@@ -24,17 +24,17 @@ SECRET_SIG = "4dabf18193072939515e22adb298388d"
 SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 
 
-def integral(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Plain values: the engine sends every number as a float (Kubernetes schemas want
     integers) and wraps secrets (Secret data, anything derived from a private key)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == SECRET_MARK:
-            return integral(value.get("value"))
-        return {k: integral(v) for k, v in value.items()}
+            return plain(value.get("value"))
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [integral(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -43,7 +43,7 @@ def manifest(pulumi_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if api_version_kind is None:
         raise ValueError(f"{pulumi_type} is not a Kubernetes object")
     api_version, kind = api_version_kind
-    body = {k: integral(v) for k, v in inputs.items() if k not in ("apiVersion", "kind")}
+    body = {k: plain(v) for k, v in inputs.items() if k not in ("apiVersion", "kind")}
     return {"apiVersion": api_version, "kind": kind, **body}
 
 

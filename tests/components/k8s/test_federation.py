@@ -1,0 +1,129 @@
+"""Flower: one SuperLink per stack (home), one SuperNode per region, TLS and node auth."""
+
+from __future__ import annotations
+
+from components.k8s.federation import CONTROL_SERVICE, FLEET_SERVICE
+from components.k8s.namespace import namespace_name
+from tests.components.k8s.conftest import Deployed
+from tests.components.k8s.manifests import containers, pod_spec
+from workloads import contract
+
+
+def _args(container: dict) -> dict[str, str | None]:
+    """`--flag value` pairs (a bare flag maps to None)."""
+    args, out, i = container["args"], {}, 0
+    while i < len(args):
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[args[i]] = args[i + 1]
+            i += 2
+        else:
+            out[args[i]] = None
+            i += 1
+    return out
+
+
+def _by_name(deployed: Deployed, name: str) -> list[dict]:
+    return [o for o in deployed.objects("Deployment") if o["metadata"]["name"] == name]
+
+
+def test_exactly_one_superlink_in_the_home_namespace(deployed: Deployed) -> None:
+    (superlink,) = _by_name(deployed, "superlink")
+    assert superlink["metadata"]["namespace"] == namespace_name(deployed.config.home)
+    assert superlink["spec"]["replicas"] == 1
+
+
+def test_one_supernode_per_region_in_its_own_namespace(deployed: Deployed) -> None:
+    nodes = sorted(o["metadata"]["namespace"] for o in _by_name(deployed, "supernode"))
+    assert nodes == sorted(namespace_name(r.name) for r in deployed.config.regions)
+
+
+def test_superlink_runs_tls_with_node_auth_and_binds_loopback_only(deployed: Deployed) -> None:
+    (superlink,) = _by_name(deployed, "superlink")
+    flower = next(c for c in containers(superlink) if c["name"] == "superlink")
+    args = _args(flower)
+    assert "--insecure" not in args
+    assert "--enable-supernode-auth" in args
+    assert args["--ssl-certfile"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CERT_FILE}"
+    assert args["--ssl-keyfile"] == f"{contract.CERTS_MOUNT}/{contract.TLS_KEY_FILE}"
+    assert args["--ssl-ca-certfile"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
+    assert args["--host"] == "127.0.0.1"  # Fleet and Control share this port: never exposed
+    assert "--disable-runtime-dependency-installation" in args
+
+
+def test_the_gateway_splits_fleet_and_control_by_path(deployed: Deployed) -> None:
+    (superlink,) = _by_name(deployed, "superlink")
+    gateway = next(c for c in containers(superlink) if c["name"] == "gateway")
+    assert gateway["command"] == ["python", "-m", contract.SUPERLINK_GATEWAY_MODULE]
+    routes = [gateway["args"][i + 1] for i, a in enumerate(gateway["args"]) if a == "--route"]
+    assert routes == [
+        f"{contract.SUPERLINK_FLEET_PORT}={contract.FLEET_PATH_PREFIX}",
+        f"{contract.SUPERLINK_CONTROL_PORT}={contract.CONTROL_PATH_PREFIX}",
+    ]
+
+
+def test_no_load_balancer_exposes_the_control_port_or_the_superlinks_own_port(deployed: Deployed) -> None:
+    public_ports = {
+        p["port"]
+        for s in deployed.objects("Service")
+        if s["spec"]["type"] == "LoadBalancer"
+        for p in s["spec"]["ports"]
+    }
+    assert contract.SUPERLINK_CONTROL_PORT not in public_ports
+    assert contract.SUPERLINK_SERVERAPPIO_PORT not in public_ports
+    home = namespace_name(deployed.config.home)
+    fleet = deployed.named("Service", home, FLEET_SERVICE)
+    assert fleet["spec"]["type"] == "LoadBalancer"
+    assert [p["port"] for p in fleet["spec"]["ports"]] == [contract.SUPERLINK_FLEET_PORT]
+    assert deployed.named("Service", home, CONTROL_SERVICE)["spec"]["type"] == "ClusterIP"
+
+
+def test_control_port_is_admitted_only_from_the_namespace(deployed: Deployed) -> None:
+    policy = deployed.named("NetworkPolicy", namespace_name(deployed.config.home), "superlink")
+    control = [r for r in policy["spec"]["ingress"] if {"protocol": "TCP", "port": contract.SUPERLINK_CONTROL_PORT} in r["ports"]]
+    assert control and all(peer == {"podSelector": {}} for rule in control for peer in rule["from"])
+
+
+def test_supernodes_verify_the_superlink_and_authenticate_with_their_own_key(deployed: Deployed) -> None:
+    home = deployed.config.home
+    address = deployed.outputs[home]["superlink_address"]
+    assert address.endswith(f":{contract.SUPERLINK_FLEET_PORT}")
+    keys = set()
+    for region in deployed.config.regions:
+        namespace = namespace_name(region.name)
+        (node,) = containers(deployed.named("Deployment", namespace, "supernode"))
+        args = _args(node)
+        assert "--insecure" not in args
+        assert args["--root-certificates"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
+        assert args["--auth-supernode-private-key"] == f"{contract.KEYS_MOUNT}/{contract.NODE_KEY_FILE}"
+        if region.name == home:
+            assert args["--superlink"] == f"{FLEET_SERVICE}.{namespace}.svc.cluster.local:{contract.SUPERLINK_FLEET_PORT}"
+        else:
+            assert args["--superlink"] == address
+        assert f'region="{region.name}"' in (args["--node-config"] or "")
+        keys.add(deployed.named("Secret", namespace, "supernode-auth")["stringData"][contract.NODE_KEY_FILE])
+    assert len(keys) == len(deployed.config.regions)  # no two regions share a node key
+
+
+def test_every_supernode_key_is_registered_once_at_home(deployed: Deployed) -> None:
+    home = namespace_name(deployed.config.home)
+    registered = deployed.named("ConfigMap", home, "supernode-public-keys")["data"]
+    assert set(registered) == {f"{r.name}.pub" for r in deployed.config.regions}
+    jobs = [j for j in deployed.objects("Job") if j["metadata"]["namespace"] == home]
+    commands = sorted(c["command"][3] for j in jobs for c in containers(j))
+    assert commands == sorted(f"/etc/meridian/supernodes/{r.name}.pub" for r in deployed.config.regions)
+
+
+def test_a_supernode_reads_only_its_regions_data(deployed: Deployed) -> None:
+    for region in deployed.config.regions:
+        obj = deployed.named("Deployment", namespace_name(region.name), "supernode")
+        (node,) = containers(obj)
+        spec = pod_spec(obj)
+        assert spec is not None
+        data_path = _args(node)["--node-config"]
+        claims = [v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        if region.kubernetes is not None:
+            assert claims == [{"claimName": region.kubernetes.data_volume_claim, "readOnly": True}]
+            assert f'data-path="{contract.DATA_MOUNT}"' in (data_path or "")
+        else:
+            assert not claims
+            assert region.name in (data_path or "")  # that region's bucket, nothing else

@@ -1,0 +1,35 @@
+"""Namespaces: one per region, enforcing Pod Security `restricted` at the cluster's version."""
+
+from __future__ import annotations
+
+from components.k8s.namespace import namespace_name, pod_security_labels
+from tests.components.k8s.conftest import Deployed
+
+
+def test_one_restricted_namespace_per_region(deployed: Deployed) -> None:
+    namespaces = {n["metadata"]["name"]: n for n in deployed.objects("Namespace")}
+    assert set(namespaces) == {namespace_name(r.name) for r in deployed.config.regions}
+    version = f"v{deployed.config.kubernetes_version}"
+    for ns in namespaces.values():
+        labels = ns["metadata"]["labels"]
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+            assert labels[f"pod-security.kubernetes.io/{mode}-version"] == version
+        assert {"owner", "stack", "cost-center"} <= set(labels)
+
+
+def test_every_object_but_namespaces_lives_in_a_meridian_namespace(deployed: Deployed) -> None:
+    for obj in deployed.objects():
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"].startswith("meridian-"), obj["metadata"]["name"]
+
+
+def test_pod_security_labels_cover_every_mode() -> None:
+    assert pod_security_labels("restricted", "1.33") == {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "v1.33",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/audit-version": "v1.33",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/warn-version": "v1.33",
+    }

@@ -1,0 +1,53 @@
+"""RegionWorkloads refuses inputs that would deploy a broken federation."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import load_stack
+from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
+from components.k8s.trust import FederationTrust
+from tests.components.k8s.harness import access_for, run
+from workloads.contract import Image
+
+REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
+
+
+def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -> None:
+    config = load_stack("dev")
+    region = next(r for r in config.regions if r.name == region_name)
+
+    def program() -> None:
+        RegionWorkloads(
+            "r",
+            RegionWorkloadsArgs(
+                config=config,
+                region=region,
+                access=access_for(region),
+                images=images,
+                superlink_address=superlink_address,
+                trust=FederationTrust("federation", config),
+            ),
+        )
+
+    run(program)
+
+
+def test_a_region_without_an_image_ref_is_refused() -> None:
+    without_edge = {k: v for k, v in REFS.items() if k is not Image.EDGE}
+    with pytest.raises(Exception, match="no image ref for edge"):
+        _deploy_one("us-east-1", None, without_edge)
+
+
+def test_a_region_other_than_home_may_not_run_the_superlink() -> None:
+    with pytest.raises(Exception, match="superlink_address must be None exactly for the home region"):
+        _deploy_one("europe-west4", None, REFS)
+
+
+def test_the_home_region_may_not_point_at_another_superlink() -> None:
+    with pytest.raises(Exception, match="superlink_address must be None exactly for the home region"):
+        _deploy_one("us-east-1", "elsewhere.example.com:9092", REFS)
+
+
+def test_a_complete_region_deploys() -> None:
+    _deploy_one("europe-west4", "superlink.example.com:9092", REFS)

@@ -59,6 +59,7 @@ def run(app: InferenceApp, settings: ServingSettings) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        ws="none",
         lifespan="on",
         access_log=False,
         log_level="warning",

@@ -135,6 +135,13 @@ class _Download:
                 return target
             if response.status_code == 404:
                 return None
+            if response.status_code == 416 and offset is not None:
+                # The .part already holds the whole file (a run stopped before committing it).
+                if response.headers.get("content-range") == f"bytes */{offset}":
+                    return self._fresh(name)
+                partial.unlink()
+                self.etags.pop(part_key, None)
+                raise _Restart(f"{name}: the server's copy is shorter than ours")
             response.raise_for_status()
             mode = "wb"
             if response.status_code == 206:
@@ -154,9 +161,12 @@ class _Download:
                 for chunk in response.iter_bytes():
                     file.write(chunk)
                     self.received += len(chunk)
+        return self._fresh(name)
+
+    def _fresh(self, name: str) -> Path:
         if name not in self.fresh:
             self.fresh.append(name)
-        return partial
+        return self.dest_dir / f"{name}.part"
 
     def commit(self) -> None:
         for name in self.fresh:

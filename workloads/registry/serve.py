@@ -134,7 +134,10 @@ class RegistryServer:
         if not root.is_dir():
             raise NotADirectoryError(f"registry root {root} is not a directory")
         self._server = RegistryHTTPServer(root, (host, port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="registry-http", daemon=True)
+        # A short poll interval: close() (shutdown) returns within it, which keeps tests quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="registry-http", daemon=True
+        )
 
     @property
     def url(self) -> str:

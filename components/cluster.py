@@ -77,3 +77,7 @@ class ClusterAccess:
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the GPU node pool
     # credentials to push images to `image_registry`; None where the builder's own login is used
     registry_auth: docker_build.RegistryArgs | None = None
+    # where the image builder keeps its layer cache (`<cache registry>/<image>:buildcache`, a
+    # tag rewritten on every build); None: image_registry, which exempts that tag from
+    # immutability (ECR). Artifact Registry cannot exempt a tag, so GCP gives a mutable one.
+    build_cache_registry: pulumi.Input[str] | None = None

@@ -6,6 +6,7 @@ group per edge site in that site's Local Zone."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -120,9 +121,18 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
 
-        self.oidc_issuer = self.cluster.identities.apply(
-            lambda ids: (ids[0].oidcs or [])[0].issuer.removeprefix("https://")  # type: ignore[union-attr]
+        # The VPC CNI enforces NetworkPolicies only when asked to (the workloads rely on them).
+        aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=self.cluster.name,
+            addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=args.tags,
+            opts=child,
         )
+        self.oidc_issuer = self.cluster.identities.apply(_oidc_issuer)
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
             url=pulumi.Output.concat("https://", self.oidc_issuer),
@@ -249,6 +259,13 @@ class EksCluster(pulumi.ComponentResource):
         self.register_outputs(
             {"cluster_name": self.cluster.name, "endpoint": self.cluster.endpoint, "oidc_issuer": self.oidc_issuer}
         )
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    oidcs = identities[0].oidcs if identities else None
+    if not oidcs or not oidcs[0].issuer:
+        raise ValueError("the EKS cluster reports no OIDC issuer: IRSA cannot be set up")
+    return oidcs[0].issuer.removeprefix("https://")
 
 
 def _kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:

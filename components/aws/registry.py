@@ -1,5 +1,6 @@
 """ECR: one repository per workload image in each AWS region, so nodes pull from their own
-region. Tags are immutable (a tag always names the same digest) and every push is scanned."""
+region. Tags are immutable (a tag always names the same digest), except the builder's layer
+cache tag, which is rewritten on every build; every push is scanned."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pulumi_docker_build as docker_build
 
 from components.aws.account import Account
 from components.aws.keys import customer_key
+from components.images import BUILD_CACHE_TAG
 from workloads.contract import Image
 
 KEEP_IMAGES = 30  # per repository; older images go, so immutable tags do not pile up forever
@@ -64,7 +66,12 @@ class ImageRepositories(pulumi.ComponentResource):
             repo = aws.ecr.Repository(
                 f"{name}-{image.value}",
                 name=f"{prefix}/{image.value}",
-                image_tag_mutability="IMMUTABLE",
+                image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
+                image_tag_mutability_exclusion_filters=[
+                    aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
+                        filter=BUILD_CACHE_TAG, filter_type="WILDCARD"
+                    )
+                ],
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
                 encryption_configurations=[
                     aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=key.arn)

@@ -159,6 +159,7 @@ class GcpRegion(pulumi.ComponentResource):
             server_identity=server.identity,
             depends_on=list(self.gke.node_pools),
             registry_auth=images.auth,
+            build_cache_registry=images.cache_registry,
         )
         self.register_outputs(
             {"cluster": self.gke.cluster.name, "data_bucket": self.data_bucket.bucket.name, "image_registry": images.registry}

@@ -249,7 +249,12 @@ class InferenceApp:
                 {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, model.num_classes]},
                 {"name": LABEL, "datatype": "INT64", "shape": [-1]},
             ],
-            "parameters": {"stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight},
+            "parameters": {
+                "stable": split.stable,
+                "candidate": split.candidate,
+                "candidate_weight": split.weight,
+                "artifacts": {v: routing.by_name[v].model.description for v in versions},
+            },
         })
 
     def _check_model(self, name: str) -> None:

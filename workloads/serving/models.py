@@ -81,7 +81,7 @@ class RegistryModelSource:
             input_shape=tuple(architecture["input_shape"]),
             num_classes=int(architecture["num_classes"]),
             device=self._device,
-            description=f"{artifact} weights sha256 {digest}...",
+            description=f"{artifact} (weights sha256 {digest}..., {verified.bytes_downloaded} bytes downloaded)",
         )
 
     def latest(self) -> str | None:

@@ -77,7 +77,9 @@ async def test_metadata_describes_server_model_and_versions(app) -> None:  # noq
         assert model["versions"] == ["v1", "v2"]
         assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 64]}]
         assert [o["name"] for o in model["outputs"]] == ["probabilities", "label"]
-        assert model["parameters"] == {"stable": "v1", "candidate": "v2", "candidate_weight": 25}
+        parameters = model["parameters"]
+        assert (parameters["stable"], parameters["candidate"], parameters["candidate_weight"]) == ("v1", "v2", 25)
+        assert parameters["artifacts"]["v2"].startswith(f"{MODEL}/v2/test-region/fp32 (weights sha256 ")
         assert (await client.get(f"/v2/models/{MODEL}/versions/v2")).json()["versions"] == ["v2"]
 
 

@@ -30,7 +30,7 @@ _PER_UNIT_MODULES = (
 _PER_UNIT_FUNCTIONS = {
     F.relu, torch.relu, F.gelu, F.silu, torch.tanh, torch.sigmoid, F.leaky_relu, F.elu,
     F.dropout, F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d,
+    F.adaptive_avg_pool2d, torch.max_pool1d, torch.max_pool2d, torch.avg_pool1d,
 }  # fmt: skip
 _PER_UNIT_METHODS = {"relu", "tanh", "sigmoid"}
 

@@ -61,7 +61,12 @@ def _width_names(module: nn.Module) -> tuple[str, ...] | None:
 
 
 def resized(module: nn.Module, **widths: int) -> nn.Module:
-    """A fresh (uninitialized) module like `module` with some widths changed."""
+    """A fresh (uninitialized) module like `module`, in the same train/eval mode, with some
+    widths changed."""
+    return _resized(module, **widths).train(module.training)
+
+
+def _resized(module: nn.Module, **widths: int) -> nn.Module:
     names = _WIDTHS.get(type(module))
     if names is None or not set(widths) <= set(names):
         raise ValueError(f"cannot resize {type(module).__name__} by {sorted(widths)}")

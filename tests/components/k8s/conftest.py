@@ -1,33 +1,51 @@
-"""Each shipped stack's Kubernetes layer, deployed once per session under mocks."""
+"""Each shipped stack's Kubernetes layer under mocks, from two sources:
+
+- "components": components/k8s and the image builds alone, with a ClusterAccess per region
+  made by tests/components/k8s/harness.py (independent of the cloud layers);
+- "program": the whole Pulumi program (`meridian.preview`), as `pulumi up` would run it.
+Every test in this folder runs against both.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from components.config import StackConfig, load_stack
-from tests.components.k8s.harness import Resource, deploy
+from meridian.preview import Inventory
+from tests.components.k8s.harness import access_for, deploy
 from tests.components.k8s.manifests import api_version_and_kind, manifest
+
+SOURCES = ["components", "program"]
+
+
+class Registered(Protocol):
+    type: str
+    name: str
+    provider: str | None
+    inputs: dict[str, Any]
 
 
 @dataclass
 class Deployed:
     config: StackConfig
-    resources: list[Resource]
-    outputs: dict[str, dict[str, Any]]  # region -> resolved RegionWorkloads outputs
+    resources: list[Registered]
+    superlink_address: str
+    inference_endpoints: dict[str, str]  # region -> load balancer host or IP
+    image_registries: dict[str, str]  # region -> where its images were pushed
+    model_registry_urls: dict[str, str]
+    edge_endpoints: dict[str, dict[str, str]] | None  # None: the source does not export them
+
+    def __post_init__(self) -> None:
+        self._manifests = [
+            manifest(r.type, r.inputs) for r in self.resources if api_version_and_kind(r.type) is not None
+        ]
 
     def objects(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Kubernetes objects as manifests (integral numbers), optionally of one kind."""
-        out = []
-        for r in self.resources:
-            if api_version_and_kind(r.type) is None:
-                continue
-            obj = manifest(r.type, r.inputs)
-            if kind is None or obj["kind"] == kind:
-                out.append(obj)
-        return out
+        return [o for o in self._manifests if kind is None or o["kind"] == kind]
 
     def named(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         matches = [
@@ -39,13 +57,49 @@ class Deployed:
         return matches[0]
 
 
-_cache: dict[str, Deployed] = {}
+def _from_components(config: StackConfig) -> Deployed:
+    resources, outputs = deploy(config)
+    regions = config.regions
+    accesses = {r.name: access_for(r) for r in regions}
+    return Deployed(
+        config=config,
+        resources=list(resources),
+        superlink_address=outputs[config.home]["superlink_address"],
+        inference_endpoints={r.name: outputs[r.name]["inference_endpoint"] for r in regions},
+        image_registries={n: str(a.image_registry) for n, a in accesses.items()},
+        model_registry_urls={n: str(a.model_registry_url) for n, a in accesses.items()},
+        edge_endpoints={r.name: outputs[r.name]["edge_endpoints"] for r in regions},
+    )
+
+
+def _from_program(config: StackConfig, inventory: Inventory) -> Deployed:
+    regions = inventory.outputs["regions"]
+    return Deployed(
+        config=config,
+        resources=list(inventory.resources),
+        superlink_address=inventory.outputs["superlink_address"],
+        inference_endpoints={n: r["inference_endpoint"] for n, r in regions.items()},
+        image_registries={n: r["image_registry"] for n, r in regions.items()},
+        model_registry_urls={n: inventory.outputs["model_registry_url"] for n in regions}
+        | {r.name: r.kubernetes.model_registry_url for r in config.regions if r.kubernetes},
+        edge_endpoints=None,
+    )
+
+
+_cache: dict[tuple[str, str], Deployed] = {}
+
+
+@pytest.fixture(params=SOURCES, scope="session")
+def source(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def deployed(stack: str) -> Deployed:
-    if stack not in _cache:
+def deployed(stack: str, source: str, inventory_of) -> Deployed:
+    key = (stack, source)
+    if key not in _cache:
         config = load_stack(stack)
-        resources, outputs = deploy(config)
-        _cache[stack] = Deployed(config, resources, outputs)
-    return _cache[stack]
+        _cache[key] = (
+            _from_components(config) if source == "components" else _from_program(config, inventory_of(stack))
+        )
+    return _cache[key]

@@ -85,7 +85,7 @@ def test_control_port_is_admitted_only_from_the_namespace(deployed: Deployed) ->
 
 def test_supernodes_verify_the_superlink_and_authenticate_with_their_own_key(deployed: Deployed) -> None:
     home = deployed.config.home
-    address = deployed.outputs[home]["superlink_address"]
+    address = deployed.superlink_address
     assert address.endswith(f":{contract.SUPERLINK_FLEET_PORT}")
     keys = set()
     for region in deployed.config.regions:

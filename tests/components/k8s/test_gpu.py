@@ -6,6 +6,7 @@ import re
 
 from components.catalog import Cloud
 from components.config import load_stack, parse
+from components.k8s.namespace import namespace_name
 from components.k8s.gpu import CHART, CHART_REPO, CHART_VERSION, needs_device_plugin
 from tests.components.k8s.conftest import Deployed
 
@@ -14,7 +15,14 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 def test_device_plugin_is_a_pinned_helm_release_on_each_cluster_that_needs_it(deployed: Deployed) -> None:
     releases = {r.provider: r.inputs for r in deployed.resources if r.type == RELEASE}
-    expected = {f"k8s-{r.name}" for r in deployed.config.regions if needs_device_plugin(deployed.config, r)}
+    provider_of = {  # each region's cluster provider, found through its namespace
+        r.inputs["metadata"]["name"]: r.provider for r in deployed.resources if r.type == "kubernetes:core/v1:Namespace"
+    }
+    expected = {
+        provider_of[namespace_name(r.name)]
+        for r in deployed.config.regions
+        if needs_device_plugin(deployed.config, r)
+    }
     assert set(releases) == expected
     for inputs in releases.values():
         assert inputs["chart"] == CHART and inputs["repositoryOpts"] == {"repo": CHART_REPO}

@@ -137,6 +137,11 @@ def gpu_accelerator(cloud: str, accelerator_type: str) -> tuple[float, str] | No
     return (float(entry["usd_per_hour"]), str(entry["accelerator"])) if entry else None
 
 
+def accelerator_bundled(cloud: str, accelerator_type: str) -> bool:
+    """Whether the GPU comes with its machine (G2, A2, A3) and is counted in the machine's price."""
+    return dig(price_table(), "accelerators", cloud, accelerator_type, "bundled") is True
+
+
 def cloud_of(region: str | None) -> str | None:
     for cloud, regions in mapping(price_table().get("regions")).items():
         if region in mapping(regions):
@@ -207,7 +212,8 @@ def _node_pool(resource: Priced, estimate: Estimate) -> None:
             if priced is None:
                 estimate.unpriced.append(f"{resource.name}: GPU {guest.get('type')} ({cloud})")
                 return
-            extra_gpus.append((priced[0], priced[1], _count(guest.get("count"))))
+            if not accelerator_bundled(cloud, str(guest.get("type"))):
+                extra_gpus.append((priced[0], priced[1], _count(guest.get("count"))))
     base = machine(cloud, machine_type)
     if base is None or region is None or cloud_of(region) != cloud:
         estimate.unpriced.append(f"{resource.name}: machine {machine_type or '?'} in {region or '?'} ({cloud})")
@@ -290,7 +296,8 @@ def estimate(resources: Iterable[Priced], home_region: str | None = None) -> Est
         elif resource.type in LOAD_BALANCERS:
             _fixed(resource, LOAD_BALANCERS[resource.type], LOAD_BALANCER, "load_balancer", region or GLOBAL, result)
         elif resource.type == K8S_SERVICE and dig(resource.props, "spec", "type") == "LoadBalancer":
-            region = region or region_in_name(resource.provider)
+            # A Kubernetes provider has no region; the cluster's provider is named after it.
+            region = region if cloud_of(region) else region_in_name(resource.provider)
             cloud = cloud_of(region)
             if cloud is not None and region is not None:  # on an existing cluster: not a cloud bill
                 _fixed(resource, cloud, LOAD_BALANCER, "load_balancer", region, result)

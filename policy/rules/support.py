@@ -7,6 +7,7 @@ into an advisory "can't run during preview" note), numbers as floats, camelCase 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -154,8 +155,13 @@ def refers_to(value: Any, resource: PolicyResource, *keys: str) -> bool:
         found = resource.props.get(key) if key in resource.props else None
         if isinstance(found, str) and found:
             candidates.add(found)
-    # GCP references are self links or ids that end in the target's name.
-    return value in candidates or any(value.endswith(f"/{c}") for c in candidates)
+    # GCP references are self links or ids that end in the target's name; an auto-named
+    # physical name is the logical name plus a random hex suffix.
+    return (
+        value in candidates
+        or any(value.endswith(f"/{c}") for c in candidates)
+        or any(re.fullmatch(rf"{re.escape(c)}-[0-9a-f]{{7,16}}", value) for c in candidates)
+    )
 
 
 # -- Kubernetes ---------------------------------------------------------------------------

@@ -10,7 +10,9 @@ data bucket, nor any bucket by wildcard.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from fnmatch import fnmatchcase
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
@@ -29,6 +31,8 @@ GCS_GRANTS = ("gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucket
 PURPOSE_KEYS = ("meridian/purpose", "meridian-purpose", "purpose")
 REGION_KEYS = ("meridian/region", "meridian-region", "region")
 S3_ARN = "arn:aws:s3:::"
+_SUBJECT = re.compile(r"system:serviceaccount:[a-z0-9.-]+:[a-z0-9.-]+")
+_WORKLOAD_MEMBER = re.compile(r"\[([a-z0-9.-]+)/([a-z0-9.-]+)\]")
 
 # components/catalog.py AWS_REGIONS and GCP_REGIONS (a test keeps the two equal), plus GCS
 # multi- and dual-regions. A stack adds its own `kubernetes` regions through the config.
@@ -53,10 +57,12 @@ CONFIG_SCHEMA = PolicyConfigSchema(
             "default": RESIDENCY_OF,
             "description": "region or storage location -> residency zone",
         },
-        "trainerSubject": {
-            "type": "string",
-            "default": "system:serviceaccount:meridian-federation:trainer",
-            "description": "the Kubernetes ServiceAccount the trainer identities trust",
+        "trainerSubjects": {
+            "type": "array",
+            "items": {"type": "string"},
+            # components/cluster.py: each region's SuperLink and SuperNode ServiceAccounts.
+            "default": ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
+            "description": "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
         },
     }
 )
@@ -125,11 +131,16 @@ def _bucket_of_arn(resource: str) -> str:
     return resource.removeprefix(S3_ARN).split("/", 1)[0]
 
 
-def _aws_trainer_reach(args: StackValidationArgs, subject: str) -> Iterator[tuple[PolicyResource, str, str]]:
+def _is_trainer(subjects: Iterable[str], patterns: list[str]) -> bool:
+    return any(fnmatchcase(s, p) for s in subjects for p in patterns)
+
+
+def _aws_trainer_reach(args: StackValidationArgs, patterns: list[str]) -> Iterator[tuple[PolicyResource, str, str]]:
     """(trainer role, its region, bucket name or pattern) for each S3 resource it is allowed."""
     for role in of_types(args, ROLE):
         trust = role.props.get("assumeRolePolicy")
-        if subject not in (trust if isinstance(trust, str) else json.dumps(_plain(trust))):
+        trust_text = trust if isinstance(trust, str) else json.dumps(_plain(trust))
+        if not _is_trainer(_SUBJECT.findall(trust_text), patterns):
             continue
         documents = [mapping(p).get("policy") for p in items(role.props.get("inlinePolicies"))]
         documents += [
@@ -145,15 +156,21 @@ def _aws_trainer_reach(args: StackValidationArgs, subject: str) -> Iterator[tupl
                         yield role, resource_region(role) or "?", _bucket_of_arn(resource) if resource != "*" else "*"
 
 
-def _gcp_trainer_reach(args: StackValidationArgs, subject: str) -> Iterator[tuple[PolicyResource, str, str]]:
-    namespace, _, name = subject.removeprefix("system:serviceaccount:").partition(":")
-    workload_member = f"[{namespace}/{name}]"
+def _gcp_trainer_reach(args: StackValidationArgs, patterns: list[str]) -> Iterator[tuple[PolicyResource, str, str]]:
     trainers = [
         account
         for account in of_types(args, GCP_ACCOUNT)
         for binding in of_types(args, *GCP_ACCOUNT_BINDINGS)
         if refers_to(binding.props.get("serviceAccountId"), account, "email")
-        and any(workload_member in str(m) for m in [binding.props.get("member"), *items(binding.props.get("members"))])
+        and _is_trainer(
+            # Workload Identity members name `<pool>[<namespace>/<name>]`.
+            (
+                f"system:serviceaccount:{ns}:{sa}"
+                for m in [binding.props.get("member"), *items(binding.props.get("members"))]
+                for ns, sa in _WORKLOAD_MEMBER.findall(str(m))
+            ),
+            patterns,
+        )
     ]
     for grant in of_types(args, *GCS_GRANTS):
         members = [str(m) for m in [grant.props.get("member"), *items(grant.props.get("members"))] if m]
@@ -173,11 +190,11 @@ def _plain(value: Any) -> Any:
 
 
 def _trainer_scope(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
-    subject = str(args.get_config()["trainerSubject"])
+    patterns = [str(p) for p in items(args.get_config()["trainerSubjects"])]
     zones: Mapping[str, Any] = args.get_config()["residencyOf"]
     data = data_buckets(args)
     for reach in (_aws_trainer_reach, _gcp_trainer_reach):
-        for identity, region, target in reach(args, subject):
+        for identity, region, target in reach(args, patterns):
             if "*" in target:
                 yield f"trainer identity {identity.name} ({region}) may reach any bucket ({target!r})", identity.urn
                 continue

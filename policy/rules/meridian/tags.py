@@ -5,6 +5,7 @@ AWS tags may come from the provider's `defaultTags`, GCP labels from its `defaul
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -43,16 +44,27 @@ def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any]:
     return args.provider.props if args.provider is not None else {}
 
 
+def _provider_mapping(args: ResourceValidationArgs, *path: str) -> Mapping[str, Any]:
+    """Provider config arrives as the engine passes it: nested values are JSON strings."""
+    value = _provider_props(args).get(path[0])
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return mapping(dig(value, *path[1:]) if len(path) > 1 else value)
+
+
 def _effective(args: ResourceValidationArgs) -> Mapping[str, Any]:
     if args.resource_type.startswith("aws:"):
         return {
-            **mapping(dig(_provider_props(args), "defaultTags", "tags")),
+            **_provider_mapping(args, "defaultTags", "tags"),
             **mapping(args.props.get("tagsAll")),
             **mapping(args.props.get("tags")),
         }
     if args.resource_type.startswith("gcp:"):
         return {
-            **mapping(_provider_props(args).get("defaultLabels")),
+            **_provider_mapping(args, "defaultLabels"),
             **mapping(dig(args.props, *GCP_LABELS[args.resource_type])),
         }
     return labels_of(args.props)

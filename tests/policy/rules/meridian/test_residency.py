@@ -8,7 +8,7 @@ from components.catalog import AWS_REGIONS, GCP_REGIONS
 from policy.rules.meridian.residency import DATA_RESIDENCY, RESIDENCY_OF, TRAINER_READS_OWN_REGION
 from tests.policy.checks import AWS_EU, AWS_US, GCP_EU, assert_complies, assert_violates, provider, resource
 
-SUBJECT = "system:serviceaccount:meridian-federation:trainer"
+SUBJECT = "system:serviceaccount:meridian-us-east-1:supernode"
 
 
 def s3_bucket(name: str, where, **tags: str):
@@ -83,7 +83,7 @@ def test_a_gcp_trainer_granted_another_regions_bucket_violates() -> None:
     account = resource("gcp:serviceaccount/account:Account", "trainer-us", us, accountId="trainer-us-west1")
     workload = resource(
         "gcp:serviceaccount/iAMMember:IAMMember", "trainer-us-wi", us, serviceAccountId="trainer-us",
-        role="roles/iam.workloadIdentityUser", member="serviceAccount:meridian.svc.id.goog[meridian-federation/trainer]",
+        role="roles/iam.workloadIdentityUser", member="serviceAccount:meridian.svc.id.goog[meridian-us-west1/supernode]",
     )  # fmt: skip
     eu_data = resource(
         "gcp:storage/bucket:Bucket", "data-eu", GCP_EU, location="EUROPE-WEST4", labels={"meridian-purpose": "data"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from policy.rules.meridian.tags import REQUIRED_TAGS
 from tests.policy.checks import AWS_US, GCP_EU, K8S, assert_complies, assert_violates, provider, resource
 
@@ -13,7 +15,8 @@ def test_tags_on_the_resource_comply() -> None:
 
 
 def test_provider_default_tags_count() -> None:
-    tagged = provider("aws", "aws-tagged", region="us-east-1", defaultTags={"tags": TAGS})
+    # The engine hands provider config over with nested values as JSON strings.
+    tagged = provider("aws", "aws-tagged", region="us-east-1", defaultTags=json.dumps({"tags": TAGS}))
     assert_complies(REQUIRED_TAGS, resource("aws:ec2/natGateway:NatGateway", "nat", tagged))
 
 

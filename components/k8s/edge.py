@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import WorkloadIdentity
+from components.cluster import EDGE_SITE_LABEL, WorkloadIdentity
 from components.config import EdgeSite
 from components.k8s import network_policy as netpol
 from components.k8s.inference import (
@@ -31,7 +31,6 @@ from components.k8s.services import load_balancer_address, service
 from components.k8s.target import Target
 from workloads import contract
 
-EDGE_SITE_LABEL = "meridian.io/edge-site"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 EDGE_RESOURCES = Resources("500m", "1Gi", "1", "2Gi")
 

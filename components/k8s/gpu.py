@@ -9,9 +9,9 @@ Where it is installed:
 The plugin (not the GPU operator) because the driver comes with the node images on every
 cloud we create; the operator's job is installing drivers.
 
-The chart's default node affinity selects nodes labelled `nvidia.com/gpu.present=true` (or
-NVIDIA PCI devices found by node-feature-discovery) and it tolerates the `nvidia.com/gpu`
-taint, so GPU pools must carry GPU_NODE_LABEL.
+The chart tolerates the `nvidia.com/gpu` taint our GPU pools carry. Its default node
+affinity (labels set by node-feature-discovery or the GPU operator) matches none of the nodes
+we create, so GPU_NODE_AFFINITY adds our own GPU pool label as an alternative term.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
+from components.cluster import POOL_LABEL
 from components.config import Region, StackConfig
 
 CHART = "nvidia-device-plugin"
@@ -29,7 +30,21 @@ RELEASE_NAME = "nvidia-device-plugin"
 # The plugin needs hostPath sockets (privileged by Pod Security): it runs where the cluster's
 # own privileged daemons run, never in Meridian's restricted namespaces.
 RELEASE_NAMESPACE = "kube-system"
-GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+# nodeSelectorTerms are ORed: our GPU pools, or nodes labelled the chart's default ways.
+GPU_NODE_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}
+                for key, value in (
+                    (POOL_LABEL, "gpu"),
+                    ("nvidia.com/gpu.present", "true"),
+                    ("feature.node.kubernetes.io/pci-10de.present", "true"),
+                )
+            ]
+        }
+    }
+}
 
 
 def has_gpus(region: Region) -> bool:
@@ -66,6 +81,7 @@ class GpuDevicePlugin(pulumi.ComponentResource):
             namespace=RELEASE_NAMESPACE,
             atomic=True,
             values={
+                "affinity": GPU_NODE_AFFINITY,
                 "resources": {
                     "requests": {"cpu": "50m", "memory": "64Mi"},
                     "limits": {"cpu": "200m", "memory": "128Mi"},

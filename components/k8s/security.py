@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.cluster import GPU_TAINT_KEY
 from workloads import contract
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -149,7 +150,7 @@ def pod_spec(
     all_tolerations = list(tolerations)
     if gpu:  # GPU nodes carry this taint so that only GPU work lands on them
         all_tolerations.append(
-            k8s.core.v1.TolerationArgs(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+            k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
         )
     return k8s.core.v1.PodSpecArgs(
         containers=list(containers),

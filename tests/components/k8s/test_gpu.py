@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from components.catalog import Cloud
+from components.cluster import POOL_LABEL
 from components.config import load_stack, parse
 from components.k8s.namespace import namespace_name
 from components.k8s.gpu import CHART, CHART_REPO, CHART_VERSION, needs_device_plugin
@@ -28,6 +29,10 @@ def test_device_plugin_is_a_pinned_helm_release_on_each_cluster_that_needs_it(de
         assert inputs["chart"] == CHART and inputs["repositoryOpts"] == {"repo": CHART_REPO}
         assert inputs["version"] == CHART_VERSION and re.fullmatch(r"\d+\.\d+\.\d+", CHART_VERSION)
         assert inputs["namespace"] == "kube-system"
+        terms = inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": ["gpu"]}]} in terms[
+            "nodeSelectorTerms"
+        ]  # the label our GPU pools carry
 
 
 def test_eks_needs_the_plugin_and_gke_brings_its_own() -> None:

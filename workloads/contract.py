@@ -95,3 +95,10 @@ ENV_BIND_HOST = "MERIDIAN_BIND_HOST"  # 0.0.0.0 in the containers; 127.0.0.1 by 
 ENV_HTTP_PORT = "MERIDIAN_HTTP_PORT"  # default HTTP_PORT; the local stack runs several per host
 ENV_ADMIN_TOKEN = "MERIDIAN_ADMIN_TOKEN"  # bearer token of POST /v2/repository/models/{m}/load
 ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stable is "latest"
+
+# A SuperNode reads its region's data from a directory (node config `data-dir`, default
+# DATA_MOUNT). Where the data lives in a bucket, an init container of the trainer image copies
+# the bucket's contents there first, with the pod's cloud identity (it can read only that bucket):
+#   python -m workloads.tasks sync-data --source <s3://bucket or gs://bucket> --dest <DATA_MOUNT>
+DATA_SYNC_COMMAND = ("python", "-m", "workloads.tasks", "sync-data")
+NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data directory

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from workloads.contract import MODEL_NAME
 from workloads.localization.localize import LocalizationConfig, localize
-from workloads.registry.artifact import ArtifactId
+from workloads.registry.artifact import ArtifactId, Variant
 from workloads.registry.signing import load_signing_key
 from workloads.registry.store import publish
 from workloads.tasks import Shard, load_task
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     key = load_signing_key(args.signing_key)
     artifacts = {
         variant: ArtifactId(args.model_name, args.version, args.region, variant)
-        for variant in ("fp32", "pruned", "int8")
+        for variant in Variant
     }
     shard = Shard.load(args.data_dir)
     config = LocalizationConfig(

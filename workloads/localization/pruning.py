@@ -59,7 +59,7 @@ def _is_flatten_from_dim_1(node: fx.Node, modules: dict[str, nn.Module]) -> bool
     if (node.op, node.target) in (("call_function", torch.flatten), ("call_method", "flatten")):
         start = node.args[1] if len(node.args) > 1 else node.kwargs.get("start_dim", 0)
         end = node.args[2] if len(node.args) > 2 else node.kwargs.get("end_dim", -1)
-        return start == 1 and end == -1
+        return bool(start == 1 and end == -1)
     return False
 
 
@@ -126,14 +126,19 @@ def find_prunable(model: nn.Module) -> list[PruneGroup]:
     return groups
 
 
+def _weight(model: nn.Module, name: str) -> torch.Tensor:
+    weight = model.get_submodule(name).weight
+    assert isinstance(weight, torch.Tensor)
+    return weight.detach()
+
+
 def _unit_importance(model: nn.Module, group: PruneGroup) -> torch.Tensor:
     """Magnitude of what flows through each unit: the norm of its incoming weights times the
     norm of its outgoing weights, scaled by any BatchNorm gain on the way."""
-    producer = model.get_submodule(group.producer)
-    incoming = producer.weight.detach().flatten(1).norm(dim=1)
+    incoming = _weight(model, group.producer).flatten(1).norm(dim=1)
     outgoing = torch.zeros_like(incoming)
     for name, per_unit in group.consumers:
-        weight = model.get_submodule(name).weight.detach()
+        weight = _weight(model, name)
         columns = weight.transpose(0, 1).reshape(len(incoming), per_unit, weight.shape[0], -1)
         outgoing += columns.pow(2).sum(dim=(1, 2, 3))
     importance = incoming * outgoing.sqrt()
@@ -166,7 +171,7 @@ def _prune_group(model: nn.Module, group: PruneGroup, keep: torch.Tensor) -> Non
     for name, per_unit in group.consumers:
         consumer = model.get_submodule(name)
         columns = (keep[:, None] * per_unit + torch.arange(per_unit)).flatten()
-        weight = consumer.weight.detach()[:, columns]
+        weight = _weight(model, name)[:, columns]
         _replace(model, name, {_in_dim(consumer): len(columns)}, {"weight": weight})
 
 

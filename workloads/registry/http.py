@@ -59,7 +59,7 @@ class HttpRegistry:
 
     def latest_version(self, model: str, region: str, variant: Variant | str) -> str | None:
         """The version the registry's `latest` pointer names, or None if nothing is published."""
-        path = ArtifactId(model, "0", region, variant).latest_path
+        path = ArtifactId(model, "0", region, Variant(variant)).latest_path
         response = self.client.get(f"{self.base_url}/{path}")
         if response.status_code == 404:
             return None

@@ -29,7 +29,7 @@ _CHUNK = 1 << 16
 
 class RegistryRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: RegistryHTTPServer
+    server: RegistryHTTPServer  # pyright: ignore[reportIncompatibleVariableOverride]
 
     def do_GET(self) -> None:
         self._serve(send_body=True)

@@ -56,9 +56,11 @@ def _filesystem(store_url: str, storage_options: Mapping[str, Any] | None) -> tu
 
 def _read_optional(fs: AbstractFileSystem, path: str) -> bytes | None:
     try:
-        return fs.cat_file(path)
+        data = fs.cat_file(path)
     except FileNotFoundError:
         return None
+    assert isinstance(data, bytes)  # fsspec annotates str | bytes; whole-file reads are bytes
+    return data
 
 
 def _check_variant(variant: Variant, architecture: Mapping[str, Any]) -> None:
@@ -147,7 +149,7 @@ def latest_version(
 
     Hot reload polls this, then fetches and verifies that version like any other.
     """
-    probe = ArtifactId(model, "0", region, variant)  # validates the names
+    probe = ArtifactId(model, "0", region, Variant(variant))  # validates the names
     if store_url.startswith(HTTP_SCHEMES):
         from workloads.registry.http import HttpRegistry
 

@@ -26,11 +26,8 @@ from torch import nn
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-    from torch.ao.quantization import (
-        default_dynamic_qconfig,
-        per_channel_dynamic_qconfig,
-        quantize_dynamic,
-    )
+    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization.qconfig import default_dynamic_qconfig, per_channel_dynamic_qconfig
 
 _WIDTHS: dict[type[nn.Module], tuple[str, ...]] = {
     nn.Linear: ("in_features", "out_features"),
@@ -70,14 +67,14 @@ def _resized(module: nn.Module, **widths: int) -> nn.Module:
     names = _WIDTHS.get(type(module))
     if names is None or not set(widths) <= set(names):
         raise ValueError(f"cannot resize {type(module).__name__} by {sorted(widths)}")
-    dims = {name: widths.get(name, getattr(module, name)) for name in names}
+    dims = [int(widths[name]) if name in widths else int(getattr(module, name)) for name in names]
     if isinstance(module, nn.Linear):
-        return nn.Linear(**dims, bias=module.bias is not None)
+        return nn.Linear(*dims, bias=module.bias is not None)
     if isinstance(module, nn.Conv1d | nn.Conv2d):
         if module.groups != 1:
             raise ValueError("cannot resize a grouped convolution")
         return type(module)(
-            **dims,
+            *dims,
             kernel_size=module.kernel_size,  # pyright: ignore[reportArgumentType]
             stride=module.stride,  # pyright: ignore[reportArgumentType]
             padding=module.padding,  # pyright: ignore[reportArgumentType]
@@ -87,7 +84,7 @@ def _resized(module: nn.Module, **widths: int) -> nn.Module:
         )
     assert isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d)
     return type(module)(
-        **dims,
+        *dims,
         eps=module.eps,
         momentum=module.momentum,
         affine=module.affine,

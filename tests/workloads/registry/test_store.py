@@ -28,7 +28,7 @@ from workloads.tasks import Task
 
 
 def artifact(variant: Variant | str = Variant.FP32, version: str = "1", region: str = "eu-west-1") -> ArtifactId:
-    return ArtifactId("meridian", version, region, variant)
+    return ArtifactId("meridian", version, region, Variant(variant))
 
 
 def same_outputs(a: nn.Module, b: nn.Module, input_size: int = 64) -> bool:

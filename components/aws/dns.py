@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.geo import RegionalEndpoint, is_ip
+from components.geo import RegionalEndpoint, is_ip, pools
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 HEALTH_CHECK_FAILURES = 3  # ~90 s of failures before a region leaves the answer
@@ -28,18 +28,47 @@ class LatencyRoutingArgs:
 
 
 class LatencyRouting(pulumi.ComponentResource):
-    health_checks: dict[str, aws.route53.HealthCheck]
+    health_checks: dict[str, aws.route53.HealthCheck]  # region -> its endpoint's check
     regional_names: dict[str, str]  # region -> its own DNS name
 
     def __init__(self, name: str, args: LatencyRoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:LatencyRouting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.health_checks, self.regional_names = {}, {}
+
+        def routed_cname(
+            resource: str,
+            record_name: str,
+            target: str,
+            set_identifier: str,
+            health_check: aws.route53.HealthCheck,
+            *,
+            latency_region: str | None = None,
+        ) -> aws.route53.Record:
+            """A latency record (latency_region) or else an equal-weight pool member."""
+            return aws.route53.Record(
+                resource,
+                zone_id=args.zone_id,
+                name=record_name,
+                type="CNAME",
+                records=[target],
+                ttl=args.ttl,
+                set_identifier=set_identifier,
+                health_check_id=health_check.id,
+                latency_routing_policies=(
+                    [aws.route53.RecordLatencyRoutingPolicyArgs(region=latency_region)] if latency_region else None
+                ),
+                weighted_routing_policies=(
+                    None if latency_region else [aws.route53.RecordWeightedRoutingPolicyArgs(weight=1)]
+                ),
+                opts=child,
+            )
+
         for endpoint in args.endpoints:
             region = endpoint.region
             regional_name = f"{region}.{args.domain}"
-            # A hostname can only be CNAMEd; an IP gets an A record. All latency records below
-            # are then CNAMEs to these names, since one latency group must share a record type.
+            # A hostname can only be CNAMEd; an IP gets an A record. The routed records below
+            # are then CNAMEs to these names, since one routing group must share a record type.
             aws.route53.Record(
                 f"{name}-{region}",
                 zone_id=args.zone_id,
@@ -49,7 +78,7 @@ class LatencyRouting(pulumi.ComponentResource):
                 ttl=args.ttl,
                 opts=child,
             )
-            check = aws.route53.HealthCheck(
+            self.health_checks[region] = aws.route53.HealthCheck(
                 f"{name}-{region}",
                 type="HTTP",
                 fqdn=endpoint.address.apply(lambda a: None if is_ip(a) else a),
@@ -61,18 +90,31 @@ class LatencyRouting(pulumi.ComponentResource):
                 tags={**args.tags, "Name": f"{args.name}-{region}"},
                 opts=child,
             )
-            aws.route53.Record(
-                f"{name}-{region}-latency",
-                zone_id=args.zone_id,
-                name=args.name,
-                type="CNAME",
-                records=[regional_name],
-                ttl=args.ttl,
-                set_identifier=region,
-                latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=endpoint.location)],
-                health_check_id=check.id,
-                opts=child,
-            )
-            self.health_checks[region] = check
             self.regional_names[region] = regional_name
+
+        # Route53 keeps one latency record per AWS region: regions routed as the same AWS
+        # region share it through an equally weighted, health-checked pool.
+        for location, members in pools(args.endpoints).items():
+            if len(members) == 1:
+                region = members[0].region
+                target, check = self.regional_names[region], self.health_checks[region]
+            else:
+                target = f"{location}.pool.{args.domain}"
+                for member in members:
+                    routed_cname(
+                        f"{name}-pool-{location}-{member.region}",
+                        target,
+                        self.regional_names[member.region],
+                        member.region,
+                        self.health_checks[member.region],
+                    )
+                check = aws.route53.HealthCheck(
+                    f"{name}-pool-{location}",
+                    type="CALCULATED",
+                    child_healthchecks=[self.health_checks[m.region].id for m in members],
+                    child_health_threshold=1,  # the pool is up while any member is
+                    tags={**args.tags, "Name": f"{args.name}-pool-{location}"},
+                    opts=child,
+                )
+            routed_cname(f"{name}-{location}-latency", args.name, target, location, check, latency_region=location)
         self.register_outputs({"name": args.name, "regional_names": self.regional_names})

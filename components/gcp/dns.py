@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components.geo import RegionalEndpoint, is_ip
+from components.geo import RegionalEndpoint, is_ip, pools
 
 # Cloud DNS health checks for external endpoints probe from exactly three source regions.
 PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
@@ -76,16 +76,18 @@ class GeoRouting(pulumi.ComponentResource):
                     "geo routing with health checks needs IP endpoints; these are hostnames: "
                     + ", ".join(hosts)
                 )
+            by_region = dict(zip((e.region for e in endpoints), addresses))
             return gcp.dns.RecordSetRoutingPolicyArgs(
                 health_check=health_check_id,
+                # one item per location; regions routed as the same location share it
                 geos=[
                     gcp.dns.RecordSetRoutingPolicyGeoArgs(
-                        location=e.location,
+                        location=location,
                         health_checked_targets=gcp.dns.RecordSetRoutingPolicyGeoHealthCheckedTargetsArgs(
-                            external_endpoints=[a]
+                            external_endpoints=[by_region[m.region] for m in members]
                         ),
                     )
-                    for e, a in zip(endpoints, addresses)
+                    for location, members in pools(endpoints).items()
                 ],
             )
 

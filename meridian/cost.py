@@ -77,7 +77,7 @@ def _print(stack: str, result: Estimate) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="meridian cost", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="meridian cost", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
     args = parser.parse_args(argv)

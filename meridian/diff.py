@@ -180,7 +180,7 @@ def markdown(diff: StackDiff) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="meridian diff", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="meridian diff", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
     parser.add_argument("--base", required=True, help="git ref to compare against, e.g. origin/main")
     parser.add_argument("--output", type=Path, help="also write the Markdown to this file")

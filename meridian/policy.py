@@ -210,7 +210,7 @@ def rules_markdown() -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="meridian policy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="meridian policy", description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="check a stack (or a saved deployment) against every rule")
     check.add_argument("stack", nargs="?", help="stack name: stacks/Pulumi.<stack>.yaml")

@@ -203,7 +203,7 @@ def run_pack(
                 _provider(resource),
                 dict(properties),
             )
-            run(policy, level, lambda report_violation, a=args: policy.validate(a, report_violation), resource.urn)
+            run(policy, level, lambda report, check=policy.validate, a=args: check(a, report), resource.urn)
 
     stack_policies = [p for p in policies if isinstance(p, StackValidationPolicy)]
     if stack_policies:
@@ -212,7 +212,7 @@ def run_pack(
             if level is EnforcementLevel.DISABLED:
                 continue
             args = StackValidationArgs(_stack_resources(resources), dict(properties))
-            run(policy, level, lambda report_violation, a=args: policy.validate(a, report_violation), "")
+            run(policy, level, lambda report, check=policy.validate, a=args: check(a, report), "")
     return report
 
 

@@ -238,7 +238,7 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> 
             return False
     for expression in items(selector.get("matchExpressions")):
         expression = mapping(expression)
-        key, operator = expression.get("key"), expression.get("operator")
+        key, operator = str(expression.get("key")), expression.get("operator")
         values = set(items(expression.get("values")))
         present = key in labels
         if operator == "In" and not (present and labels[key] in values):

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-
 from workloads.tasks.base import Shard
 from workloads.tasks.splits import check_regions, dirichlet_label_skew
 
@@ -42,6 +39,10 @@ class DigitsTask:
         )
 
     def partition(self, regions: Sequence[str], seed: int, alpha: float) -> dict[str, Shard]:
+        # Imported here: nodes only build models, and scikit-learn takes ~1 s to import.
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
         check_regions(regions)
         images, labels = load_digits(return_X_y=True)
         x = (images / _PIXEL_MAX).astype(np.float32)

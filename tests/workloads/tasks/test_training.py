@@ -61,3 +61,22 @@ def test_empty_or_mismatched_data_is_refused():
         train(model, np.zeros((3, 64), np.float32), np.zeros(2, np.int64), epochs=1)
     with pytest.raises(ValueError, match="no evaluation examples"):
         evaluate(model, np.zeros((0, 64), np.float32), np.zeros(0, np.int64))
+
+
+def test_the_hand_written_sgd_matches_torch_optim(shard):
+    """training.py avoids torch.optim (it imports torch._dynamo, ~2 s per fresh process)."""
+    torch.manual_seed(0)
+    ours = DIGITS.build_model()
+    reference = DIGITS.build_model()
+    reference.load_state_dict(ours.state_dict())
+    train(ours, shard.x_train[:64], shard.y_train[:64], epochs=1, batch_size=16, lr=0.1, momentum=0.9)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    order = torch.randperm(64, generator=torch.Generator().manual_seed(0))
+    x, y = torch.from_numpy(shard.x_train[:64]), torch.from_numpy(shard.y_train[:64])
+    for start in range(0, 64, 16):
+        batch = order[start : start + 16]
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(reference(x[batch]), y[batch]).backward()
+        optimizer.step()
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b)

@@ -1,0 +1,73 @@
+"""What a SuperNode runs for each message (in a fresh process): train the received global
+model on the region's own data, or evaluate it there.
+
+A train reply also carries the received model's loss and accuracy on the region's test split,
+measured before training: the server learns how the previous round's global model does in
+every region without a separate evaluation round-trip (each one costs a process start per
+node). Mods, outermost first: `compress_uplink` encodes the update, `inject_fault` (drills
+only) corrupts it before that.
+"""
+
+from __future__ import annotations
+
+import torch
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from workloads.tasks import evaluate as evaluate_model
+from workloads.tasks import load_task
+from workloads.tasks import train as train_model
+from workloads.trainer.compression import compress_uplink
+from workloads.trainer.faults import inject_fault
+from workloads.trainer.settings import TrainerSettings
+from workloads.trainer.task import get_weights, node_region, node_shard, set_weights
+
+app = ClientApp(mods=[compress_uplink, inject_fault])
+
+
+def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:
+    settings = TrainerSettings.from_run_config(context.run_config)
+    model = load_task(settings.task).build_model()
+    set_weights(model, msg.content.array_records["arrays"])
+    return model, settings
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    model, settings = _received_model(msg, context)
+    shard = node_shard(context)
+    config = msg.content.config_records["config"]
+    before = evaluate_model(model, shard.x_test, shard.y_test)
+    server_round = int(config["server-round"])
+    result = train_model(
+        model,
+        shard.x_train,
+        shard.y_train,
+        epochs=settings.local_epochs,
+        batch_size=settings.batch_size,
+        lr=settings.learning_rate,
+        proximal_mu=float(config.get("proximal-mu", 0.0)),
+        seed=settings.seed * 100_003 + server_round,
+    )
+    metrics = MetricRecord(
+        {
+            "num-examples": result.examples,
+            "train-loss": result.loss,
+            "train-seconds": result.seconds,
+            "received-loss": before.loss,
+            "received-accuracy": before.accuracy,
+            "test-examples": before.examples,
+        }
+    )
+    identity = ConfigRecord({"region": node_region(context)})
+    return Message(RecordDict({"arrays": get_weights(model), "metrics": metrics, "node": identity}), reply_to=msg)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    model, _ = _received_model(msg, context)
+    shard = node_shard(context)
+    result = evaluate_model(model, shard.x_test, shard.y_test)
+    metrics = MetricRecord({"num-examples": result.examples, "loss": result.loss, "accuracy": result.accuracy})
+    identity = ConfigRecord({"region": node_region(context)})
+    return Message(RecordDict({"metrics": metrics, "node": identity}), reply_to=msg)

@@ -1,0 +1,380 @@
+"""A whole federation as local processes: one SuperLink and one SuperNode per region, TLS and
+node authentication on, on loopback ports chosen at run time. Used by the tests, the
+benchmark and the local stack; every process it starts is stopped by `close()` (or leaving
+the `with` block), children included.
+
+    python -m workloads.trainer.launch --workdir out/federation --regions eu,us,apac \
+        [--task digits --alpha 0.5 --seed 0] [--run-config 'rounds=3 compression="topk"']
+
+prepares each region's data (if missing), generates certificates and node keys, starts the
+federation, runs the app once, prints where the records and the model are, and stops it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flwr.common.config import parse_config_args
+
+from workloads.trainer.certs import FederationCredentials, generate
+from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
+
+APP_DIR = Path(__file__).resolve().parent
+REPO_ROOT = APP_DIR.parents[1]
+CONNECTION = "meridian"
+_BIN = Path(sys.executable).parent  # the environment's console scripts (flwr, flower-*)
+_STOP_GRACE_SECONDS = 10.0
+
+
+class FederationError(RuntimeError):
+    """A process of the federation failed; the message names it and quotes its log."""
+
+
+@dataclass
+class Node:
+    region: str
+    data_dir: Path
+    fault: str | None = None  # see faults.py: "sign-flip" or "nan", for drills
+    fault_scale: float = 1.0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    out_dir: Path
+    rounds: list[dict[str, Any]]
+    model_info: dict[str, Any]
+    traffic_bytes: dict[str, int]  # the SuperLink's own count for the run (inbound, outbound, total)
+    seconds: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid and every process below it (Flower detaches its helpers into new sessions, so
+    process groups do not cover them; the parent links in /proc do)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, []))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def stop_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Stop a process and all its descendants; SIGKILL whatever outlives the grace period."""
+    pids = _descendants(process.pid)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + _STOP_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        process.poll()
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool | int | float | str):
+        return json.dumps(value)  # JSON scalars are valid TOML scalars
+    raise TypeError(f"run config values must be str, int, float or bool, not {type(value).__name__}")
+
+
+def _node_config(node: Node) -> str:
+    values: dict[str, object] = {"region": node.region, "data-dir": str(node.data_dir.resolve())}
+    if node.fault:
+        values.update({"fault": node.fault, "fault-scale": node.fault_scale})
+    return " ".join(f"{key}={_toml_value(value)}" for key, value in values.items())
+
+
+class LocalFederation:
+    def __init__(
+        self,
+        workdir: Path,
+        nodes: Sequence[Node],
+        *,
+        python_path: Sequence[Path] = (),
+        threads_per_node: int = 1,
+        ready_timeout: float = 90.0,
+    ) -> None:
+        self.workdir = workdir.resolve()
+        self.nodes = {node.region: node for node in nodes}
+        self.logs = self.workdir / "logs"
+        self.ready_timeout = ready_timeout
+        self.superlink: subprocess.Popen[bytes] | None = None
+        self.address = ""
+        self.node_ids: dict[str, int] = {}
+        paths = [str(REPO_ROOT), *(str(Path(p).resolve()) for p in python_path)]
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        self.env = {
+            **os.environ,
+            "FLWR_HOME": str(self.workdir / "flwr-home"),
+            "FLWR_TELEMETRY_ENABLED": "0",
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "PYTHONPATH": os.pathsep.join(paths),
+            "PATH": os.pathsep.join([str(_BIN), os.environ.get("PATH", "")]),
+            "PYTHONUNBUFFERED": "1",
+            # Regions share this machine's cores: one thread each avoids oversubscription.
+            "OMP_NUM_THREADS": str(threads_per_node),
+        }
+        self.credentials: FederationCredentials | None = None
+
+    def __enter__(self) -> LocalFederation:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _spawn(self, name: str, command: list[str], append: bool = True) -> subprocess.Popen[bytes]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / f"{name}.log").open("ab" if append else "wb")
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+
+    def _log_tail(self, name: str, lines: int = 25) -> str:
+        path = self.logs / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _flwr(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
+        """A `flwr` CLI command with JSON output; FederationError unless it succeeded."""
+        result = subprocess.run(
+            [str(_BIN / "flwr"), *args, "--format", "json"], env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=timeout
+        )
+        answer = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+        if result.returncode != 0 or not answer.get("success"):
+            raise FederationError(f"flwr {' '.join(args)} failed ({result.returncode}): {result.stdout}{result.stderr}")
+        return answer
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        certs = self.workdir / "certs"
+        names = list(self.nodes)
+        self.credentials = FederationCredentials.at(certs, names)
+        if not all(p.exists() for p in self.credentials.node_private_keys.values()):
+            self.credentials = generate(certs, names, force=True)
+        creds = self.credentials
+        port = free_port()
+        self.address = f"127.0.0.1:{port}"
+        self.superlink = self._spawn(
+            "superlink",
+            [
+                str(_BIN / "flower-superlink"),
+                "--ssl-ca-certfile", str(creds.ca_cert),
+                "--ssl-certfile", str(creds.superlink_cert),
+                "--ssl-keyfile", str(creds.superlink_key),
+                "--enable-supernode-auth",
+                "--disable-runtime-dependency-installation",
+                "--host", "127.0.0.1",
+                "--port", str(port),
+            ],
+        )  # fmt: skip
+        self._wait_for_port(port, self.superlink, "superlink")
+        home = Path(self.env["FLWR_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text(
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "{self.address}"\nroot-certificates = "{creds.ca_cert}"\n'
+        )
+        for region in names:
+            registered = self._flwr("supernode", "register", str(creds.node_public_keys[region]), CONNECTION)
+            self.node_ids[region] = int(registered["node-id"])
+        for region in names:
+            self.start_node(region, wait=False)
+        self.wait_until_online(names)
+
+    def _wait_for_port(self, port: int, process: subprocess.Popen[bytes], name: str) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise FederationError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise FederationError(f"{name} did not listen on port {port} within {self.ready_timeout:g}s")
+
+    def online_regions(self) -> set[str]:
+        listed = self._flwr("supernode", "list", CONNECTION)
+        online = {int(n["node-id"]) for n in listed["nodes"] if n["status"] == "online"}
+        return {region for region, node_id in self.node_ids.items() if node_id in online}
+
+    def wait_until_online(self, regions: Sequence[str]) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            for region in regions:
+                process = self.nodes[region].process
+                if process is not None and process.poll() is not None:
+                    name = f"supernode-{region}"
+                    raise FederationError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
+            if set(regions) <= self.online_regions():
+                return
+            time.sleep(0.5)
+        raise FederationError(f"SuperNodes {sorted(set(regions) - self.online_regions())} not online after {self.ready_timeout:g}s")
+
+    def start_node(self, region: str, wait: bool = True) -> None:
+        node, creds = self.nodes[region], self.credentials
+        assert creds is not None, "start() the federation first"
+        node.process = self._spawn(
+            f"supernode-{region}",
+            [
+                str(_BIN / "flower-supernode"),
+                "--root-certificates", str(creds.ca_cert),
+                "--superlink", self.address,
+                "--auth-supernode-private-key", str(creds.node_private_keys[region]),
+                "--node-config", _node_config(node),
+                "--host", "127.0.0.1",
+                "--port", str(free_port()),
+            ],
+        )  # fmt: skip
+        if wait:
+            self.wait_until_online([region])
+
+    def stop_node(self, region: str) -> None:
+        node = self.nodes[region]
+        if node.process is not None:
+            stop_tree(node.process)
+            node.process = None
+
+    def run(
+        self, run_config: Mapping[str, object], timeout: float = 600.0, *, run_name: str | None = None
+    ) -> RunResult:
+        """Run the trainer app once and wait for it; FederationError if it fails or overruns."""
+        run_name = run_name or f"run-{int(time.time() * 1000)}"
+        out_dir = Path(str(run_config.get("out-dir", self.workdir / run_name))).resolve()
+        config = {**run_config, "out-dir": str(out_dir)}
+        config_file = self.workdir / f"{run_name}.toml"
+        config_file.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in config.items()))
+        started = time.monotonic()
+        command = [str(_BIN / "flwr"), "run", str(APP_DIR), CONNECTION, "--run-config", str(config_file), "--stream"]
+        process = self._spawn(run_name, command, append=False)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop_tree(process)
+            run_id = self._run_id(run_name)
+            if run_id is not None:
+                self._flwr("stop", str(run_id), CONNECTION)
+            raise FederationError(f"{run_name} did not finish within {timeout:g}s:\n{self._log_tail(run_name)}") from None
+        seconds = time.monotonic() - started
+        run_id = self._run_id(run_name)
+        if run_id is None:
+            raise FederationError(f"{run_name} did not start:\n{self._log_tail(run_name)}")
+        status = self._flwr("ls", CONNECTION, "--run-id", str(run_id))["runs"][0]
+        if status["status"] != "finished:completed":
+            raise FederationError(f"{run_name} ended {status['status']}:\n{self._log_tail(run_name, 40)}")
+        return RunResult(
+            run_id=run_id,
+            out_dir=out_dir,
+            rounds=read_rounds(out_dir),
+            model_info=json.loads((out_dir / MODEL_INFO_FILE).read_text()),
+            traffic_bytes={k.removesuffix("-bytes"): int(v) for k, v in status["network-traffic"].items()},
+            seconds=seconds,
+        )
+
+    def _run_id(self, run_name: str) -> int | None:
+        found = re.search(r"Successfully started run (\d+)", (self.logs / f"{run_name}.log").read_text(errors="replace"))
+        return int(found.group(1)) if found else None
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            if node.process is not None:
+                stop_tree(node.process)
+                node.process = None
+        if self.superlink is not None:
+            stop_tree(self.superlink)
+            self.superlink = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from workloads.tasks.__main__ import prepare_data
+
+    parser = argparse.ArgumentParser(prog="python -m workloads.trainer.launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--workdir", type=Path, default=Path("out/federation"))
+    parser.add_argument("--regions", required=True, help="comma-separated region names")
+    parser.add_argument("--task", default="digits")
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-config", default="", help="space-separated key=value (TOML values)")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    args = parser.parse_args(argv)
+    regions = [r.strip() for r in args.regions.split(",")]
+    data = args.workdir / "data"
+    if not all((data / r / "shard.npz").exists() for r in regions):
+        prepare_data(args.task, regions, data, args.seed, args.alpha)
+    overrides = parse_config_args([args.run_config]) if args.run_config else {}
+    run_config = {"task": args.task, "seed": args.seed, **overrides}
+    nodes = [Node(region, data / region) for region in regions]
+    try:
+        with LocalFederation(args.workdir, nodes) as federation:
+            result = federation.run(run_config, timeout=args.timeout, run_name="run")
+    except FederationError as err:
+        print(f"launch: {err}", file=sys.stderr)
+        return 1
+    for record in result.rounds:
+        print(
+            f"round {record['round']}: accuracy {record['global']['accuracy']:.3f}, "
+            f"aggregated {','.join(record['aggregated'])}, uplink {record['uplink_payload_bytes']} B, "
+            f"{record['seconds']['round']:.1f}s"
+        )
+    print(f"records: {result.out_dir / 'rounds.jsonl'}\nmodel: {result.out_dir / MODEL_INFO_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

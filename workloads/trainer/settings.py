@@ -1,0 +1,119 @@
+"""The trainer's run config, typed and checked once, read by both the ServerApp and ClientApp.
+
+Defaults live in workloads/trainer/pyproject.toml ([tool.flwr.app.config]); any key can be
+overridden per run with `flwr run ... --run-config 'key=value ...'`. The enum values are
+the same strings as the stack config's `federation.strategy` / `federation.compression`
+(components/config.py), so the Kubernetes components pass them through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+
+
+class Strategy(StrEnum):
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDADAM = "fedadam"
+    FEDMEDIAN = "fedmedian"
+    FEDTRIMMEDAVG = "fedtrimmedavg"
+    MULTIKRUM = "multikrum"
+
+
+class Compression(StrEnum):
+    NONE = "none"
+    FP16 = "fp16"
+    INT8 = "int8"
+    TOPK = "topk"  # top-k sparsification, int8 values, error feedback
+
+
+class SettingsError(ValueError):
+    """A run config value that cannot work; the message names the key."""
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    task: str = "digits"
+    rounds: int = 5
+    strategy: Strategy = Strategy.FEDAVG
+    compression: Compression = Compression.INT8
+    topk_fraction: float = 0.01
+    min_regions: int = 2
+    local_epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 0.05
+    proximal_mu: float = 0.01
+    server_learning_rate: float = 0.01  # FedAdam's eta
+    trim_fraction: float = 0.2  # FedTrimmedAvg: share cut from each tail
+    krum_malicious: int = 1  # MultiKrum: regions assumed malicious per round
+    norm_z_max: float = 3.5  # reject an update whose norm is this many robust z from the median
+    round_timeout: float = 120.0  # seconds to wait for a round's replies
+    node_wait_timeout: float = 120.0  # seconds to wait for min-regions to be connected
+    seed: int = 0
+    out_dir: str = "out/federated"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0: no Prometheus endpoint
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, object]) -> TrainerSettings:
+        known = {f.name.replace("_", "-"): f for f in fields(cls)}
+        unknown = sorted(set(run_config) - set(known))
+        if unknown:
+            raise SettingsError(f"unknown run config keys: {', '.join(unknown)}")
+        values: dict[str, object] = {}
+        for key, raw in run_config.items():
+            field = known[key]
+            values[field.name] = _coerce(key, raw, field.type)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        bounded = {
+            "rounds": self.rounds >= 1,
+            "min-regions": self.min_regions >= 1,
+            "local-epochs": self.local_epochs >= 1,
+            "batch-size": self.batch_size >= 1,
+            "learning-rate": self.learning_rate > 0,
+            "server-learning-rate": self.server_learning_rate > 0,
+            "topk-fraction": 0 < self.topk_fraction <= 1,
+            "proximal-mu": self.proximal_mu >= 0,
+            "trim-fraction": 0 <= self.trim_fraction < 0.5,
+            "krum-malicious": self.krum_malicious >= 0,
+            "norm-z-max": self.norm_z_max > 0,
+            "round-timeout": self.round_timeout > 0,
+            "node-wait-timeout": self.node_wait_timeout > 0,
+            "metrics-port": 0 <= self.metrics_port <= 65535,
+        }
+        bad = [key for key, ok in bounded.items() if not ok]
+        if bad:
+            raise SettingsError(
+                "run config out of range: "
+                + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
+            )
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out_dir)
+
+
+def _coerce(key: str, raw: object, annotation: object) -> object:
+    kind = {"str": str, "int": int, "float": float, "Strategy": Strategy, "Compression": Compression}[
+        str(annotation)
+    ]
+    if kind in (Strategy, Compression):
+        try:
+            return kind(raw)
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            raise SettingsError(f"{key}={raw!r} is not one of: {allowed}") from None
+    if kind is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    if kind is int and isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if kind is str and isinstance(raw, str):
+        return raw
+    raise SettingsError(f"{key}={raw!r} must be a {kind.__name__}")

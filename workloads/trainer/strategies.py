@@ -1,0 +1,60 @@
+"""The aggregation strategy named in the run config, built from Flower's own strategies.
+
+The server loop enforces the minimum number of regions and the timeouts itself, so the
+strategies are built to accept whatever arrives (their own minimums are 1) and never to
+wait for nodes. Weighted by training examples where the method allows: FedAvg, FedProx,
+FedAdam and the average of MultiKrum's selection are; the median and the trimmed mean are
+order statistics and are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.serverapp import strategy as flwr_strategy
+
+from workloads.trainer.settings import Strategy, TrainerSettings
+
+WEIGHT_KEY = "num-examples"
+_UNWEIGHTED = {Strategy.FEDMEDIAN, Strategy.FEDTRIMMEDAVG}
+
+
+class RoundSizedMultiKrum(flwr_strategy.MultiKrum):
+    """MultiKrum keeping n - f updates of whatever n arrived this round (Flower's MultiKrum
+    keeps a fixed number, which is wrong once a region drops out)."""
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        self.num_nodes_to_select = max(1, len(replies) - self.num_malicious_nodes)
+        return super().aggregate_train(server_round, replies)
+
+
+def is_weighted(strategy: Strategy) -> bool:
+    return strategy not in _UNWEIGHTED
+
+
+def build_strategy(settings: TrainerSettings) -> flwr_strategy.FedAvg:
+    common = {
+        "fraction_train": 1.0,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": 1,
+        "min_evaluate_nodes": 1,
+        "min_available_nodes": 1,
+        "weighted_by_key": WEIGHT_KEY,
+    }
+    match settings.strategy:
+        case Strategy.FEDAVG:
+            return flwr_strategy.FedAvg(**common)
+        case Strategy.FEDPROX:
+            return flwr_strategy.FedProx(**common, proximal_mu=settings.proximal_mu)
+        case Strategy.FEDADAM:
+            return flwr_strategy.FedAdam(**common, eta=settings.server_learning_rate)
+        case Strategy.FEDMEDIAN:
+            return flwr_strategy.FedMedian(**common)
+        case Strategy.FEDTRIMMEDAVG:
+            return flwr_strategy.FedTrimmedAvg(**common, beta=settings.trim_fraction)
+        case Strategy.MULTIKRUM:
+            return RoundSizedMultiKrum(**common, num_malicious_nodes=settings.krum_malicious)

@@ -99,7 +99,7 @@ class AwsRegion(pulumi.ComponentResource):
             opts=child,
         )
         images = ImageRepositories(
-            f"{name}-images", ImageRepositoriesArgs(stack=args.stack, account=account, tags=tags), opts=child
+            f"{name}-ecr", ImageRepositoriesArgs(stack=args.stack, account=account, tags=tags), opts=child
         )
 
         self.model_registry = args.registry

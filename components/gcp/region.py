@@ -116,7 +116,7 @@ class GcpRegion(pulumi.ComponentResource):
         registry_bucket = self.registry_bucket.bucket.name if self.registry_bucket else args.registry_bucket
 
         images = ArtifactRepository(
-            f"{name}-images",
+            f"{name}-artifacts",
             ArtifactRepositoryArgs(
                 region=region.name, project=args.project, repository_id=f"meridian-{args.stack}", labels=labels
             ),

@@ -1,0 +1,62 @@
+"""Questions the cloud-layer tests ask of a recorded inventory (see meridian.preview)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.catalog import Cloud
+from components.config import Region, StackConfig, load_stack
+from meridian.preview import Inventory, Recorded
+
+
+def config_of(stack: str) -> StackConfig:
+    return load_stack(stack)
+
+
+def regions_on(stack: str, cloud: Cloud) -> list[Region]:
+    return [r for r in config_of(stack).regions if r.cloud is cloud]
+
+
+def named(inventory: Inventory, name: str, type_: str) -> Recorded:
+    """The one resource of this type and name (names are stable and region-prefixed)."""
+    matches = [r for r in inventory.resources if r.name == name and r.type == type_]
+    assert len(matches) == 1, f"{len(matches)} {type_} named {name!r}"
+    return matches[0]
+
+
+def under(inventory: Inventory, ancestor: str) -> list[Recorded]:
+    """Every resource below the component named `ancestor`, however deep."""
+    by_name = {r.name: r for r in inventory.resources if not r.custom}
+    out = []
+    for r in inventory.resources:
+        parent = r.parent
+        while parent is not None and parent != ancestor:
+            parent = by_name[parent].parent if parent in by_name else None
+        if parent == ancestor:
+            out.append(r)
+    return out
+
+
+def of_type(resources: list[Recorded], type_: str) -> list[Recorded]:
+    return [r for r in resources if r.type == type_]
+
+
+def document(resource: Recorded, key: str = "policy") -> dict[str, Any]:
+    """A JSON policy input (IAM, bucket, key policy), parsed."""
+    return json.loads(resource.inputs[key])
+
+
+def statements(resource: Recorded, key: str = "policy") -> list[dict[str, Any]]:
+    return document(resource, key)["Statement"]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def mock_id(resource: Recorded) -> str:
+    """The id the offline engine gave this resource: what other resources' inputs hold."""
+    from meridian.preview import _short_hash
+
+    return f"{resource.name}-{_short_hash(resource.type, resource.name)}"

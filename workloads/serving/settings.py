@@ -53,6 +53,27 @@ def bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[st
     return parse
 
 
+def one_of(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def _naming(env: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`parse`, with errors saying the value came from `env`."""
+
+    def parse_env(raw: str) -> Any:
+        try:
+            return parse(raw)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{err} (from {env})") from None
+
+    return parse_env
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """`add(flag, env, ...)`: a flag whose default comes from an environment variable."""
 
@@ -60,7 +81,9 @@ class ArgumentParser(argparse.ArgumentParser):
         raw = os.environ.get(env) if env else None
         if raw is not None and raw != "":
             default = raw  # argparse runs `type` over string defaults, so env values are checked
-        required = default is None and kwargs.pop("required", False)
+            if "type" in kwargs:
+                kwargs["type"] = _naming(env, kwargs["type"])
+        required = kwargs.pop("required", False) and default is None
         suffix = f" [env {env}]" if env else ""
         self.add_argument(flag, default=default, required=required, help=f"{help}{suffix}", **kwargs)
 
@@ -79,7 +102,7 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         f"{contract.KEYS_MOUNT}/{contract.TRUSTED_KEY_FILE}",
         type=Path,
     )
-    p.add("--variant", contract.ENV_MODEL_VARIANT, "artifact variant: fp32, pruned or int8", default_variant, choices=["fp32", "pruned", "int8"])
+    p.add("--variant", contract.ENV_MODEL_VARIANT, "artifact variant: fp32, pruned or int8", default_variant, type=one_of("fp32", "pruned", "int8"))
     p.add("--stable", contract.ENV_STABLE_VERSION, f"stable version, or '{LATEST}' to follow the registry", LATEST)
     p.add("--candidate", contract.ENV_CANDIDATE_VERSION, "candidate version (canary)")
     p.add("--candidate-weight", contract.ENV_CANDIDATE_WEIGHT, "percent of traffic to the candidate", 0, type=bounded(int, 0, 100))

@@ -21,4 +21,6 @@ def test_a_stack_renders_one_yaml_per_object_with_integer_counts(tmp_path: Path)
     kinds = {d["kind"] for d in documents}
     assert {"Deployment", "Service", "NetworkPolicy", "Namespace"} <= kinds
     deployment = next(d for d in documents if d["kind"] == "Deployment")
-    assert deployment["apiVersion"] == "apps/v1" and isinstance(deployment["spec"]["replicas"], int)
+    service = next(d for d in documents if d["kind"] == "Service")
+    assert deployment["apiVersion"] == "apps/v1" and service["apiVersion"] == "v1"
+    assert isinstance(service["spec"]["ports"][0]["port"], int)

@@ -11,6 +11,7 @@ COMMANDS = {
     "policy": ("meridian.policy", "run the policy pack offline over a stack or a saved deployment"),
     "cost": ("meridian.cost", "$/hour and $/month at min and max scale, per region and kind"),
     "diff": ("meridian.diff", "offline preview at a git ref vs the working tree, as Markdown"),
+    "scan": ("meridian.scan", "checkov over rendered manifests, Dockerfiles and workflows"),
 }
 
 

@@ -7,8 +7,9 @@ its pod (workloads.contract.SUPERLINK_GATEWAY_MODULE) terminates TLS on two port
   federation CA, plus SuperNode authentication: only registered node keys are admitted);
 - the Control port forwards only /v1/control/ and has a ClusterIP Service, reachable only from
   this namespace by NetworkPolicy.
-A SuperNode reads only its region's data: a read-only PersistentVolumeClaim on an existing
-cluster, else its region's bucket through its cloud identity, which can read nothing else.
+A SuperNode reads only its region's data, from a directory: a read-only PersistentVolumeClaim
+on an existing cluster, else an emptyDir its init container fills from the region's bucket
+through the pod's cloud identity, which can read that bucket and nothing else.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ SUPERLINK_RESOURCES = Resources("500m", "1Gi", "2", "4Gi")
 GATEWAY_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
 SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
 REGISTER_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
+SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
+DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
 
 FLOWER_ENV = {
     "FLWR_DISABLE_UPDATE_CHECK": "1",  # no calls home from the cluster
@@ -419,23 +422,35 @@ class SuperNode(pulumi.ComponentResource):
             _secret_volume("node-key", auth.metadata.name, [contract.NODE_KEY_FILE]),
         ]
         mounts = [_mount("ca", contract.CERTS_MOUNT), _mount("node-key", contract.KEYS_MOUNT)]
-        data_path: pulumi.Input[str]
+        init: list[k8s.core.v1.ContainerArgs] = []
         if region.kubernetes is not None:
-            volumes.append(
-                k8s.core.v1.VolumeArgs(
-                    name="data",
-                    persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
-                        claim_name=region.kubernetes.data_volume_claim, read_only=True
-                    ),
+            data_source = k8s.core.v1.VolumeArgs(
+                name="data",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=region.kubernetes.data_volume_claim, read_only=True
+                ),
+            )
+        else:
+            # The region's bucket, copied in by the trainer image with this pod's cloud identity,
+            # which can read this bucket and nothing else.
+            data_source = k8s.core.v1.VolumeArgs(
+                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DATA_SIZE)
+            )
+            init.append(
+                container(
+                    "sync-data",
+                    image,
+                    resources=SYNC_RESOURCES,
+                    probes=None,
+                    command=list(contract.DATA_SYNC_COMMAND),
+                    args=["--source", data_url, "--dest", contract.DATA_MOUNT],
+                    environment={contract.ENV_REGION: region.name},
+                    mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=contract.DATA_MOUNT)],
                 )
             )
-            mounts.append(_mount("data", contract.DATA_MOUNT))
-            data_path = contract.DATA_MOUNT
-        else:
-            # The bucket is read in place (fsspec URL) with the region's cloud identity, which
-            # can read this bucket and nothing else: no copy of the data leaves it.
-            data_path = data_url
-        node_config = pulumi.Output.concat('region="', region.name, '" data-path="', data_path, '"')
+        volumes.append(data_source)
+        mounts.append(_mount("data", contract.DATA_MOUNT))
+        node_config = f'region="{region.name}" {contract.NODE_DATA_DIR_KEY}="{contract.DATA_MOUNT}"'
         node = container(
             SUPERNODE_APP,
             image,
@@ -452,7 +467,7 @@ class SuperNode(pulumi.ComponentResource):
                 "--port", str(contract.SUPERNODE_CLIENTAPPIO_PORT),
                 "--health-server-address", _health_address(),
             ],
-            environment={**FLOWER_ENV, contract.ENV_REGION: region.name, contract.ENV_DATA_DIR: data_path},
+            environment={**FLOWER_ENV, contract.ENV_REGION: region.name, contract.ENV_DATA_DIR: contract.DATA_MOUNT},
             ports={"health": contract.FLOWER_HEALTH_PORT},
             mounts=mounts,
         )
@@ -465,7 +480,13 @@ class SuperNode(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=target.selector(SUPERNODE_APP)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(SUPERNODE_APP, "federation")),
-                    spec=pod_spec([node], service_account=account.metadata.name, volumes=volumes, gpu=gpus > 0),
+                    spec=pod_spec(
+                        [node],
+                        init_containers=init,
+                        service_account=account.metadata.name,
+                        volumes=volumes,
+                        gpu=gpus > 0,
+                    ),
                 ),
             ),
             opts=target.opts(self),

@@ -101,8 +101,8 @@ def container(
 ) -> k8s.core.v1.ContainerArgs:
     """A restricted container; scratch volumes come from `pod_spec`.
 
-    `probes` is (liveness, readiness); None only for run-to-completion containers (Jobs),
-    which serve nothing to probe.
+    `probes` is (liveness, readiness); None only for run-to-completion containers (Jobs and
+    init containers), which serve nothing to probe.
     """
     liveness, readiness = probes if probes is not None else (None, None)
     scratch = [
@@ -139,6 +139,7 @@ def pod_spec(
     node_selector: Mapping[str, str] | None = None,
     tolerations: Sequence[k8s.core.v1.TolerationArgs] = (),
     restart_policy: str | None = None,
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = (),
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod that runs as RUN_AS_UID and mounts no API token (none of ours calls the API)."""
     scratch = [
@@ -154,6 +155,7 @@ def pod_spec(
         )
     return k8s.core.v1.PodSpecArgs(
         containers=list(containers),
+        init_containers=list(init_containers) or None,
         service_account_name=service_account,
         automount_service_account_token=False,
         enable_service_links=False,

@@ -53,7 +53,14 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
     return obj["spec"]["template"]["spec"]
 
 
-def containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod's long-running containers."""
+    spec = pod_spec(obj)
+    return [] if spec is None else list(spec["containers"])
+
+
+def all_containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Init containers too: every rule on what a container may do applies to them."""
     spec = pod_spec(obj)
     if spec is not None:
         yield from spec.get("initContainers") or []

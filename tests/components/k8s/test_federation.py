@@ -113,17 +113,23 @@ def test_every_supernode_key_is_registered_once_at_home(deployed: Deployed) -> N
     assert commands == sorted(f"/etc/meridian/supernodes/{r.name}.pub" for r in deployed.config.regions)
 
 
-def test_a_supernode_reads_only_its_regions_data(deployed: Deployed) -> None:
+def test_a_supernode_reads_only_its_regions_data_from_a_read_only_directory(deployed: Deployed) -> None:
     for region in deployed.config.regions:
         obj = deployed.named("Deployment", namespace_name(region.name), "supernode")
-        (node,) = containers(obj)
         spec = pod_spec(obj)
         assert spec is not None
-        data_path = _args(node)["--node-config"]
-        claims = [v["persistentVolumeClaim"] for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        (node,) = spec["containers"]
+        assert f'{contract.NODE_DATA_DIR_KEY}="{contract.DATA_MOUNT}"' in (_args(node)["--node-config"] or "")
+        (data_mount,) = [m for m in node["volumeMounts"] if m["mountPath"] == contract.DATA_MOUNT]
+        assert data_mount["readOnly"] is True
+        (volume,) = [v for v in spec["volumes"] if v["name"] == data_mount["name"]]
         if region.kubernetes is not None:
-            assert claims == [{"claimName": region.kubernetes.data_volume_claim, "readOnly": True}]
-            assert f'data-path="{contract.DATA_MOUNT}"' in (data_path or "")
+            assert volume["persistentVolumeClaim"] == {"claimName": region.kubernetes.data_volume_claim, "readOnly": True}
+            assert not spec.get("initContainers")
         else:
-            assert not claims
-            assert region.name in (data_path or "")  # that region's bucket, nothing else
+            assert "emptyDir" in volume
+            (sync,) = spec["initContainers"]
+            assert sync["command"] == list(contract.DATA_SYNC_COMMAND)
+            source = _args(sync)["--source"] or ""
+            assert source.startswith(("s3://", "gs://")) and region.name in source  # its own bucket
+            assert _args(sync)["--dest"] == contract.DATA_MOUNT

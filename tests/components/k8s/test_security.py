@@ -7,7 +7,7 @@ import re
 from components.k8s.gpu import has_gpus
 from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import containers, pod_spec
+from tests.components.k8s.manifests import all_containers, containers, pod_spec
 from workloads import contract
 
 DIGEST_PINNED = re.compile(r"^[a-z0-9.:-]+(/[a-z0-9._-]+)+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
@@ -21,7 +21,7 @@ def _workloads(deployed: Deployed) -> list[dict]:
 def test_every_container_is_restricted(deployed: Deployed) -> None:
     checked = 0
     for obj in _workloads(deployed):
-        for c in containers(obj):
+        for c in all_containers(obj):
             where = f"{obj['kind']} {obj['metadata']['name']}/{c['name']}"
             sc = c["securityContext"]
             assert sc["runAsNonRoot"] is True and sc["runAsUser"] == contract.RUN_AS_UID, where
@@ -47,7 +47,7 @@ def test_writable_paths_are_emptydir_scratch_only(deployed: Deployed) -> None:
         spec = pod_spec(obj)
         assert spec is not None
         scratch = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
-        for c in containers(obj):
+        for c in all_containers(obj):
             mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
             assert mounts["/tmp"]["name"] in scratch
             assert mounts[contract.CACHE_MOUNT]["name"] in scratch
@@ -58,14 +58,16 @@ def test_writable_paths_are_emptydir_scratch_only(deployed: Deployed) -> None:
 
 def test_every_container_has_requests_and_limits(deployed: Deployed) -> None:
     for obj in _workloads(deployed):
-        for c in containers(obj):
+        for c in all_containers(obj):
             for bound in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{c['name']} {bound}"
 
 
 def test_every_long_running_container_has_both_probes(deployed: Deployed) -> None:
     for obj in deployed.objects("Deployment"):
-        for c in containers(obj):
+        spec = pod_spec(obj)
+        assert spec is not None
+        for c in spec["containers"]:  # init containers run to completion: Kubernetes forbids probes
             assert c.get("livenessProbe") and c.get("readinessProbe"), c["name"]
 
 
@@ -81,7 +83,7 @@ def test_servers_are_probed_on_the_contract_health_paths(deployed: Deployed) -> 
 
 def test_every_image_is_pinned_by_digest(deployed: Deployed) -> None:
     for obj in _workloads(deployed):
-        for c in containers(obj):
+        for c in all_containers(obj):
             assert DIGEST_PINNED.match(c["image"]), c["image"]
 
 
@@ -90,7 +92,7 @@ def test_images_come_from_their_regions_registry(deployed: Deployed) -> None:
         expected = deployed.image_registries[region.name]
         for obj in _workloads(deployed):
             if obj["metadata"]["namespace"] == namespace_name(region.name):
-                for c in containers(obj):
+                for c in all_containers(obj):
                     assert c["image"].startswith(expected + "/"), c["image"]
 
 

@@ -102,3 +102,10 @@ ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stabl
 #   python -m workloads.tasks sync-data --source <s3://bucket or gs://bucket> --dest <DATA_MOUNT>
 DATA_SYNC_COMMAND = ("python", "-m", "workloads.tasks", "sync-data")
 NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data directory
+
+# The federated run: a Job at home submits the trainer's Flower App from the trainer image
+#   flwr run <TRAINER_APP_DIR> <connection> --run-config '<key=value ...>'
+# (keys: workloads/trainer/pyproject.toml); the ServerApp then serves its Prometheus metrics
+# on TRAINER_METRICS_PORT inside the SuperLink pod.
+TRAINER_APP_DIR = "/app/workloads/trainer"
+TRAINER_METRICS_PORT = 9400

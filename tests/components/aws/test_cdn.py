@@ -1,0 +1,76 @@
+"""At an AWS home, CloudFront serves the model registry at models.<domain>: HTTPS only with
+TLS 1.2+, the bucket readable by this distribution alone (origin access control)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from components.aws.cdn import MIN_TLS
+from components.catalog import Cloud
+from components.config import available_stacks
+from meridian.preview import Inventory
+from tests.components.aws.arns import bucket_arn
+from tests.components.cloud_queries import config_of, mock_id, named, statements
+
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+
+
+def _cdn_stacks() -> list[str]:
+    return [
+        s for s in available_stacks() if config_of(s).home_region.cloud is Cloud.AWS and config_of(s).cdn.enabled
+    ]
+
+
+@pytest.fixture(params=_cdn_stacks())
+def cdn_stack(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_stacks_without_an_aws_home_or_cdn_have_no_distribution(stack: str, inventory: Inventory) -> None:
+    expected = 1 if stack in _cdn_stacks() else 0
+    assert len(inventory.of_type(DISTRIBUTION)) == expected
+
+
+def test_registry_cdn_is_https_only_with_modern_tls(cdn_stack: str, inventory_of: Callable[[str], Inventory]) -> None:
+    inventory = inventory_of(cdn_stack)
+    config = config_of(cdn_stack)
+    (cdn,) = inventory.of_type(DISTRIBUTION)
+    inputs = cdn.inputs
+    assert inputs["aliases"] == [f"models.{config.dns.domain}"]
+    assert inputs["defaultCacheBehavior"]["viewerProtocolPolicy"] == "https-only"
+    assert inputs["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD"]
+    assert inputs["viewerCertificate"]["minimumProtocolVersion"] == MIN_TLS == "TLSv1.2_2021"
+    assert inputs["viewerCertificate"]["sslSupportMethod"] == "sni-only"
+    assert "cloudfrontDefaultCertificate" not in inputs["viewerCertificate"]
+    assert inputs["priceClass"] == config.cdn.price_class
+    certificate = named(inventory, "global-registry-cdn-cert", "aws:acm/certificate:Certificate")
+    assert certificate.region == "us-east-1"  # CloudFront reads certificates from us-east-1 only
+
+
+def test_only_this_distribution_reads_the_registry_bucket(
+    cdn_stack: str, inventory_of: Callable[[str], Inventory]
+) -> None:
+    inventory = inventory_of(cdn_stack)
+    home = config_of(cdn_stack).home
+    (cdn,) = inventory.of_type(DISTRIBUTION)
+    oac = named(inventory, "global-registry-cdn-oac", "aws:cloudfront/originAccessControl:OriginAccessControl")
+    assert oac.inputs["signingBehavior"] == "always" and oac.inputs["signingProtocol"] == "sigv4"
+    (origin,) = cdn.inputs["origins"]
+    assert origin["originAccessControlId"] == mock_id(oac)
+    bucket = named(inventory, f"{home}-registry", "aws:s3/bucket:Bucket")
+    assert origin["domainName"] == f"{bucket.name}.s3.{home}.amazonaws.com"
+
+    policy = named(inventory, "global-registry-cdn-bucket-policy", "aws:s3/bucketPolicy:BucketPolicy")
+    deny_plain_http, cdn_reads = statements(policy)
+    assert deny_plain_http["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert cdn_reads["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert cdn_reads["Action"] == "s3:GetObject"
+    assert cdn_reads["Resource"] == f"{bucket_arn(bucket)}/*"
+    assert cdn_reads["Condition"]["StringEquals"]["AWS:SourceArn"].startswith("arn:aws:cloudfront:")
+    # the bucket's key lets CloudFront decrypt, and only for this account's distributions
+    key = named(inventory, f"{home}-registry-key", "aws:kms/key:Key")
+    (cloudfront,) = [s for s in statements(key) if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
+    assert cloudfront["Action"] == ["kms:Decrypt"]
+    assert cloudfront["Condition"]["StringLike"]["AWS:SourceArn"] == "arn:aws:cloudfront::123456789012:distribution/*"

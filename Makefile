@@ -2,9 +2,10 @@
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 WVENV := .venv-workloads
+TVENV := .venv-tools
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help venv test typecheck test-infra test-workloads up down bench clean
+.PHONY: help venv test typecheck test-infra test-workloads scan up down bench clean
 
 help:
 	@echo "make up     - the whole fleet on this machine (the local stack)"
@@ -21,6 +22,12 @@ $(WVENV)/.installed: workloads/requirements-dev.txt workloads/requirements.lock
 	$(WVENV)/bin/pip install $(PIP_FLAGS) -r workloads/requirements-dev.txt -c workloads/requirements.lock
 	touch $@
 
+# checkov's pins conflict with the Pulumi program's: the scanners get their own environment.
+$(TVENV)/.installed: tools/requirements-checkov.txt tools/requirements-checkov.lock
+	$(PY) -m venv $(TVENV)
+	$(TVENV)/bin/pip install $(PIP_FLAGS) -r tools/requirements-checkov.txt -c tools/requirements-checkov.lock
+	touch $@
+
 venv: $(VENV)/.installed $(WVENV)/.installed
 
 typecheck: $(VENV)/.installed
@@ -34,7 +41,11 @@ test-infra: $(VENV)/.installed
 test-workloads: $(WVENV)/.installed
 	$(WVENV)/bin/python -m pytest tests/workloads tests/meridian/local tests/e2e
 
-test: typecheck test-infra test-workloads
+# checkov over the rendered manifests, Dockerfiles and workflows; workflow JSON schema.
+scan: $(VENV)/.installed $(TVENV)/.installed
+	$(VENV)/bin/python -m meridian scan
+
+test: typecheck test-infra scan test-workloads
 
 # The local stack runs the workloads, so it runs in their environment.
 up: venv
@@ -49,4 +60,4 @@ bench: venv
 	$(WVENV)/bin/python bench/serving.py
 
 clean:
-	rm -rf $(VENV) $(WVENV) .pytest_cache out
+	rm -rf $(VENV) $(WVENV) $(TVENV) .pytest_cache out

@@ -1,0 +1,74 @@
+"""At an AWS home, Route53 routes clients by latency over every regional inference endpoint,
+each health-checked on the stack's readiness path; regions routed as the same AWS region share
+one latency record through a weighted pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from components.catalog import Cloud
+from components.geo import routing_locations
+from components.global_routing import inference_name
+from meridian.preview import Inventory
+from tests.components.cloud_queries import config_of, mock_id, named
+from workloads.contract import HTTP_PORT
+
+RECORD = "aws:route53/record:Record"
+CHECK = "aws:route53/healthCheck:HealthCheck"
+
+
+def test_every_regional_endpoint_is_health_checked_and_latency_routed(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    if config.home_region.cloud is not Cloud.AWS:
+        assert inventory.of_type(RECORD, CHECK) == []
+        return
+    endpoints = inventory.outputs["regions"]
+    assert set(endpoints) == {r.name for r in config.regions}
+    name = inference_name(config)
+    latency = [r for r in inventory.of_type(RECORD) if r.inputs.get("latencyRoutingPolicies")]
+    assert {r.inputs["name"] for r in latency} == {name}
+    locations = routing_locations(config.regions, Cloud.AWS)
+    assert sorted(r.inputs["setIdentifier"] for r in latency) == sorted(set(locations.values()))
+    assert all(r.inputs["type"] == "CNAME" and r.inputs["healthCheckId"] for r in latency)
+
+    for region in config.regions:
+        check = named(inventory, f"global-latency-{region.name}", CHECK).inputs
+        assert check["type"] == "HTTP" and check["port"] == HTTP_PORT
+        assert check["resourcePath"] == config.dns.health_check_path
+        assert endpoints[region.name]["inference_endpoint"] in (check.get("fqdn"), check.get("ipAddress"))
+        direct = named(inventory, f"global-latency-{region.name}", RECORD).inputs
+        assert direct["records"] == [endpoints[region.name]["inference_endpoint"]]
+
+        # the region is reachable from the latency name: directly, or through its location's pool
+        own = f"{region.name}.{config.dns.domain}"
+        location = locations[region.name]
+        (entry,) = [r for r in latency if r.inputs["setIdentifier"] == location]
+        pooled = [r for r in inventory.of_type(RECORD) if r.inputs.get("weightedRoutingPolicies")]
+        if entry.inputs["records"] == [own]:
+            assert entry.inputs["healthCheckId"] == mock_id(named(inventory, f"global-latency-{region.name}", CHECK))
+        else:
+            (member,) = [r for r in pooled if r.inputs["setIdentifier"] == region.name]
+            assert member.inputs["name"] == entry.inputs["records"][0] and member.inputs["records"] == [own]
+            assert member.inputs["healthCheckId"] == mock_id(named(inventory, f"global-latency-{region.name}", CHECK))
+
+
+def test_a_shared_location_answers_while_any_member_is_healthy(inventory_of: Callable[[str], Inventory]) -> None:
+    inventory = inventory_of("multicloud-prod")
+    # europe-west4 (GCP) is nearest to eu-central-1 (AWS), which the stack also runs
+    assert routing_locations(config_of("multicloud-prod").regions, Cloud.AWS)["europe-west4"] == "eu-central-1"
+    pool = named(inventory, "global-latency-pool-eu-central-1", CHECK).inputs
+    assert pool["type"] == "CALCULATED" and pool["childHealthThreshold"] == 1
+    assert sorted(pool["childHealthchecks"]) == sorted(
+        mock_id(named(inventory, f"global-latency-{r}", CHECK)) for r in ("eu-central-1", "europe-west4")
+    )
+
+
+def test_the_zone_is_the_stacks_domain(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    zones = inventory.of_type("aws:route53/zone:Zone")
+    if config.home_region.cloud is Cloud.AWS:
+        (zone,) = zones
+        assert zone.inputs["name"] == config.dns.domain and zone.region == config.home
+        assert inventory.outputs["inference_dns_name"] == inference_name(config)
+    else:
+        assert zones == []

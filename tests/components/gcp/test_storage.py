@@ -1,0 +1,49 @@
+"""One GCS data bucket per GCP region, in that region, and at a GCP home the model registry:
+a customer key the GCS agent alone may use, uniform access, public access prevention
+enforced, versioning."""
+
+from __future__ import annotations
+
+from components.catalog import Cloud
+from meridian.preview import Inventory
+from tests.components.cloud_queries import config_of, mock_id, named, regions_on
+
+BUCKET = "gcp:storage/bucket:Bucket"
+
+
+def _buckets(inventory: Inventory, purpose: str) -> list[str]:
+    return sorted(
+        b.region or "" for b in inventory.of_type(BUCKET) if b.inputs["labels"].get("meridian-purpose") == purpose
+    )
+
+
+def test_one_data_bucket_per_gcp_region_in_that_region(stack: str, inventory: Inventory) -> None:
+    assert _buckets(inventory, "data") == sorted(r.name for r in regions_on(stack, Cloud.GCP))
+    for bucket in inventory.of_type(BUCKET):
+        assert bucket.inputs["location"] == (bucket.region or "").upper()  # single region
+
+
+def test_the_registry_bucket_exists_once_at_a_gcp_home(stack: str, inventory: Inventory) -> None:
+    home = config_of(stack).home_region
+    assert _buckets(inventory, "registry") == ([home.name] if home.cloud is Cloud.GCP else [])
+
+
+def test_every_bucket_is_cmek_uniform_private_and_versioned(stack: str, inventory: Inventory) -> None:
+    for bucket in inventory.of_type(BUCKET):
+        inputs = bucket.inputs
+        assert inputs["uniformBucketLevelAccess"] is True
+        assert inputs["publicAccessPrevention"] == "enforced"
+        assert inputs["versioning"] == {"enabled": True}
+        assert inputs["forceDestroy"] is False
+        key = named(inventory, f"{bucket.name}-key", "gcp:kms/cryptoKey:CryptoKey")
+        assert inputs["encryption"] == {"defaultKmsKeyName": mock_id(key)}
+        assert key.region == bucket.region and key.inputs["rotationPeriod"] == "7776000s"
+        grant = named(inventory, f"{bucket.name}-key", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember").inputs
+        assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        assert grant["member"].endswith("@gs-project-accounts.iam.gserviceaccount.com")
+        assert grant["cryptoKeyId"] == mock_id(key)
+
+
+def test_no_bucket_grants_the_public(inventory: Inventory) -> None:
+    members = [r.inputs["member"] for r in inventory.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")]
+    assert not [m for m in members if m in ("allUsers", "allAuthenticatedUsers")]

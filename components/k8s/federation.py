@@ -15,6 +15,7 @@ through the pod's cloud identity, which can read that bucket and nothing else.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -22,9 +23,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import WorkloadIdentity
+from components.config import Federation
 from components.k8s import network_policy as netpol
 from components.k8s.inference import service_account
 from components.k8s.labels import metadata
+from components.k8s.monitoring import scrape_annotations
 from components.k8s.security import Resources, container, grpc_probe, pod_spec, tcp_probe
 from components.k8s.services import load_balancer_address, service
 from components.k8s.trust import FederationTrust
@@ -33,7 +36,7 @@ from workloads import contract
 
 SUPERLINK_APP = "superlink"
 SUPERNODE_APP = "supernode"
-REGISTER_APP = "supernode-registration"
+FLWR_CLI_APP = "flwr-cli"  # Jobs running the `flwr` CLI against the Control API
 FLEET_SERVICE = "superlink-fleet"
 CONTROL_SERVICE = "superlink-control"
 CONNECTION = "meridian"  # the SuperLink connection name in the registration Jobs' config.toml
@@ -48,7 +51,7 @@ DATABASE = f"{STATE_MOUNT}/superlink.db"
 SUPERLINK_RESOURCES = Resources("500m", "1Gi", "2", "4Gi")
 GATEWAY_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
 SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
-REGISTER_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
+FLWR_CLI_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
 SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
 DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
 
@@ -57,6 +60,26 @@ FLOWER_ENV = {
     "FLWR_TELEMETRY_ENABLED": "0",
     "FLWR_HOME": f"{contract.CACHE_MOUNT}/flwr",  # the root filesystem is read-only
 }
+
+
+def run_config(federation: Federation) -> str:
+    """The stack's federation settings as `flwr run --run-config` (TOML values); the keys are
+    the trainer's (workloads/trainer/pyproject.toml), the enum values the same strings."""
+    values: dict[str, str | int | float] = {
+        "task": federation.task,
+        "strategy": federation.strategy.value,
+        "rounds": federation.rounds,
+        "min-regions": federation.min_regions,
+        "local-epochs": federation.local_epochs,
+        "compression": federation.compression.value,
+        "topk-fraction": federation.topk_fraction,
+        "proximal-mu": federation.proximal_mu,
+        "round-timeout": float(federation.round_timeout_seconds),
+        "out-dir": f"{STATE_MOUNT}/federated",  # the ServerApp runs in the SuperLink container
+        "metrics-host": "0.0.0.0",
+        "metrics-port": contract.TRAINER_METRICS_PORT,
+    }
+    return " ".join(f"{key}={json.dumps(value)}" for key, value in values.items())
 
 
 def _loopback(port: int) -> str:
@@ -229,7 +252,7 @@ class SuperLink(pulumi.ComponentResource):
                 contract.ENV_MODEL_NAME: contract.MODEL_NAME,
                 contract.ENV_SIGNING_KEY: f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}",
             },
-            ports={"health": contract.FLOWER_HEALTH_PORT},
+            ports={"health": contract.FLOWER_HEALTH_PORT, "metrics": contract.TRAINER_METRICS_PORT},
             mounts=[
                 _mount("tls", contract.CERTS_MOUNT),
                 _mount("signing", contract.KEYS_MOUNT),
@@ -262,7 +285,10 @@ class SuperLink(pulumi.ComponentResource):
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # RWO state volume
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=target.selector(SUPERLINK_APP)),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(SUPERLINK_APP, "federation")),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=target.labels(SUPERLINK_APP, "federation"),
+                        annotations=scrape_annotations(contract.TRAINER_METRICS_PORT),
+                    ),
                     spec=pod_spec(
                         [superlink, gateway],
                         service_account=account.metadata.name,
@@ -290,16 +316,17 @@ class SuperLink(pulumi.ComponentResource):
             ingress=[
                 netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]),
                 netpol.Rule([netpol.this_namespace()], [contract.SUPERLINK_CONTROL_PORT]),
+                netpol.Rule([netpol.in_cluster()], [contract.TRAINER_METRICS_PORT]),  # scrapers
             ],
             egress=[netpol.Rule([netpol.public_internet()], [netpol.HTTPS_PORT])]
             + netpol.cloud_identity_rules(target.region.cloud),
             opts=target.opts(self),
         )
-        self._register_nodes(name, target, image, trust, tls_secret, deployment)
+        self._control_jobs(name, target, image, trust, tls_secret, deployment)
         self.address = public_host.apply(lambda host: f"{host}:{contract.SUPERLINK_FLEET_PORT}")
         self.register_outputs({"address": self.address, "internalAddress": self.internal_address})
 
-    def _register_nodes(
+    def _control_jobs(
         self,
         name: str,
         target: Target,
@@ -308,18 +335,21 @@ class SuperLink(pulumi.ComponentResource):
         tls_secret: k8s.core.v1.Secret,
         superlink: k8s.apps.v1.Deployment,
     ) -> None:
-        """One Job per region registers its SuperNode's public key through the Control API.
+        """Jobs that drive the SuperLink through its Control API, in order:
 
-        Flower refuses a key registered twice, and the registrations persist in the SuperLink's
-        database, so a Job runs once per key: changes to its spec (a new trainer image) are
-        ignored. To rotate a node key, replace the key and its Job (`pulumi up --replace`).
+        1. one per region registers its SuperNode's public key. Flower refuses a key registered
+           twice and keeps registrations in its database, so each runs once per key: changes
+           to its spec (a new trainer image) are ignored. To rotate a node key, replace the key
+           and its Job (`pulumi up --replace`).
+        2. one submits the federated run with the stack's federation settings. It is replaced,
+           so a new run starts, whenever those settings or the trainer image change.
         """
         control = f"{target.service_host(CONTROL_SERVICE)}:{contract.SUPERLINK_CONTROL_PORT}"
         flwr_config = _config_map(
             f"{name}-flwr-config",
             "flwr-connection",
             target,
-            REGISTER_APP,
+            FLWR_CLI_APP,
             {
                 "config.toml": (
                     f'[superlink]\ndefault = "{CONNECTION}"\n\n'
@@ -333,59 +363,70 @@ class SuperLink(pulumi.ComponentResource):
             f"{name}-node-keys",
             "supernode-public-keys",
             target,
-            REGISTER_APP,
+            FLWR_CLI_APP,
             {f"{region}.pub": key.public_openssh for region, key in trust.node_keys.items()},
             self,
         )
-        for region in trust.node_keys:
-            job_container = container(
-                "register",
+        volumes = [
+            _secret_volume("tls", tls_secret.metadata.name, [contract.TLS_CA_FILE]),
+            k8s.core.v1.VolumeArgs(
+                name="flwr", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=flwr_config.metadata.name)
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="keys", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=public_keys.metadata.name)
+            ),
+        ]
+        mounts = [
+            _mount("tls", contract.CERTS_MOUNT),
+            _mount("flwr", FLWR_CONFIG_MOUNT),
+            _mount("keys", PUBLIC_KEYS_MOUNT),
+        ]
+
+        def job(
+            suffix: str, command: Sequence[str], opts: pulumi.ResourceOptions
+        ) -> k8s.batch.v1.Job:
+            labels = target.labels(FLWR_CLI_APP, "federation")
+            cli = container(
+                "flwr",
                 image,
-                resources=REGISTER_RESOURCES,
+                resources=FLWR_CLI_RESOURCES,
                 probes=None,
-                command=["flwr", "supernode", "register", f"{PUBLIC_KEYS_MOUNT}/{region}.pub", CONNECTION],
+                command=list(command),
                 environment={**FLOWER_ENV, "FLWR_HOME": FLWR_CONFIG_MOUNT},
-                mounts=[
-                    _mount("tls", contract.CERTS_MOUNT),
-                    _mount("flwr", FLWR_CONFIG_MOUNT),
-                    _mount("keys", PUBLIC_KEYS_MOUNT),
-                ],
+                mounts=mounts,
             )
-            k8s.batch.v1.Job(
-                f"{name}-register-{region}",
-                metadata=metadata(f"register-{region}", target.namespace, target.labels(REGISTER_APP, "federation")),
+            return k8s.batch.v1.Job(
+                f"{name}-{suffix}",
+                metadata=metadata(suffix, target.namespace, labels),
                 spec=k8s.batch.v1.JobSpecArgs(
                     backoff_limit=10,  # the SuperLink may still be starting
                     template=k8s.core.v1.PodTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=target.labels(REGISTER_APP, "federation")),
-                        spec=pod_spec(
-                            [job_container],
-                            service_account="default",
-                            restart_policy="OnFailure",
-                            volumes=[
-                                _secret_volume("tls", tls_secret.metadata.name, [contract.TLS_CA_FILE]),
-                                k8s.core.v1.VolumeArgs(
-                                    name="flwr",
-                                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=flwr_config.metadata.name),
-                                ),
-                                k8s.core.v1.VolumeArgs(
-                                    name="keys",
-                                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=public_keys.metadata.name),
-                                ),
-                            ],
-                        ),
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                        spec=pod_spec([cli], service_account="default", restart_policy="OnFailure", volumes=volumes),
                     ),
                 ),
-                opts=pulumi.ResourceOptions.merge(
-                    target.opts(self, depends_on=[superlink]), pulumi.ResourceOptions(ignore_changes=["spec"])
-                ),
+                opts=pulumi.ResourceOptions.merge(target.opts(self), opts),
             )
+
+        registrations = [
+            job(
+                f"register-{region}",
+                ["flwr", "supernode", "register", f"{PUBLIC_KEYS_MOUNT}/{region}.pub", CONNECTION],
+                pulumi.ResourceOptions(depends_on=[superlink], ignore_changes=["spec"]),
+            )
+            for region in trust.node_keys
+        ]
+        job(
+            "federated-run",
+            ["flwr", "run", contract.TRAINER_APP_DIR, CONNECTION, "--run-config", run_config(target.config.federation)],
+            pulumi.ResourceOptions(depends_on=registrations, delete_before_replace=True),
+        )
         netpol.allow(
-            f"{name}-register-netpol",
-            REGISTER_APP,
+            f"{name}-flwr-cli-netpol",
+            FLWR_CLI_APP,
             target.namespace,
-            target.selector(REGISTER_APP),
-            target.labels(REGISTER_APP, "network"),
+            target.selector(FLWR_CLI_APP),
+            target.labels(FLWR_CLI_APP, "network"),
             egress=[netpol.Rule([netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_CONTROL_PORT])],
             opts=target.opts(self),
         )

@@ -5,8 +5,9 @@ is a prometheus-operator CRD, and applying one to a cluster without the operator
 whole deployment, while every common Prometheus setup (kube-prometheus-stack with its
 `kubernetes-pods` job, the Prometheus Helm chart, Grafana Agent/Alloy, the OpenTelemetry
 collector's prometheus receiver) discovers `prometheus.io/*` annotated pods. The servers'
-metrics share their HTTP port, which their NetworkPolicy already opens, so the scraper
-needs no extra rule. Flower has no Prometheus endpoint, so only the servers are scraped.
+metrics share their HTTP port, which their NetworkPolicy already opens; the federated run's
+metrics (served by the ServerApp inside the SuperLink pod) have their own port, open to the
+cluster's pods only. Flower itself exports no Prometheus metrics.
 """
 
 from __future__ import annotations

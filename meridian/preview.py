@@ -370,13 +370,15 @@ def run_program(
     pulumi.runtime.set_all_config(
         {**(DEFAULT_PROVIDER_CONFIG if providers is None else providers), **_pulumi_config(config)}
     )
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
     program_sys_path = str(ROOT)
     if program_sys_path not in sys.path:
         sys.path.insert(0, program_sys_path)
+
+    def run() -> None:
+        runpy.run_path(str(program), run_name="__pulumi__")
+
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__pulumi__")))
+        _sync_await(run_pulumi_func(run))
     except pulumi.RunError as err:
         raise ProgramError(str(err), Inventory(stack=stack, resources=cloud.recorded)) from None
     stack_resource = pulumi_settings.get_root_resource()

@@ -367,6 +367,7 @@ class SuperLink(pulumi.ComponentResource):
             {f"{region}.pub": key.public_openssh for region, key in trust.node_keys.items()},
             self,
         )
+        account = service_account(f"{name}-flwr-cli-sa", FLWR_CLI_APP, target, FLWR_CLI_APP, WorkloadIdentity(), self)
         volumes = [
             _secret_volume("tls", tls_secret.metadata.name, [contract.TLS_CA_FILE]),
             k8s.core.v1.VolumeArgs(
@@ -402,7 +403,9 @@ class SuperLink(pulumi.ComponentResource):
                     backoff_limit=10,  # the SuperLink may still be starting
                     template=k8s.core.v1.PodTemplateSpecArgs(
                         metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                        spec=pod_spec([cli], service_account="default", restart_policy="OnFailure", volumes=volumes),
+                        spec=pod_spec(
+                            [cli], service_account=account.metadata.name, restart_policy="OnFailure", volumes=volumes
+                        ),
                     ),
                 ),
                 opts=pulumi.ResourceOptions.merge(target.opts(self), opts),

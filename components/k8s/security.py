@@ -112,7 +112,9 @@ def container(
     return k8s.core.v1.ContainerArgs(
         name=name,
         image=image,
-        image_pull_policy="IfNotPresent",  # digest-pinned: the content never changes
+        # The digest fixes the content; Always still makes the kubelet check that this pod's
+        # node may pull it, rather than reusing a copy another tenant pulled.
+        image_pull_policy="Always",
         command=list(command) if command is not None else None,
         args=list(args) if args is not None else None,
         env=env({contract.ENV_CACHE_DIR: contract.CACHE_MOUNT, **(environment or {})}),

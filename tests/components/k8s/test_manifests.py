@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import manifest
+from tests.components.k8s.manifests import manifest, pod_spec
 
 
 def test_every_object_passes_strict_schema_validation(deployed: Deployed) -> None:
@@ -45,3 +45,18 @@ def test_every_secret_and_config_map_holds_non_empty_values(deployed: Deployed) 
     for obj in deployed.objects("Secret") + deployed.objects("ConfigMap"):
         values = obj.get("stringData") or obj.get("data") or {}
         assert values and all(isinstance(v, str) and v for v in values.values()), obj["metadata"]["name"]
+
+
+def test_every_object_carries_the_stacks_required_labels(deployed: Deployed) -> None:
+    required = {"owner", "stack", "cost-center"}
+    for obj in deployed.objects():
+        assert required <= set(obj["metadata"].get("labels") or {}), f"{obj['kind']} {obj['metadata']['name']}"
+        if pod_spec(obj) is not None:
+            assert required <= set(obj["spec"]["template"]["metadata"]["labels"])
+
+
+def test_no_pod_runs_as_the_namespaces_default_service_account(deployed: Deployed) -> None:
+    for obj in deployed.objects():
+        spec = pod_spec(obj)
+        if spec is not None:
+            assert spec["serviceAccountName"] not in ("", "default"), obj["metadata"]["name"]

@@ -106,4 +106,6 @@ def test_entrypoint_starts_from_a_clean_venv_of_the_image_requirements(image: st
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert process.returncode == 0, "SIGTERM shuts the server down cleanly"
+    output = process.communicate()[0]
+    # uvicorn re-raises the signal once its graceful shutdown is done.
+    assert process.returncode in (0, -signal.SIGTERM) and "Traceback" not in output, output

@@ -1,0 +1,389 @@
+"""Serving benchmark -> bench/results/serving.json (not a test).
+
+1. Closed-loop load, side by side in one run: our regional server with micro-batching, without
+   batching, and the KServe SDK's model server, all serving the same digits MLP (same weights).
+   Each server runs pinned to CPU 0; the load generator (raw asyncio HTTP/1.1 keep-alive, one
+   connection per virtual user) runs in its own process pinned to CPU 1. Reported: req/s,
+   p50/p99 latency, server CPU microseconds per request (utime+stime deltas of the server's
+   /proc/<pid>/stat over the measured window), and the in-process forward throughput of the
+   same model on one core as the ceiling.
+2. Edge vs region: the edge server (int8) in front of the regional server (fp32) over the
+   held-out digits: fraction answered at the edge, accuracy against the full model, and
+   latency under the local stack's latency model (meridian/local/latency.py: AWS inter-region
+   RTTs, a New York user, a New York edge site, the us-east-1 region).
+
+    .venv-workloads/bin/python bench/serving.py [--duration-s 8] [--concurrency 32]
+
+Both servers load signed artifacts from a registry written for the run. The KServe venv is
+created on first use under .bench-venvs/kserve (kserve pinned below).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from meridian.local.latency import METROS  # noqa: E402
+from workloads import contract  # noqa: E402
+from workloads.registry import ArtifactId, Variant, generate_keypair, publish  # noqa: E402
+from workloads.registry.variants import quantize_int8  # noqa: E402
+from workloads.serving.models import RegistryModelSource  # noqa: E402
+from workloads.tasks import evaluate, load_task, train  # noqa: E402
+
+KSERVE_VERSION = "0.21.0"
+KSERVE_VENV = ROOT / ".bench-venvs" / "kserve"
+SERVER_CPU, LOADGEN_CPU = 0, 1
+REGION = "bench"
+MODEL = contract.MODEL_NAME
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---- the model, as the federated pipeline would publish it ---------------------------------
+
+
+def train_and_publish(registry: Path, keys: Path) -> tuple[dict[str, Any], torch.nn.Module, np.ndarray, np.ndarray]:
+    task = load_task("digits")
+    images, labels = load_digits(return_X_y=True)
+    x = (images / 16.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = train_test_split(x, labels.astype(np.int64), test_size=0.25, stratify=labels, random_state=0)
+    torch.manual_seed(0)
+    model = task.build_model()
+    train(model, x_train, y_train, epochs=40, seed=0)
+    model.eval()
+    int8 = quantize_int8(model)
+    signing_key, trusted_key = generate_keypair(keys)
+    for variant, module in ((Variant.FP32, model), (Variant.INT8, int8)):
+        publish(module, task, registry.as_uri(), signing_key, artifact=ArtifactId(MODEL, "v1", REGION, variant), parent_version="v1")
+    info = {
+        "task": "digits (scikit-learn 8x8 digits, 64 -> 128 -> 128 -> 10 MLP)",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "test_examples": len(y_test),
+        "fp32_test_accuracy": evaluate(model, x_test, y_test).accuracy,
+        "int8_test_accuracy": evaluate(int8, x_test, y_test).accuracy,
+    }
+    return info, model, x_test, y_test
+
+
+def forward_ceiling(registry: Path, trusted_key: Path, cache: Path) -> dict[str, float]:
+    """Rows per second of the same predict call the server makes, in-process, on one core."""
+    os.sched_setaffinity(0, {SERVER_CPU})
+    torch.set_num_threads(1)
+    loaded = RegistryModelSource(registry.as_uri(), MODEL, REGION, "fp32", trusted_key, cache).load("v1")
+    result = {}
+    for batch in (1, 32):
+        x = np.random.default_rng(0).random((batch, 64), dtype=np.float32)
+        for _ in range(200):
+            loaded.predict(x)
+        n, started = 0, time.perf_counter()
+        while time.perf_counter() - started < 2.0:
+            loaded.predict(x)
+            n += 1
+        result[f"rows_per_s_batch{batch}"] = n * batch / (time.perf_counter() - started)
+    os.sched_setaffinity(0, {SERVER_CPU, LOADGEN_CPU})
+    return result
+
+
+# ---- servers -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server_process(command: list[str], port: int, env: dict[str, str] | None = None, cpu: int | None = SERVER_CPU) -> Iterator[subprocess.Popen[bytes]]:
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        ready_path = "/v2/health/ready"
+        while True:
+            if process.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"{command[:3]} exited {process.returncode}:\n{log.read().decode()[-3000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command[:3]} not ready in 180 s")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def our_server(settings: dict[str, str], port: int, variant: str = "fp32", extra: list[str] | None = None, module: str = "workloads.server", cpu: int | None = SERVER_CPU):  # noqa: ANN201
+    env = {
+        contract.ENV_HTTP_PORT: str(port),
+        contract.ENV_MODEL_VARIANT: variant,
+        contract.ENV_STABLE_VERSION: "v1",
+        **settings,
+    }
+    return server_process([sys.executable, "-m", module, "--torch-threads", "1", *(extra or [])], port, env, cpu)
+
+
+def ensure_kserve_venv() -> Path:
+    python = KSERVE_VENV / "bin" / "python"
+    if not (KSERVE_VENV / ".installed").exists():
+        subprocess.run(["python3.11", "-m", "venv", str(KSERVE_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"kserve=={KSERVE_VERSION}", "torch==2.13.0"], check=True)
+        (KSERVE_VENV / ".installed").touch()
+    return python
+
+
+# ---- load ------------------------------------------------------------------------------------
+
+
+def v2_requests(x: np.ndarray, port: int, path: str) -> list[bytes]:
+    requests = []
+    for row in x[:64]:
+        body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        requests.append(head.encode() + body)
+    return requests
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+async def _user(port: int, requests: list[bytes], offset: int, measure_from: float, stop_at: float, latencies: list[float], failures: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = offset
+    try:
+        while (started := time.perf_counter()) < stop_at:
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            if started >= measure_from:
+                latencies.append(time.perf_counter() - started)
+                if head[9:12] != b"200":
+                    failures.append(int(head[9:12]))
+    finally:
+        writer.close()
+
+
+async def _closed_loop(port: int, pid: int, requests: list[bytes], concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    now = time.perf_counter()
+    measure_from, stop_at = now + warmup_s, now + warmup_s + duration_s
+    latencies: list[float] = []
+    failures: list[int] = []
+    users = [asyncio.create_task(_user(port, requests, i, measure_from, stop_at, latencies, failures)) for i in range(concurrency)]
+    await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+    cpu_before, t_before = cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+    cpu_after, t_after = cpu_seconds(pid), time.perf_counter()
+    await asyncio.gather(*users)
+    lat = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "failed": len(failures),
+        "req_per_s": len(latencies) / (t_after - t_before),
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "server_cpu_us_per_request": (cpu_after - cpu_before) / len(latencies) * 1e6,
+        "server_cpu_utilization": (cpu_after - cpu_before) / (t_after - t_before),
+    }
+
+
+def loadgen_main(spec: str) -> None:
+    """The load generator's own process, pinned to its own CPU."""
+    args = json.loads(spec)
+    os.sched_setaffinity(0, {LOADGEN_CPU})
+    import uvloop
+
+    x = np.load(args["inputs"])
+    requests = v2_requests(x, args["port"], args["path"])
+    result = uvloop.run(_closed_loop(args["port"], args["pid"], requests, args["concurrency"], args["warmup_s"], args["duration_s"]))
+    print(json.dumps(result))
+
+
+def closed_loop(port: int, pid: int, path: str, inputs: Path, concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    spec = json.dumps({"port": port, "pid": pid, "path": path, "inputs": str(inputs), "concurrency": concurrency, "warmup_s": warmup_s, "duration_s": duration_s})
+    done = subprocess.run([sys.executable, __file__, "--loadgen", spec], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def mean_batch(port: int) -> float:
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    total = float(re.search(r"meridian_inference_batch_size_sum\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
+    count = float(re.search(r"meridian_inference_batch_size_count\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
+    return total / count
+
+
+# ---- edge vs region --------------------------------------------------------------------------
+
+
+def edge_vs_region(settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_accuracy: float, threshold: float) -> dict[str, Any]:
+    user, edge_site, region_site = METROS["nyc"], METROS["nyc"], METROS["iad"]
+    user_edge_ms, user_region_ms, edge_region_ms = user.rtt_ms(edge_site), user.rtt_ms(region_site), edge_site.rtt_ms(region_site)
+    region_port, edge_port = free_port(), free_port()
+    edge_settings = {**settings, contract.ENV_UPSTREAM_URL: f"http://127.0.0.1:{region_port}", contract.ENV_CONFIDENCE_THRESHOLD: str(threshold), contract.ENV_HTTP_PORT: str(edge_port)}
+    rows = []
+    with our_server(settings, region_port, cpu=SERVER_CPU), our_server(edge_settings, edge_port, variant="int8", module="workloads.edge", cpu=LOADGEN_CPU):
+        with httpx.Client() as client:
+            for row, label in zip(x, y, strict=True):
+                body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
+                started = time.perf_counter()
+                edge = client.post(f"http://127.0.0.1:{edge_port}/v2/models/{MODEL}/infer", json=body).json()
+                edge_ms = (time.perf_counter() - started) * 1000
+                started = time.perf_counter()
+                region = client.post(f"http://127.0.0.1:{region_port}/v2/models/{MODEL}/infer", json=body).json()
+                region_ms = (time.perf_counter() - started) * 1000
+                local = edge["parameters"]["served_by"] == "edge"
+                rows.append({
+                    "local": local,
+                    "edge_correct": edge["outputs"][1]["data"][0] == label,
+                    "region_correct": region["outputs"][1]["data"][0] == label,
+                    # Modelled: the user's RTT to whoever answers, plus the edge->region hop when escalated.
+                    "edge_path_ms": user_edge_ms + edge_ms + (0 if local else edge_region_ms),
+                    "region_path_ms": user_region_ms + region_ms,
+                })
+    local = np.array([r["local"] for r in rows])
+    edge_accuracy = float(np.mean([r["edge_correct"] for r in rows]))
+    region_accuracy = float(np.mean([r["region_correct"] for r in rows]))
+    edge_ms = np.array([r["edge_path_ms"] for r in rows])
+    region_ms = np.array([r["region_path_ms"] for r in rows])
+    return {
+        "examples": len(rows),
+        "confidence_threshold": threshold,
+        "edge_fraction": float(local.mean()),
+        "cascade_accuracy": edge_accuracy,
+        "full_model_accuracy_via_region": region_accuracy,
+        "full_model_accuracy_in_process": full_accuracy,
+        "accuracy_drop_points": (region_accuracy - edge_accuracy) * 100,
+        "latency_model": {
+            "source": "meridian/local/latency.py (AWS inter-region RTT table; facts.md: us-east-1<->eu-west-1 ~70-80 ms)",
+            "user": "nyc", "edge_site": "nyc (Local Zone)", "region": "us-east-1 (iad)",
+            "user_edge_rtt_ms": user_edge_ms, "user_region_rtt_ms": user_region_ms, "edge_region_rtt_ms": edge_region_ms,
+        },
+        "edge_path_ms": {"p50": float(np.percentile(edge_ms, 50)), "p99": float(np.percentile(edge_ms, 99)), "mean": float(edge_ms.mean())},
+        "region_only_ms": {"p50": float(np.percentile(region_ms, 50)), "p99": float(np.percentile(region_ms, 99)), "mean": float(region_ms.mean())},
+    }
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration-s", type=float, default=8.0)
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--edge-threshold", type=float, default=0.8, help="the stack config's default inference.edgeConfidenceThreshold")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serving.json")
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("needs 2 CPUs: the server on one, the load generator on the other")
+    kserve_python = ensure_kserve_venv()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "registry").mkdir()
+        model_info, model, x_test, y_test = train_and_publish(work / "registry", work / "keys")
+        trusted_key = next((work / "keys").glob("*.pub"))
+        np.save(work / "inputs.npy", x_test)
+        torch.save(model.state_dict(), work / "weights.pt")
+        settings = {
+            contract.ENV_REGION: REGION,
+            contract.ENV_REGISTRY_URL: (work / "registry").as_uri(),
+            contract.ENV_TRUSTED_KEY: str(trusted_key),
+            contract.ENV_CACHE_DIR: str(work / "cache"),
+        }
+        ceiling = forward_ceiling(work / "registry", trusted_key, work / "ceiling-cache")
+        infer = f"/v2/models/{MODEL}/infer"
+        load = dict(inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s)
+        servers = []
+        for name, extra in [
+            ("meridian: batching (max 32, adaptive, no added wait)", ["--max-batch-size", "32", "--max-batch-wait-ms", "0"]),
+            ("meridian: batching (max 32, wait up to 2 ms)", ["--max-batch-size", "32", "--max-batch-wait-ms", "2"]),
+            ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"]),
+        ]:
+            port = free_port()
+            with our_server(settings, port, extra=extra) as process:
+                result = closed_loop(port, process.pid, infer, **load)
+                result["mean_batch_rows"] = mean_batch(port)
+            servers.append({"server": name, **result})
+            print(json.dumps(servers[-1]), flush=True)
+        port = free_port()
+        kserve_command = [str(kserve_python), str(ROOT / "bench" / "kserve_model.py"), "--weights", str(work / "weights.pt"), "--http_port", str(port), "--model_name_served", MODEL]
+        with server_process(kserve_command, port) as process:
+            servers.append({"server": f"kserve {KSERVE_VERSION} ModelServer (same model)", **closed_loop(port, process.pid, infer, **load)})
+        print(json.dumps(servers[-1]), flush=True)
+        edge = edge_vs_region(settings, x_test, y_test, model_info["fp32_test_accuracy"], args.edge_threshold)
+    ours, kserve = servers[0], servers[-1]
+    results = {
+        "command": ".venv-workloads/bin/python bench/serving.py",
+        "machine": {"cpus": os.cpu_count(), "processor": _cpu_model(), "python": platform.python_version(), "torch": torch.__version__, "note": "shared 2-core machine: other work ran beside the benchmark"},
+        "load": {"kind": "closed loop, raw asyncio HTTP/1.1 keep-alive, V2 JSON, 1 row per request", "concurrency": args.concurrency, "warmup_s": args.warmup_s, "duration_s": args.duration_s, "server_cpu": SERVER_CPU, "loadgen_cpu": LOADGEN_CPU},
+        "model": model_info,
+        "forward_ceiling_one_core": ceiling,
+        "servers": servers,
+        "edge_vs_region": edge,
+        "summary": {
+            "req_per_s_ratio_vs_kserve": ours["req_per_s"] / kserve["req_per_s"],
+            "p99_ms": ours["p99_ms"],
+            "server_cpu_us_per_request": ours["server_cpu_us_per_request"],
+            "edge_fraction": edge["edge_fraction"],
+            "edge_accuracy_drop_points": edge["accuracy_drop_points"],
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["summary"], indent=2))
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--loadgen":
+        loadgen_main(sys.argv[2])
+    else:
+        main()

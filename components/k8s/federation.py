@@ -82,10 +82,6 @@ def run_config(federation: Federation) -> str:
     return " ".join(f"{key}={json.dumps(value)}" for key, value in values.items())
 
 
-def _loopback(port: int) -> str:
-    return f"127.0.0.1:{port}"
-
-
 def _health_address() -> str:
     return f"0.0.0.0:{contract.FLOWER_HEALTH_PORT}"
 
@@ -228,7 +224,9 @@ class SuperLink(pulumi.ComponentResource):
             ),
             opts=target.opts(self),
         )
-        certs = [f"{contract.CERTS_MOUNT}/{f}" for f in (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE)]
+        ca_file, cert_file, key_file = (
+            f"{contract.CERTS_MOUNT}/{f}" for f in (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE)
+        )
         superlink = container(
             SUPERLINK_APP,
             image,
@@ -236,9 +234,9 @@ class SuperLink(pulumi.ComponentResource):
             probes=_flower_probes(),
             command=["flower-superlink"],
             args=[
-                "--ssl-ca-certfile", certs[0],
-                "--ssl-certfile", certs[1],
-                "--ssl-keyfile", certs[2],
+                "--ssl-ca-certfile", ca_file,
+                "--ssl-certfile", cert_file,
+                "--ssl-keyfile", key_file,
                 "--enable-supernode-auth",
                 "--disable-runtime-dependency-installation",  # else `uv sync` per run
                 "--host", "127.0.0.1",
@@ -266,12 +264,12 @@ class SuperLink(pulumi.ComponentResource):
             probes=(tcp_probe(contract.SUPERLINK_FLEET_PORT), tcp_probe(contract.SUPERLINK_CONTROL_PORT, period=5)),
             command=["python", "-m", contract.SUPERLINK_GATEWAY_MODULE],
             args=[
-                "--upstream", f"https://{_loopback(contract.SUPERLINK_SERVERAPPIO_PORT)}",
+                "--upstream", f"https://127.0.0.1:{contract.SUPERLINK_SERVERAPPIO_PORT}",
                 "--route", f"{contract.SUPERLINK_FLEET_PORT}={contract.FLEET_PATH_PREFIX}",
                 "--route", f"{contract.SUPERLINK_CONTROL_PORT}={contract.CONTROL_PATH_PREFIX}",
-                "--certfile", certs[1],
-                "--keyfile", certs[2],
-                "--ca-certfile", certs[0],
+                "--certfile", cert_file,
+                "--keyfile", key_file,
+                "--ca-certfile", ca_file,
             ],
             ports={"fleet": contract.SUPERLINK_FLEET_PORT, "control": contract.SUPERLINK_CONTROL_PORT},
             mounts=[_mount("tls", contract.CERTS_MOUNT)],

@@ -75,7 +75,7 @@ class RegistryCdn(pulumi.ComponentResource):
             ssl_policy=tls.self_link,
             opts=child,
         )
-        self.address = gcp.compute.GlobalAddress(f"{name}-ip", project=project, opts=child)
+        self.address = gcp.compute.GlobalAddress(f"{name}-ip", project=project, labels=args.labels, opts=child)
         # Port 443 only: there is no HTTP forwarding rule to downgrade to.
         gcp.compute.GlobalForwardingRule(
             f"{name}-https",

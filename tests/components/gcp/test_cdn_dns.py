@@ -1,0 +1,63 @@
+"""At a GCP home: Cloud CDN serves the registry through a global HTTPS load balancer (managed
+certificate, TLS 1.2+, no HTTP listener), and Cloud DNS answers the inference name by the
+client's location with health checks on every regional endpoint."""
+
+from __future__ import annotations
+
+from components.catalog import Cloud
+from components.geo import routing_locations
+from components.global_routing import inference_name
+from meridian.preview import Inventory
+from tests.components.cloud_queries import config_of, mock_id, named
+from workloads.contract import HTTP_PORT
+
+RECORD = "gcp:dns/recordSet:RecordSet"
+
+
+def _gcp_home(stack: str) -> bool:
+    return config_of(stack).home_region.cloud is Cloud.GCP
+
+
+def test_registry_cdn_is_https_only_through_a_private_bucket(stack: str, inventory: Inventory) -> None:
+    backends = inventory.of_type("gcp:compute/backendBucket:BackendBucket")
+    config = config_of(stack)
+    if not (_gcp_home(stack) and config.cdn.enabled):
+        assert backends == []
+        return
+    (backend,) = backends
+    assert backend.inputs["enableCdn"] is True
+    assert backend.inputs["bucketName"] == f"{config.home}-registry"
+    rules = inventory.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
+    assert [r.inputs["portRange"] for r in rules] == ["443"]  # no HTTP listener at all
+    assert inventory.of_type("gcp:compute/targetHttpProxy:TargetHttpProxy") == []
+    tls = named(inventory, "global-registry-cdn-tls", "gcp:compute/sSLPolicy:SSLPolicy").inputs
+    assert tls["minTlsVersion"] == "TLS_1_2" and tls["profile"] == "MODERN"
+    cert = named(inventory, "global-registry-cdn-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
+    assert cert.inputs["managed"]["domains"] == [f"models.{config.dns.domain}"]
+    fill = named(inventory, "global-registry-cdn-cache-fill", "gcp:storage/bucketIAMMember:BucketIAMMember").inputs
+    assert fill["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
+    assert fill["role"] == "roles/storage.objectViewer"
+
+
+def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    if not _gcp_home(stack):
+        assert inventory.of_type(RECORD, "gcp:dns/managedZone:ManagedZone") == []
+        return
+    zone = named(inventory, "global-zone", "gcp:dns/managedZone:ManagedZone").inputs
+    assert zone["dnsName"] == f"{config.dns.domain}." and zone["dnssecConfig"] == {"state": "on"}
+    check = named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck").inputs
+    assert check["httpHealthCheck"] == {"port": HTTP_PORT, "requestPath": config.dns.health_check_path}
+    assert len(check["sourceRegions"]) == 3
+
+    geo = named(inventory, "global-geo-geo", RECORD).inputs
+    assert geo["name"] == f"{inference_name(config)}." and geo["type"] == "A"
+    policy = geo["routingPolicy"]
+    assert policy["healthCheck"] == mock_id(named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck"))
+    endpoints = {r: v["inference_endpoint"] for r, v in inventory.outputs["regions"].items()}
+    routed = {ip for item in policy["geos"] for ip in item["healthCheckedTargets"]["externalEndpoints"]}
+    assert routed == set(endpoints.values())
+    assert {item["location"] for item in policy["geos"]} == set(routing_locations(config.regions, Cloud.GCP).values())
+    for region in config.regions:
+        own = named(inventory, f"global-geo-{region.name}", RECORD).inputs
+        assert own["rrdatas"] == [endpoints[region.name]] and own["type"] == "A"

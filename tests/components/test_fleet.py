@@ -1,0 +1,197 @@
+"""The Fleet: every region of every shipped stack gets its cloud region (or its existing
+cluster), its images and its workloads through that region's own providers, home first; the
+stack's tags reach every taggable resource; what no cloud can serve is refused up front."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import inspect
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.catalog import Cloud
+from components.cluster import (
+    SERVER_SERVICE_ACCOUNT_NAME,
+    TRAINER_SERVICE_ACCOUNT_NAMES,
+    server_service_accounts,
+    trainer_service_accounts,
+    workload_namespace,
+)
+from components.config import StackConfig
+from components.fleet import region_cidr, workloads_digest
+from components.gcp.labels import gcp_labels
+from components.k8s.federation import SUPERLINK_APP, SUPERNODE_APP
+from components.k8s.inference import SERVER_APP
+from components.k8s.namespace import namespace_name
+from meridian.preview import Inventory, ProgramError, run_program
+from tests.components.cloud_queries import config_of
+from tests.components.test_config import base_config
+
+K8S_PROVIDER = {Cloud.AWS: "{}-eks-k8s", Cloud.GCP: "{}-gke-k8s", Cloud.KUBERNETES: "k8s-{}"}
+
+
+def test_every_region_gets_workloads_through_its_own_cluster_provider(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    workloads = inventory.of_type("meridian:k8s:RegionWorkloads")
+    assert sorted(w.name for w in workloads) == sorted(f"{r.name}-workloads" for r in config.regions)
+    for region in config.regions:
+        provider = K8S_PROVIDER[region.cloud].format(region.name)
+        objects = [r for r in inventory.resources if r.type.startswith("kubernetes:") and r.name.startswith(f"{region.name}-workloads")]
+        assert objects and all(o.provider == provider for o in objects)
+
+
+def test_home_runs_the_superlink_and_every_other_region_dials_it(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    superlink = inventory.outputs["superlink_address"]
+    assert superlink.endswith(":9092")
+    links = [r for r in inventory.of_type("kubernetes:apps/v1:Deployment") if "superlink" in r.name]
+    assert [r.name for r in links] == [f"{config.home}-workloads-superlink-deployment"]
+    for region in config.regions:
+        if region.name == config.home:
+            continue
+        (node,) = [
+            r for r in inventory.of_type("kubernetes:apps/v1:Deployment")
+            if r.name == f"{region.name}-workloads-supernode-deployment"
+        ]
+        args = [a for c in node.inputs["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
+        assert superlink in args
+
+
+def test_no_cloud_or_cluster_resource_uses_an_ambient_provider(inventory: Inventory) -> None:
+    ambient = [
+        r.name for r in inventory.resources
+        if r.custom and r.type.split(":")[0] in ("aws", "gcp", "kubernetes") and r.provider is None
+    ]
+    assert ambient == []
+
+
+def test_one_explicit_provider_per_cloud_region(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    aws = sorted(p.inputs["region"] for p in inventory.of_type("pulumi:providers:aws"))
+    gcp = sorted(p.inputs["region"] for p in inventory.of_type("pulumi:providers:gcp"))
+    aws_regions = sorted(r.name for r in config.regions if r.cloud is Cloud.AWS)
+    # CloudFront's certificate needs us-east-1: an AWS home elsewhere adds that one provider
+    extra = ["us-east-1"] if config.home_region.cloud is Cloud.AWS and "us-east-1" not in aws_regions else []
+    assert aws == sorted(aws_regions + extra)
+    assert gcp == sorted(r.name for r in config.regions if r.cloud is Cloud.GCP)
+
+
+def test_exports_name_every_region_and_the_global_entry_points(stack: str, inventory: Inventory) -> None:
+    config = config_of(stack)
+    outputs = inventory.outputs
+    assert set(outputs["regions"]) == {r.name for r in config.regions}
+    assert all(v["inference_endpoint"] for v in outputs["regions"].values())
+    if config.home_region.cloud is Cloud.KUBERNETES:
+        assert "inference_dns_name" not in outputs
+        assert outputs["model_registry_url"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
+    else:
+        assert outputs["inference_dns_name"] == f"inference.{config.dns.domain}"
+        if config.cdn.enabled:
+            assert outputs["model_registry_url"] == outputs["registry_cdn_url"] == f"https://models.{config.dns.domain}"
+
+
+def _taggable(type_token: str, argument: str) -> bool:
+    package, rest, cls = type_token.split(":")
+    module = rest.split("/")[0]
+    root = importlib.import_module(f"pulumi_{package}")
+    owner = root if module == "index" else importlib.import_module(f"pulumi_{package}.{module}")
+    resource = getattr(owner, cls, None) or getattr(owner, cls[0].upper() + cls[1:])
+    return argument in inspect.signature(resource._internal_init).parameters  # noqa: SLF001
+
+
+def test_every_taggable_resource_carries_the_stacks_tags(stack: str, inventory: Inventory) -> None:
+    tags = config_of(stack).tags.as_dict(stack)
+    checked = 0
+    for r in inventory.resources:
+        if not r.custom or r.type.startswith("pulumi:providers:"):
+            continue
+        if r.type.startswith("aws:") and _taggable(r.type, "tags"):
+            assert tags.items() <= r.inputs.get("tags", {}).items(), r.name
+            checked += 1
+        elif r.type.startswith("gcp:") and _taggable(r.type, "labels"):
+            assert gcp_labels(tags).items() <= r.inputs.get("labels", {}).items(), r.name
+            checked += 1
+    has_cloud = any(r.cloud is not Cloud.KUBERNETES for r in config_of(stack).regions)
+    assert (checked > 0) is has_cloud
+
+
+def test_providers_also_tag_by_default(stack: str, inventory: Inventory) -> None:
+    tags = config_of(stack).tags.as_dict(stack)
+    for provider in inventory.of_type("pulumi:providers:aws"):
+        assert json.loads(provider.inputs["defaultTags"])["tags"] == tags
+    for provider in inventory.of_type("pulumi:providers:gcp"):
+        assert json.loads(provider.inputs["defaultLabels"]) == gcp_labels(tags)
+
+
+def test_cloud_identities_trust_the_service_accounts_the_workloads_run_as(stack: str, inventory: Inventory) -> None:
+    assert {SUPERLINK_APP, SUPERNODE_APP} == set(TRAINER_SERVICE_ACCOUNT_NAMES)
+    assert SERVER_APP == SERVER_SERVICE_ACCOUNT_NAME
+    for region in config_of(stack).regions:
+        assert namespace_name(region.name) == workload_namespace(region.name)
+        created = {
+            (a.inputs["metadata"]["namespace"], a.inputs["metadata"]["name"]): a.inputs["metadata"].get("annotations")
+            for a in inventory.of_type("kubernetes:core/v1:ServiceAccount")
+            if a.name.startswith(f"{region.name}-workloads")
+        }
+        trusted = [*trainer_service_accounts(region.name), *server_service_accounts(region.name)]
+        home = region.name == config_of(stack).home
+        for ref in trusted:
+            if ref.name == SUPERLINK_APP and not home:
+                continue  # the SuperLink runs at home only
+            assert (ref.namespace, ref.name) in created
+            if region.cloud is not Cloud.KUBERNETES:
+                assert created[(ref.namespace, ref.name)], f"{ref.subject} lacks its cloud identity annotation"
+
+
+def _stack_with(**changes: object) -> StackConfig:
+    raw = base_config()
+    raw.update(changes)
+    return StackConfig.model_validate(raw)
+
+
+def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource() -> None:
+    config = _stack_with(home="us-west1")
+    with pytest.raises(ProgramError, match="home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
+        run_program(config, "refused")
+    assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def test_gcp_regions_need_a_project() -> None:
+    with pytest.raises(ProgramError, match="set `gcp:project`"):
+        run_program(config_of("dev"), "no-project", providers={})
+
+
+def test_region_cidrs_are_disjoint_and_bounded() -> None:
+    assert region_cidr(0) == "10.0.0.0/16" and region_cidr(255) == "10.255.0.0/16"
+    with pytest.raises(ValueError, match="at most 256 regions"):
+        region_cidr(256)
+
+
+def test_image_tag_digest_follows_the_workload_sources(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    source = tmp_path / "server" / "app.py"
+    source.write_text("print('v1')\n")
+    first = workloads_digest(tmp_path)
+    assert workloads_digest(tmp_path) == first
+    source.write_text("print('v2')\n")
+    assert workloads_digest(tmp_path) != first
+
+
+@pytest.mark.slow
+def test_a_twenty_region_stack_evaluates_in_under_twenty_seconds_of_cpu() -> None:
+    from bench.preview import generated_stack
+
+    config = StackConfig.model_validate(generated_stack(20))
+    started = time.process_time()
+    inventory = run_program(config, "twenty")
+    spent = time.process_time() - started
+    assert len(inventory.of_type("meridian:k8s:RegionWorkloads")) == 20
+    assert spent < 20, f"{spent:.1f} s of CPU"
+
+
+def test_the_shared_inventory_fixture_is_per_stack(inventory_of: Callable[[str], Inventory]) -> None:
+    assert inventory_of("dev") is inventory_of("dev")

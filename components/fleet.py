@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
-from components.catalog import Cloud
+from components.catalog import REGIONS, Cloud
 from components.cluster import ClusterAccess
 from components.config import StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
@@ -29,11 +29,18 @@ WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
 
 
-def region_cidr(index: int) -> str:
-    """Each region its own /16 (by position in the stack), so regions could be peered later."""
-    if not 0 <= index < 256:
-        raise ValueError(f"at most 256 regions fit the 10.0.0.0/8 plan, got index {index}")
-    return f"10.{index}.0.0/16"
+# A region's /16 follows from its name alone, so reordering or adding regions in a stack never
+# renumbers (and so replaces) an existing VPC: AWS regions count up from 10.0/16 and GCP regions
+# from 10.128/16 in catalog order (new catalog regions are appended).
+CIDR_BASE = {Cloud.AWS: 0, Cloud.GCP: 128}
+
+
+def region_cidr(cloud: Cloud, region: str) -> str:
+    """Each cloud region its own /16 of 10.0.0.0/8, so regions never overlap and can be peered."""
+    names = list(REGIONS[cloud])
+    if region not in names:
+        raise ValueError(f"{region!r} is not a {cloud} region of the catalog")
+    return f"10.{CIDR_BASE[cloud] + names.index(region)}.0.0/16"
 
 
 def workloads_digest(root: Path = WORKLOADS_DIR) -> str:
@@ -76,7 +83,6 @@ class Fleet(pulumi.ComponentResource):
         cdn_url = registry_cdn_url(config)
         image_tag = f"{stack}-{workloads_digest()}"
         ordered = [home, *[r for r in config.regions if r.name != home.name]]
-        cidrs = {r.name: region_cidr(i) for i, r in enumerate(config.regions)}
 
         # One trust for the whole federation: its CA and node keys span every region.
         trust = FederationTrust("federation", config, opts=pulumi.ResourceOptions(parent=self))
@@ -95,7 +101,7 @@ class Fleet(pulumi.ComponentResource):
                         config=config,
                         region=region,
                         stack=stack,
-                        cidr=cidrs[region.name],
+                        cidr=region_cidr(region.cloud, region.name),
                         model_registry_url=cdn_url,
                         registry=aws_registry,
                         tags=tags,
@@ -114,7 +120,7 @@ class Fleet(pulumi.ComponentResource):
                         region=region,
                         stack=stack,
                         project=project or "",
-                        cidr=cidrs[region.name],
+                        cidr=region_cidr(region.cloud, region.name),
                         model_registry_url=cdn_url,
                         registry_bucket=gcp_registry,
                         labels=labels,

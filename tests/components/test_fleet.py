@@ -5,6 +5,7 @@ stack's tags reach every taggable resource; what no cloud can serve is refused u
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import json
 import inspect
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from components.catalog import Cloud
+from components.catalog import REGIONS, Cloud
 from components.cluster import (
     SERVER_SERVICE_ACCOUNT_NAME,
     TRAINER_SERVICE_ACCOUNT_NAMES,
@@ -165,10 +166,27 @@ def test_gcp_regions_need_a_project() -> None:
         run_program(config_of("dev"), "no-project", providers={})
 
 
-def test_region_cidrs_are_disjoint_and_bounded() -> None:
-    assert region_cidr(0) == "10.0.0.0/16" and region_cidr(255) == "10.255.0.0/16"
-    with pytest.raises(ValueError, match="at most 256 regions"):
-        region_cidr(256)
+def test_region_cidrs_follow_the_region_alone_and_never_overlap() -> None:
+    cidrs = [region_cidr(cloud, name) for cloud in (Cloud.AWS, Cloud.GCP) for name in REGIONS[cloud]]
+    assert len(set(cidrs)) == len(cidrs)
+    assert all(ipaddress.ip_network(c).subnet_of(ipaddress.ip_network("10.0.0.0/8")) for c in cidrs)
+    assert region_cidr(Cloud.AWS, "us-east-1") == "10.0.0.0/16"
+    assert region_cidr(Cloud.GCP, "us-central1") == "10.128.0.0/16"
+    with pytest.raises(ValueError, match="not a gcp region"):
+        region_cidr(Cloud.GCP, "us-east-1")
+
+
+def test_reordering_a_stacks_regions_keeps_every_network(inventory_of: Callable[[str], Inventory]) -> None:
+    config = config_of("multicloud-prod")
+    reordered = config.model_copy(update={"regions": list(reversed(config.regions))})
+    rerun = run_program(reordered, "multicloud-prod", providers={"gcp:project": "meridian-prod"})
+    assert _networks(rerun) == _networks(inventory_of("multicloud-prod"))
+
+
+def _networks(inventory: Inventory) -> set[tuple[str, str]]:
+    """(resource name, address range) of every VPC and GKE node subnet."""
+    found = inventory.of_type("aws:ec2/vpc:Vpc", "gcp:compute/subnetwork:Subnetwork")
+    return {(r.name, r.inputs.get("cidrBlock") or r.inputs["ipCidrRange"]) for r in found}
 
 
 def test_image_tag_digest_follows_the_workload_sources(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ machine's rule: loopback only).
 from __future__ import annotations
 
 import argparse
+import uuid
 
 import torch
 import uvicorn
@@ -54,7 +55,7 @@ class DigitsMlp(Model):
             probabilities = torch.softmax(self.model(torch.from_numpy(x)), dim=1).numpy()
         output = InferOutput(name="probabilities", shape=list(probabilities.shape), datatype="FP32")
         output.set_data_from_numpy(probabilities, binary_data=False)
-        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id)
+        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
 
 
 if __name__ == "__main__":
@@ -64,5 +65,6 @@ if __name__ == "__main__":
     args, _ = parser.parse_known_args()
     torch.set_num_threads(1)
     uvicorn.Config = _LoopbackConfig  # KServe builds its uvicorn.Config through this name
-    # Left unconfigured, Python drops INFO records (access log, kserve.trace) at the level check.
-    ModelServer(enable_grpc=False, enable_latency_logging=False, configure_logging=False, workers=1).start([DigitsMlp(args.model_name_served, args.weights)])
+    # With --configure_logging false (bench/serving.py passes it), Python drops INFO records
+    # (access log, kserve.trace) at the level check.
+    ModelServer(enable_grpc=False, enable_latency_logging=False, workers=1).start([DigitsMlp(args.model_name_served, args.weights)])

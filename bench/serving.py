@@ -195,13 +195,19 @@ async def _user(port: int, requests: list[bytes], offset: int, measure_from: flo
         while (started := time.perf_counter()) < stop_at:
             writer.write(requests[i % len(requests)])
             i += 1
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
-            await reader.readexactly(length)
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+                await reader.readexactly(length)
+                status = int(head[9:12])
+            except (asyncio.IncompleteReadError, ConnectionError):  # the server closed: count it, reconnect
+                status = 0
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             if started >= measure_from:
                 latencies.append(time.perf_counter() - started)
-                if head[9:12] != b"200":
-                    failures.append(int(head[9:12]))
+                if status != 200:
+                    failures.append(status)
     finally:
         writer.close()
 
@@ -348,7 +354,7 @@ def main() -> None:
             servers.append({"server": name, **result})
             print(json.dumps(servers[-1]), flush=True)
         port = free_port()
-        kserve_command = [str(kserve_python), str(ROOT / "bench" / "kserve_model.py"), "--weights", str(work / "weights.pt"), "--http_port", str(port), "--model_name_served", MODEL]
+        kserve_command = [str(kserve_python), str(ROOT / "bench" / "kserve_model.py"), "--weights", str(work / "weights.pt"), "--http_port", str(port), "--model_name_served", MODEL, "--configure_logging", "false"]
         with server_process(kserve_command, port) as process:
             servers.append({"server": f"kserve {KSERVE_VERSION} ModelServer (same model)", **closed_loop(port, process.pid, infer, **load)})
         print(json.dumps(servers[-1]), flush=True)

@@ -10,7 +10,6 @@ cannot answer, the edge answers with its own result and says so in the response 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.protocol import PROBABILITIES, InferRequest, encode_json_request
@@ -195,7 +195,7 @@ class CascadeAnswerer:
             retry = response.status_code == 429 or response.status_code >= 500
             raise _AttemptFailed(f"status_{response.status_code}", response.text[:200], retry=retry)
         try:
-            result = json.loads(response.content)
+            result = orjson.loads(response.content)
             output = next(o for o in result["outputs"] if o["name"] == PROBABILITIES)
             probabilities = np.asarray(output["data"], dtype=np.float32).reshape(rows, num_classes)
             if not np.isfinite(probabilities).all():

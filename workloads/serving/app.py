@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workloads.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
@@ -340,8 +340,8 @@ class InferenceApp:
 
 def _split_from(body: bytes) -> TrafficSplit:
     try:
-        request = json.loads(body)
-    except (ValueError, RecursionError):
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise bad_request("load request body must be JSON") from None
     parameters = request.get("parameters") if isinstance(request, dict) else None
     if not isinstance(parameters, dict) or not isinstance(parameters.get("stable"), str):
@@ -365,7 +365,7 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    return orjson.dumps(value)
 
 
 def _error_body(message: str) -> bytes:

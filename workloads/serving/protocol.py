@@ -9,12 +9,12 @@ sends, the result is either a well-formed float32 array of the model's input sha
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 INPUT_NAME = "input"
 PROBABILITIES = "probabilities"  # FP32 (batch, classes): softmax of the logits
@@ -50,10 +50,10 @@ class InferRequest:
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(raw)
-    except RecursionError:
-        raise bad_request(f"{what} is nested too deeply") from None
-    except ValueError as err:  # includes UnicodeDecodeError
+        # orjson: ~10x faster than the json module here, and it refuses NaN/Infinity literals,
+        # invalid UTF-8 and nesting deeper than 1024 by itself.
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
         raise bad_request(f"{what} is not valid JSON: {err}") from None
     if not isinstance(value, dict):
         raise bad_request(f"{what} must be a JSON object, got {type(value).__name__}")
@@ -194,14 +194,14 @@ def encode_infer_response(
             entry["parameters"] = {"binary_data_size": len(raw)}
             binaries.append(raw)
         else:
-            entry["data"] = array.ravel().tolist()
+            entry["data"] = array.ravel()
         outputs.append(entry)
     response: dict[str, Any] = {"model_name": model_name, "model_version": model_version, "outputs": outputs}
     if request.request_id is not None:
         response["id"] = request.request_id
     if parameters:
         response["parameters"] = parameters
-    header = json.dumps(response, separators=(",", ":")).encode()
+    header = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
     if not binaries:
         return header, {"content-type": "application/json"}
     return header + b"".join(binaries), {
@@ -213,9 +213,9 @@ def encode_infer_response(
 def encode_json_request(x: np.ndarray, request_id: str | None = None) -> bytes:
     """A plain V2 JSON request for `x` (the edge uses it to escalate to its region)."""
     request: dict[str, Any] = {
-        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}],
+        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": list(x.shape), "data": x.ravel()}],
         "outputs": [{"name": PROBABILITIES}],
     }
     if request_id is not None:
         request["id"] = request_id
-    return json.dumps(request, separators=(",", ":")).encode()
+    return orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY)

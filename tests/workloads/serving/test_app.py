@@ -109,7 +109,7 @@ async def test_inference_returns_the_signed_models_predictions_whatever_the_cont
         ("POST", INFER, infer_body(X[:1, :8]), {}, 400, "has shape [1, 8]"),
         ("POST", INFER, {"inputs": [{"name": "input", "datatype": "FP16", "shape": [1, 64], "data": [0] * 64}]}, {}, 400, "datatype"),
         ("POST", INFER, {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [0] * 64}]}, {}, 400, "unknown input 'x'"),
-        ("POST", INFER, b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[NaN' + b",0" * 63 + b"]}]}", {}, 400, "NaN"),
+        ("POST", INFER, b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[NaN' + b",0" * 63 + b"]}]}", {}, 400, "not valid JSON"),
         ("POST", INFER, b"{", {}, 400, "not valid JSON"),
         ("POST", INFER, b"x" * (1 << 20 + 1), {}, 400, "exceeds the limit"),
         ("GET", INFER, None, {}, 405, "not allowed"),

@@ -249,11 +249,34 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
             host = f"{name}-{_short_hash(name)}.lb.{region or 'cluster'}.example.net"
             return {"status": {"loadBalancer": {"ingress": [{"hostname": host}]}}}
         return {"spec": {**spec, "clusterIP": f"10.96.{len(name) % 250}.{len(typ) % 250}"}}
+    if typ.startswith("tls:"):
+        return _tls_outputs(typ, name)
     if typ == "docker-build:index:Image":
         digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
         tags = inputs.get("tags") or [f"registry.example/{name}:latest"]
         repo = str(tags[0]).rsplit(":", 1)[0]
         return {"digest": digest, "ref": f"{repo}@{digest}"}
+    return {}
+
+
+def _pem(kind: str, name: str) -> str:
+    return f"-----BEGIN {kind}-----\n{_short_hash(kind, name)}\n-----END {kind}-----\n"
+
+
+def _tls_outputs(typ: str, name: str) -> dict[str, Any]:
+    """pulumi-tls generates keys and certificates in the engine: PEM-shaped stand-ins here."""
+    match typ:
+        case "tls:index/privateKey:PrivateKey":
+            return {
+                "privateKeyPem": _pem("PRIVATE KEY", name),
+                "privateKeyOpenssh": _pem("OPENSSH PRIVATE KEY", name),
+                "publicKeyPem": _pem("PUBLIC KEY", name),
+                "publicKeyOpenssh": f"ecdsa-sha2-nistp384 {_short_hash('pub', name)}",
+            }
+        case "tls:index/selfSignedCert:SelfSignedCert" | "tls:index/locallySignedCert:LocallySignedCert":
+            return {"certPem": _pem("CERTIFICATE", name)}
+        case "tls:index/certRequest:CertRequest":
+            return {"certRequestPem": _pem("CERTIFICATE REQUEST", name)}
     return {}
 
 

@@ -224,17 +224,44 @@ class Supervisor:
         self.release()
 
 
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it, by parent links in /proc (children that started a
+    session of their own, as Flower's do, are outside the process group)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        queue.extend(children.get(current, []))
+    return found
+
+
+def _signal_tree(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    for member in descendants(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, sig)
+
+
 def stop_pids(pids: list[int], grace: float = 10.0) -> None:
-    """SIGTERM each process group, then SIGKILL whatever is left after the grace period."""
+    """SIGTERM each process and everything below it, then SIGKILL what outlives the grace."""
+    trees = {pid: descendants(pid) for pid in pids}
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+        _signal_tree(pid, signal.SIGTERM)
+    everyone = [p for tree in trees.values() for p in tree]
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+    while time.monotonic() < deadline and any(pid_alive(p) for p in everyone):
         time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    for pid in everyone:
+        if pid_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def read_state(state_file: Path) -> dict[str, Any] | None:

@@ -1,0 +1,114 @@
+"""Simulated users in several metros, each routed to its nearest site by the latency model.
+
+Every request is a real V2 inference call over loopback to the site's server. What a user
+would wait is the measured call time plus the modelled network round trips: user -> site,
+and, when an edge escalated to its region, edge -> region (see latency.py for the figures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from meridian.local.latency import METROS, Place, Site, nearest
+from workloads.contract import MODEL_NAME
+from workloads.serving.protocol import PROBABILITIES, encode_json_request
+
+
+@dataclass
+class Outcome:
+    metro: str
+    site: str
+    served_by: str  # "edge", "region" (by the edge's escalation or directly), or "error"
+    correct: bool
+    latency_ms: float  # measured call + modelled network round trips
+    error: str | None = None
+
+
+@dataclass
+class LoadResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error is not None]
+
+
+def _label(response: dict[str, Any]) -> int:
+    for output in response.get("outputs", []):
+        if output.get("name") == PROBABILITIES:
+            return int(np.argmax(output["data"]))
+    raise ValueError(f"no {PROBABILITIES!r} output in the response")
+
+
+async def _user(
+    client: httpx.AsyncClient,
+    metro: Place,
+    site: Site,
+    region_of_site: Site,
+    examples: list[tuple[np.ndarray, int]],
+    result: LoadResult,
+) -> None:
+    url = f"{site.url}/v2/models/{MODEL_NAME}/infer"
+    for x, label in examples:
+        body = encode_json_request(x[np.newaxis, ...])
+        started = time.perf_counter()
+        try:
+            response = await client.post(url, content=body)
+            measured_ms = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+            answer = response.json()
+            served_by = (answer.get("parameters") or {}).get("served_by", "region")
+            network_ms = metro.rtt_ms(site.place)
+            if site.is_edge and served_by == "region":
+                network_ms += site.place.rtt_ms(region_of_site.place)
+            result.outcomes.append(
+                Outcome(metro.name, site.name, served_by, _label(answer) == label, measured_ms + network_ms)
+            )
+        except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as err:
+            result.outcomes.append(Outcome(metro.name, site.name, "error", False, 0.0, f"{url}: {err}"))
+
+
+async def _run(
+    sites: list[Site],
+    examples: dict[str, tuple[np.ndarray, np.ndarray]],
+    requests_per_metro: int,
+    users_per_metro: int,
+    seed: int,
+) -> LoadResult:
+    result = LoadResult()
+    regions = {s.region: s for s in sites if not s.is_edge}
+    rng = random.Random(seed)
+    tasks = []
+    limits = httpx.Limits(max_connections=len(METROS) * users_per_metro)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+        for metro in METROS.values():
+            site = nearest(metro, sites)
+            x, y = examples[site.region]  # users look like the data of the region serving them
+            picks = [rng.randrange(len(x)) for _ in range(requests_per_metro)]
+            for user in range(users_per_metro):
+                mine = [(x[i], int(y[i])) for i in picks[user::users_per_metro]]
+                tasks.append(_user(client, metro, site, regions[site.region], mine, result))
+        await asyncio.gather(*tasks)
+    return result
+
+
+def run_load(
+    sites: list[Site],
+    examples: dict[str, tuple[np.ndarray, np.ndarray]],
+    requests_per_metro: int,
+    users_per_metro: int = 2,
+    seed: int = 0,
+) -> LoadResult:
+    """A closed-loop load: every metro's users send their requests one after another.
+
+    `examples` maps a region to its held-out test split (inputs, labels).
+    """
+    return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed))

@@ -1,0 +1,225 @@
+"""The local run's report: a summary table on the terminal, `report.md` with PNG plots, and
+`report.json` with the same numbers for scripts and tests."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meridian.local.latency import LAST_MILE_MS, METRO_TO_REGION_MS, METROS
+from meridian.local.load import LoadResult
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    stack: str
+    task: str
+    strategy: str
+    compression: str
+    parameters: int
+    rounds: list[dict[str, Any]]  # the trainer's per-round records
+    localization: dict[str, dict[str, Any]]  # region -> the localization report
+    timings: dict[str, float]  # phase -> seconds
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
+    last = facts.rounds[-1] if facts.rounds else {}
+    fp32_bytes = [4 * facts.parameters * len(r.get("aggregated", []) + r.get("rejected", [])) for r in facts.rounds]
+    sent = [int(r.get("uplink_payload_bytes", 0)) for r in facts.rounds]
+    served = [o for o in load.outcomes if o.error is None]
+    per_metro = {}
+    for metro in METROS:
+        mine = [o for o in served if o.metro == metro]
+        latencies = [o.latency_ms for o in mine]
+        per_metro[metro] = {
+            "site": mine[0].site if mine else None,
+            "requests": len(mine),
+            "p50_ms": _percentile(latencies, 50),
+            "p99_ms": _percentile(latencies, 99),
+            "accuracy": sum(o.correct for o in mine) / len(mine) if mine else None,
+        }
+    at_edge = [o for o in served if o.served_by == "edge"]
+    return {
+        "stack": facts.stack,
+        "task": facts.task,
+        "strategy": facts.strategy,
+        "compression": facts.compression,
+        "rounds": len(facts.rounds),
+        "global_accuracy": (last.get("global") or {}).get("accuracy"),
+        "region_accuracy": {
+            region: part.get("accuracy") for region, part in (last.get("regions") or {}).items()
+        },
+        "uplink_bytes_per_round": sent,
+        "uplink_fp32_bytes_per_round": fp32_bytes,
+        "uplink_reduction": (sum(fp32_bytes) / sum(sent)) if sum(sent) else None,
+        "localized": facts.localization,
+        "requests": len(load.outcomes),
+        "failed_requests": len(load.errors),
+        "errors": [o.error for o in load.errors[:5]],
+        "answered_at_edge": len(at_edge),
+        "answered_by_region": len(served) - len(at_edge),
+        "serving_accuracy": sum(o.correct for o in served) / len(served) if served else None,
+        "latency_by_metro": per_metro,
+        "timings_seconds": facts.timings,
+        "latency_model": {
+            "last_mile_ms": LAST_MILE_MS,
+            "metro_to_region_ms": METRO_TO_REGION_MS,
+            "source": "meridian/local/latency.py",
+        },
+    }
+
+
+def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    rounds = [r["round"] for r in facts.rounds]
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(rounds, [(r.get("global") or {}).get("accuracy") for r in facts.rounds], "k-o", label="global")
+    regions = sorted({region for r in facts.rounds for region in (r.get("regions") or {})})
+    for region in regions:
+        ax.plot(rounds, [((r.get("regions") or {}).get(region) or {}).get("accuracy") for r in facts.rounds], "--", label=region)
+    ax.set(xlabel="round", ylabel="test accuracy", title="Convergence")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "convergence.png", dpi=110)
+    files.append("convergence.png")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.4
+    idx = np.arange(len(rounds))
+    ax.bar(idx - width / 2, np.array(summary["uplink_fp32_bytes_per_round"]) / 1024, width, label="none (fp32)")
+    ax.bar(idx + width / 2, np.array(summary["uplink_bytes_per_round"]) / 1024, width, label=facts.compression)
+    ax.set_xticks(idx, [str(r) for r in rounds])
+    ax.set(xlabel="round", ylabel="uplink KiB (all regions)", title="Uplink bytes per round by compression")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "bytes.png", dpi=110)
+    files.append("bytes.png")
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    served = [o for o in load.outcomes if o.error is None]
+    for label, chosen in (("answered at the edge", "edge"), ("answered by a region", "region")):
+        values = [o.latency_ms for o in served if o.served_by == chosen]
+        if values:
+            ax.hist(values, bins=40, alpha=0.6, label=f"{label} ({len(values)})")
+    ax.set(xlabel="user-perceived latency, ms (measured + modelled RTT)", ylabel="requests", title="Latency: edge vs region")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "latency.png", dpi=110)
+    files.append("latency.png")
+    plt.close("all")
+    return files
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def markdown(summary: dict[str, Any], plots: list[str]) -> str:
+    lines = [
+        f"# Meridian local run: stack `{summary['stack']}`",
+        "",
+        f"Task `{summary['task']}`, strategy `{summary['strategy']}`, uplink compression "
+        f"`{summary['compression']}`, {summary['rounds']} rounds.",
+        "",
+        "## Training",
+        "",
+        f"- global test accuracy: **{_pct(summary['global_accuracy'])}**",
+        *[f"- {region}: {_pct(acc)}" for region, acc in sorted(summary["region_accuracy"].items())],
+        f"- uplink bytes: {sum(summary['uplink_bytes_per_round']):,} sent vs "
+        f"{sum(summary['uplink_fp32_bytes_per_round']):,} uncompressed fp32 "
+        f"({summary['uplink_reduction']:.1f}x fewer)" if summary["uplink_reduction"] else "- uplink bytes: -",
+        "",
+        "## Localized models",
+        "",
+        "| region | variant | size KiB | accuracy | CPU ms, batch 1 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for region, report in sorted(summary["localized"].items()):
+        for variant, row in sorted((report.get("variants") or {}).items()):
+            lines.append(
+                f"| {region} | {variant} | {row.get('size_bytes', 0) / 1024:.0f} | "
+                f"{_pct(row.get('accuracy'))} | {_ms(row.get('latency_ms_batch1'))} |"
+            )
+    lines += [
+        "",
+        "## Serving",
+        "",
+        f"- requests: {summary['requests']}, failed: **{summary['failed_requests']}**",
+        f"- answered at the edge: {summary['answered_at_edge']}, by a region: {summary['answered_by_region']}",
+        f"- accuracy of the answers: {_pct(summary['serving_accuracy'])}",
+        "",
+        "| user metro | routed to | requests | p50 ms | p99 ms | accuracy |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for metro, row in summary["latency_by_metro"].items():
+        lines.append(
+            f"| {METROS[metro].city} | {row['site']} | {row['requests']} | {_ms(row['p50_ms'])} | "
+            f"{_ms(row['p99_ms'])} | {_pct(row['accuracy'])} |"
+        )
+    lines += [
+        "",
+        "Latency is the measured call on this machine plus modelled network round trips "
+        "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py).",
+        "",
+        *[f"![{p}]({p})" for p in plots],
+        "",
+        "Phase timings (s): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_seconds"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(facts: RunFacts, load: LoadResult, out_dir: Path) -> dict[str, Any]:
+    summary = summarize(facts, load)
+    plots = _plots(summary, facts, load, out_dir)
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out_dir / "report.md").write_text(markdown(summary, plots))
+    return summary
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Meridian local run")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("global accuracy", _pct(summary["global_accuracy"]))
+    for region, acc in sorted(summary["region_accuracy"].items()):
+        table.add_row(f"  {region}", _pct(acc))
+    if summary["uplink_reduction"]:
+        table.add_row(
+            f"uplink bytes ({summary['compression']} vs fp32)",
+            f"{sum(summary['uplink_bytes_per_round']):,} vs {sum(summary['uplink_fp32_bytes_per_round']):,} "
+            f"({summary['uplink_reduction']:.1f}x)",
+        )
+    table.add_row("requests at the edge / region", f"{summary['answered_at_edge']} / {summary['answered_by_region']}")
+    table.add_row("serving accuracy", _pct(summary["serving_accuracy"]))
+    table.add_row("failed requests", str(summary["failed_requests"]))
+    console.print(table)
+    latency = Table(title="Latency per user metro (measured + modelled RTT)")
+    for column in ("metro", "routed to", "requests", "p50 ms", "p99 ms"):
+        latency.add_column(column)
+    for metro, row in summary["latency_by_metro"].items():
+        latency.add_row(METROS[metro].city, str(row["site"]), str(row["requests"]), _ms(row["p50_ms"]), _ms(row["p99_ms"]))
+    console.print(latency)

@@ -1,0 +1,336 @@
+"""`meridian local up`: the fleet of a `kubernetes`-only stack, as processes on this machine.
+
+The same workloads `pulumi up` deploys, in the same order, from the same stack config:
+credentials and data shards -> Flower SuperLink + one SuperNode per region (TLS, node auth)
+-> federated training -> per-region localization, signed artifacts in a local registry ->
+the registry served over HTTP (the CDN's role) -> one inference server per region and one
+edge server per edge site, each pulling and verifying its artifact -> simulated users ->
+report. Then it serves until Ctrl-C (or returns at once with --detach).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from components.catalog import Cloud
+from components.config import ConfigError, Region, StackConfig, load_stack
+from meridian.local.latency import Site, edge_site_place, region_place
+from meridian.local.report import RunFacts, print_summary, write_report
+from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor, descendants, stop_pids
+
+MODEL_VERSION_PREFIX = "v"
+REQUIRED_MODULES = ("torch", "flwr", "safetensors", "cryptography", "uvicorn", "httpx", "matplotlib", "rich")
+
+
+def _require_dependencies() -> None:
+    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LocalStackError(
+            f"missing dependencies: {', '.join(missing)} (in {sys.executable}). Run `make up`, "
+            "which builds the workloads' environment (.venv-workloads) and runs this in it."
+        )
+
+
+def _local_regions(config: StackConfig, stack: str) -> list[Region]:
+    clouds = [r.name for r in config.regions if r.cloud is not Cloud.KUBERNETES]
+    if clouds:
+        raise LocalStackError(
+            f"stack {stack!r} has cloud regions ({', '.join(clouds)}): the local stack runs "
+            "only `kubernetes` regions; use `pulumi up` for the clouds"
+        )
+    return list(config.regions)
+
+
+class _Stop(Exception):
+    """Ctrl-C or SIGTERM: stop every process and leave nothing behind."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+class LocalFleet:
+    def __init__(self, stack: str, config: StackConfig, out_dir: Path, quick: bool, port_base: int):
+        self.stack = stack
+        self.config = config
+        self.regions = _local_regions(config, stack)
+        self.out = out_dir.resolve()
+        self.quick = quick
+        self.python = sys.executable
+        self.supervisor = Supervisor(self.out)
+        self.timings: dict[str, float] = {}
+        self.version = config.inference.canary.stable
+        self.registry_dir = self.out / "registry"
+        self.keys = self.out / "keys"
+        self.data = self.out / "data"
+        ports = iter(range(port_base, port_base + 100))
+        self.registry_port = next(ports)
+        self.server_ports = {r.name: next(ports) for r in self.regions}
+        self.edge_ports = {s.name: next(ports) for r in self.regions for s in r.edge_sites}
+
+    # -- the serving processes, planned before any work so a busy port fails fast -----------
+    def serving_specs(self) -> list[ProcessSpec]:
+        registry_url = f"http://127.0.0.1:{self.registry_port}"
+        inference = self.config.inference
+        public_key = str(self.keys / "artifact-signing.pub")
+        specs = [
+            ProcessSpec(
+                name="registry-cdn",
+                role="registry",
+                argv=[self.python, "-m", "workloads.registry", "serve", "--root", str(self.registry_dir),
+                      "--host", "127.0.0.1", "--port", str(self.registry_port)],
+                port=self.registry_port,
+                url=registry_url,
+            )
+        ]  # fmt: skip
+        common = [
+            "--host", "127.0.0.1", "--registry-url", registry_url, "--trusted-key", public_key,
+            "--stable", self.version, "--max-batch-size", str(inference.max_batch_size),
+            "--max-batch-wait-ms", str(inference.max_batch_wait_ms),
+            "--queue-capacity", str(inference.queue_capacity), "--torch-threads", "1",
+        ]  # fmt: skip
+        for region in self.regions:
+            port = self.server_ports[region.name]
+            url = f"http://127.0.0.1:{port}"
+            specs.append(
+                ProcessSpec(
+                    name=f"server-{region.name}",
+                    role="server",
+                    argv=[self.python, "-m", "workloads.server", "--port", str(port), "--region", region.name,
+                          "--cache-dir", str(self.out / "cache" / f"server-{region.name}"), *common],
+                    port=port,
+                    health_url=f"{url}/v2/health/ready",
+                    url=url,
+                )
+            )  # fmt: skip
+            for site in region.edge_sites:
+                edge_port = self.edge_ports[site.name]
+                edge_url = f"http://127.0.0.1:{edge_port}"
+                specs.append(
+                    ProcessSpec(
+                        name=f"edge-{site.name}",
+                        role="edge",
+                        argv=[self.python, "-m", "workloads.edge", "--port", str(edge_port), "--region", region.name,
+                              "--cache-dir", str(self.out / "cache" / f"edge-{site.name}"),
+                              "--upstream-url", url,
+                              "--confidence-threshold", str(inference.edge_confidence_threshold), *common],
+                        port=edge_port,
+                        health_url=f"{edge_url}/v2/health/ready",
+                        url=edge_url,
+                    )
+                )  # fmt: skip
+        return specs
+
+    def sites(self) -> list[Site]:
+        sites = []
+        for region in self.regions:
+            sites.append(
+                Site(f"server-{region.name}", region.name, region_place(region.residency), False,
+                     f"http://127.0.0.1:{self.server_ports[region.name]}")
+            )  # fmt: skip
+            for site in region.edge_sites:
+                sites.append(
+                    Site(f"edge-{site.name}", region.name, edge_site_place(site.location), True,
+                         f"http://127.0.0.1:{self.edge_ports[site.name]}")
+                )  # fmt: skip
+        return sites
+
+    def _phase(self, name: str, started: float) -> None:
+        self.timings[name] = time.monotonic() - started
+
+    # -- 1. federated training ---------------------------------------------------------------
+    def train(self) -> tuple[list[dict[str, Any]], Path, int]:
+        from workloads.tasks import load_task
+        from workloads.tasks.__main__ import prepare_data
+        from workloads.trainer.launch import FederationError, LocalFederation, Node
+
+        federation = self.config.federation
+        names = [r.name for r in self.regions]
+        started = time.monotonic()
+        prepare_data(federation.task, names, self.data, 0, federation.dirichlet_alpha)
+        task = load_task(federation.task)
+        parameters = sum(p.numel() for p in task.build_model().parameters())
+        rounds = 3 if self.quick else federation.rounds
+        run_dir = self.out / "federation" / "run"
+        run_config = {
+            "task": federation.task,
+            "rounds": rounds,
+            "strategy": str(federation.strategy),
+            "compression": str(federation.compression),
+            "topk-fraction": federation.topk_fraction,
+            "min-regions": federation.min_regions,
+            "local-epochs": federation.local_epochs,
+            "proximal-mu": federation.proximal_mu,
+            "round-timeout": float(federation.round_timeout_seconds),
+            "out-dir": str(run_dir),
+        }
+        nodes = [Node(name, self.data / name) for name in names]
+        outcome: dict[str, Any] = {}
+        federation_run = LocalFederation(self.out / "federation", nodes)
+        try:
+            federation_run.start()
+
+            def run() -> None:
+                try:
+                    outcome["result"] = federation_run.run(run_config, timeout=60.0 + 90.0 * rounds, run_name="run")
+                except (FederationError, OSError) as err:
+                    outcome["error"] = err
+
+            worker = threading.Thread(target=run, name="federation", daemon=True)
+            worker.start()
+            _show_progress(worker, run_dir / "rounds.jsonl", rounds)
+            worker.join()
+        except FederationError as err:
+            raise LocalStackError(f"the federation did not start: {err}") from None
+        finally:
+            # Training is done (or stopped): the SuperLink and SuperNodes have served their part.
+            federation_run.close()
+        if "error" in outcome:
+            raise LocalStackError(f"federated training failed: {outcome['error']}")
+        self._phase("training", started)
+        return outcome["result"].rounds, run_dir / "model.safetensors", parameters
+
+    # -- 2. localization, signed artifacts -----------------------------------------------------
+    def localize(self, global_model: Path) -> dict[str, dict[str, Any]]:
+        started = time.monotonic()
+        self.supervisor.run(
+            "keygen", [self.python, "-m", "workloads.registry", "keygen", "--out", str(self.keys)], timeout=60
+        )
+        reports: dict[str, dict[str, Any]] = {}
+        epochs = ["--finetune-epochs", "1", "--recovery-epochs", "1"] if self.quick else []
+        for region in self.regions:
+            report = self.out / "localization" / f"{region.name}.json"
+            self.supervisor.run(
+                f"localize-{region.name}",
+                [self.python, "-m", "workloads.localization", "--global-model", str(global_model),
+                 "--task", self.config.federation.task, "--data-dir", str(self.data / region.name),
+                 "--region", region.name, "--store", self.registry_dir.as_uri(),
+                 "--signing-key", str(self.keys / "artifact-signing.key"), "--version", self.version,
+                 "--report", str(report), *epochs],
+                timeout=300,
+            )  # fmt: skip
+            reports[region.name] = json.loads(report.read_text())
+        self._phase("localization", started)
+        return reports
+
+    # -- 3. serving ----------------------------------------------------------------------------
+    def serve(self, specs: list[ProcessSpec]) -> None:
+        started = time.monotonic()
+        for spec in specs:  # registry first, then each region's server before its edges
+            self.supervisor.start(spec, ready_timeout=120)
+        self._phase("serving start", started)
+
+
+def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int) -> None:
+    """Live table of the rounds as the trainer writes them."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    started = time.monotonic()
+
+    def table() -> Table:
+        view = Table(title=f"federated training ({time.monotonic() - started:.0f} s)")
+        for column in ("round", "global acc", "per-region acc", "uplink bytes", "round s"):
+            view.add_column(column)
+        records = []
+        if rounds_file.exists():
+            records = [json.loads(line) for line in rounds_file.read_text().splitlines() if line.strip()]
+        for r in records:
+            regions = r.get("regions") or {}
+            view.add_row(
+                f"{r['round']}/{rounds}",
+                f"{(r.get('global') or {}).get('accuracy') or 0:.3f}",
+                " ".join(f"{name}={part.get('accuracy') or 0:.2f}" for name, part in sorted(regions.items())),
+                f"{r.get('uplink_payload_bytes', 0):,}",
+                f"{(r.get('seconds') or {}).get('round', 0):.1f}",
+            )
+        if len(records) < rounds:
+            view.add_row(f"{len(records) + 1}/{rounds}", "...", "", "", "")
+        return view
+
+    with Live(table(), console=Console(), refresh_per_second=2, transient=False) as live:
+        while worker.is_alive():
+            live.update(table())
+            worker.join(timeout=0.5)
+        live.update(table())
+
+
+def _test_examples(data: Path, regions: list[Region]) -> dict[str, tuple[Any, Any]]:
+    """Each region's held-out split: never seen in training or localization."""
+    from workloads.tasks import Shard
+
+    shards = {r.name: Shard.load(data / r.name) for r in regions}
+    return {name: (shard.x_test, shard.y_test) for name, shard in shards.items()}
+
+
+def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> int:
+    try:
+        config = load_stack(stack)
+    except ConfigError as err:
+        raise LocalStackError(str(err)) from None
+    fleet = LocalFleet(stack, config, out_dir, quick, port_base)
+    _require_dependencies()
+    fleet.supervisor.claim()  # refuses to start over a running fleet
+    for stale in ("registry", "federation", "localization", "cache", "keys", "logs", "data"):
+        shutil.rmtree(fleet.out / stale, ignore_errors=True)
+    fleet.supervisor.logs.mkdir(parents=True, exist_ok=True)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    keep_running = False
+    try:
+        specs = fleet.serving_specs()
+        fleet.supervisor.check_ports(specs)
+        rounds, global_model, parameters = fleet.train()
+        localized = fleet.localize(global_model)
+        fleet.serve(specs)
+        from meridian.local.load import run_load
+
+        started = time.monotonic()
+        examples = _test_examples(fleet.data, fleet.regions)
+        load = run_load(fleet.sites(), examples, requests_per_metro=40 if quick else 300)
+        fleet._phase("load", started)
+        facts = RunFacts(
+            stack=stack,
+            task=config.federation.task,
+            strategy=str(config.federation.strategy),
+            compression=str(config.federation.compression),
+            parameters=parameters,
+            rounds=rounds,
+            localization=localized,
+            timings=fleet.timings,
+        )
+        summary = write_report(facts, load, fleet.out)
+        print_summary(summary)
+        print(f"report: {fleet.out / 'report.md'}; logs: {fleet.supervisor.logs}")
+        if summary["failed_requests"]:
+            raise LocalStackError(f"{summary['failed_requests']} requests failed, e.g. {summary['errors'][:2]}")
+        for spec in specs:
+            print(f"  {spec.name:<22} {spec.url}")
+        if detach:
+            keep_running = True
+            print("detached: `python -m meridian local status` / `python -m meridian local down`")
+            return 0
+        print("serving; Ctrl-C stops every process")
+        while True:
+            if problems := fleet.supervisor.crashed():
+                raise LocalStackError("a process crashed; stopping the rest.\n" + "\n".join(problems))
+            time.sleep(1.0)
+    except _Stop:
+        print("stopping the local fleet")
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if not keep_running:
+            fleet.supervisor.stop_all()
+            stop_pids(descendants(os.getpid())[1:])  # e.g. a `flwr run` cut off mid-training

@@ -55,7 +55,8 @@ def _quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _dequantize(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return (_rows(q).astype(np.float32) * scale.reshape(-1, 1)).reshape(q.shape)
+    with np.errstate(invalid="ignore"):  # 0 * inf is NaN on purpose: the update gets rejected
+        return (_rows(q).astype(np.float32) * scale.reshape(-1, 1)).reshape(q.shape)
 
 
 def _index_dtype(size: int) -> type[np.unsignedinteger]:

@@ -42,7 +42,7 @@ class FederationMetrics:
         self.participants.set(len(record["aggregated"]))
         self.round_seconds.observe(record["seconds"]["round"])
         for region, part in record["regions"].items():
-            self.downlink.labels(region).inc(part["downlink_payload_bytes"])
+            self.downlink.labels(region).inc(part.get("downlink_payload_bytes") or 0)
             self.uplink.labels(region).inc(part.get("uplink_payload_bytes") or 0)
             if part["status"] == "rejected":
                 self.rejected.labels(region).inc()

@@ -69,8 +69,8 @@ def read_rounds(out_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def save_model(out_dir: Path, state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> Path:
-    """Write the weights and a small JSON describing them; returns the JSON's path."""
+def save_model(out_dir: Path, state_dict: dict[str, torch.Tensor], info: dict[str, Any]) -> dict[str, Any]:
+    """Write the weights and a small JSON describing them (returned)."""
     weights = out_dir / MODEL_FILE
     save_file({k: v.contiguous() for k, v in state_dict.items()}, str(weights), metadata={"task": info["task"]})
     described = {
@@ -80,6 +80,5 @@ def save_model(out_dir: Path, state_dict: dict[str, torch.Tensor], info: dict[st
         "parameters": sum(int(v.numel()) for v in state_dict.values()),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    path = out_dir / MODEL_INFO_FILE
-    path.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
-    return path
+    (out_dir / MODEL_INFO_FILE).write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
+    return described

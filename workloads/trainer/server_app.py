@@ -118,7 +118,7 @@ class FederatedRun:
             "metrics": pending["global"],
             "region_metrics": {r: {k: p.get(k) for k in ("loss", "accuracy")} for r, p in pending["regions"].items()},
         }
-        save_model(self.settings.out_path, self.arrays.to_torch_state_dict(), info)
+        info = save_model(self.settings.out_path, self.arrays.to_torch_state_dict(), info)
         logger.info("Meridian: final global accuracy %s, model in %s", pending["global"]["accuracy"], self.settings.out_path)
         return info
 
@@ -208,7 +208,8 @@ class FederatedRun:
                 to_aggregate.append(reply)
             aggregated, _ = self.strategy.aggregate_train(server_round, to_aggregate)
             if aggregated is not None:
-                self.arrays = aggregated
+                # Some strategies (FedAdam) compute in float64; the model stays in its own dtypes.
+                self.arrays = to_record({k: v.astype(reference[k].dtype) for k, v in to_numpy(aggregated).items()})
                 self.completed_rounds = server_round
         else:
             skipped = f"{len(accepted)} accepted updates, min-regions is {s.min_regions}: global model unchanged"

@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+
+from components.config import Compression as StackCompression
+from workloads.trainer.compression import MalformedUpdate, decode, encode
+from workloads.trainer.settings import Compression
+
+RNG = np.random.default_rng(0)
+
+
+def _model(scale=1.0):
+    return {
+        "0.weight": (RNG.standard_normal((64, 128)) * scale).astype(np.float32),
+        "0.bias": (RNG.standard_normal(64) * scale).astype(np.float32),
+        "1.weight": (RNG.standard_normal((10, 64)) * scale).astype(np.float32),
+    }
+
+
+def _trained(reference, step=0.01):
+    return {k: v + (RNG.standard_normal(v.shape) * step).astype(np.float32) for k, v in reference.items()}
+
+
+def _nbytes(tensors):
+    return sum(v.nbytes for v in tensors.values())
+
+
+def test_modes_are_the_stack_configs_modes():
+    assert {m.value for m in Compression} == {m.value for m in StackCompression}
+
+
+def test_none_sends_the_weights_unchanged():
+    reference = _model()
+    local = _trained(reference)
+    encoded, residual = encode(local, reference, Compression.NONE)
+    decoded = decode(encoded, reference, Compression.NONE)
+    assert residual is None
+    for key in local:
+        np.testing.assert_array_equal(decoded[key], local[key])
+
+
+@pytest.mark.parametrize(("mode", "min_ratio", "tolerance"), [(Compression.FP16, 1.99, 1e-3), (Compression.INT8, 3.8, 0.5 / 127)])
+def test_dense_modes_shrink_the_update_and_decode_close_to_it(mode, min_ratio, tolerance):
+    reference = _model()
+    local = _trained(reference)
+    encoded, _ = encode(local, reference, mode)
+    decoded = decode(encoded, reference, mode)
+    assert _nbytes(local) / _nbytes(encoded) >= min_ratio
+    for key in local:
+        delta = local[key] - reference[key]
+        error = np.abs(decoded[key] - local[key]).max()
+        assert error <= tolerance * np.abs(delta).max() + 1e-7
+
+
+def test_int8_scales_each_row_on_its_own():
+    reference = {"w": np.zeros((2, 4), np.float32)}
+    local = {"w": np.array([[100.0, -50, 25, 0], [0.01, -0.02, 0.005, 0]], np.float32)}
+    decoded = decode(encode(local, reference, Compression.INT8)[0], reference, Compression.INT8)
+    # a per-tensor scale would round the whole small row to zero
+    np.testing.assert_allclose(decoded["w"][1], local["w"][1], atol=0.02 / 254 + 1e-9)
+
+
+def test_topk_sends_only_the_largest_fraction():
+    reference = _model()
+    local = _trained(reference)
+    encoded, residual = encode(local, reference, Compression.TOPK, topk_fraction=0.05)
+    decoded = decode(encoded, reference, Compression.TOPK)
+    for key, ref in reference.items():
+        delta = local[key] - ref
+        sent = decoded[key] - ref
+        k = int(np.ceil(0.05 * ref.size))
+        assert np.count_nonzero(sent) == k
+        threshold = np.sort(np.abs(delta).ravel())[-k]
+        assert np.all(np.abs(delta[sent != 0]) >= threshold)
+        np.testing.assert_allclose(sent + residual[key], delta, atol=1e-6)
+    assert _nbytes(local) / _nbytes(encoded) > 10
+
+
+def test_topk_indices_use_the_smallest_integer_type_that_fits():
+    small = {"w": np.zeros(100, np.float32)}
+    large = {"w": np.zeros(70_000, np.float32)}
+    assert encode({"w": small["w"] + 1}, small, Compression.TOPK)[0]["w::idx"].dtype == np.uint16
+    assert encode({"w": large["w"] + 1}, large, Compression.TOPK)[0]["w::idx"].dtype == np.uint32
+
+
+def test_error_feedback_eventually_delivers_everything_that_was_held_back():
+    """Over rounds, what the server received plus the node's residual equals the sum of the
+    node's true updates: nothing is lost, only delayed."""
+    reference = {"w": np.zeros(200, np.float32)}
+    true_total = np.zeros(200, np.float32)
+    received_total = np.zeros(200, np.float32)
+    residual = None
+    for round_ in range(30):
+        delta = np.random.default_rng(round_).standard_normal(200).astype(np.float32) * 0.1
+        true_total += delta
+        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, 0.05, residual)
+        received_total += decode(encoded, reference, Compression.TOPK)["w"]
+    np.testing.assert_allclose(received_total + residual["w"], true_total, atol=1e-4)
+    # and most of the mass did arrive: the residual stays small against the total
+    assert np.linalg.norm(residual["w"]) < 0.5 * np.linalg.norm(true_total)
+
+
+def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
+    reference = {"w": np.zeros(100, np.float32)}
+    delta = np.full(100, 0.001, np.float32)
+    delta[0] = 1.0  # always the largest this round
+    residual, first_round_hits = None, None
+    for round_ in range(5):
+        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, 0.01, residual)
+        if round_ == 0:
+            first_round_hits = int(encoded["w::idx"][0])
+    assert first_round_hits == 0
+    assert residual["w"][0] == pytest.approx(0.0, abs=1e-6)
+    assert residual["w"][1] == pytest.approx(0.005, rel=1e-3)  # held back, still owed
+
+
+@pytest.mark.parametrize(
+    ("mode", "tamper", "message"),
+    [
+        (Compression.INT8, lambda e: e.pop("0.bias::scale"), "missing arrays"),
+        (Compression.NONE, lambda e: e.update(extra=np.zeros(1, np.float32)), "unexpected arrays"),
+        (Compression.INT8, lambda e: e.update({"0.bias::q": e["0.bias::q"].astype(np.int16)}), "dtype int16, expected int8"),
+        (Compression.FP16, lambda e: e.update({"0.bias": e["0.bias"][:10]}), r"shape \(10,\), expected \(64,\)"),
+        (Compression.TOPK, lambda e: e["0.bias::idx"].__setitem__(0, 1000), "points outside"),
+    ],
+)
+def test_an_update_that_does_not_fit_the_model_is_refused_with_the_reason(mode, tamper, message):
+    reference = _model()
+    encoded, _ = encode(_trained(reference), reference, mode)
+    tamper(encoded)
+    with pytest.raises(MalformedUpdate, match=message):
+        decode(encoded, reference, mode)
+
+
+def test_an_update_sent_in_another_mode_is_refused():
+    reference = _model()
+    encoded, _ = encode(_trained(reference), reference, Compression.INT8)
+    with pytest.raises(MalformedUpdate, match="not a topk update"):
+        decode(encoded, reference, Compression.TOPK)
+
+
+@pytest.mark.parametrize("mode", list(Compression))
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_values_survive_encoding_so_the_server_can_reject_them(mode, bad):
+    reference = _model()
+    local = _trained(reference)
+    local["0.weight"][3, 5] = bad
+    decoded = decode(encode(local, reference, mode, 0.05)[0], reference, mode)
+    assert not np.isfinite(decoded["0.weight"]).all()

@@ -34,6 +34,59 @@ def cloudfront_key_statement(account: Account) -> dict[str, object]:
     }
 
 
+def validated_certificate(
+    name: str,
+    domain_name: str,
+    zone_id: pulumi.Input[str],
+    us_east_1: aws.Provider,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> pulumi.Output[str]:
+    """An ACM certificate for `domain_name` in us-east-1, proven through our own zone; its ARN
+    resolves once ACM has validated it."""
+    in_us_east_1 = pulumi.ResourceOptions(parent=parent, provider=us_east_1)
+    certificate = aws.acm.Certificate(
+        f"{name}-cert", domain_name=domain_name, validation_method="DNS", tags=tags, opts=in_us_east_1
+    )
+    option = certificate.domain_validation_options[0]
+    proof = aws.route53.Record(
+        f"{name}-cert-validation",
+        zone_id=zone_id,
+        name=option.resource_record_name.apply(lambda v: v or ""),
+        type=option.resource_record_type.apply(lambda v: v or "CNAME"),
+        records=[option.resource_record_value.apply(lambda v: v or "")],
+        ttl=300,
+        allow_overwrite=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    validated = aws.acm.CertificateValidation(
+        f"{name}-cert", certificate_arn=certificate.arn, validation_record_fqdns=[proof.fqdn], opts=in_us_east_1
+    )
+    return validated.certificate_arn
+
+
+def alias_to(
+    name: str,
+    domain_name: str,
+    zone_id: pulumi.Input[str],
+    distribution: aws.cloudfront.Distribution,
+    parent: pulumi.Resource,
+) -> aws.route53.Record:
+    """`domain_name` answers with the distribution's addresses (an alias: no CNAME at an apex)."""
+    return aws.route53.Record(
+        name,
+        zone_id=zone_id,
+        name=domain_name,
+        type="A",
+        aliases=[
+            aws.route53.RecordAliasArgs(
+                name=distribution.domain_name, zone_id=distribution.hosted_zone_id, evaluate_target_health=False
+            )
+        ],
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 @dataclass(frozen=True)
 class RegistryCdnArgs:
     bucket: aws.s3.Bucket
@@ -52,30 +105,7 @@ class RegistryCdn(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryCdnArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:RegistryCdn", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        certificate = aws.acm.Certificate(
-            f"{name}-cert",
-            domain_name=args.domain_name,
-            validation_method="DNS",
-            tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1),
-        )
-        option = certificate.domain_validation_options[0]
-        proof = aws.route53.Record(
-            f"{name}-cert-validation",
-            zone_id=args.zone_id,
-            name=option.resource_record_name.apply(lambda v: v or ""),
-            type=option.resource_record_type.apply(lambda v: v or "CNAME"),
-            records=[option.resource_record_value.apply(lambda v: v or "")],
-            ttl=300,
-            allow_overwrite=True,
-            opts=child,
-        )
-        validated = aws.acm.CertificateValidation(
-            f"{name}-cert",
-            certificate_arn=certificate.arn,
-            validation_record_fqdns=[proof.fqdn],
-            opts=pulumi.ResourceOptions(parent=self, provider=args.us_east_1),
-        )
+        certificate_arn = validated_certificate(name, args.domain_name, args.zone_id, args.us_east_1, args.tags, self)
         access = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
             origin_access_control_origin_type="s3",
@@ -132,7 +162,7 @@ class RegistryCdn(pulumi.ComponentResource):
                 geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")
             ),
             viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
-                acm_certificate_arn=validated.certificate_arn,
+                acm_certificate_arn=certificate_arn,
                 ssl_support_method="sni-only",
                 minimum_protocol_version=MIN_TLS,
             ),
@@ -154,19 +184,6 @@ class RegistryCdn(pulumi.ComponentResource):
             ],
             child,
         )
-        aws.route53.Record(
-            f"{name}-alias",
-            zone_id=args.zone_id,
-            name=args.domain_name,
-            type="A",
-            aliases=[
-                aws.route53.RecordAliasArgs(
-                    name=self.distribution.domain_name,
-                    zone_id=self.distribution.hosted_zone_id,
-                    evaluate_target_health=False,
-                )
-            ],
-            opts=child,
-        )
+        alias_to(f"{name}-alias", args.domain_name, args.zone_id, self.distribution, self)
         self.url = f"https://{args.domain_name}"
         self.register_outputs({"url": self.url, "distribution_domain": self.distribution.domain_name})

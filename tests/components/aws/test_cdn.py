@@ -1,5 +1,6 @@
-"""At an AWS home, CloudFront serves the model registry at models.<domain>: HTTPS only with
-TLS 1.2+, the bucket readable by this distribution alone (origin access control)."""
+"""At an AWS home, CloudFront serves the model registry at models.<domain> (HTTPS only, TLS
+1.2+, the bucket readable by this distribution alone through origin access control) and the
+inference API at <domain> (HTTPS only, nothing cached, forwarded to the latency-routed name)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
+from components.aws.api_cdn import CACHING_DISABLED
 from components.aws.cdn import MIN_TLS
 from components.catalog import Cloud
 from components.config import available_stacks
+from components.global_routing import inference_name
 from meridian.preview import Inventory
 from tests.components.aws.arns import bucket_arn
 from tests.components.cloud_queries import config_of, mock_id, named, statements
+from workloads.contract import HTTP_PORT
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
@@ -29,15 +33,14 @@ def cdn_stack(request: pytest.FixtureRequest) -> str:
 
 
 def test_stacks_without_an_aws_home_or_cdn_have_no_distribution(stack: str, inventory: Inventory) -> None:
-    expected = 1 if stack in _cdn_stacks() else 0
-    assert len(inventory.of_type(DISTRIBUTION)) == expected
+    expected = ["global-api-cdn", "global-registry-cdn"] if stack in _cdn_stacks() else []
+    assert sorted(d.name for d in inventory.of_type(DISTRIBUTION)) == expected
 
 
 def test_registry_cdn_is_https_only_with_modern_tls(cdn_stack: str, inventory_of: Callable[[str], Inventory]) -> None:
     inventory = inventory_of(cdn_stack)
     config = config_of(cdn_stack)
-    (cdn,) = inventory.of_type(DISTRIBUTION)
-    inputs = cdn.inputs
+    inputs = named(inventory, "global-registry-cdn", DISTRIBUTION).inputs
     assert inputs["aliases"] == [f"models.{config.dns.domain}"]
     assert inputs["defaultCacheBehavior"]["viewerProtocolPolicy"] == "https-only"
     assert inputs["defaultCacheBehavior"]["allowedMethods"] == ["GET", "HEAD"]
@@ -54,7 +57,7 @@ def test_only_this_distribution_reads_the_registry_bucket(
 ) -> None:
     inventory = inventory_of(cdn_stack)
     home = config_of(cdn_stack).home
-    (cdn,) = inventory.of_type(DISTRIBUTION)
+    cdn = named(inventory, "global-registry-cdn", DISTRIBUTION)
     oac = named(inventory, "global-registry-cdn-oac", "aws:cloudfront/originAccessControl:OriginAccessControl")
     assert oac.inputs["signingBehavior"] == "always" and oac.inputs["signingProtocol"] == "sigv4"
     (origin,) = cdn.inputs["origins"]
@@ -74,3 +77,24 @@ def test_only_this_distribution_reads_the_registry_bucket(
     (cloudfront,) = [s for s in statements(key) if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
     assert cloudfront["Action"] == ["kms:Decrypt"]
     assert cloudfront["Condition"]["StringLike"]["AWS:SourceArn"] == "arn:aws:cloudfront::123456789012:distribution/*"
+
+
+def test_the_api_cdn_terminates_modern_tls_and_caches_nothing(
+    cdn_stack: str, inventory_of: Callable[[str], Inventory]
+) -> None:
+    inventory = inventory_of(cdn_stack)
+    config = config_of(cdn_stack)
+    inputs = named(inventory, "global-api-cdn", DISTRIBUTION).inputs
+    assert inputs["aliases"] == [config.dns.domain]
+    (origin,) = inputs["origins"]
+    assert origin["domainName"] == inference_name(config)
+    assert origin["customOriginConfig"]["httpPort"] == HTTP_PORT
+    behavior = inputs["defaultCacheBehavior"]
+    assert behavior["viewerProtocolPolicy"] == "https-only"
+    assert behavior["cachePolicyId"] == CACHING_DISABLED
+    assert "POST" in behavior["allowedMethods"]
+    assert inputs["viewerCertificate"]["minimumProtocolVersion"] == MIN_TLS
+    assert named(inventory, "global-api-cdn-cert", "aws:acm/certificate:Certificate").region == "us-east-1"
+    alias = named(inventory, "global-api-cdn-alias", "aws:route53/record:Record").inputs
+    assert alias["name"] == config.dns.domain and alias["type"] == "A"
+    assert inventory.outputs["api_url"] == f"https://{config.dns.domain}"

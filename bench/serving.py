@@ -219,9 +219,9 @@ async def _closed_loop(port: int, pid: int, requests: list[bytes], concurrency: 
     failures: list[int] = []
     users = [asyncio.create_task(_user(port, requests, i, measure_from, stop_at, latencies, failures)) for i in range(concurrency)]
     await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-    cpu_before, t_before = cpu_seconds(pid), time.perf_counter()
+    cpu_before, own_before, t_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
     await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-    cpu_after, t_after = cpu_seconds(pid), time.perf_counter()
+    cpu_after, own_after, t_after = cpu_seconds(pid), time.process_time(), time.perf_counter()
     await asyncio.gather(*users)
     lat = np.array(latencies) * 1000
     return {
@@ -232,6 +232,8 @@ async def _closed_loop(port: int, pid: int, requests: list[bytes], concurrency: 
         "p99_ms": float(np.percentile(lat, 99)),
         "server_cpu_us_per_request": (cpu_after - cpu_before) / len(latencies) * 1e6,
         "server_cpu_utilization": (cpu_after - cpu_before) / (t_after - t_before),
+        # Both well under 1.0 means neither process got its core: other work on the machine.
+        "loadgen_cpu_utilization": (own_after - own_before) / (t_after - t_before),
     }
 
 

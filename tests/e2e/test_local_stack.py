@@ -1,0 +1,92 @@
+"""`make up`'s promise, end to end: `meridian local up --quick --detach` trains, localizes,
+serves and loads the local stack's fleet for real; every endpoint answers; `down` leaves no
+process behind."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from meridian.local.supervisor import pid_alive, port_in_use, read_state
+from workloads.contract import MODEL_NAME
+from workloads.serving.protocol import PROBABILITIES, encode_json_request
+from workloads.tasks import Shard
+
+ROOT = Path(__file__).resolve().parents[2]
+GLOBAL_ACCURACY_FLOOR = 0.80  # digits, 3 quick rounds of FedAvg over label-skewed regions
+
+
+def _free_port_base(span: int = 20) -> int:
+    rng = random.Random()
+    for _ in range(50):
+        base = rng.randrange(20000, 60000)
+        if not any(port_in_use(p) for p in range(base, base + span)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _meridian(out: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meridian", "local", "--out", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _infer(url: str, x: np.ndarray) -> dict:
+    response = httpx.post(f"{url}/v2/models/{MODEL_NAME}/infer", content=encode_json_request(x), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.slow
+def test_local_up_serves_the_whole_fleet_and_down_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "local"
+    up = _meridian(out, "up", "--quick", "--detach", "--port-base", str(_free_port_base()), timeout=900)
+    state = read_state(out / "state.json")
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert state is not None
+        roles = sorted(p["role"] for p in state["processes"])
+        assert roles == ["edge", "edge", "registry", "server", "server", "server"]
+
+        status = _meridian(out, "status", timeout=60)
+        assert status.returncode == 0, status.stdout
+        assert status.stdout.count("healthy") == 6
+
+        again = _meridian(out, "up", "--quick", "--detach", timeout=120)
+        assert again.returncode == 1 and "already running" in again.stderr
+
+        urls = {p["name"]: p["url"] for p in state["processes"]}
+        shard = Shard.load(out / "data" / "local-us")
+        regional = _infer(urls["server-local-us"], shard.x_test[:4])
+        probabilities = next(o for o in regional["outputs"] if o["name"] == PROBABILITIES)
+        assert probabilities["shape"] == [4, 10]
+        assert np.allclose(np.asarray(probabilities["data"]).reshape(4, 10).sum(axis=1), 1, atol=1e-4)
+        edge = _infer(urls["edge-nyc"], shard.x_test[:1])
+        assert edge["parameters"]["served_by"] in {"edge", "region"}
+
+        report = json.loads((out / "report.json").read_text())
+        assert report["global_accuracy"] >= GLOBAL_ACCURACY_FLOOR
+        assert report["failed_requests"] == 0
+        assert report["answered_at_edge"] > 0 and report["answered_by_region"] > 0
+        assert report["uplink_reduction"] > 3  # int8 updates against fp32
+        for plot in ("convergence.png", "bytes.png", "latency.png"):
+            assert (out / plot).stat().st_size > 1000
+        assert "failed: **0**" in (out / "report.md").read_text()
+    finally:
+        down = _meridian(out, "down", timeout=120)
+    assert down.returncode == 0
+    assert state is not None
+    assert [p["name"] for p in state["processes"] if pid_alive(p["pid"])] == []
+    leftovers = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []

@@ -204,7 +204,6 @@ class Fleet(pulumi.ComponentResource):
             self.exports |= {
                 "inference_dns_name": self.routing.inference_name,
                 "registry_cdn_url": self.routing.registry_url,
-                "api_url": self.routing.api_url,
                 "name_servers": self.routing.name_servers,
             }
         self.register_outputs(self.exports)

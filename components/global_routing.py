@@ -1,7 +1,11 @@
 """The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
 domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
-inference endpoint at `inference.<domain>`, the CDN in front of the model registry at
-`models.<domain>`, and on AWS a CDN in front of the inference API at `<domain>` itself."""
+inference endpoint at `inference.<domain>`, and the CDN in front of the model registry at
+`models.<domain>`.
+
+No CDN fronts the inference API yet: the regional load balancers speak plain HTTP, and a CDN
+may only reach its origins over HTTPS (policy aws-cloudfront-https-only). Clients use the
+latency-routed name until the regions terminate TLS themselves."""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 
-from components.aws.api_cdn import ApiCdn, ApiCdnArgs
 from components.aws.cdn import RegistryCdn as AwsRegistryCdn
 from components.aws.cdn import RegistryCdnArgs as AwsRegistryCdnArgs
 from components.aws.dns import LatencyRouting, LatencyRoutingArgs
@@ -67,7 +70,6 @@ class GlobalRoutingArgs:
 class GlobalRouting(pulumi.ComponentResource):
     inference_name: str
     registry_url: str | None
-    api_url: str | None  # the API behind a CDN (AWS home with the CDN on)
     name_servers: pulumi.Output[Sequence[str]]
 
     def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None):
@@ -77,7 +79,6 @@ class GlobalRouting(pulumi.ComponentResource):
         self.inference_name = inference_name(config)
         self.registry_url = registry_cdn_url(config)
         registry_domain = f"{REGISTRY_LABEL}.{domain}"
-        self.api_url = None
         home = args.home
         if isinstance(home, AwsHome):
             child = pulumi.ResourceOptions(parent=self, provider=home.provider)
@@ -111,20 +112,6 @@ class GlobalRouting(pulumi.ComponentResource):
                     ),
                     opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
                 )
-                api = ApiCdn(
-                    f"{name}-api-cdn",
-                    ApiCdnArgs(
-                        domain_name=domain,
-                        origin_name=self.inference_name,
-                        origin_port=HTTP_PORT,
-                        zone_id=zone.zone_id,
-                        settings=config.cdn,
-                        us_east_1=home.us_east_1,
-                        tags=args.tags,
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
-                )
-                self.api_url = api.url
             self.name_servers = zone.name_servers
         else:
             child = pulumi.ResourceOptions(parent=self, provider=home.provider)
@@ -180,7 +167,6 @@ class GlobalRouting(pulumi.ComponentResource):
             {
                 "inference_name": self.inference_name,
                 "registry_url": self.registry_url,
-                "api_url": self.api_url,
                 "name_servers": self.name_servers,
             }
         )

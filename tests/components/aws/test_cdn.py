@@ -1,6 +1,5 @@
-"""At an AWS home, CloudFront serves the model registry at models.<domain> (HTTPS only, TLS
-1.2+, the bucket readable by this distribution alone through origin access control) and the
-inference API at <domain> (HTTPS only, nothing cached, forwarded to the latency-routed name)."""
+"""At an AWS home, CloudFront serves the model registry at models.<domain>: HTTPS only with
+TLS 1.2+, the bucket readable by this distribution alone (origin access control)."""
 
 from __future__ import annotations
 
@@ -8,15 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from components.aws.api_cdn import CACHING_DISABLED
 from components.aws.cdn import MIN_TLS
 from components.catalog import Cloud
 from components.config import available_stacks
-from components.global_routing import inference_name
 from meridian.preview import Inventory
 from tests.components.aws.arns import bucket_arn
 from tests.components.cloud_queries import config_of, mock_id, named, statements
-from workloads.contract import HTTP_PORT
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
@@ -33,7 +29,7 @@ def cdn_stack(request: pytest.FixtureRequest) -> str:
 
 
 def test_stacks_without_an_aws_home_or_cdn_have_no_distribution(stack: str, inventory: Inventory) -> None:
-    expected = ["global-api-cdn", "global-registry-cdn"] if stack in _cdn_stacks() else []
+    expected = ["global-registry-cdn"] if stack in _cdn_stacks() else []
     assert sorted(d.name for d in inventory.of_type(DISTRIBUTION)) == expected
 
 
@@ -78,23 +74,3 @@ def test_only_this_distribution_reads_the_registry_bucket(
     assert cloudfront["Action"] == ["kms:Decrypt"]
     assert cloudfront["Condition"]["StringLike"]["AWS:SourceArn"] == "arn:aws:cloudfront::123456789012:distribution/*"
 
-
-def test_the_api_cdn_terminates_modern_tls_and_caches_nothing(
-    cdn_stack: str, inventory_of: Callable[[str], Inventory]
-) -> None:
-    inventory = inventory_of(cdn_stack)
-    config = config_of(cdn_stack)
-    inputs = named(inventory, "global-api-cdn", DISTRIBUTION).inputs
-    assert inputs["aliases"] == [config.dns.domain]
-    (origin,) = inputs["origins"]
-    assert origin["domainName"] == inference_name(config)
-    assert origin["customOriginConfig"]["httpPort"] == HTTP_PORT
-    behavior = inputs["defaultCacheBehavior"]
-    assert behavior["viewerProtocolPolicy"] == "https-only"
-    assert behavior["cachePolicyId"] == CACHING_DISABLED
-    assert "POST" in behavior["allowedMethods"]
-    assert inputs["viewerCertificate"]["minimumProtocolVersion"] == MIN_TLS
-    assert named(inventory, "global-api-cdn-cert", "aws:acm/certificate:Certificate").region == "us-east-1"
-    alias = named(inventory, "global-api-cdn-alias", "aws:route53/record:Record").inputs
-    assert alias["name"] == config.dns.domain and alias["type"] == "A"
-    assert inventory.outputs["api_url"] == f"https://{config.dns.domain}"

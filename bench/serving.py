@@ -106,6 +106,70 @@ def forward_ceiling(registry: Path, trusted_key: Path, cache: Path) -> dict[str,
     return result
 
 
+def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[str, float]:
+    """CPU per request of the ASGI layer alone, in-process (no sockets, no uvicorn): our thin
+    app against the same validation, batching and encoding behind a Starlette route (which
+    still lacks our metrics and error mapping). This is why the server is not on Starlette."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from workloads.serving.protocol import encode_infer_response, parse_infer_request
+    from workloads.serving.runner import build_app
+    from workloads.serving.settings import serving_parser, serving_settings
+
+    os.sched_setaffinity(0, {SERVER_CPU})
+    torch.set_num_threads(1)
+    argv = ["--region", REGION, "--registry-url", registry.as_uri(), "--trusted-key", str(trusted_key), "--cache-dir", str(cache), "--stable", "v1", "--max-batch-wait-ms", "0"]
+    thin = build_app(serving_settings(serving_parser("bench", "", "fp32").parse_args(argv)), server_name="bench")
+
+    async def infer(request: Request) -> Response:
+        served = thin.router.pick(request.headers.get(contract.VERSION_HEADER))
+        parsed = parse_infer_request(await request.body(), dict(request.headers), served.model.input_shape)
+        body, _ = encode_infer_response(MODEL, served.name, parsed, await served.submit(parsed.x))
+        return Response(body, media_type="application/json")
+
+    starlette = Starlette(routes=[Route("/v2/models/{name}/infer", infer, methods=["POST"])])
+    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.5] * 64}]}).encode()
+    path = f"/v2/models/{MODEL}/infer"
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "root_path": "", "query_string": b"", "path": path, "raw_path": path.encode(), "headers": headers}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    async def cost(app: Any) -> float:
+        async def rounds(n: int) -> None:
+            for _ in range(n):  # 32 concurrent requests, as in the closed loop
+                await asyncio.gather(*(app(scope(), receive, send) for _ in range(32)))
+
+        await rounds(200)
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            await rounds(300)
+            best = min(best, (time.process_time() - started) / (300 * 32) * 1e6)
+        return best
+
+    async def measure() -> dict[str, float]:
+        await thin.startup()
+        while not thin.router.ready:
+            await asyncio.sleep(0.01)
+        result = {"thin_asgi_cpu_us_per_request": await cost(thin), "starlette_route_cpu_us_per_request": await cost(starlette)}
+        await thin.shutdown()
+        return result
+
+    result = asyncio.run(measure())
+    os.sched_setaffinity(0, {SERVER_CPU, LOADGEN_CPU})
+    return result
+
+
 # ---- servers -------------------------------------------------------------------------------
 
 
@@ -341,6 +405,8 @@ def main() -> None:
             contract.ENV_CACHE_DIR: str(work / "cache"),
         }
         ceiling = forward_ceiling(work / "registry", trusted_key, work / "ceiling-cache")
+        overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache")
+        print(json.dumps(overhead), flush=True)
         infer = f"/v2/models/{MODEL}/infer"
         load = dict(inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s)
         servers = []
@@ -368,10 +434,13 @@ def main() -> None:
         "load": {"kind": "closed loop, raw asyncio HTTP/1.1 keep-alive, V2 JSON, 1 row per request", "concurrency": args.concurrency, "warmup_s": args.warmup_s, "duration_s": args.duration_s, "server_cpu": SERVER_CPU, "loadgen_cpu": LOADGEN_CPU},
         "model": model_info,
         "forward_ceiling_one_core": ceiling,
+        "asgi_layer_in_process": overhead,
         "servers": servers,
         "edge_vs_region": edge,
         "summary": {
             "req_per_s_ratio_vs_kserve": ours["req_per_s"] / kserve["req_per_s"],
+            # Requests per second of server CPU: what one dedicated core would serve.
+            "req_per_core_second_ratio_vs_kserve": kserve["server_cpu_us_per_request"] / ours["server_cpu_us_per_request"],
             "p99_ms": ours["p99_ms"],
             "server_cpu_us_per_request": ours["server_cpu_us_per_request"],
             "edge_fraction": edge["edge_fraction"],

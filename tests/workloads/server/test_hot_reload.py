@@ -82,7 +82,7 @@ def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(
 
     async def publish_and_wait(client: httpx.AsyncClient, publish_next: Callable[[], None], expect: str) -> None:
         publish_next()
-        for _ in range(100):
+        for _ in range(400):
             if (await client.get(f"/v2/models/{MODEL}")).json()["versions"] == [expect]:
                 return
             await asyncio.sleep(0.05)

@@ -80,7 +80,7 @@ class Fleet(pulumi.ComponentResource):
 
         tags = config.tags.as_dict(stack)
         labels = gcp_labels(tags)
-        cdn_url = registry_cdn_url(config)
+        registry_url = fleet_registry_url(config)
         image_tag = f"{stack}-{workloads_digest()}"
         ordered = [home, *[r for r in config.regions if r.name != home.name]]
 
@@ -102,7 +102,7 @@ class Fleet(pulumi.ComponentResource):
                         region=region,
                         stack=stack,
                         cidr=region_cidr(region.cloud, region.name),
-                        model_registry_url=cdn_url,
+                        model_registry_url=registry_url,
                         registry=aws_registry,
                         tags=tags,
                     ),
@@ -121,7 +121,7 @@ class Fleet(pulumi.ComponentResource):
                         stack=stack,
                         project=project or "",
                         cidr=region_cidr(region.cloud, region.name),
-                        model_registry_url=cdn_url,
+                        model_registry_url=registry_url,
                         registry_bucket=gcp_registry,
                         labels=labels,
                     ),
@@ -209,10 +209,26 @@ class Fleet(pulumi.ComponentResource):
         self.register_outputs(self.exports)
 
 
+def fleet_registry_url(config: StackConfig) -> str | None:
+    """Where regions read artifacts: the CDN, an existing home's own registry URL, or (None)
+    the home's registry bucket, which only regions of the home's cloud can read."""
+    if config.home_region.kubernetes is not None:
+        return config.home_region.kubernetes.model_registry_url
+    return registry_cdn_url(config)
+
+
 def _preflight(config: StackConfig) -> tuple[dict[str, str], str | None]:
     """What the stack needs beyond its own config, checked before the first registration:
-    each region's global routing location, and the GCP project (`gcp:project`)."""
+    each region's global routing location, a way for every region to read the registry, and
+    the GCP project (`gcp:project`)."""
     home = config.home_region
+    if fleet_registry_url(config) is None:
+        strangers = [r.name for r in config.regions if r.cloud not in (home.cloud, Cloud.KUBERNETES)]
+        if strangers:
+            raise ValueError(
+                f"with the CDN off, only {home.cloud} regions can read the registry bucket at "
+                f"{home.name}; {', '.join(strangers)} cannot: set cdn.enabled: true"
+            )
     locations = routing_locations(config.regions, home.cloud) if home.cloud is not Cloud.KUBERNETES else {}
     if home.cloud is Cloud.GCP:
         aws_regions = [r.name for r in config.regions if r.cloud is Cloud.AWS]

@@ -161,6 +161,24 @@ def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource() -> None:
     assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
 
 
+def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused() -> None:
+    config = _stack_with(cdn={"enabled": False})
+    with pytest.raises(ProgramError, match="CDN off.*us-west1, europe-west4, asia-northeast1 cannot"):
+        run_program(config, "no-cdn")
+
+
+def test_without_a_cdn_a_single_cloud_fleet_reads_the_registry_bucket() -> None:
+    stack = config_of("aws-prod")
+    config = stack.model_copy(update={"cdn": stack.cdn.model_copy(update={"enabled": False})})
+    inventory = run_program(config, "aws-prod", providers={})
+    assert inventory.of_type("aws:cloudfront/distribution:Distribution") == []
+    registry = inventory.outputs["model_registry_url"]
+    assert registry == "s3://us-east-1-registry"
+    assert {v["data_url"] for v in inventory.outputs["regions"].values()} == {
+        f"s3://{r.name}-data" for r in config.regions
+    }
+
+
 def test_gcp_regions_need_a_project() -> None:
     with pytest.raises(ProgramError, match="set `gcp:project`"):
         run_program(config_of("dev"), "no-project", providers={})

@@ -76,10 +76,6 @@ class Routing:
     split: TrafficSplit
     by_name: dict[str, ServedVersion] = field(default_factory=dict)
 
-    @property
-    def stable(self) -> ServedVersion:
-        return self.by_name[self.split.stable]
-
 
 class ModelRouter:
     """The versions of one model this server has live."""

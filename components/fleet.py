@@ -138,7 +138,12 @@ class Fleet(pulumi.ComponentResource):
 
             images = WorkloadImages(
                 f"{region.name}-images",
-                WorkloadImagesArgs(registry=access.image_registry, registry_auth=access.registry_auth, tag=image_tag),
+                WorkloadImagesArgs(
+                    registry=access.image_registry,
+                    registry_auth=access.registry_auth,
+                    tag=image_tag,
+                    cache_registry=access.build_cache_registry,
+                ),
                 opts=child,
             )
             workloads = RegionWorkloads(

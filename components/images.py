@@ -35,6 +35,9 @@ class WorkloadImagesArgs:
     registry: pulumi.Input[str]  # repository prefix, e.g. 123.dkr.ecr.us-east-1.amazonaws.com/meridian-dev
     registry_auth: docker_build.RegistryArgs | None
     tag: str  # human-readable tag pushed beside the digest, e.g. the git commit
+    # Where the mutable build-cache tag goes when `registry` refuses to overwrite tags
+    # (Artifact Registry cannot exempt one tag from immutability); default: `registry`.
+    cache_registry: pulumi.Input[str] | None = None
 
 
 class WorkloadImages(pulumi.ComponentResource):
@@ -56,7 +59,10 @@ class WorkloadImages(pulumi.ComponentResource):
         self.refs = {}
         for image in Image:
             repository = pulumi.Output.concat(args.registry, "/", image.value)
-            cache = pulumi.Output.concat(repository, ":", BUILD_CACHE_TAG)
+            cache_repository = pulumi.Output.concat(
+                args.cache_registry if args.cache_registry is not None else args.registry, "/", image.value
+            )
+            cache = pulumi.Output.concat(cache_repository, ":", BUILD_CACHE_TAG)
             built = docker_build.Image(
                 f"{name}-{image.value}",
                 context=docker_build.BuildContextArgs(location=context),

@@ -16,11 +16,16 @@ from workloads.contract import Image
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/meridian-dev"
 
 
-def _build(registry_auth: docker_build.RegistryArgs | None = None, tag: str = "dev-abc123"):
+def _build(
+    registry_auth: docker_build.RegistryArgs | None = None,
+    tag: str = "dev-abc123",
+    cache_registry: str | None = None,
+):
     refs: dict[Image, str] = {}
 
     def program() -> None:
-        images = WorkloadImages("us-east-1-images", WorkloadImagesArgs(REGISTRY, registry_auth, tag))
+        args = WorkloadImagesArgs(REGISTRY, registry_auth, tag, cache_registry=cache_registry)
+        images = WorkloadImages("us-east-1-images", args)
         for image, ref in images.refs.items():
             ref.apply(lambda value, image=image: refs.__setitem__(image, value))
 
@@ -49,6 +54,15 @@ def test_builds_reuse_a_registry_layer_cache() -> None:
     assert inputs["cacheFrom"] == [{"registry": {"ref": cache}}]
     (to,) = inputs["cacheTo"]
     assert to["registry"]["ref"] == cache and to["registry"]["mode"] == "max"
+
+
+def test_a_registry_with_immutable_tags_keeps_its_cache_in_the_cache_registry() -> None:
+    cache_registry = "europe-west4-docker.pkg.dev/meridian/meridian-dev-buildcache"
+    builds, _ = _build(cache_registry=cache_registry)
+    inputs = builds["us-east-1-images-server"]
+    assert inputs["tags"] == [f"{REGISTRY}/server:dev-abc123"]
+    assert inputs["cacheTo"][0]["registry"]["ref"] == f"{cache_registry}/server:{BUILD_CACHE_TAG}"
+    assert inputs["cacheFrom"] == [{"registry": {"ref": f"{cache_registry}/server:{BUILD_CACHE_TAG}"}}]
 
 
 def test_refs_are_pinned_by_digest() -> None:

@@ -102,15 +102,15 @@ def _from_json_data(data: object, shape: tuple[int, ...]) -> np.ndarray:
         return array.astype(np.float32).reshape(shape)
 
 
-def _from_binary(size: object, binary: memoryview, offset: int, shape: tuple[int, ...]) -> np.ndarray:
+def _from_binary(size: object, binary: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     needed = math.prod(shape) * 4
     if type(size) is not int or size != needed:  # noqa: E721
         raise bad_request(
             f"input '{INPUT_NAME}' binary_data_size is {size!r}; FP32 shape {list(shape)} needs {needed}"
         )
-    if offset + size > len(binary):
+    if size > len(binary):
         raise bad_request(f"input '{INPUT_NAME}' binary data is truncated")
-    return np.frombuffer(binary[offset : offset + size], dtype="<f4").astype(np.float32).reshape(shape)
+    return np.frombuffer(binary[:size], dtype="<f4").astype(np.float32).reshape(shape)
 
 
 def _requested_outputs(request: dict[str, Any], parameters: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
@@ -162,7 +162,7 @@ def parse_infer_request(
     if not isinstance(tensor_parameters, dict):
         raise bad_request(f"input '{INPUT_NAME}' parameters must be a JSON object")
     if "binary_data_size" in tensor_parameters:
-        x = _from_binary(tensor_parameters["binary_data_size"], binary, 0, shape)
+        x = _from_binary(tensor_parameters["binary_data_size"], binary, shape)
     else:
         x = _from_json_data(tensor.get("data"), shape)
     if not np.isfinite(x).all():

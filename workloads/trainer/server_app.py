@@ -36,7 +36,7 @@ from workloads.trainer.compression import (
 from workloads.trainer.metrics import FederationMetrics
 from workloads.trainer.records import RoundLog, attach_evaluation, save_model
 from workloads.trainer.settings import TrainerSettings
-from workloads.trainer.strategies import WEIGHT_KEY, build_strategy
+from workloads.trainer.strategies import WEIGHT_KEY, RoundSizedMultiKrum, build_strategy
 from workloads.trainer.validation import validate_updates
 
 logger = logging.getLogger("flwr").getChild("meridian")
@@ -206,6 +206,8 @@ class FederatedRun:
                     }
                 )
                 to_aggregate.append(reply)
+            if isinstance(self.strategy, RoundSizedMultiKrum):
+                self.strategy.rejected_this_round = sum(p["status"] == "rejected" for p in regions.values())
             aggregated, _ = self.strategy.aggregate_train(server_round, to_aggregate)
             if aggregated is not None:
                 # Some strategies (FedAdam) compute in float64; the model stays in its own dtypes.

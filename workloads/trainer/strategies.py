@@ -10,6 +10,7 @@ order statistics and are not.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from flwr.app import ArrayRecord, Message, MetricRecord
 from flwr.serverapp import strategy as flwr_strategy
@@ -21,13 +22,22 @@ _UNWEIGHTED = {Strategy.FEDMEDIAN, Strategy.FEDTRIMMEDAVG}
 
 
 class RoundSizedMultiKrum(flwr_strategy.MultiKrum):
-    """MultiKrum keeping n - f updates of whatever n arrived this round (Flower's MultiKrum
-    keeps a fixed number, which is wrong once a region drops out)."""
+    """MultiKrum sized to each round: of the n updates that passed validation it keeps
+    n - f', where f' is the configured number of malicious regions minus those validation
+    already rejected this round. Flower's MultiKrum keeps a fixed number, which is wrong once
+    a region drops out, and would throw away an honest update for an attacker that
+    validation has already removed."""
+
+    def __init__(self, *, num_malicious_nodes: int, **kwargs: Any) -> None:
+        super().__init__(num_malicious_nodes=num_malicious_nodes, **kwargs)
+        self.assumed_malicious = num_malicious_nodes
+        self.rejected_this_round = 0
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         replies = list(replies)
+        self.num_malicious_nodes = max(0, self.assumed_malicious - self.rejected_this_round)
         self.num_nodes_to_select = max(1, len(replies) - self.num_malicious_nodes)
         return super().aggregate_train(server_round, replies)
 

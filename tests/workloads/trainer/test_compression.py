@@ -75,11 +75,14 @@ def test_topk_sends_only_the_largest_fraction():
     assert _nbytes(local) / _nbytes(encoded) > 10
 
 
-def test_topk_indices_use_the_smallest_integer_type_that_fits():
-    small = {"w": np.zeros(100, np.float32)}
-    large = {"w": np.zeros(70_000, np.float32)}
-    assert encode({"w": small["w"] + 1}, small, Compression.TOPK)[0]["w::idx"].dtype == np.uint16
-    assert encode({"w": large["w"] + 1}, large, Compression.TOPK)[0]["w::idx"].dtype == np.uint32
+@pytest.mark.parametrize(("hot", "dtype"), [([3, 200], np.uint8), ([3, 60_000], np.uint16), ([3, 69_999], np.uint32)])
+def test_topk_sends_index_gaps_in_the_smallest_integer_type_that_fits(hot, dtype):
+    reference = {"w": np.zeros(70_000, np.float32)}
+    local = {"w": np.zeros(70_000, np.float32)}
+    local["w"][hot] = [1.0, -2.0]
+    encoded, _ = encode(local, reference, Compression.TOPK, topk_fraction=2 / 70_000)
+    assert encoded["w::gaps"].dtype == dtype and encoded["w::gaps"].tolist() == [hot[0], hot[1] - hot[0]]
+    np.testing.assert_allclose(decode(encoded, reference, Compression.TOPK)["w"], local["w"], atol=2 / 127)
 
 
 def test_error_feedback_eventually_delivers_everything_that_was_held_back():
@@ -107,7 +110,7 @@ def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
     for round_ in range(5):
         encoded, residual = encode({"w": delta}, reference, Compression.TOPK, 0.01, residual)
         if round_ == 0:
-            first_round_hits = int(encoded["w::idx"][0])
+            first_round_hits = int(encoded["w::gaps"][0])
     assert first_round_hits == 0
     assert residual["w"][0] == pytest.approx(0.0, abs=1e-6)
     assert residual["w"][1] == pytest.approx(0.005, rel=1e-3)  # held back, still owed
@@ -120,7 +123,8 @@ def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
         (Compression.NONE, lambda e: e.update(extra=np.zeros(1, np.float32)), "unexpected arrays"),
         (Compression.INT8, lambda e: e.update({"0.bias::q": e["0.bias::q"].astype(np.int16)}), "dtype int16, expected int8"),
         (Compression.FP16, lambda e: e.update({"0.bias": e["0.bias"][:10]}), r"shape \(10,\), expected \(64,\)"),
-        (Compression.TOPK, lambda e: e["0.bias::idx"].__setitem__(0, 1000), "points outside"),
+        (Compression.TOPK, lambda e: e["0.bias::gaps"].__setitem__(0, 200), "does not give distinct indices"),
+        (Compression.TOPK, lambda e: e["0.weight::gaps"].__setitem__(1, 0), "does not give distinct indices"),
     ],
 )
 def test_an_update_that_does_not_fit_the_model_is_refused_with_the_reason(mode, tamper, message):

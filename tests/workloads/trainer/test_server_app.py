@@ -89,6 +89,14 @@ def test_a_poisoned_region_barely_moves_multikrum(in_process):
     assert poisoned.accuracy >= clean.accuracy - 0.03
 
 
+def test_multikrum_does_not_drop_an_honest_update_for_an_attacker_validation_removed(in_process):
+    poisoned = in_process({"rounds": 3, "compression": "none", "strategy": "multikrum"}, faults={"us": ("sign-flip", 4.0)})
+    plain = in_process({"rounds": 3, "compression": "none", "strategy": "fedavg"}, faults={"us": ("sign-flip", 4.0)})
+    assert [r["rejected"] for r in poisoned.records[1:]] == [["us"], ["us"]]
+    # Rounds 2-3 average both honest regions (as FedAvg does); round 1 is MultiKrum's own choice.
+    assert poisoned.accuracy >= plain.accuracy
+
+
 def test_poisoning_wrecks_plain_fedavg_and_median_strategies_only_limit_it_with_three_regions(in_process):
     """With three non-IID regions a coordinate-wise median (or a trimmed mean cutting one from
     each side, the same thing) sits next to whichever honest update lies toward the attacker:

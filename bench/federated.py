@@ -1,0 +1,160 @@
+"""Benchmark (not a test): uplink compression on the real Flower Deployment Engine, and the
+localized variants of the model it trains.
+
+    .venv-workloads/bin/python bench/federated.py [--rounds 5] [--topk-fractions 0.02,0.05]
+
+One SuperLink and three SuperNodes (TLS, node auth) on loopback train `digits-large`
+(MLP 64-1024-1024-10, 1.13M parameters) for the same rounds from the same seed once per
+compression mode. For each mode: uplink bytes per round (payload: the update's arrays as
+serialized; wire: the whole reply message as pushed to the SuperLink), the ratio to `none`,
+final global accuracy and the drop against `none`, and round time split into local training
+(the slowest region) and framework overhead (process start, transfer, encode/decode,
+aggregation). Then the `none` run's global model is localized per region
+(workloads.localization.measure_variants: fp32 fine-tuned vs structurally pruned vs int8).
+Writes bench/results/federated.json with a `summary` object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import flwr  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from workloads.localization import measure_variants  # noqa: E402
+from workloads.tasks import Shard, load_task  # noqa: E402
+from workloads.tasks.__main__ import prepare_data  # noqa: E402
+from workloads.trainer.launch import LocalFederation, Node, RunResult  # noqa: E402
+
+TASK = "digits-large"
+REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-1"]
+ALPHA, SEED = 0.5, 0
+
+
+def _mode_table(name: str, result: RunResult) -> dict[str, Any]:
+    rounds = result.rounds
+    return {
+        "mode": name,
+        "run_id": result.run_id,
+        "final_accuracy": rounds[-1]["global"]["accuracy"],
+        "accuracy_per_round": [r["global"]["accuracy"] for r in rounds],
+        "uplink_payload_bytes_per_round": [r["uplink_payload_bytes"] for r in rounds],
+        "uplink_wire_bytes_per_round": [r["uplink_wire_bytes"] for r in rounds],
+        "downlink_payload_bytes_per_round": [r["downlink_payload_bytes"] for r in rounds],
+        "superlink_traffic_bytes": result.traffic_bytes,
+        "seconds": {
+            "run": result.seconds,
+            "round_mean": statistics.mean(r["seconds"]["round"] for r in rounds),
+            "training_mean": statistics.mean(r["seconds"]["training"] for r in rounds),
+            "overhead_mean": statistics.mean(r["seconds"]["overhead"] for r in rounds),
+        },
+        "regions_aggregated_per_round": [r["aggregated"] for r in rounds],
+    }
+
+
+def _compare(tables: list[dict[str, Any]]) -> None:
+    base = next(t for t in tables if t["mode"] == "none")
+    for table in tables:
+        for measure in ("payload", "wire"):
+            ours = sum(table[f"uplink_{measure}_bytes_per_round"])
+            table[f"uplink_{measure}_ratio_vs_none"] = sum(base[f"uplink_{measure}_bytes_per_round"]) / ours
+        table["accuracy_drop_points_vs_none"] = 100 * (base["final_accuracy"] - table["final_accuracy"])
+
+
+def _localized(global_weights: Path, data: Path) -> dict[str, Any]:
+    task = load_task(TASK)
+    state = load_file(str(global_weights))
+    return {region: measure_variants(task, state, Shard.load(data / region)) for region in REGIONS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--topk-fractions", default="0.02,0.05")
+    parser.add_argument("--workdir", type=Path, default=REPO / "out" / "bench" / "federated")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "federated.json")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    data = args.workdir / "data"
+    prepare_data(TASK, REGIONS, data, seed=SEED, alpha=ALPHA)
+    modes: list[tuple[str, dict[str, Any]]] = [
+        ("none", {"compression": "none"}),
+        ("fp16", {"compression": "fp16"}),
+        ("int8", {"compression": "int8"}),
+    ]
+    modes += [(f"topk@{f}", {"compression": "topk", "topk-fraction": float(f)}) for f in args.topk_fractions.split(",")]
+    tables, none_model = [], None
+    nodes = [Node(region, data / region) for region in REGIONS]
+    with LocalFederation(args.workdir / "federation", nodes) as federation:
+        for name, config in modes:
+            run_config = {"task": TASK, "rounds": args.rounds, "seed": SEED, "strategy": "fedavg", **config}
+            result = federation.run(run_config, timeout=300 + 240 * args.rounds, run_name=name.replace("@", "-"))
+            tables.append(_mode_table(name, result))
+            if name == "none":
+                none_model = result.out_dir / "model.safetensors"
+            print(f"{name}: accuracy {tables[-1]['final_accuracy']:.4f}, uplink/round "
+                  f"{statistics.mean(tables[-1]['uplink_payload_bytes_per_round']):,.0f} B", flush=True)  # fmt: skip
+    _compare(tables)
+    assert none_model is not None
+    localized = _localized(none_model, data)
+    within = [t for t in tables if t["accuracy_drop_points_vs_none"] <= 1.0]
+    best = max(within, key=lambda t: t["uplink_payload_ratio_vs_none"])
+    int8 = [region["int8_vs_fp32"] for region in localized.values()]
+    results = {
+        "benchmark": "federated",
+        "command": "python bench/federated.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "flwr": flwr.__version__,
+        },
+        "setup": {
+            "task": TASK,
+            "parameters": sum(p.numel() for p in load_task(TASK).build_model().parameters()),
+            "regions": REGIONS,
+            "dirichlet_alpha": ALPHA,
+            "seed": SEED,
+            "rounds": args.rounds,
+            "strategy": "fedavg",
+            "engine": "Flower 1.42 Deployment Engine on loopback, TLS + SuperNode auth, 1 thread per node",
+        },
+        "compression": tables,
+        "localized_variants": {"global_model": f"the `none` run's final model ({TASK})", "regions": localized},
+        "summary": {
+            "best_uplink_ratio_within_1pt": best["uplink_payload_ratio_vs_none"],
+            "best_mode_within_1pt": best["mode"],
+            "best_uplink_wire_ratio_within_1pt": best["uplink_wire_ratio_vs_none"],
+            "int8_size_ratio": min(r["size_ratio"] for r in int8),
+            "int8_speedup_batch1": min(r["speedup_batch1"] for r in int8),
+            "int8_accuracy_drop_points": max(r["accuracy_drop_points"] for r in int8),
+            "summary_over_regions": "worst region: smallest ratios, largest drop",
+            "seconds": time.monotonic() - started,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

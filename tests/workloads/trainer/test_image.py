@@ -1,0 +1,41 @@
+"""The trainer image's Dockerfile and requirements follow the house rules (checked as text:
+there is no Docker engine here; checkov scans the Dockerfile in CI)."""
+
+import re
+import socket
+from pathlib import Path
+
+from workloads import contract
+from workloads.trainer import health
+
+TRAINER = Path(__file__).parents[3] / "workloads" / "trainer"
+DOCKERFILE = (TRAINER / "Dockerfile").read_text()
+
+
+def test_the_base_image_is_pinned_to_an_exact_version():
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.M).group(1)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
+
+
+def test_it_builds_in_two_stages_and_runs_as_the_contract_uid():
+    assert len(re.findall(r"^FROM ", DOCKERFILE, re.M)) == 2
+    assert f"USER {contract.RUN_AS_UID}:{contract.RUN_AS_UID}" in DOCKERFILE
+    assert "HEALTHCHECK" in DOCKERFILE and "workloads.trainer.health" in DOCKERFILE
+
+
+def test_it_installs_only_the_trainers_pinned_requirements():
+    installs = re.findall(r"pip install (.*)", DOCKERFILE)
+    assert installs == ["-r /tmp/requirements.txt -c /tmp/requirements.lock"]
+    requirements = [
+        line for line in (TRAINER / "requirements.txt").read_text().splitlines() if line and not line.startswith(("#", "--"))
+    ]
+    assert requirements and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][\w.+]*", line) for line in requirements)
+
+
+def test_the_health_check_passes_only_while_a_flower_port_listens(monkeypatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr(health, "PORTS", (server.getsockname()[1],))
+        assert health.main() == 0
+    assert health.main() == 1

@@ -68,7 +68,9 @@ def train_and_publish(registry: Path, keys: Path) -> tuple[dict[str, Any], torch
     task = load_task("digits")
     images, labels = load_digits(return_X_y=True)
     x = (images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = train_test_split(x, labels.astype(np.int64), test_size=0.25, stratify=labels, random_state=0)
+    x_train, x_test, y_train, y_test = (
+        np.asarray(part) for part in train_test_split(x, labels.astype(np.int64), test_size=0.25, stratify=labels, random_state=0)
+    )
     torch.manual_seed(0)
     model = task.build_model()
     train(model, x_train, y_train, epochs=40, seed=0)
@@ -382,7 +384,7 @@ def edge_vs_region(settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=8.0)
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
@@ -410,7 +412,7 @@ def main() -> None:
         overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache")
         print(json.dumps(overhead), flush=True)
         infer = f"/v2/models/{MODEL}/infer"
-        load = dict(inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s)
+        load: dict[str, Any] = dict(inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s)
         servers = []
         for name, extra in [
             ("meridian: batching (max 32, adaptive, no added wait)", ["--max-batch-size", "32", "--max-batch-wait-ms", "0"]),

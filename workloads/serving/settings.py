@@ -78,8 +78,8 @@ class ArgumentParser(argparse.ArgumentParser):
     """`add(flag, env, ...)`: a flag whose default comes from an environment variable."""
 
     def add(self, flag: str, env: str | None, help: str, default: Any = None, **kwargs: Any) -> None:
-        raw = os.environ.get(env) if env else None
-        if raw is not None and raw != "":
+        raw = os.environ.get(env, "") if env else ""
+        if env and raw:
             default = raw  # argparse runs `type` over string defaults, so env values are checked
             if "type" in kwargs:
                 kwargs["type"] = _naming(env, kwargs["type"])

@@ -299,6 +299,7 @@ def test_a_supernode_joins_a_real_superlink_through_the_fleet_port_and_only_ther
                 f'address = "{gateway.control.removeprefix("https://")}"\nroot-certificates = "{creds.ca_cert}"\n'
             )
             federation.address = gateway.fleet.removeprefix("https://")
+            federation.credentials = creds  # started with no node, it knew no node keys
             federation.nodes["eu"] = Node("eu", tmp_path / "data" / "eu")
             federation.node_ids["eu"] = int(federation._flwr("supernode", "register", str(creds.node_public_keys["eu"]), CONNECTION)["node-id"])
             federation.start_node("eu")  # waits until `flwr supernode list` shows it online
@@ -313,5 +314,8 @@ def test_a_supernode_joins_a_real_superlink_through_the_fleet_port_and_only_ther
         finally:
             stop_tree(process)
         superlink_log = (federation.logs / "superlink.log").read_text()
-        assert "/v1/fleet/send-node-heartbeat" in superlink_log  # the access log records paths
-    assert probe not in superlink_log
+    gateway_log = (federation.logs / "gateway.log").read_text()
+    for path in ("/v1/control/register-node", "/v1/fleet/activate-node", "/v1/control/list-nodes"):
+        assert f'"POST {path} HTTP/1.1" 200' in gateway_log  # the node and the CLI came this way
+    assert "/v1/fleet/activate-node" in superlink_log  # its access log records paths...
+    assert probe not in superlink_log  # ...and never saw the refused ones

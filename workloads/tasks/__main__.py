@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workloads.tasks import sync
 from workloads.tasks.loading import load_task
 
 SUMMARY_FILE = "shard.json"
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     prepare.add_argument("--out", required=True, type=Path)
     prepare.add_argument("--alpha", type=float, default=0.5, help="Dirichlet skew (small: more)")
     prepare.add_argument("--seed", type=int, default=0)
+    sync.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "sync-data":
+        return sync.run(args)
     regions = [r.strip() for r in args.regions.split(",")]
     try:
         summary = prepare_data(args.task, regions, args.out, args.seed, args.alpha)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ import torch
 import uvicorn
 from sklearn.datasets import load_digits
 
+from workloads import contract
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 from workloads.registry.variants import quantize_int8
 from workloads.serving.app import Answerer, InferenceApp
@@ -186,3 +190,66 @@ async def started(app: InferenceApp, timeout_s: float = 30.0) -> None:
 
 def asgi_client(app: InferenceApp) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://server")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(registry: Registry, port: int, cache: Path, **extra: str) -> dict[str, str]:
+    """The environment Kubernetes would give a server container (names from the contract)."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        contract.ENV_HTTP_PORT: str(port),
+        contract.ENV_REGION: REGION,
+        contract.ENV_MODEL_NAME: MODEL,
+        contract.ENV_REGISTRY_URL: registry.url,
+        contract.ENV_TRUSTED_KEY: str(registry.trusted_key),
+        contract.ENV_STABLE_VERSION: "v1",
+        contract.ENV_CACHE_DIR: str(cache),
+        **extra,
+    }
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[str]
+    url: str
+    output: str | None = None
+
+    def stop(self) -> str:
+        """SIGTERM, wait (kill after 20 s); return the process's output. Idempotent."""
+        if self.output is None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.output = self.process.communicate(timeout=20)[0]
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.output = self.process.communicate()[0]
+        return self.output
+
+
+@contextmanager
+def server_process(command: list[str], env: dict[str, str], cwd: Path, ready_timeout_s: float = 120.0) -> Iterator[ServerProcess]:
+    """Start a server process, wait until it is ready, always stop it."""
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = ServerProcess(process, f"http://127.0.0.1:{env[contract.ENV_HTTP_PORT]}")
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"{command} exited {process.returncode}:\n{server.stop()}")
+            try:
+                if httpx.get(f"{server.url}{contract.READINESS_PATH}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command} not ready in {ready_timeout_s} s")
+            time.sleep(0.2)
+        yield server
+    finally:
+        server.stop()

@@ -1,1 +1,1 @@
-"""The edge server image: the region's int8 model on CPU, escalating to the region (see README.md)."""
+"""The edge server image: the region's int8 model on CPU, escalating to the region (see workloads/serving/README.md)."""

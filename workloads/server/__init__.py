@@ -1,1 +1,1 @@
-"""The regional inference server image: the full model, GPU when present (see README.md)."""
+"""The regional inference server image: the full model, GPU when present (see workloads/serving/README.md)."""

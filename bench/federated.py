@@ -1,7 +1,7 @@
 """Benchmark (not a test): uplink compression on the real Flower Deployment Engine, and the
 localized variants of the model it trains.
 
-    .venv-workloads/bin/python bench/federated.py [--rounds 5] [--topk-fractions 0.02,0.05]
+    .venv-workloads/bin/python bench/federated.py [--rounds 8] [--topk-fractions 0.02,0.05]
 
 One SuperLink and three SuperNodes (TLS, node auth) on loopback train `digits-large`
 (MLP 64-1024-1024-10, 1.13M parameters) for the same rounds from the same seed once per
@@ -82,7 +82,7 @@ def _localized(global_weights: Path, data: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--topk-fractions", default="0.02,0.05")
     parser.add_argument("--workdir", type=Path, default=REPO / "out" / "bench" / "federated")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "federated.json")

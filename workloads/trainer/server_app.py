@@ -160,28 +160,22 @@ class FederatedRun:
                 region = self._region(node_id)
                 part["reason"] = f"node error: {reply.error.reason}"
             else:
-                region = str(reply.content.config_records["node"]["region"])
-                if region in regions:  # two nodes claiming one region: keep both, tell them apart
-                    region = f"{region}#{node_id}"
-                self.regions_by_node[node_id] = region
-                metrics = reply.content.metric_records["metrics"]
-                part.update(
-                    examples=int(metrics["num-examples"]),
-                    train_loss=float(metrics["train-loss"]),
-                    train_seconds=float(metrics["train-seconds"]),
-                    uplink_payload_bytes=reply.content.array_records["arrays"].count_bytes(),
-                    uplink_wire_bytes=_wire_bytes(reply),
-                )
-                received_model[region] = {
-                    "loss": float(metrics["received-loss"]),
-                    "accuracy": float(metrics["received-accuracy"]),
-                    "examples": int(metrics["test-examples"]),
-                }
                 try:
-                    updates[region] = self._decode(reply, reference)
-                    reply_by_region[region] = reply
-                except MalformedUpdate as err:
-                    part.update(status="rejected", reason=str(err))
+                    region, fields, evaluation = self._read_train_reply(reply)
+                except (KeyError, TypeError, ValueError) as err:  # not what our ClientApp sends
+                    region = self._region(node_id)
+                    part.update(status="rejected", reason=f"malformed reply: missing or bad {err}")
+                else:
+                    if region in regions:  # two nodes claiming one region: keep both, tell them apart
+                        region = f"{region}#{node_id}"
+                    self.regions_by_node[node_id] = region
+                    part.update(fields)
+                    received_model[region] = evaluation
+                    try:
+                        updates[region] = self._decode(reply, reference)
+                        reply_by_region[region] = reply
+                    except MalformedUpdate as err:
+                        part.update(status="rejected", reason=str(err))
             regions[region] = part
 
         accepted, rejections = validate_updates(updates, reference, s.norm_z_max)
@@ -241,6 +235,24 @@ class FederatedRun:
             },
         }
         return record, received_model
+
+    @staticmethod
+    def _read_train_reply(reply: Message) -> tuple[str, dict[str, Any], dict[str, float]]:
+        """(region, record fields, how the received model did on the region's test split)."""
+        metrics = reply.content.metric_records["metrics"]
+        fields = {
+            "examples": int(metrics["num-examples"]),
+            "train_loss": float(metrics["train-loss"]),
+            "train_seconds": float(metrics["train-seconds"]),
+            "uplink_payload_bytes": reply.content.array_records["arrays"].count_bytes(),
+            "uplink_wire_bytes": _wire_bytes(reply),
+        }
+        evaluation = {
+            "loss": float(metrics["received-loss"]),
+            "accuracy": float(metrics["received-accuracy"]),
+            "examples": int(metrics["test-examples"]),
+        }
+        return str(reply.content.config_records["node"]["region"]), fields, evaluation
 
     def _decode(self, reply: Message, reference: Tensors) -> Tensors:
         expected = self.settings.compression

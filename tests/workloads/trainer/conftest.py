@@ -36,6 +36,7 @@ class InProcessGrid:
         }
         self.offline: set[int] = set()
         self.on_round: list = []  # callables(grid, round) run before each send, to script failures
+        self.reply_filters: list = []  # callables(node_id, reply) -> reply, to forge replies
         self.sent_rounds = 0
 
     def get_node_ids(self) -> Iterable[int]:
@@ -53,7 +54,10 @@ class InProcessGrid:
             if node_id in self.offline:
                 replies.append(Message(Error(code=ErrorCode.NODE_UNAVAILABLE, reason="node offline"), reply_to=message))
                 continue
-            replies.append(client_app(message, self.contexts[node_id]))
+            reply = client_app(message, self.contexts[node_id])
+            for forge in self.reply_filters:
+                reply = forge(node_id, reply)
+            replies.append(reply)
         return replies
 
 
@@ -83,7 +87,7 @@ def in_process(tmp_path, digits_data, monkeypatch):
     monkeypatch.setattr(TaskIdentity, "_node_id", 1)
     monkeypatch.setattr(TaskIdentity, "_task_id", 1)
 
-    def run(run_config: dict[str, Any], faults: dict[str, tuple[str, float]] | None = None, hooks=(), data=None):
+    def run(run_config: dict[str, Any], faults: dict[str, tuple[str, float]] | None = None, hooks=(), data=None, forge=()):
         run_config = {"out-dir": str(tmp_path / f"run-{len(list(tmp_path.iterdir()))}"), **run_config}
         node_configs = {}
         for node_id, region in enumerate(REGIONS, start=11):
@@ -93,6 +97,7 @@ def in_process(tmp_path, digits_data, monkeypatch):
             node_configs[node_id] = cfg
         grid = InProcessGrid(run_config, node_configs)
         grid.on_round.extend(hooks)
+        grid.reply_filters.extend(forge)
         settings = TrainerSettings.from_run_config(run_config)
         info = FederatedRun(grid, settings, run_id=1).execute()  # type: ignore[arg-type]
         return InProcessRun(read_rounds(settings.out_path), info, grid, settings.out_path)

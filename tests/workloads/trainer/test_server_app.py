@@ -160,3 +160,15 @@ def test_waiting_for_regions_gives_up_after_the_node_wait_timeout(in_process):
 
     with pytest.raises(RegionsUnavailable, match="only 0 of the 2 regions needed"):
         in_process({"rounds": 2, "node-wait-timeout": 1.0}, hooks=[everyone_leaves])
+
+
+def test_a_reply_our_client_app_would_never_send_is_rejected_not_fatal(in_process):
+    def drop_identity(node_id, reply):
+        if node_id == 11 and reply.metadata.message_type == "train":  # node 11 is "eu"
+            del reply.content["node"]
+        return reply
+
+    run = in_process({"rounds": 2, "compression": "int8"}, forge=[drop_identity])
+    for record in run.records:
+        assert record["rejected"] == ["node-11"] and record["aggregated"] == ["apac", "us"]
+        assert "malformed reply" in record["regions"]["node-11"]["reason"]

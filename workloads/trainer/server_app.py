@@ -45,7 +45,7 @@ app = ServerApp()
 
 
 class RegionsUnavailable(RuntimeError):
-    pass
+    """Fewer than min-regions nodes connected within node-wait-timeout: the run stops."""
 
 
 class _FixedNodes:

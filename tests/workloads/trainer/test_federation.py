@@ -93,11 +93,11 @@ def test_a_node_with_an_unregistered_key_is_refused(federation, tmp_path):
         stdout=log, stderr=subprocess.STDOUT, env=federation.env,
     )  # fmt: skip
     try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        pass
+        exit_code = process.wait(timeout=60)
     finally:
         stop_tree(process)
+    assert exit_code != 0
+    assert "Failed to activate SuperNode" in (tmp_path / "stranger.log").read_text()
     assert federation.online_regions() == set(REGIONS)  # nobody new got in
     assert len(federation._flwr("supernode", "list", "meridian")["nodes"]) == len(REGIONS)
 

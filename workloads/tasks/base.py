@@ -43,9 +43,17 @@ class Shard:
 class Task(Protocol):
     """What Meridian needs to know about a model and its data."""
 
-    name: str
-    input_shape: tuple[int, ...]  # one example, without the batch dimension
-    num_classes: int
+    # Read-only members: a plain class attribute or a frozen dataclass field both satisfy them.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example, without the batch dimension."""
+        ...
+
+    @property
+    def num_classes(self) -> int: ...
 
     def build_model(self) -> torch.nn.Module:
         """A fresh model: float32 input (batch, *input_shape) -> logits (batch, num_classes)."""

@@ -52,7 +52,7 @@ class DigitsTask:
         )
         rng = np.random.default_rng(seed)
         train_parts, test_parts = dirichlet_label_skew(
-            y_train, y_test, len(regions), self.num_classes, alpha, rng
+            np.asarray(y_train), np.asarray(y_test), len(regions), self.num_classes, alpha, rng
         )
         return {
             region: Shard(x_train[tr], y_train[tr], x_test[te], y_test[te])

@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import cast
 
 from workloads.tasks.base import Task
 
-_BUILTIN: dict[str, Callable[[], Task]] = {}
+def _builtins() -> dict[str, Task]:
+    # Imported here: a node running a user task never loads the built-ins' code.
+    from workloads.tasks.credit import CREDIT
+    from workloads.tasks.digits import DIGITS, DIGITS_LARGE
 
-
-def _builtins() -> dict[str, Callable[[], Task]]:
-    # Imported lazily: a node running a user task never loads the built-ins' data code.
-    if not _BUILTIN:
-        from workloads.tasks.credit import CREDIT
-        from workloads.tasks.digits import DIGITS, DIGITS_LARGE
-
-        _BUILTIN.update({t.name: (lambda t=t: t) for t in (DIGITS, DIGITS_LARGE, CREDIT)})
-    return _BUILTIN
+    builtins: list[Task] = [DIGITS, DIGITS_LARGE, CREDIT]
+    return {task.name: task for task in builtins}
 
 
 def builtin_task_names() -> list[str]:
@@ -30,13 +25,13 @@ def load_task(reference: str) -> Task:
     """`digits`, `digits-large`, `credit`, or `package.module:ATTRIBUTE` naming an object
     that satisfies the Task protocol (see workloads/tasks/README.md)."""
     if ":" not in reference:
-        factory = _builtins().get(reference)
-        if factory is None:
+        task = _builtins().get(reference)
+        if task is None:
             raise ValueError(
                 f"unknown task {reference!r}: use one of {', '.join(builtin_task_names())} "
                 "or a dotted path 'package.module:TASK'"
             )
-        return factory()
+        return task
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"task reference {reference!r} must look like 'package.module:TASK'")

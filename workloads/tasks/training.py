@@ -50,7 +50,7 @@ def train(
     started = time.perf_counter()
     inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     labels = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     anchor = [p.detach().clone() for p in params] if proximal_mu > 0 else []
     velocity = [torch.zeros_like(p) for p in params]
     generator = torch.Generator().manual_seed(seed)

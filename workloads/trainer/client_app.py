@@ -20,7 +20,7 @@ from workloads.tasks import train as train_model
 from workloads.trainer.compression import compress_uplink
 from workloads.trainer.faults import inject_fault
 from workloads.trainer.settings import TrainerSettings
-from workloads.trainer.task import get_weights, node_region, node_shard, set_weights
+from workloads.trainer.task import get_weights, node_region, node_shard, record_number, set_weights
 
 app = ClientApp(mods=[compress_uplink, inject_fault])
 
@@ -38,7 +38,7 @@ def train(msg: Message, context: Context) -> Message:
     shard = node_shard(context)
     config = msg.content.config_records["config"]
     before = evaluate_model(model, shard.x_test, shard.y_test)
-    server_round = int(config["server-round"])
+    server_round = int(record_number(config, "server-round"))
     result = train_model(
         model,
         shard.x_train,
@@ -46,7 +46,7 @@ def train(msg: Message, context: Context) -> Message:
         epochs=settings.local_epochs,
         batch_size=settings.batch_size,
         lr=settings.learning_rate,
-        proximal_mu=float(config.get("proximal-mu", 0.0)),
+        proximal_mu=record_number(config, "proximal-mu") if "proximal-mu" in config else 0.0,
         seed=settings.seed * 100_003 + server_round,
     )
     metrics = MetricRecord(

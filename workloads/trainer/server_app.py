@@ -37,6 +37,7 @@ from workloads.trainer.metrics import FederationMetrics
 from workloads.trainer.records import RoundLog, attach_evaluation, save_model
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.strategies import WEIGHT_KEY, RoundSizedMultiKrum, build_strategy
+from workloads.trainer.task import record_number
 from workloads.trainer.validation import validate_updates
 
 logger = logging.getLogger("flwr").getChild("meridian")
@@ -241,16 +242,16 @@ class FederatedRun:
         """(region, record fields, how the received model did on the region's test split)."""
         metrics = reply.content.metric_records["metrics"]
         fields = {
-            "examples": int(metrics["num-examples"]),
-            "train_loss": float(metrics["train-loss"]),
-            "train_seconds": float(metrics["train-seconds"]),
+            "examples": int(record_number(metrics, "num-examples")),
+            "train_loss": record_number(metrics, "train-loss"),
+            "train_seconds": record_number(metrics, "train-seconds"),
             "uplink_payload_bytes": reply.content.array_records["arrays"].count_bytes(),
             "uplink_wire_bytes": _wire_bytes(reply),
         }
         evaluation = {
-            "loss": float(metrics["received-loss"]),
-            "accuracy": float(metrics["received-accuracy"]),
-            "examples": int(metrics["test-examples"]),
+            "loss": record_number(metrics, "received-loss"),
+            "accuracy": record_number(metrics, "received-accuracy"),
+            "examples": int(record_number(metrics, "test-examples")),
         }
         return str(reply.content.config_records["node"]["region"]), fields, evaluation
 
@@ -276,9 +277,9 @@ class FederatedRun:
             metrics = reply.content.metric_records["metrics"]
             region = str(reply.content.config_records["node"]["region"])
             results[region] = {
-                "loss": float(metrics["loss"]),
-                "accuracy": float(metrics["accuracy"]),
-                "examples": int(metrics["num-examples"]),
+                "loss": record_number(metrics, "loss"),
+                "accuracy": record_number(metrics, "accuracy"),
+                "examples": int(record_number(metrics, "num-examples")),
             }
         return results
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import torch
-from flwr.app import ArrayRecord, Context
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 
 from workloads import contract
 from workloads.tasks import Shard
@@ -36,3 +36,11 @@ def set_weights(model: torch.nn.Module, arrays: ArrayRecord) -> None:
 
 def get_weights(model: torch.nn.Module) -> ArrayRecord:
     return ArrayRecord({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+def record_number(record: MetricRecord | ConfigRecord, key: str) -> float:
+    """A scalar from a Flower record; ValueError (naming the key) for anything else."""
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key!r} is {value!r}, not a number")
+    return float(value)

@@ -4,7 +4,6 @@ import logging
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from workloads.tasks import load_task

@@ -12,9 +12,10 @@ TRAINER = Path(__file__).parents[3] / "workloads" / "trainer"
 DOCKERFILE = (TRAINER / "Dockerfile").read_text()
 
 
-def test_the_base_image_is_pinned_to_an_exact_version():
-    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.M).group(1)
-    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
+def test_every_stage_starts_from_the_same_exactly_pinned_base_image():
+    bases = set(re.findall(r"^FROM (\S+)", DOCKERFILE, re.M))
+    assert len(bases) == 1, bases
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", bases.pop())
 
 
 def test_it_builds_in_two_stages_and_runs_as_the_contract_uid():

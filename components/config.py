@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -38,6 +37,7 @@ from components.catalog import (
     Residency,
     edge_location_belongs,
 )
+from workloads.contract import Compression, Strategy
 
 NAMESPACE = "meridian"
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
@@ -205,22 +205,6 @@ class Region(_Model):
 
     def edge_machine(self, site: EdgeSite) -> str:
         return site.machine_type or DEFAULT_EDGE_MACHINE.get(self.cloud, "")
-
-
-class Strategy(StrEnum):
-    FEDAVG = "fedavg"
-    FEDPROX = "fedprox"
-    FEDADAM = "fedadam"
-    FEDMEDIAN = "fedmedian"
-    FEDTRIMMEDAVG = "fedtrimmedavg"
-    MULTIKRUM = "multikrum"
-
-
-class Compression(StrEnum):
-    NONE = "none"
-    FP16 = "fp16"
-    INT8 = "int8"
-    TOPK = "topk"  # top-k sparsification, int8 values, error feedback
 
 
 class Federation(_Model):

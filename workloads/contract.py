@@ -18,6 +18,27 @@ class Image(StrEnum):
     EDGE = "edge"  # CPU edge server, quantized model, escalates to its region
 
 
+class Strategy(StrEnum):
+    """Federated aggregation strategies: the stack's `federation.strategy`, the trainer's run
+    config `strategy`, and what the Kubernetes layer passes from one to the other."""
+
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"  # the client adds the proximal term
+    FEDADAM = "fedadam"
+    FEDMEDIAN = "fedmedian"
+    FEDTRIMMEDAVG = "fedtrimmedavg"
+    MULTIKRUM = "multikrum"
+
+
+class Compression(StrEnum):
+    """Uplink update compression: the stack's `federation.compression` and the run config's."""
+
+    NONE = "none"
+    FP16 = "fp16"
+    INT8 = "int8"
+    TOPK = "topk"  # top-k sparsification, int8 values, error feedback
+
+
 # Flower 1.42 SuperLink ports (flower-superlink defaults).
 SUPERLINK_SERVERAPPIO_PORT = 9091  # ServerApp <-> SuperLink, in-pod only
 SUPERLINK_FLEET_PORT = 9092  # SuperNodes connect here (TLS + node auth)

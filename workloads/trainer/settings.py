@@ -1,33 +1,18 @@
 """The trainer's run config, typed and checked once, read by both the ServerApp and ClientApp.
 
 Defaults live in workloads/trainer/pyproject.toml ([tool.flwr.app.config]); any key can be
-overridden per run with `flwr run ... --run-config 'key=value ...'`. The enum values are
-the same strings as the stack config's `federation.strategy` / `federation.compression`
-(components/config.py), so the Kubernetes components pass them through unchanged.
+overridden per run with `flwr run ... --run-config 'key=value ...'`. Strategy and
+Compression are the contract's enums, the same the stack config's `federation` uses, so the
+Kubernetes components pass them through unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from enum import StrEnum
 from pathlib import Path
 
-
-class Strategy(StrEnum):
-    FEDAVG = "fedavg"
-    FEDPROX = "fedprox"
-    FEDADAM = "fedadam"
-    FEDMEDIAN = "fedmedian"
-    FEDTRIMMEDAVG = "fedtrimmedavg"
-    MULTIKRUM = "multikrum"
-
-
-class Compression(StrEnum):
-    NONE = "none"
-    FP16 = "fp16"
-    INT8 = "int8"
-    TOPK = "topk"  # top-k sparsification, int8 values, error feedback
+from workloads.contract import Compression, Strategy
 
 
 class SettingsError(ValueError):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from components.config import Compression as StackCompression
 from workloads.trainer.compression import MalformedUpdate, decode, encode
 from workloads.trainer.settings import Compression
 
@@ -22,10 +21,6 @@ def _trained(reference, step=0.01):
 
 def _nbytes(tensors):
     return sum(v.nbytes for v in tensors.values())
-
-
-def test_modes_are_the_stack_configs_modes():
-    assert {m.value for m in Compression} == {m.value for m in StackCompression}
 
 
 def test_none_sends_the_weights_unchanged():

@@ -3,14 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from components.config import Strategy as StackStrategy
 from workloads.trainer.settings import SettingsError, Strategy, TrainerSettings
 
 APP_PYPROJECT = Path(__file__).parents[3] / "workloads" / "trainer" / "pyproject.toml"
-
-
-def test_strategies_are_the_stack_configs_strategies():
-    assert {s.value for s in Strategy} == {s.value for s in StackStrategy}
 
 
 def test_the_apps_default_run_config_is_valid_and_complete():

@@ -6,14 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from meridian.local.supervisor import (
-    LocalStackError,
-    ProcessSpec,
-    is_healthy,
-    pid_alive,
-    read_state,
-    stop_pids,
-)
+from meridian.local.supervisor import LocalStackError, ProcessSpec, is_healthy, read_state
+from workloads.processes import alive as pid_alive
+from workloads.processes import stop_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "out" / "local"

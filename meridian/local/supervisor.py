@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +18,9 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from workloads.processes import alive as pid_alive
+from workloads.processes import stop_pids
 
 
 class LocalStackError(Exception):
@@ -64,20 +66,6 @@ def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", spec.port), timeout):
             return True
         return False
-    return True
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child is dead for our purposes.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
@@ -222,46 +210,6 @@ class Supervisor:
                 process.wait(timeout=1)
         self.children.clear()
         self.release()
-
-
-def descendants(pid: int) -> list[int]:
-    """pid and every process below it, by parent links in /proc (children that started a
-    session of their own, as Flower's do, are outside the process group)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        queue.extend(children.get(current, []))
-    return found
-
-
-def _signal_tree(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-    for member in descendants(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(member, sig)
-
-
-def stop_pids(pids: list[int], grace: float = 10.0) -> None:
-    """SIGTERM each process and everything below it, then SIGKILL what outlives the grace."""
-    trees = {pid: descendants(pid) for pid in pids}
-    for pid in pids:
-        _signal_tree(pid, signal.SIGTERM)
-    everyone = [p for tree in trees.values() for p in tree]
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(p) for p in everyone):
-        time.sleep(0.1)
-    for pid in everyone:
-        if pid_alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
 
 
 def read_state(state_file: Path) -> dict[str, Any] | None:

@@ -26,7 +26,8 @@ from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
 from meridian.local.latency import Site, edge_site_place, region_place
 from meridian.local.report import RunFacts, print_summary, write_report
-from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor, descendants, stop_pids
+from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
+from workloads.processes import descendants, stop_pids
 
 MODEL_VERSION_PREFIX = "v"
 REQUIRED_MODULES = ("torch", "flwr", "safetensors", "cryptography", "uvicorn", "httpx", "matplotlib", "rich")

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 from flwr.common.config import parse_config_args
 
+from workloads.processes import stop_pids
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
 
@@ -67,56 +67,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _descendants(pid: int) -> list[int]:
-    """pid and every process below it (Flower detaches its helpers into new sessions, so
-    process groups do not cover them; the parent links in /proc do)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        queue.extend(children.get(current, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
-    except OSError:
-        return False
-
-
-def stop_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a process and all its descendants; SIGKILL whatever outlives the grace period."""
-    pids = _descendants(process.pid)
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + _STOP_GRACE_SECONDS
-    while time.monotonic() < deadline and any(_alive(p) for p in pids):
-        process.poll()
-        time.sleep(0.1)
-    for pid in pids:
-        if _alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+def stop_tree(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process and all its descendants, then reap it."""
+    stop_pids([process.pid], grace=_STOP_GRACE_SECONDS)
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:

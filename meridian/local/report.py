@@ -129,7 +129,7 @@ def _pct(value: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.1f}" if value >= 1 else f"{value:.3f}"
 
 
 def markdown(summary: dict[str, Any], plots: list[str]) -> str:

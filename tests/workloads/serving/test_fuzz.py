@@ -95,11 +95,12 @@ def running(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
     loop.close()
 
 
-sent: list[int] = []
+sent: list[tuple[str, str, int]] = []  # (method, path, status) of every fuzzed request
 
 
 @pytest.mark.slow
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+# Derandomized: the same 1,200 requests every run, so CI is reproducible and a failure replays.
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
 @given(
     method=st.sampled_from(["POST"] * 9 + ["GET", "PUT", "DELETE"]),
     path=paths,
@@ -116,7 +117,7 @@ def test_malformed_requests_never_get_a_5xx(running, method, path, body, content
     if version is not None:
         headers[VERSION_HEADER] = version
     response = loop.run_until_complete(client.request(method, path, content=body, headers=headers))
-    sent.append(response.status_code)
+    sent.append((method, path, response.status_code))
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert isinstance(response.json()["error"], str)
@@ -125,7 +126,11 @@ def test_malformed_requests_never_get_a_5xx(running, method, path, body, content
 def test_the_fuzzing_sent_enough_requests_and_the_server_still_answers(running) -> None:  # noqa: ANN001
     loop, _, client = running
     assert len(sent) >= 1000
-    assert sum(code == 400 for code in sent) > 500, "most fuzzed requests were refused as bad requests"
+    # The fuzzing exercised validation: most malformed bodies POSTed to the inference route
+    # were refused as bad requests (the rest of the traffic probes the router: 404/405).
+    inference = [code for method, path, code in sent if method == "POST" and path in INFER_PATHS]
+    refused = sum(code == 400 for code in inference)
+    assert refused > len(inference) / 2, f"only {refused} of {len(inference)} inference requests got a 400"
     ok = loop.run_until_complete(client.post(f"/v2/models/{MODEL}/infer", json=infer_body(X[:2])))
     assert ok.status_code == 200
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,7 +12,18 @@ from workloads.processes import alive as pid_alive
 from workloads.processes import stop_pids
 
 ROOT = Path(__file__).resolve().parents[2]
+# What `up` imports or runs: checked first, so a missing one is named rather than a traceback.
+REQUIRED_MODULES = ("torch", "flwr", "numpy", "safetensors", "cryptography", "uvicorn", "httpx", "matplotlib")
 DEFAULT_OUT = ROOT / "out" / "local"
+
+
+def require_dependencies() -> None:
+    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise LocalStackError(
+            f"missing dependencies: {', '.join(missing)} (in {sys.executable}). Run `make up`, "
+            "which builds the workloads' environment (.venv-workloads) and runs this in it."
+        )
 
 
 def status(out_dir: Path) -> int:
@@ -86,6 +98,7 @@ def main(argv: list[str]) -> int:
             return status(args.out)
         if args.command == "down":
             return down(args.out)
+        require_dependencies()
         from meridian.local.up import up
 
         return up(

@@ -10,7 +10,6 @@ report. Then it serves until Ctrl-C (or returns at once with --detach).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,22 +24,10 @@ from typing import Any
 from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
 from meridian.local.latency import Site, edge_site_place, region_place
+from meridian.local.load import LoadResult, run_load
 from meridian.local.report import RunFacts, print_summary, write_report
 from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
 from workloads.processes import descendants, stop_pids
-
-MODEL_VERSION_PREFIX = "v"
-REQUIRED_MODULES = ("torch", "flwr", "safetensors", "cryptography", "uvicorn", "httpx", "matplotlib", "rich")
-
-
-def _require_dependencies() -> None:
-    missing = [name for name in REQUIRED_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise LocalStackError(
-            f"missing dependencies: {', '.join(missing)} (in {sys.executable}). Run `make up`, "
-            "which builds the workloads' environment (.venv-workloads) and runs this in it."
-        )
-
 
 def _local_regions(config: StackConfig, stack: str) -> list[Region]:
     clouds = [r.name for r in config.regions if r.cloud is not Cloud.KUBERNETES]
@@ -231,6 +218,13 @@ class LocalFleet:
             self.supervisor.start(spec, ready_timeout=120)
         self._phase("serving start", started)
 
+    # -- 4. users ------------------------------------------------------------------------------
+    def load(self) -> LoadResult:
+        started = time.monotonic()
+        result = run_load(self.sites(), _test_examples(self.data, self.regions), 40 if self.quick else 300)
+        self._phase("load", started)
+        return result
+
 
 def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int) -> None:
     """Live table of the rounds as the trainer writes them."""
@@ -281,7 +275,6 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
     except ConfigError as err:
         raise LocalStackError(str(err)) from None
     fleet = LocalFleet(stack, config, out_dir, quick, port_base)
-    _require_dependencies()
     fleet.supervisor.claim()  # refuses to start over a running fleet
     for stale in ("registry", "federation", "localization", "cache", "keys", "logs", "data"):
         shutil.rmtree(fleet.out / stale, ignore_errors=True)
@@ -294,12 +287,7 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
         rounds, global_model, parameters = fleet.train()
         localized = fleet.localize(global_model)
         fleet.serve(specs)
-        from meridian.local.load import run_load
-
-        started = time.monotonic()
-        examples = _test_examples(fleet.data, fleet.regions)
-        load = run_load(fleet.sites(), examples, requests_per_metro=40 if quick else 300)
-        fleet._phase("load", started)
+        load = fleet.load()
         facts = RunFacts(
             stack=stack,
             task=config.federation.task,

@@ -67,15 +67,6 @@ class Inventory:
     def of_type(self, *types: str) -> list[Recorded]:
         return [r for r in self.resources if r.type in types]
 
-    def named(self, name: str) -> Recorded:
-        matches = [r for r in self.resources if r.name == name]
-        if len(matches) != 1:
-            raise KeyError(f"{len(matches)} resources named {name!r}")
-        return matches[0]
-
-    def children(self, parent: str) -> list[Recorded]:
-        return [r for r in self.resources if r.parent == parent]
-
     def to_json(self) -> dict[str, Any]:
         return {"stack": self.stack, "resources": [r.to_json() for r in self.resources]}
 

@@ -136,8 +136,8 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
     lines = [
         f"# Meridian local run: stack `{summary['stack']}`",
         "",
-        f"Task `{summary['task']}`, strategy `{summary['strategy']}`, uplink compression "
-        f"`{summary['compression']}`, {summary['rounds']} rounds.",
+        (f"Task `{summary['task']}`, strategy `{summary['strategy']}`, uplink compression "
+        f"`{summary['compression']}`, {summary['rounds']} rounds."),
         "",
         "## Training",
         "",
@@ -176,8 +176,8 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
         )
     lines += [
         "",
-        "Latency is the measured call on this machine plus modelled network round trips "
-        "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py).",
+        ("Latency is the measured call on this machine plus modelled network round trips "
+        "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py)."),
         "",
         *[f"![{p}]({p})" for p in plots],
         "",

@@ -1,6 +1,6 @@
 """Localization: per-region fine-tuning, structured pruning and int8 quantization (README.md)."""
 
-from workloads.localization.localize import Localized, LocalizationConfig, localize, measure_variants
+from workloads.localization.localize import LocalizationConfig, Localized, localize, measure_variants
 from workloads.localization.pruning import find_prunable, prune_structured
 
 __all__ = [

@@ -141,7 +141,7 @@ class Manifest:
             raise reject("not a JSON object")
         if data.get("format") != FORMAT:
             raise reject(f"format {data.get('format')!r} is not {FORMAT!r}")
-        expected = {name for name in cls.__dataclass_fields__}
+        expected = set(cls.__dataclass_fields__)
         if missing := expected - data.keys():
             raise reject(f"missing fields {sorted(missing)}")
         if unknown := data.keys() - expected:

@@ -38,7 +38,7 @@ class RegistryRequestHandler(BaseHTTPRequestHandler):
         self._serve(send_body=False)
 
     def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
+        log.debug("%s %s", self.address_string(), format % args)
 
     def _resolve(self) -> Path | None:
         relative = unquote(urlsplit(self.path).path).lstrip("/")

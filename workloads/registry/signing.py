@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from workloads.contract import SIGNING_KEY_FILE, TRUSTED_KEY_FILE
 from workloads.registry.artifact import MANIFEST_FILE, SIGNATURE_FILE, ArtifactRejected
+
 ALGORITHM = "ed25519"
 
 

@@ -26,10 +26,9 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from workloads.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
+from workloads.registry.artifact import ArtifactRejected
 from workloads.serving.batching import QueueFull
 from workloads.serving.metrics import ServingMetrics
-from workloads.registry.artifact import ArtifactRejected
-from workloads.serving.settings import LATEST
 from workloads.serving.protocol import (
     INPUT_NAME,
     LABEL,
@@ -40,6 +39,7 @@ from workloads.serving.protocol import (
     encode_infer_response,
     parse_infer_request,
 )
+from workloads.serving.settings import LATEST
 from workloads.serving.versions import ModelRouter, ServedVersion, TrafficSplit
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ def _split_from(body: bytes) -> TrafficSplit:
         raise bad_request(f"unknown load parameters: {', '.join(sorted(unknown))}")
     candidate = parameters.get("candidate")
     weight = parameters.get("candidate_weight", 0)
-    if (candidate is not None and not isinstance(candidate, str)) or type(weight) is not int:  # noqa: E721
+    if (candidate is not None and not isinstance(candidate, str)) or type(weight) is not int:
         raise bad_request("candidate must be a version string, candidate_weight an integer percent")
     try:
         return TrafficSplit(parameters["stable"], candidate, weight)

@@ -75,7 +75,7 @@ def _header_length(headers: dict[str, str], body_size: int) -> int | None:
 def _shape(value: object, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     expected = f"[-1, {', '.join(map(str, input_shape))}]"
     if not isinstance(value, list) or not all(
-        type(d) is int for d in value  # noqa: E721 - bool is an int subclass and not a dimension
+        type(d) is int for d in value
     ):
         raise bad_request(f"input '{INPUT_NAME}' shape must be a list of integers {expected}")
     shape = tuple(value)
@@ -104,7 +104,7 @@ def _from_json_data(data: object, shape: tuple[int, ...]) -> np.ndarray:
 
 def _from_binary(size: object, binary: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     needed = math.prod(shape) * 4
-    if type(size) is not int or size != needed:  # noqa: E721
+    if type(size) is not int or size != needed:
         raise bad_request(
             f"input '{INPUT_NAME}' binary_data_size is {size!r}; FP32 shape {list(shape)} needs {needed}"
         )

@@ -20,6 +20,7 @@ from workloads.serving.batching import MicroBatcher
 from workloads.serving.metrics import ServingMetrics, VersionMetrics
 from workloads.serving.models import LoadedModel, ModelSource
 from workloads.serving.protocol import InferError
+import contextlib
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +168,8 @@ class ModelRouter:
 
     async def _retire(self, served: ServedVersion) -> None:
         await served.batcher.close()
-        try:
+        with contextlib.suppress(KeyError):
             self._metrics.queue_depth.remove(self.name, served.name)
-        except KeyError:
-            pass
 
     def _publish(self, split: TrafficSplit) -> None:
         m = self._metrics

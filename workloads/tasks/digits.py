@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from workloads.tasks.base import Shard
 from workloads.tasks.splits import check_regions, dirichlet_label_skew
 

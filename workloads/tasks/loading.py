@@ -8,6 +8,7 @@ from typing import cast
 
 from workloads.tasks.base import Task
 
+
 def _builtins() -> dict[str, Task]:
     # Imported here: a node running a user task never loads the built-ins' code.
     from workloads.tasks.credit import CREDIT

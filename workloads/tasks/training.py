@@ -66,7 +66,7 @@ def train(
             loss = F.cross_entropy(model(inputs[batch]), labels[batch])
             total += loss.item() * len(batch)
             if anchor:
-                drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+                drift = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
                 loss = loss + proximal_mu / 2 * drift
             loss.backward()
             _sgd_step(params, velocity, lr, momentum)
@@ -79,7 +79,7 @@ def _sgd_step(params: list[torch.Tensor], velocity: list[torch.Tensor], lr: floa
     """SGD with momentum, as torch.optim.SGD computes it (v = m * v + g; w -= lr * v).
     Written out because constructing any torch.optim optimizer imports torch._dynamo, ~2 s
     in every fresh process, and Flower runs each train message in a fresh process."""
-    for p, v in zip(params, velocity):
+    for p, v in zip(params, velocity, strict=True):
         if p.grad is not None:
             v.mul_(momentum).add_(p.grad)
             p.sub_(v, alpha=lr)

@@ -61,8 +61,8 @@ def _no_world_ingress(args: StackValidationArgs) -> Iterator[tuple[str, str | No
             continue
         ports = f"{show(rule.get('fromPort'))}-{show(rule.get('toPort'))}"
         yield (
-            f"{declared_by.name}: ingress {ports} is open to {', '.join(world)}; only tcp/443 on a "
-            "load balancer's security group may be",
+            (f"{declared_by.name}: ingress {ports} is open to {', '.join(world)}; only tcp/443 on a "
+            "load balancer's security group may be"),
             declared_by.urn,
         )
 

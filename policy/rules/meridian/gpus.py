@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
 from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
-from ..support import MANDATORY, WORKLOAD_TYPES, dig, items, mapping, pod_spec, resource_rule
+from ..support import MANDATORY, WORKLOAD_TYPES, items, mapping, pod_spec, resource_rule
 
 ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
 # components/cluster.py ACCELERATOR_LABEL: on existing clusters pods pick GPUs by this label.

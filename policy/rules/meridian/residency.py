@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from fnmatch import fnmatchcase
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
@@ -121,8 +121,8 @@ def _residency(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
             copy_zone = zones.get(location(copy) or "") if copy else None
             if copy_zone is None or copy_zone != zone:
                 yield (
-                    f"data bucket {bucket.name} replicates to {target} "
-                    f"({'zone ' + copy_zone if copy_zone else 'outside this stack'}), out of zone {zone}",
+                    (f"data bucket {bucket.name} replicates to {target} "
+                    f"({'zone ' + copy_zone if copy_zone else 'outside this stack'}), out of zone {zone}"),
                     bucket.urn,
                 )
 
@@ -204,8 +204,8 @@ def _trainer_scope(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             owner = _tagged(bucket, REGION_KEYS) or location(bucket)
             if owner != region:
                 yield (
-                    f"trainer identity {identity.name} of {region} (zone {zones.get(region)}) may reach data "
-                    f"bucket {bucket.name} of {owner}",
+                    (f"trainer identity {identity.name} of {region} (zone {zones.get(region)}) may reach data "
+                    f"bucket {bucket.name} of {owner}"),
                     identity.urn,
                 )
 

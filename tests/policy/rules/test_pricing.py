@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.catalog import CPU_MACHINES, Cloud, GCP_ACCELERATOR_TYPES, GPU_MACHINES, REGIONS
+from components.catalog import CPU_MACHINES, GCP_ACCELERATOR_TYPES, GPU_MACHINES, REGIONS, Cloud
 from policy.rules import pricing
 from policy.rules.pricing import CDN, CONTROL_PLANE, GPU_NODES, TRANSFER, Priced, estimate
 

@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.workloads.serving.support import MODEL, Registry, app_for, asgi_client, digits, infer_body, make_registry, serving, started
+from tests.workloads.serving.support import (
+    MODEL,
+    Registry,
+    app_for,
+    asgi_client,
+    digits,
+    infer_body,
+    make_registry,
+    serving,
+    started,
+)
 from workloads.edge.cascade import CascadeAnswerer, CascadeConfig, CircuitBreaker, LruCache
 from workloads.registry import Variant
 from workloads.registry.serve import RegistryServer

@@ -12,7 +12,15 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.workloads.serving.support import MODEL, digits, free_port, infer_body, make_registry, server_env, server_process
+from tests.workloads.serving.support import (
+    MODEL,
+    digits,
+    free_port,
+    infer_body,
+    make_registry,
+    server_env,
+    server_process,
+)
 from workloads import contract
 from workloads.registry import Variant
 from workloads.registry.serve import RegistryServer

@@ -73,5 +73,5 @@ def test_global_weights_that_do_not_fit_the_task_publish_nothing(inputs: dict[st
 
 def test_a_missing_shard_is_named_before_any_work(inputs: dict[str, Path]) -> None:
     inputs["data"] = inputs["data"].parent / "ap-southeast-1"
-    with pytest.raises(FileNotFoundError, match="no shard at .*ap-southeast-1"):
+    with pytest.raises(FileNotFoundError, match=r"no shard at .*ap-southeast-1"):
         run(inputs)

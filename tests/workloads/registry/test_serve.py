@@ -127,5 +127,5 @@ def test_nothing_outside_the_files_of_the_registry_is_served(server: RegistrySer
 
 
 def test_a_missing_root_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(NotADirectoryError, match="registry root .* is not a directory"):
+    with pytest.raises(NotADirectoryError, match=r"registry root .* is not a directory"):
         RegistryServer(tmp_path / "nowhere")

@@ -32,14 +32,14 @@ def test_keygen_never_overwrites_a_key(tmp_path: Path) -> None:
 
 def test_a_public_key_is_not_accepted_as_a_signing_key(tmp_path: Path) -> None:
     _, public_key = generate_keypair(tmp_path)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="private key"):
         load_signing_key(public_key)
 
 
 def test_a_signature_over_other_bytes_names_the_manifest() -> None:
     key = Ed25519PrivateKey.generate()
     signature = sign_manifest(b"original", key)
-    with pytest.raises(ArtifactRejected, match="manifest.json: does not match its signature"):
+    with pytest.raises(ArtifactRejected, match=r"manifest\.json: does not match its signature"):
         verify_signature(b"changed", signature, key.public_key(), "a")
 
 

@@ -11,7 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.workloads.serving.support import MODEL, REGION, TASK, Registry, app_for, digits, infer_body, make_registry, serving
+from tests.workloads.serving.support import (
+    MODEL,
+    REGION,
+    TASK,
+    Registry,
+    app_for,
+    digits,
+    infer_body,
+    make_registry,
+    serving,
+)
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 
 X, _ = digits()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     registry = make_registry(tmp_path_factory.mktemp("registry"))
     registry.publish("v1", seed=1)
     registry.publish("v2", seed=2)
@@ -44,7 +43,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     raw = bytearray(weights.read_bytes())
     raw[-1] ^= 0xFF
     weights.write_bytes(bytes(raw))
-    yield registry
+    return registry
 
 
 async def test_liveness_answers_before_the_model_loads_and_readiness_only_after(registry: Registry, tmp_path: Path) -> None:
@@ -62,14 +61,14 @@ async def test_liveness_answers_before_the_model_loads_and_readiness_only_after(
 
 
 @pytest.fixture
-async def app(registry: Registry, tmp_path: Path):  # noqa: ANN201 - an async generator fixture
+async def app(registry: Registry, tmp_path: Path):
     app = app_for(registry, tmp_path, stable="v1", candidate="v2", candidate_weight=25)
     await started(app)
     yield app
     await app.shutdown()
 
 
-async def test_metadata_describes_server_model_and_versions(app) -> None:  # noqa: ANN001
+async def test_metadata_describes_server_model_and_versions(app) -> None:
     async with asgi_client(app) as client:
         server = (await client.get("/v2")).json()
         assert server["name"] == "meridian-test" and "binary_tensor_data" in server["extensions"]
@@ -83,7 +82,7 @@ async def test_metadata_describes_server_model_and_versions(app) -> None:  # noq
         assert (await client.get(f"/v2/models/{MODEL}/versions/v2")).json()["versions"] == ["v2"]
 
 
-async def test_inference_returns_the_signed_models_predictions_whatever_the_content_type(app, registry: Registry) -> None:  # noqa: ANN001
+async def test_inference_returns_the_signed_models_predictions_whatever_the_content_type(app, registry: Registry) -> None:
     expected = registry.model(1)(__import__("torch").from_numpy(X[:5])).argmax(1).tolist()
     async with asgi_client(app) as client:
         response = await client.post(
@@ -120,7 +119,7 @@ async def test_inference_returns_the_signed_models_predictions_whatever_the_cont
         ("GET", f"/v2/models/{MODEL}/versions/v9", None, {}, 404, "'v9' is not loaded"),
     ],
 )
-async def test_every_error_path_answers_in_the_v2_error_shape(app, method, path, body, headers, status, message) -> None:  # noqa: ANN001
+async def test_every_error_path_answers_in_the_v2_error_shape(app, method, path, body, headers, status, message) -> None:
     async with asgi_client(app) as client:
         content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         response = await client.request(method, path, content=content, headers=headers)
@@ -157,7 +156,7 @@ async def test_a_full_queue_answers_429_with_retry_after_at_once(registry: Regis
     assert refused.headers["retry-after"] == "1" and "queue full" in refused.json()["error"]
 
 
-async def test_unpinned_traffic_follows_the_split_and_the_header_pins_a_version(app) -> None:  # noqa: ANN001
+async def test_unpinned_traffic_follows_the_split_and_the_header_pins_a_version(app) -> None:
     async with asgi_client(app) as client:
         split = [(await client.post(INFER, json=infer_body(X[:1]))).json()["model_version"] for _ in range(100)]
         pinned = [
@@ -171,7 +170,7 @@ async def test_unpinned_traffic_follows_the_split_and_the_header_pins_a_version(
     assert 'meridian_inference_requests_total{model="meridian",status="200",version="v1"} 75.0' in metrics
 
 
-async def test_metrics_expose_requests_latency_batches_queue_and_loaded_versions(app) -> None:  # noqa: ANN001
+async def test_metrics_expose_requests_latency_batches_queue_and_loaded_versions(app) -> None:
     async with asgi_client(app) as client:
         await client.post(INFER, json=infer_body(X[:3]), headers={VERSION_HEADER: "v1"})
         await client.post(INFER, json=infer_body(X[:1, :3]))
@@ -189,7 +188,7 @@ async def test_metrics_expose_requests_latency_batches_queue_and_loaded_versions
         assert line in metrics, line
 
 
-async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> None:  # noqa: ANN001
+async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> None:
     load = f"/v2/repository/models/{MODEL}/load"
     body = {"parameters": {"stable": "v2"}}
     async with asgi_client(app) as client:
@@ -205,7 +204,7 @@ async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> 
     assert gone.status_code == 404
 
 
-async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(app) -> None:  # noqa: ANN001
+async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(app) -> None:
     load = f"/v2/repository/models/{MODEL}/load"
     async with asgi_client(app) as client:
         refused = await client.post(load, json={"parameters": {"stable": "v3"}}, headers={"authorization": "Bearer test-token"})
@@ -225,6 +224,6 @@ async def test_the_repository_api_is_off_without_an_admin_token(registry: Regist
     assert response.status_code == 403 and "disabled" in response.json()["error"]
 
 
-async def _metrics(app) -> str:  # noqa: ANN001
+async def _metrics(app) -> str:
     async with asgi_client(app) as client:
         return (await client.get("/metrics")).text

@@ -18,7 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.workloads.serving.support import MODEL, Registry, app_for, asgi_client, digits, infer_body, make_registry, serving, started
+from tests.workloads.serving.support import (
+    MODEL,
+    Registry,
+    app_for,
+    asgi_client,
+    digits,
+    infer_body,
+    make_registry,
+    serving,
+    started,
+)
 from workloads.contract import VERSION_HEADER
 from workloads.serving.app import InferenceApp
 
@@ -109,7 +119,7 @@ sent: list[tuple[str, str, int]] = []  # (method, path, status) of every fuzzed 
     header_length=st.none() | st.integers(-5, 400).map(str) | header_text,
     version=st.none() | header_text,
 )
-def test_malformed_requests_never_get_a_5xx(running, method, path, body, content_type, header_length, version) -> None:  # noqa: ANN001
+def test_malformed_requests_never_get_a_5xx(running, method, path, body, content_type, header_length, version) -> None:
     loop, _, client = running
     headers = {"content-type": content_type}
     if header_length is not None:
@@ -123,7 +133,7 @@ def test_malformed_requests_never_get_a_5xx(running, method, path, body, content
         assert isinstance(response.json()["error"], str)
 
 
-def test_the_fuzzing_sent_enough_requests_and_the_server_still_answers(running) -> None:  # noqa: ANN001
+def test_the_fuzzing_sent_enough_requests_and_the_server_still_answers(running) -> None:
     loop, _, client = running
     assert len(sent) >= 1000
     # The fuzzing exercised validation: most malformed bodies POSTed to the inference route

@@ -11,7 +11,7 @@ from workloads.serving.settings import parse_serving_args, serving_parser
 REQUIRED = {contract.ENV_REGION: "eu-west-1", contract.ENV_REGISTRY_URL: "https://models.example"}
 
 
-def parse(argv: list[str]):  # noqa: ANN201
+def parse(argv: list[str]):
     return parse_serving_args(serving_parser("server", "test", default_variant="fp32"), argv)[0]
 
 

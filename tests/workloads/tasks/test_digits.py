@@ -52,7 +52,7 @@ def test_shards_have_the_declared_shapes_and_types():
     shard = DIGITS.partition(REGIONS, seed=0, alpha=0.5)["eu"]
     assert shard.x_train.dtype == np.float32 and shard.x_train.shape[1:] == DIGITS.input_shape
     assert shard.y_train.dtype == np.int64 and 0 <= shard.y_train.min() <= shard.y_train.max() <= 9
-    assert 0.0 <= shard.x_train.min() and shard.x_train.max() <= 1.0
+    assert shard.x_train.min() >= 0.0 and shard.x_train.max() <= 1.0
 
 
 def test_models_map_a_batch_to_class_logits():

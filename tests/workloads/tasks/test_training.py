@@ -27,7 +27,7 @@ def _distance_travelled(shard, proximal_mu):
     model = DIGITS.build_model()
     start = [p.detach().clone() for p in model.parameters()]
     train(model, shard.x_train, shard.y_train, epochs=2, lr=0.1, proximal_mu=proximal_mu)
-    return sum(float(((p.detach() - s) ** 2).sum()) for p, s in zip(model.parameters(), start))
+    return sum(float(((p.detach() - s) ** 2).sum()) for p, s in zip(model.parameters(), start, strict=True))
 
 
 def test_the_proximal_term_keeps_weights_near_the_global_model(shard):
@@ -78,5 +78,5 @@ def test_the_hand_written_sgd_matches_torch_optim(shard):
         optimizer.zero_grad()
         torch.nn.functional.cross_entropy(reference(x[batch]), y[batch]).backward()
         optimizer.step()
-    for a, b in zip(ours.parameters(), reference.parameters()):
+    for a, b in zip(ours.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b)

@@ -23,7 +23,7 @@ class IrisTask:
         x = ((x - x.mean(axis=0)) / x.std(axis=0)).astype(np.float32)
         order = np.random.default_rng(seed).permutation(len(x))
         shards = {}
-        for region, part in zip(regions, np.array_split(order, len(regions))):
+        for region, part in zip(regions, np.array_split(order, len(regions)), strict=True):
             cut = len(part) * 3 // 4
             train, test = part[:cut], part[cut:]
             shards[region] = Shard(x[train], y[train].astype(np.int64), x[test], y[test].astype(np.int64))

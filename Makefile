@@ -5,11 +5,11 @@ WVENV := .venv-workloads
 TVENV := .venv-tools
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help venv test typecheck test-infra test-workloads scan up down bench clean
+.PHONY: help venv test lint typecheck typecheck-workloads test-infra test-workloads scan up down bench clean
 
 help:
 	@echo "make up     - the whole fleet on this machine (the local stack)"
-	@echo "make test   - pyright + every test (infrastructure under mocks, workloads for real)"
+	@echo "make test   - ruff, both type checks, then every test (infrastructure under mocks, workloads for real)"
 	@echo "make bench  - the benchmarks; each writes bench/results/<name>.json"
 
 $(VENV)/.installed: requirements.txt requirements.lock
@@ -30,8 +30,18 @@ $(TVENV)/.installed: tools/requirements-checkov.txt tools/requirements-checkov.l
 
 venv: $(VENV)/.installed $(WVENV)/.installed
 
+# ruff's rules and formatter settings live in pyproject.toml.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
+
+# The Pulumi program, against .venv (pyproject.toml).
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/basedpyright
+
+# The workloads and the local stack, against .venv-workloads (pyrightconfig.workloads.json).
+typecheck-workloads: $(VENV)/.installed $(WVENV)/.installed
+	$(VENV)/bin/basedpyright -p pyrightconfig.workloads.json
 
 # The Pulumi side: the program under mocks, the policy pack, the operator CLI.
 test-infra: $(VENV)/.installed
@@ -45,7 +55,8 @@ test-workloads: $(WVENV)/.installed
 scan: $(VENV)/.installed $(TVENV)/.installed
 	$(VENV)/bin/python -m meridian scan
 
-test: typecheck test-infra scan test-workloads
+# Cheapest first, so a lint or type error fails in seconds, not after the slow suites.
+test: lint typecheck typecheck-workloads test-infra scan test-workloads
 
 # The local stack runs the workloads, so it runs in their environment.
 up: venv

@@ -78,18 +78,14 @@ def down(out_dir: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="meridian local", description="Run the local stack's fleet on this machine."
-    )
+    parser = argparse.ArgumentParser(prog="meridian local", description="Run the local stack's fleet on this machine.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="state, logs and report")
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="train, localize, serve and load the fleet")
     up_parser.add_argument("--stack", default="local", help="a stack whose regions are all `kubernetes`")
     up_parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller load")
     up_parser.add_argument("--detach", action="store_true", help="return once serving")
-    up_parser.add_argument(
-        "--port-base", type=int, default=8700, help="first of the consecutive ports the fleet uses"
-    )
+    up_parser.add_argument("--port-base", type=int, default=8700, help="first of the consecutive ports the fleet uses")
     commands.add_parser("status", help="every process with its URL and health")
     commands.add_parser("down", help="stop every process of the local fleet")
     args = parser.parse_args(argv)

@@ -54,9 +54,7 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
         "compression": facts.compression,
         "rounds": len(facts.rounds),
         "global_accuracy": (last.get("global") or {}).get("accuracy"),
-        "region_accuracy": {
-            region: part.get("accuracy") for region, part in (last.get("regions") or {}).items()
-        },
+        "region_accuracy": {region: part.get("accuracy") for region, part in (last.get("regions") or {}).items()},
         "uplink_bytes_per_round": sent,
         "uplink_fp32_bytes_per_round": fp32_bytes,
         "uplink_reduction": (sum(fp32_bytes) / sum(sent)) if sum(sent) else None,
@@ -77,6 +75,12 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
     }
 
 
+def _accuracy(part: dict[str, Any] | None) -> float:
+    """A round's accuracy for a plot: NaN where the round has none, which matplotlib leaves as a gap."""
+    accuracy = (part or {}).get("accuracy")
+    return float("nan") if accuracy is None else float(accuracy)
+
+
 def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: Path) -> list[str]:
     import matplotlib
 
@@ -87,10 +91,15 @@ def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: 
     rounds = [r["round"] for r in facts.rounds]
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(rounds, [(r.get("global") or {}).get("accuracy") for r in facts.rounds], "k-o", label="global")
+    ax.plot(rounds, [_accuracy(r.get("global")) for r in facts.rounds], "k-o", label="global")
     regions = sorted({region for r in facts.rounds for region in (r.get("regions") or {})})
     for region in regions:
-        ax.plot(rounds, [((r.get("regions") or {}).get(region) or {}).get("accuracy") for r in facts.rounds], "--", label=region)
+        ax.plot(
+            rounds,
+            [_accuracy((r.get("regions") or {}).get(region)) for r in facts.rounds],
+            "--",
+            label=region,
+        )
     ax.set(xlabel="round", ylabel="test accuracy", title="Convergence")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -115,7 +124,11 @@ def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: 
         values = [o.latency_ms for o in served if o.served_by == chosen]
         if values:
             ax.hist(values, bins=40, alpha=0.6, label=f"{label} ({len(values)})")
-    ax.set(xlabel="user-perceived latency, ms (measured + modelled RTT)", ylabel="requests", title="Latency: edge vs region")
+    ax.set(
+        xlabel="user-perceived latency, ms (measured + modelled RTT)",
+        ylabel="requests",
+        title="Latency: edge vs region",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "latency.png", dpi=110)
@@ -136,8 +149,10 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
     lines = [
         f"# Meridian local run: stack `{summary['stack']}`",
         "",
-        (f"Task `{summary['task']}`, strategy `{summary['strategy']}`, uplink compression "
-        f"`{summary['compression']}`, {summary['rounds']} rounds."),
+        (
+            f"Task `{summary['task']}`, strategy `{summary['strategy']}`, uplink compression "
+            f"`{summary['compression']}`, {summary['rounds']} rounds."
+        ),
         "",
         "## Training",
         "",
@@ -145,7 +160,9 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
         *[f"- {region}: {_pct(acc)}" for region, acc in sorted(summary["region_accuracy"].items())],
         f"- uplink bytes: {sum(summary['uplink_bytes_per_round']):,} sent vs "
         f"{sum(summary['uplink_fp32_bytes_per_round']):,} uncompressed fp32 "
-        f"({summary['uplink_reduction']:.1f}x fewer)" if summary["uplink_reduction"] else "- uplink bytes: -",
+        f"({summary['uplink_reduction']:.1f}x fewer)"
+        if summary["uplink_reduction"]
+        else "- uplink bytes: -",
         "",
         "## Localized models",
         "",
@@ -176,13 +193,14 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
         )
     lines += [
         "",
-        ("Latency is the measured call on this machine plus modelled network round trips "
-        "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py)."),
+        (
+            "Latency is the measured call on this machine plus modelled network round trips "
+            "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py)."
+        ),
         "",
         *[f"![{p}]({p})" for p in plots],
         "",
-        "Phase timings (s): "
-        + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_seconds"].items()),
+        "Phase timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_seconds"].items()),
         "",
     ]
     return "\n".join(lines)
@@ -221,5 +239,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     for column in ("metro", "routed to", "requests", "p50 ms", "p99 ms"):
         latency.add_column(column)
     for metro, row in summary["latency_by_metro"].items():
-        latency.add_row(METROS[metro].city, str(row["site"]), str(row["requests"]), _ms(row["p50_ms"]), _ms(row["p99_ms"]))
+        latency.add_row(
+            METROS[metro].city, str(row["site"]), str(row["requests"]), _ms(row["p50_ms"]), _ms(row["p99_ms"])
+        )
     console.print(latency)

@@ -224,8 +224,7 @@ EXEMPT_NAMESPACES_SCHEMA = PolicyConfigSchema(
             "type": "array",
             "items": {"type": "string"},
             "default": [],
-            "description": "namespaces of privileged cluster add-ons (a GPU device plugin) "
-            "this rule does not apply to",
+            "description": "namespaces of privileged cluster add-ons (a GPU device plugin) this rule does not apply to",
         }
     }
 )

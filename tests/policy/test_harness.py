@@ -103,6 +103,9 @@ def test_stack_rules_see_every_resource_with_its_parent_linked() -> None:
     component = resource("meridian:aws:Region", "us")
     child = resource("aws:kms/key:Key", "k", AWS_US)
     child = type(child)(child.type, child.name, child.props, child.urn, parent=component.urn, provider=AWS_US)
-    report = run_pack([StackValidationPolicy("look", "d", validate=look, enforcement_level=EnforcementLevel.MANDATORY)], [component, child])
+    report = run_pack(
+        [StackValidationPolicy("look", "d", validate=look, enforcement_level=EnforcementLevel.MANDATORY)],
+        [component, child],
+    )
     assert parents == [("us", None), ("k", "us")]
     assert [(v.message, v.urn) for v in report.violations] == [("stack-wide", "")]

@@ -18,12 +18,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         default_variant=contract.EDGE_MODEL_VARIANT,
     )
     parser.add("--upstream-url", contract.ENV_UPSTREAM_URL, "the region's inference server", required=True)
-    parser.add("--confidence-threshold", contract.ENV_CONFIDENCE_THRESHOLD, "escalate below this top-class probability", 0.8, type=bounded(float, 0, 1))
-    parser.add("--upstream-timeout-ms", None, "timeout of one call to the region", 250.0, type=bounded(float, 1, 60_000))
+    parser.add(
+        "--confidence-threshold",
+        contract.ENV_CONFIDENCE_THRESHOLD,
+        "escalate below this top-class probability",
+        0.8,
+        type=bounded(float, 0, 1),
+    )
+    parser.add(
+        "--upstream-timeout-ms", None, "timeout of one call to the region", 250.0, type=bounded(float, 1, 60_000)
+    )
     parser.add("--upstream-attempts", None, "calls to the region per escalation at most", 2, type=bounded(int, 1, 10))
-    parser.add("--breaker-failures", None, "consecutive failed escalations that open the circuit", 5, type=bounded(int, 1, 1000))
-    parser.add("--breaker-cooldown-s", None, "how long an open circuit skips the region", 5.0, type=bounded(float, 0.01, 3600))
-    parser.add("--cache-entries", None, "LRU cache of answers to identical inputs (0: off)", 4096, type=bounded(int, 0, 10_000_000))
+    parser.add(
+        "--breaker-failures",
+        None,
+        "consecutive failed escalations that open the circuit",
+        5,
+        type=bounded(int, 1, 1000),
+    )
+    parser.add(
+        "--breaker-cooldown-s", None, "how long an open circuit skips the region", 5.0, type=bounded(float, 0.01, 3600)
+    )
+    parser.add(
+        "--cache-entries",
+        None,
+        "LRU cache of answers to identical inputs (0: off)",
+        4096,
+        type=bounded(int, 0, 10_000_000),
+    )
     settings, args = parse_serving_args(parser, argv)
     metrics = ServingMetrics()
     cascade = CascadeAnswerer(

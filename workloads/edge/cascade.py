@@ -145,7 +145,12 @@ class CascadeAnswerer:
             # Not cached: the next identical request should try the region again.
             return local, self._count(
                 "fallback",
-                {"served_by": "edge", "confidence": confidence, "region_unavailable": True, "fallback_reason": str(err)},
+                {
+                    "served_by": "edge",
+                    "confidence": confidence,
+                    "region_unavailable": True,
+                    "fallback_reason": str(err),
+                },
             )
         parameters = {"served_by": "region", "region_model_version": region_version, "edge_confidence": confidence}
         self.cache.put(key, (remote, parameters))
@@ -185,7 +190,9 @@ class CascadeAnswerer:
     async def _attempt(self, body: bytes, rows: int, num_classes: int) -> tuple[np.ndarray, str]:
         """One call to the region: its probabilities and model version."""
         try:
-            response = await self._client.post(self._infer_url, content=body, headers={"content-type": "application/json"})
+            response = await self._client.post(
+                self._infer_url, content=body, headers={"content-type": "application/json"}
+            )
         except httpx.TimeoutException:
             raise _AttemptFailed("timeout", f"no answer within {self.config.timeout_s:g} s", retry=True) from None
         except httpx.HTTPError as err:

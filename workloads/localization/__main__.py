@@ -40,8 +40,11 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def main(argv: list[str] | None = None) -> int:
     defaults = LocalizationConfig()
-    parser = argparse.ArgumentParser(prog="python -m workloads.localization", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m workloads.localization",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--global-model", type=Path, required=True, help=".safetensors or .pt state dict")
     parser.add_argument("--task", required=True, help="built-in task name or package.module:TASK")
     parser.add_argument("--data-dir", type=Path, required=True, help="the region's shard directory")
@@ -62,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     # Everything that can be wrong with the inputs fails here, before minutes of training.
     task = load_task(args.task)
     key = load_signing_key(args.signing_key)
-    artifacts = {
-        variant: ArtifactId(args.model_name, args.version, args.region, variant)
-        for variant in Variant
-    }
+    artifacts = {variant: ArtifactId(args.model_name, args.version, args.region, variant) for variant in Variant}
     shard = Shard.load(args.data_dir)
     config = LocalizationConfig(
         finetune_epochs=args.finetune_epochs,

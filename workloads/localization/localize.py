@@ -93,9 +93,14 @@ def localize(
 
     def fine_tune(model: nn.Module, epochs: int) -> None:
         train(
-            model, x_train, y_train,
-            epochs=epochs, batch_size=config.batch_size, lr=config.learning_rate, seed=config.seed,
-        )  # fmt: skip
+            model,
+            x_train,
+            y_train,
+            epochs=epochs,
+            batch_size=config.batch_size,
+            lr=config.learning_rate,
+            seed=config.seed,
+        )
 
     fp32 = _as_model(task, global_model)
     global_accuracy = evaluate(fp32, x_test, y_test).accuracy

@@ -23,15 +23,43 @@ from workloads.registry.variants import resized
 _PRODUCERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _PER_UNIT_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.Dropout,
-    nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Dropout,
+    nn.Identity,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d,
     nn.AdaptiveAvgPool2d,
-)  # fmt: skip
+)
 _PER_UNIT_FUNCTIONS = {
-    F.relu, torch.relu, F.gelu, F.silu, torch.tanh, torch.sigmoid, F.leaky_relu, F.elu,
-    F.dropout, F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d, torch.max_pool1d, torch.max_pool2d, torch.avg_pool1d,
-}  # fmt: skip
+    F.relu,
+    torch.relu,
+    F.gelu,
+    F.silu,
+    torch.tanh,
+    torch.sigmoid,
+    F.leaky_relu,
+    F.elu,
+    F.dropout,
+    F.max_pool1d,
+    F.max_pool2d,
+    F.avg_pool1d,
+    F.avg_pool2d,
+    F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d,
+    torch.max_pool1d,
+    torch.max_pool2d,
+    torch.avg_pool1d,
+}
 _PER_UNIT_METHODS = {"relu", "tanh", "sigmoid"}
 
 

@@ -49,9 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         except ArtifactRejected as rejection:
             print(rejection, file=sys.stderr)
             return 1
-        print(json.dumps({"verified": str(artifact), "directory": str(verified.directory),
-                          "bytes_downloaded": verified.bytes_downloaded,
-                          "metrics": verified.manifest.metrics}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "verified": str(artifact),
+                    "directory": str(verified.directory),
+                    "bytes_downloaded": verified.bytes_downloaded,
+                    "metrics": verified.manifest.metrics,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -49,9 +49,7 @@ class HttpRegistry:
     def __enter__(self) -> HttpRegistry:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -66,9 +64,7 @@ class HttpRegistry:
         response.raise_for_status()
         return str(response.json()["version"])
 
-    def fetch_verified(
-        self, artifact: ArtifactId, trusted_key: Ed25519PublicKey, dest_dir: Path
-    ) -> VerifiedArtifact:
+    def fetch_verified(self, artifact: ArtifactId, trusted_key: Ed25519PublicKey, dest_dir: Path) -> VerifiedArtifact:
         """Bring `dest_dir` up to date with `artifact` and verify it; see `store.fetch_verified`."""
         dest_dir.mkdir(parents=True, exist_ok=True)
         download = _Download(self, f"{self.base_url}/{artifact.path}", dest_dir)
@@ -99,9 +95,7 @@ class _Download:
     def __init__(self, registry: HttpRegistry, url: str, dest_dir: Path) -> None:
         self.registry, self.url, self.dest_dir = registry, url, dest_dir
         self.etags_path = dest_dir / ETAGS_FILE
-        self.etags: dict[str, str] = (
-            json.loads(self.etags_path.read_text()) if self.etags_path.is_file() else {}
-        )
+        self.etags: dict[str, str] = json.loads(self.etags_path.read_text()) if self.etags_path.is_file() else {}
         self.fresh: list[str] = []  # names whose new bytes wait in .part files
         self.received = 0
 

@@ -40,9 +40,7 @@ def generate_keypair(out_dir: Path) -> tuple[Path, Path]:
     with os.fdopen(fd, "wb") as file:
         file.write(private_pem)
     public_path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return private_path, public_path
 

@@ -42,9 +42,7 @@ HTTP_SCHEMES = ("http://", "https://")
 
 def version_order(version: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key for versions: numeric parts compare as numbers (v2 < v10, 2026.1 < 2026.12)."""
-    return tuple(
-        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", version)
-    )
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", version))
 
 
 def _filesystem(store_url: str, storage_options: Mapping[str, Any] | None) -> tuple[AbstractFileSystem, str]:
@@ -67,9 +65,7 @@ def _check_variant(variant: Variant, architecture: Mapping[str, Any]) -> None:
     resized, int8 = architecture["resized_modules"], architecture["int8_modules"]
     problem = {
         Variant.FP32: "fp32 must keep the task's architecture" if resized or int8 else None,
-        Variant.PRUNED: (
-            "pruned must have pruned modules and no int8 ones" if not resized or int8 else None
-        ),
+        Variant.PRUNED: ("pruned must have pruned modules and no int8 ones" if not resized or int8 else None),
         Variant.INT8: "int8 must have int8 Linear modules" if not int8 else None,
     }[variant]
     if problem:

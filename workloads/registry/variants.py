@@ -178,9 +178,7 @@ def rebuild(reference: nn.Module, architecture: Mapping[str, Any], weights: byte
     int8_modules: dict[str, dict[str, Any]] = dict(architecture.get("int8_modules", {}))
     int8_keys = {f"{n}.{part}" for n in int8_modules for part in ("weight", "weight_scale", "weight_zero_point")}
     float_state = {key: value for key, value in tensors.items() if key not in int8_keys}
-    quantized_weights = {
-        name: _quantized_weight(tensors, name, spec["qscheme"]) for name, spec in int8_modules.items()
-    }
+    quantized_weights = {name: _quantized_weight(tensors, name, spec["qscheme"]) for name, spec in int8_modules.items()}
     for name, weight in quantized_weights.items():
         float_state[f"{name}.weight"] = weight.dequantize()
     # Strict: a tensor missing, left over or of the wrong shape is an error, not a silent default.

@@ -59,9 +59,7 @@ def verify_manifest(
     verify_signature(manifest_bytes, signature_file, trusted_key, name)
     manifest = Manifest.from_bytes(manifest_bytes, name)
     if manifest.artifact_id != artifact:
-        raise ArtifactRejected(
-            name, MANIFEST_FILE, f"signed for {manifest.artifact_id}, not for this path"
-        )
+        raise ArtifactRejected(name, MANIFEST_FILE, f"signed for {manifest.artifact_id}, not for this path")
     return manifest
 
 
@@ -84,9 +82,7 @@ def check_file(artifact: ArtifactId, name: str, path: Path, entry: FileEntry) ->
         raise ArtifactRejected(str(artifact), name, f"{size} bytes, the manifest says {entry.size}")
     actual = sha256_file(path)
     if actual != entry.sha256:
-        raise ArtifactRejected(
-            str(artifact), name, f"sha256 {actual} does not match the manifest's {entry.sha256}"
-        )
+        raise ArtifactRejected(str(artifact), name, f"sha256 {actual} does not match the manifest's {entry.sha256}")
 
 
 def load_model(verified: VerifiedArtifact, task: Task | None = None) -> nn.Module:

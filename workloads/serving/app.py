@@ -217,7 +217,17 @@ class InferenceApp:
         if path == METRICS_PATH:
             return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
         if parts == ["", "v2"]:
-            return 200, _json({"name": self._server_name, "version": "1", "extensions": ["binary_tensor_data", "model_repository"]}), _JSON
+            return (
+                200,
+                _json(
+                    {
+                        "name": self._server_name,
+                        "version": "1",
+                        "extensions": ["binary_tensor_data", "model_repository"],
+                    }
+                ),
+                _JSON,
+            )
         if len(parts) >= 4 and parts[1:3] == ["v2", "models"]:
             try:
                 return 200, self._model_get(parts[3], parts[4:]), _JSON
@@ -240,22 +250,24 @@ class InferenceApp:
             return b'{"ready":true}'
         model = routing.by_name[versions[0]].model
         split = routing.split
-        return _json({
-            "name": name,
-            "versions": versions,
-            "platform": "pytorch",
-            "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *model.input_shape]}],
-            "outputs": [
-                {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, model.num_classes]},
-                {"name": LABEL, "datatype": "INT64", "shape": [-1]},
-            ],
-            "parameters": {
-                "stable": split.stable,
-                "candidate": split.candidate,
-                "candidate_weight": split.weight,
-                "artifacts": {v: routing.by_name[v].model.description for v in versions},
-            },
-        })
+        return _json(
+            {
+                "name": name,
+                "versions": versions,
+                "platform": "pytorch",
+                "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *model.input_shape]}],
+                "outputs": [
+                    {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, model.num_classes]},
+                    {"name": LABEL, "datatype": "INT64", "shape": [-1]},
+                ],
+                "parameters": {
+                    "stable": split.stable,
+                    "candidate": split.candidate,
+                    "candidate_weight": split.weight,
+                    "artifacts": {v: routing.by_name[v].model.description for v in versions},
+                },
+            }
+        )
 
     def _check_model(self, name: str) -> None:
         if name != self.router.name:
@@ -270,7 +282,11 @@ class InferenceApp:
         try:
             parts = scope["path"].split("/")
             # ["", "v2", "models", name, "infer"] or [..., name, "versions", v, "infer"]
-            if parts[1:3] != ["v2", "models"] or len(parts) not in (5, 7) or (len(parts) == 7 and parts[4] != "versions"):
+            if (
+                parts[1:3] != ["v2", "models"]
+                or len(parts) not in (5, 7)
+                or (len(parts) == 7 and parts[4] != "versions")
+            ):
                 raise InferError(404, f"no route for {scope['path']}")
             self._check_model(parts[3])
             headers = _headers(scope)
@@ -281,7 +297,9 @@ class InferenceApp:
             request = parse_infer_request(body, headers, served.model.input_shape)
             probabilities, parameters = await self._answerer.answer(request, served)
             status = 200
-            response, extra_headers = encode_infer_response(self.router.name, served.name, request, probabilities, parameters)
+            response, extra_headers = encode_infer_response(
+                self.router.name, served.name, request, probabilities, parameters
+            )
         except InferError as err:
             status, response, extra_headers = err.status, _error_body(err.message), err.headers
         except QueueFull:
@@ -333,7 +351,9 @@ class InferenceApp:
                     raise InferError(400, f"artifact refused: {err}; {keeping}") from None
                 log.exception("loading %s failed", split)
                 raise InferError(503, f"loading failed: {err}; {keeping}") from None
-            return 200, _json({"model": name, "stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight})
+            return 200, _json(
+                {"model": name, "stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight}
+            )
         except InferError as err:
             return err.status, _error_body(err.message)
 
@@ -345,7 +365,9 @@ def _split_from(body: bytes) -> TrafficSplit:
         raise bad_request("load request body must be JSON") from None
     parameters = request.get("parameters") if isinstance(request, dict) else None
     if not isinstance(parameters, dict) or not isinstance(parameters.get("stable"), str):
-        raise bad_request('load request needs {"parameters": {"stable": "<version>", "candidate": ..., "candidate_weight": ...}}')
+        raise bad_request(
+            'load request needs {"parameters": {"stable": "<version>", "candidate": ..., "candidate_weight": ...}}'
+        )
     unknown = set(parameters) - {"stable", "candidate", "candidate_weight"}
     if unknown:
         raise bad_request(f"unknown load parameters: {', '.join(sorted(unknown))}")

@@ -73,12 +73,8 @@ class ServingMetrics:
             "Fraction of edge answers given without the region (local + cache + fallback)",
             registry=r,
         )
-        self.escalations = Counter(
-            "meridian_edge_escalations", "Requests forwarded to the region", registry=r
-        )
-        self.cache_hits = Counter(
-            "meridian_edge_cache_hits", "Requests answered from the LRU cache", registry=r
-        )
+        self.escalations = Counter("meridian_edge_escalations", "Requests forwarded to the region", registry=r)
+        self.cache_hits = Counter("meridian_edge_cache_hits", "Requests answered from the LRU cache", registry=r)
         self.upstream_errors = Counter(
             "meridian_edge_upstream_errors",
             "Failed attempts to reach the region, by reason",
@@ -101,9 +97,7 @@ class VersionMetrics:
     def request(self, status: int, seconds: float | None = None) -> None:
         counter = self._by_status.get(status)
         if counter is None:
-            counter = self._by_status[status] = self._metrics.requests.labels(
-                self._model, self._version, str(status)
-            )
+            counter = self._by_status[status] = self._metrics.requests.labels(self._model, self._version, str(status))
         counter.inc()
         if seconds is not None:
             self.latency.observe(seconds)

@@ -65,18 +65,13 @@ def _header_length(headers: dict[str, str], body_size: int) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or int(raw) > body_size:
-        raise bad_request(
-            f"{HEADER_LENGTH} must be an integer between 0 and the body size ({body_size}), "
-            f"got {raw!r}"
-        )
+        raise bad_request(f"{HEADER_LENGTH} must be an integer between 0 and the body size ({body_size}), got {raw!r}")
     return int(raw)
 
 
 def _shape(value: object, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     expected = f"[-1, {', '.join(map(str, input_shape))}]"
-    if not isinstance(value, list) or not all(
-        type(d) is int for d in value
-    ):
+    if not isinstance(value, list) or not all(type(d) is int for d in value):
         raise bad_request(f"input '{INPUT_NAME}' shape must be a list of integers {expected}")
     shape = tuple(value)
     if len(shape) != 1 + len(input_shape) or shape[1:] != input_shape or shape[0] < 1:
@@ -94,10 +89,7 @@ def _from_json_data(data: object, shape: tuple[int, ...]) -> np.ndarray:
     if array.dtype.kind not in "iuf":
         raise bad_request(f"input '{INPUT_NAME}' data must hold only numbers (FP32)")
     if array.size != math.prod(shape):
-        raise bad_request(
-            f"input '{INPUT_NAME}' has {array.size} values; shape {list(shape)} needs "
-            f"{math.prod(shape)}"
-        )
+        raise bad_request(f"input '{INPUT_NAME}' has {array.size} values; shape {list(shape)} needs {math.prod(shape)}")
     with np.errstate(over="ignore"):  # overflow to inf is reported below as non-finite
         return array.astype(np.float32).reshape(shape)
 
@@ -105,9 +97,7 @@ def _from_json_data(data: object, shape: tuple[int, ...]) -> np.ndarray:
 def _from_binary(size: object, binary: memoryview, shape: tuple[int, ...]) -> np.ndarray:
     needed = math.prod(shape) * 4
     if type(size) is not int or size != needed:
-        raise bad_request(
-            f"input '{INPUT_NAME}' binary_data_size is {size!r}; FP32 shape {list(shape)} needs {needed}"
-        )
+        raise bad_request(f"input '{INPUT_NAME}' binary_data_size is {size!r}; FP32 shape {list(shape)} needs {needed}")
     if size > len(binary):
         raise bad_request(f"input '{INPUT_NAME}' binary data is truncated")
     return np.frombuffer(binary[:size], dtype="<f4").astype(np.float32).reshape(shape)
@@ -121,7 +111,7 @@ def _requested_outputs(request: dict[str, Any], parameters: dict[str, Any]) -> t
     if outputs is None:
         return tuple((name, all_binary) for name in OUTPUT_NAMES)
     if not isinstance(outputs, list) or not outputs:
-        raise bad_request("outputs must be a non-empty list of {\"name\": ...} objects")
+        raise bad_request('outputs must be a non-empty list of {"name": ...} objects')
     chosen: list[tuple[str, bool]] = []
     for output in outputs:
         name = output.get("name") if isinstance(output, dict) else None
@@ -135,9 +125,7 @@ def _requested_outputs(request: dict[str, Any], parameters: dict[str, Any]) -> t
     return tuple(chosen)
 
 
-def parse_infer_request(
-    body: bytes, headers: dict[str, str], input_shape: tuple[int, ...]
-) -> InferRequest:
+def parse_infer_request(body: bytes, headers: dict[str, str], input_shape: tuple[int, ...]) -> InferRequest:
     """Validate one V2 inference request body, whatever its Content-Type said."""
     header_length = _header_length(headers, len(body))
     json_part = body if header_length is None else body[:header_length]

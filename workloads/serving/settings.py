@@ -102,23 +102,63 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         f"{contract.KEYS_MOUNT}/{contract.TRUSTED_KEY_FILE}",
         type=Path,
     )
-    p.add("--variant", contract.ENV_MODEL_VARIANT, "artifact variant: fp32, pruned or int8", default_variant, type=one_of("fp32", "pruned", "int8"))
+    p.add(
+        "--variant",
+        contract.ENV_MODEL_VARIANT,
+        "artifact variant: fp32, pruned or int8",
+        default_variant,
+        type=one_of("fp32", "pruned", "int8"),
+    )
     p.add("--stable", contract.ENV_STABLE_VERSION, f"stable version, or '{LATEST}' to follow the registry", LATEST)
     p.add("--candidate", contract.ENV_CANDIDATE_VERSION, "candidate version (canary)")
-    p.add("--candidate-weight", contract.ENV_CANDIDATE_WEIGHT, "percent of traffic to the candidate", 0, type=bounded(int, 0, 100))
-    p.add("--max-batch-size", contract.ENV_MAX_BATCH_SIZE, "rows per forward pass at most", 32, type=bounded(int, 1, 4096))
-    p.add("--max-batch-wait-ms", contract.ENV_MAX_BATCH_WAIT_MS, "hold a partial batch this long for more rows", 2.0, type=bounded(float, 0, 1000))
-    p.add("--queue-capacity", contract.ENV_QUEUE_CAPACITY, "queued requests per version before 429", 256, type=bounded(int, 1, 1_000_000))
+    p.add(
+        "--candidate-weight",
+        contract.ENV_CANDIDATE_WEIGHT,
+        "percent of traffic to the candidate",
+        0,
+        type=bounded(int, 0, 100),
+    )
+    p.add(
+        "--max-batch-size", contract.ENV_MAX_BATCH_SIZE, "rows per forward pass at most", 32, type=bounded(int, 1, 4096)
+    )
+    p.add(
+        "--max-batch-wait-ms",
+        contract.ENV_MAX_BATCH_WAIT_MS,
+        "hold a partial batch this long for more rows",
+        2.0,
+        type=bounded(float, 0, 1000),
+    )
+    p.add(
+        "--queue-capacity",
+        contract.ENV_QUEUE_CAPACITY,
+        "queued requests per version before 429",
+        256,
+        type=bounded(int, 1, 1_000_000),
+    )
     p.add("--max-body-bytes", None, "largest request body accepted", 1 << 20, type=bounded(int, 1024, 1 << 30))
     p.add("--cache-dir", contract.ENV_CACHE_DIR, "where verified artifacts are kept", contract.CACHE_MOUNT, type=Path)
-    p.add("--reload-interval-s", contract.ENV_RELOAD_INTERVAL_S, f"with --stable {LATEST}: how often to poll the registry", 30.0, type=bounded(float, 0.1, 86400))
-    p.add("--torch-threads", None, "torch intra-op threads (default: the CPUs this process may use)", len(os.sched_getaffinity(0)), type=bounded(int, 1, 1024))
+    p.add(
+        "--reload-interval-s",
+        contract.ENV_RELOAD_INTERVAL_S,
+        f"with --stable {LATEST}: how often to poll the registry",
+        30.0,
+        type=bounded(float, 0.1, 86400),
+    )
+    p.add(
+        "--torch-threads",
+        None,
+        "torch intra-op threads (default: the CPUs this process may use)",
+        len(os.sched_getaffinity(0)),
+        type=bounded(int, 1, 1024),
+    )
     return p
 
 
 def serving_settings(args: argparse.Namespace) -> ServingSettings:
     if args.candidate_weight > 0 and not args.candidate:
-        raise SystemExit(f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]")
+        raise SystemExit(
+            f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]"
+        )
     return ServingSettings(
         host=args.host,
         port=args.port,
@@ -141,6 +181,8 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
     )
 
 
-def parse_serving_args(parser: ArgumentParser, argv: Sequence[str] | None) -> tuple[ServingSettings, argparse.Namespace]:
+def parse_serving_args(
+    parser: ArgumentParser, argv: Sequence[str] | None
+) -> tuple[ServingSettings, argparse.Namespace]:
     args = parser.parse_args(argv)
     return serving_settings(args), args

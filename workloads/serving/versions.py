@@ -9,6 +9,7 @@ still answered by it before its batcher stops, so a swap fails no request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from workloads.serving.batching import MicroBatcher
 from workloads.serving.metrics import ServingMetrics, VersionMetrics
 from workloads.serving.models import LoadedModel, ModelSource
 from workloads.serving.protocol import InferError
-import contextlib
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ class ModelRouter:
             if served is None:
                 raise InferError(
                     404,
-                    f"model '{self.name}' version {pinned!r} is not loaded; loaded: "
-                    f"{', '.join(routing.by_name)}",
+                    f"model '{self.name}' version {pinned!r} is not loaded; loaded: {', '.join(routing.by_name)}",
                 )
             return served
         split = routing.split

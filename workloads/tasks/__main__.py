@@ -58,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prepare-data: {err}", file=sys.stderr)
         return 2
     for region, info in summary.items():
-        print(
-            f"{args.out / region}: {info['train_examples']} train, "
-            f"{info['test_examples']} test examples"
-        )
+        print(f"{args.out / region}: {info['train_examples']} train, {info['test_examples']} test examples")
     return 0
 
 

@@ -39,9 +39,7 @@ def load_task(reference: str) -> Task:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        raise ValueError(
-            f"task module {module_name!r} not found ({err}); is it on PYTHONPATH?"
-        ) from None
+        raise ValueError(f"task module {module_name!r} not found ({err}); is it on PYTHONPATH?") from None
     try:
         task = getattr(module, attribute)
     except AttributeError:
@@ -52,8 +50,5 @@ def load_task(reference: str) -> Task:
         if not hasattr(task, member)
     ]
     if missing:
-        raise ValueError(
-            f"{reference} is not a Task: it lacks {', '.join(missing)} "
-            "(see workloads/tasks/README.md)"
-        )
+        raise ValueError(f"{reference} is not a Task: it lacks {', '.join(missing)} (see workloads/tasks/README.md)")
     return cast(Task, task)

@@ -12,9 +12,7 @@ MIN_EXAMPLES_PER_REGION = 10
 _MAX_DRAWS = 1000
 
 
-def dirichlet_proportions(
-    num_regions: int, num_groups: int, alpha: float, rng: np.random.Generator
-) -> np.ndarray:
+def dirichlet_proportions(num_regions: int, num_groups: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
     """Per-group shares of each region, shape (num_groups, num_regions), rows summing to 1.
 
     Smaller `alpha` means more skew: at alpha=0.1 most groups land almost entirely in one
@@ -25,9 +23,7 @@ def dirichlet_proportions(
     return rng.dirichlet(np.full(num_regions, alpha), size=num_groups)
 
 
-def split_by_proportions(
-    labels: np.ndarray, proportions: np.ndarray, rng: np.random.Generator
-) -> list[np.ndarray]:
+def split_by_proportions(labels: np.ndarray, proportions: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """Indices of `labels` for each region: every class c is cut by `proportions[c]`."""
     num_regions = proportions.shape[1]
     parts: list[list[np.ndarray]] = [[] for _ in range(num_regions)]

@@ -44,7 +44,9 @@ def _list(source: str, storage_options: Mapping[str, Any] | None) -> tuple[fsspe
     try:
         fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
     except ImportError as err:
-        raise SyncError(f"{source}: reading {scheme}:// needs the {PACKAGES[scheme]} package, which is not installed") from err
+        raise SyncError(
+            f"{source}: reading {scheme}:// needs the {PACKAGES[scheme]} package, which is not installed"
+        ) from err
     root = root.rstrip("/")
     try:
         files = fs.find(root)

@@ -86,9 +86,7 @@ def _sgd_step(params: list[torch.Tensor], velocity: list[torch.Tensor], lr: floa
 
 
 @torch.no_grad()
-def evaluate(
-    model: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int = 512
-) -> Evaluation:
+def evaluate(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int = 512) -> Evaluation:
     """Mean cross-entropy and accuracy of `model` on (x, y)."""
     if len(x) == 0:
         raise ValueError("no evaluation examples")

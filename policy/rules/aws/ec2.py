@@ -32,9 +32,7 @@ def _serves_load_balancer(args: StackValidationArgs, group: PolicyResource | Non
     if group is None:
         return False
     return any(
-        refers_to(ref, group)
-        for lb in of_types(args, *LOAD_BALANCERS)
-        for ref in items(lb.props.get("securityGroups"))
+        refers_to(ref, group) for lb in of_types(args, *LOAD_BALANCERS) for ref in items(lb.props.get("securityGroups"))
     )
 
 
@@ -61,8 +59,10 @@ def _no_world_ingress(args: StackValidationArgs) -> Iterator[tuple[str, str | No
             continue
         ports = f"{show(rule.get('fromPort'))}-{show(rule.get('toPort'))}"
         yield (
-            (f"{declared_by.name}: ingress {ports} is open to {', '.join(world)}; only tcp/443 on a "
-            "load balancer's security group may be"),
+            (
+                f"{declared_by.name}: ingress {ports} is open to {', '.join(world)}; only tcp/443 on a "
+                "load balancer's security group may be"
+            ),
             declared_by.urn,
         )
 

@@ -35,8 +35,10 @@ def _https_only(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
         if http_proxy is not None and _redirects_to_https(args, http_proxy):
             continue
         yield (
-            (f"forwarding rule {rule.name} serves {target!r} without TLS: target an HTTPS proxy, "
-            "or an HTTP proxy whose URL map only redirects to HTTPS"),
+            (
+                f"forwarding rule {rule.name} serves {target!r} without TLS: target an HTTPS proxy, "
+                "or an HTTP proxy whose URL map only redirects to HTTPS"
+            ),
             rule.urn,
         )
 

@@ -59,9 +59,11 @@ def _pdb_for_replicated(args: StackValidationArgs) -> Iterator[tuple[str, str | 
             continue
         component = labels_of(deployment.props).get("app.kubernetes.io/component")
         yield (
-            (f"Deployment {namespace_of(deployment.props)}/{_name(deployment)}"
-            f"{f' ({component})' if component else ''} is replicated but no PodDisruptionBudget "
-            "selects its pods"),
+            (
+                f"Deployment {namespace_of(deployment.props)}/{_name(deployment)}"
+                f"{f' ({component})' if component else ''} is replicated but no PodDisruptionBudget "
+                "selects its pods"
+            ),
             deployment.urn,
         )
 

@@ -37,9 +37,9 @@ def _restricted(args: ResourceValidationArgs) -> Iterator[str]:
 
 def _denies_all_ingress(policy_props: object) -> bool:
     spec = mapping(dig(policy_props, "spec"))
-    selects_all = not mapping(spec.get("podSelector")).get("matchLabels") and not mapping(
-        spec.get("podSelector")
-    ).get("matchExpressions")
+    selects_all = not mapping(spec.get("podSelector")).get("matchLabels") and not mapping(spec.get("podSelector")).get(
+        "matchExpressions"
+    )
     return selects_all and "Ingress" in items(spec.get("policyTypes")) and not items(spec.get("ingress"))
 
 
@@ -52,9 +52,7 @@ def _default_deny(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]
     for workload in of_types(args, *WORKLOAD_TYPES):
         namespaces.setdefault((cluster_of(workload), namespace_of(workload.props)), workload.urn)
     denied = {
-        (cluster_of(p), namespace_of(p.props))
-        for p in of_types(args, NETWORK_POLICY)
-        if _denies_all_ingress(p.props)
+        (cluster_of(p), namespace_of(p.props)) for p in of_types(args, NETWORK_POLICY) if _denies_all_ingress(p.props)
     }
     for (cluster, name), urn in sorted(namespaces.items()):
         if (cluster, name) not in denied and name not in exempt:

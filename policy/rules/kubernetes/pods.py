@@ -45,7 +45,12 @@ def pod_rule(
                     yield f"container {container_name(container)}: {message}"
 
     return resource_rule(
-        name, description, severity=severity, enforcement=MANDATORY, types=types, check=run,
+        name,
+        description,
+        severity=severity,
+        enforcement=MANDATORY,
+        types=types,
+        check=run,
         config_schema=EXEMPT_NAMESPACES_SCHEMA,
     )
 
@@ -105,9 +110,7 @@ def _probes(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -
             yield f"no {probe}"
 
 
-RUN_AS_NON_ROOT = pod_rule(
-    "k8s-run-as-non-root", "Containers run as a non-root user.", Severity.HIGH, _non_root
-)
+RUN_AS_NON_ROOT = pod_rule("k8s-run-as-non-root", "Containers run as a non-root user.", Severity.HIGH, _non_root)
 READ_ONLY_ROOT_FILESYSTEM = pod_rule(
     "k8s-read-only-root-filesystem", "Containers have a read-only root filesystem.", Severity.MEDIUM, _read_only_root
 )

@@ -27,8 +27,10 @@ def _ceiling(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
         yield f"{result.gpus_max} GPUs at maximum scale exceed maxGpus {max_gpus}", None
     if result.usd_hour_max > max_usd:
         yield (
-            (f"${result.usd_hour_max:,.2f}/hour at maximum scale exceeds maxUsdPerHour ${max_usd:,.2f} "
-            "(run `python -m meridian cost STACK` for the breakdown)"),
+            (
+                f"${result.usd_hour_max:,.2f}/hour at maximum scale exceeds maxUsdPerHour ${max_usd:,.2f} "
+                "(run `python -m meridian cost STACK` for the breakdown)"
+            ),
             None,
         )
 

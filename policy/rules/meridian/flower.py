@@ -122,8 +122,10 @@ def _control_private(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
             continue
         if any(_admits_from_outside(mapping(r), control_port) for r in items(dig(policy.props, "spec", "ingress"))):
             yield (
-                (f"NetworkPolicy {policy.name} admits the control port {control_port} from outside "
-                f"namespace {namespace_of(policy.props)}"),
+                (
+                    f"NetworkPolicy {policy.name} admits the control port {control_port} from outside "
+                    f"namespace {namespace_of(policy.props)}"
+                ),
                 policy.urn,
             )
 

@@ -37,17 +37,46 @@ _WORKLOAD_MEMBER = re.compile(r"\[([a-z0-9.-]+)/([a-z0-9.-]+)\]")
 # components/catalog.py AWS_REGIONS and GCP_REGIONS (a test keeps the two equal), plus GCS
 # multi- and dual-regions. A stack adds its own `kubernetes` regions through the config.
 RESIDENCY_OF = {
-    "us-east-1": "us", "us-east-2": "us", "us-west-2": "us", "ca-central-1": "ca",
-    "sa-east-1": "sa", "eu-west-1": "eu", "eu-central-1": "eu", "eu-north-1": "eu",
-    "eu-west-2": "uk", "ap-southeast-1": "apac", "ap-northeast-1": "apac", "ap-south-1": "apac",
+    # AWS regions
+    "us-east-1": "us",
+    "us-east-2": "us",
+    "us-west-2": "us",
+    "ca-central-1": "ca",
+    "sa-east-1": "sa",
+    "eu-west-1": "eu",
+    "eu-central-1": "eu",
+    "eu-north-1": "eu",
+    "eu-west-2": "uk",
+    "ap-southeast-1": "apac",
+    "ap-northeast-1": "apac",
+    "ap-south-1": "apac",
     "ap-southeast-2": "apac",
-    "us-central1": "us", "us-east1": "us", "us-east4": "us", "us-west1": "us",
-    "northamerica-northeast1": "ca", "southamerica-east1": "sa", "europe-west1": "eu",
-    "europe-west3": "eu", "europe-west4": "eu", "europe-north1": "eu", "europe-west2": "uk",
-    "asia-southeast1": "apac", "asia-northeast1": "apac", "asia-south1": "apac",
-    "us": "us", "nam4": "us", "eu": "eu", "eur4": "eu", "eur5": "eu", "eur7": "eu", "eur8": "eu",
-    "asia": "apac", "asia1": "apac",
-}  # fmt: skip
+    # GCP regions
+    "us-central1": "us",
+    "us-east1": "us",
+    "us-east4": "us",
+    "us-west1": "us",
+    "northamerica-northeast1": "ca",
+    "southamerica-east1": "sa",
+    "europe-west1": "eu",
+    "europe-west3": "eu",
+    "europe-west4": "eu",
+    "europe-north1": "eu",
+    "europe-west2": "uk",
+    "asia-southeast1": "apac",
+    "asia-northeast1": "apac",
+    "asia-south1": "apac",
+    # GCS multi- and dual-regions
+    "us": "us",
+    "nam4": "us",
+    "eu": "eu",
+    "eur4": "eu",
+    "eur5": "eu",
+    "eur7": "eu",
+    "eur8": "eu",
+    "asia": "apac",
+    "asia1": "apac",
+}
 
 CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
@@ -121,8 +150,10 @@ def _residency(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
             copy_zone = zones.get(location(copy) or "") if copy else None
             if copy_zone is None or copy_zone != zone:
                 yield (
-                    (f"data bucket {bucket.name} replicates to {target} "
-                    f"({'zone ' + copy_zone if copy_zone else 'outside this stack'}), out of zone {zone}"),
+                    (
+                        f"data bucket {bucket.name} replicates to {target} "
+                        f"({'zone ' + copy_zone if copy_zone else 'outside this stack'}), out of zone {zone}"
+                    ),
                     bucket.urn,
                 )
 
@@ -204,8 +235,10 @@ def _trainer_scope(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
             owner = _tagged(bucket, REGION_KEYS) or location(bucket)
             if owner != region:
                 yield (
-                    (f"trainer identity {identity.name} of {region} (zone {zones.get(region)}) may reach data "
-                    f"bucket {bucket.name} of {owner}"),
+                    (
+                        f"trainer identity {identity.name} of {region} (zone {zones.get(region)}) may reach data "
+                        f"bucket {bucket.name} of {owner}"
+                    ),
                     identity.urn,
                 )
 

@@ -86,9 +86,7 @@ REQUIRED_TAGS = resource_rule(
     types=[*AWS_TAGGED, *GCP_LABELS, NAMESPACE],
     check=_required,
     config_schema=PolicyConfigSchema(
-        properties={
-            "requiredKeys": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED}
-        }
+        properties={"requiredKeys": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED}}
     ),
 )
 

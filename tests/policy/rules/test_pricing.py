@@ -36,7 +36,12 @@ def test_every_catalog_machine_is_priced_with_its_gpus_and_accelerator() -> None
     for cloud, machines in CPU_MACHINES.items():
         for name in machines:
             assert pricing.machine(cloud, name) is not None, name
-    attachable = {a for name, spec in GPU_MACHINES[Cloud.GCP].items() if spec.gpus and not pricing.machine("gcp", name).gpus for a in spec.accelerators}  # fmt: skip
+    attachable = {
+        a
+        for name, spec in GPU_MACHINES[Cloud.GCP].items()
+        if spec.gpus and not pricing.machine("gcp", name).gpus
+        for a in spec.accelerators
+    }
     for accelerator in attachable:
         priced = pricing.gpu_accelerator("gcp", GCP_ACCELERATOR_TYPES[accelerator])
         assert priced is not None and priced[1] == accelerator.value, accelerator
@@ -50,9 +55,11 @@ def test_every_catalog_region_has_a_price_factor() -> None:
 
 def test_a_spot_gpu_pool_in_europe_costs_its_factors_times_its_nodes() -> None:
     pool = Priced(
-        "aws:eks/nodeGroup:NodeGroup", "gpu", {"instanceTypes": ["g5.xlarge"], "capacityType": "SPOT",
-        "scalingConfig": {"minSize": 1.0, "maxSize": 6.0}}, "eu-west-1",
-    )  # fmt: skip
+        "aws:eks/nodeGroup:NodeGroup",
+        "gpu",
+        {"instanceTypes": ["g5.xlarge"], "capacityType": "SPOT", "scalingConfig": {"minSize": 1.0, "maxSize": 6.0}},
+        "eu-west-1",
+    )
     (item,) = estimate([pool]).items
     per_node = 1.006 * 1.12 * 0.35
     assert item.kind == GPU_NODES and item.gpus_max == 6
@@ -61,11 +68,18 @@ def test_a_spot_gpu_pool_in_europe_costs_its_factors_times_its_nodes() -> None:
 
 def test_a_regional_gke_pool_counts_nodes_in_every_zone_and_adds_n1_gpus() -> None:
     pool = Priced(
-        "gcp:container/nodePool:NodePool", "gpu",
-        {"location": "europe-west4", "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
-         "nodeConfig": {"machineType": "n1-standard-4", "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 1}]}},
+        "gcp:container/nodePool:NodePool",
+        "gpu",
+        {
+            "location": "europe-west4",
+            "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
+            "nodeConfig": {
+                "machineType": "n1-standard-4",
+                "guestAccelerators": [{"type": "nvidia-tesla-t4", "count": 1}],
+            },
+        },
         None,
-    )  # fmt: skip
+    )
     (item,) = estimate([pool]).items
     assert item.gpus_max == 6 and item.accelerator == "t4"
     assert item.usd_hour_max == pytest.approx(6 * (0.189999 + 0.35) * 1.10)

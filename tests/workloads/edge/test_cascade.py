@@ -101,7 +101,9 @@ def closed_port_url() -> str:
 async def edge_app(registry: Registry, cdn: str, cache: Path, upstream: str, **cascade: object) -> InferenceApp:
     metrics = ServingMetrics()
     config = CascadeConfig(upstream_url=upstream, model_name=MODEL, **cascade)  # type: ignore[arg-type]
-    app = app_for(registry, cache, registry_url=cdn, variant="int8", metrics=metrics, answerer=CascadeAnswerer(config, metrics))
+    app = app_for(
+        registry, cache, registry_url=cdn, variant="int8", metrics=metrics, answerer=CascadeAnswerer(config, metrics)
+    )
     await started(app)
     return app
 
@@ -118,7 +120,9 @@ def local_confidence(registry: Registry, x: np.ndarray) -> np.ndarray:
         return torch.softmax(quantize_int8(registry.model(1))(torch.from_numpy(x)), dim=1).max(dim=1).values.numpy()
 
 
-async def test_the_edge_serves_the_int8_artifact_fetched_over_http_and_revalidates_it(registry: Registry, cdn: str, tmp_path: Path) -> None:
+async def test_the_edge_serves_the_int8_artifact_fetched_over_http_and_revalidates_it(
+    registry: Registry, cdn: str, tmp_path: Path
+) -> None:
     first = await edge_app(registry, cdn, tmp_path, closed_port_url())
     async with asgi_client(first) as client:
         artifact = (await client.get(f"/v2/models/{MODEL}")).json()["parameters"]["artifacts"]["v1"]
@@ -131,10 +135,14 @@ async def test_the_edge_serves_the_int8_artifact_fetched_over_http_and_revalidat
     assert artifact.endswith(" 0 bytes downloaded)"), "an unchanged artifact is not downloaded again"
 
 
-async def test_confident_requests_stay_local_and_the_rest_escalate_to_the_region(edge: InferenceApp, registry: Registry) -> None:
+async def test_confident_requests_stay_local_and_the_rest_escalate_to_the_region(
+    edge: InferenceApp, registry: Registry
+) -> None:
     confidence = local_confidence(registry, TEST_X)
     async with asgi_client(edge) as client:
-        responses = await asyncio.gather(*(client.post(INFER, json=infer_body(TEST_X[i : i + 1])) for i in range(len(TEST_X))))
+        responses = await asyncio.gather(
+            *(client.post(INFER, json=infer_body(TEST_X[i : i + 1])) for i in range(len(TEST_X)))
+        )
         metrics = (await client.get("/metrics")).text
     served_by = np.array([r.json()["parameters"]["served_by"] for r in responses])
     assert all(r.status_code == 200 for r in responses)
@@ -160,8 +168,12 @@ async def test_repeated_identical_inputs_are_answered_from_the_cache(edge: Infer
     assert "meridian_edge_cache_hits_total 1.0" in metrics
 
 
-async def test_region_down_the_edge_answers_itself_says_so_and_the_breaker_stops_calling(registry: Registry, cdn: str, tmp_path: Path) -> None:
-    app = await edge_app(registry, cdn, tmp_path, closed_port_url(), confidence_threshold=1.0, attempts=2, breaker_failures=3)
+async def test_region_down_the_edge_answers_itself_says_so_and_the_breaker_stops_calling(
+    registry: Registry, cdn: str, tmp_path: Path
+) -> None:
+    app = await edge_app(
+        registry, cdn, tmp_path, closed_port_url(), confidence_threshold=1.0, attempts=2, breaker_failures=3
+    )
     async with asgi_client(app) as client:
         responses = [(await client.post(INFER, json=infer_body(TEST_X[i : i + 1]))) for i in range(6)]
         repeat = await client.post(INFER, json=infer_body(TEST_X[:1]))
@@ -172,12 +184,16 @@ async def test_region_down_the_edge_answers_itself_says_so_and_the_breaker_stops
     assert all(p["served_by"] == "edge" and p["region_unavailable"] is True for p in parameters)
     assert "connection" in parameters[0]["fallback_reason"]
     assert all("circuit open" in p["fallback_reason"] for p in parameters[3:])
-    assert 'meridian_edge_upstream_errors_total{reason="connection"} 6.0' in metrics, "3 escalations x 2 attempts, then none"
+    assert 'meridian_edge_upstream_errors_total{reason="connection"} 6.0' in metrics, (
+        "3 escalations x 2 attempts, then none"
+    )
     assert 'meridian_edge_answers_total{source="fallback"} 7.0' in metrics
     assert "cache_hit" not in repeat.json()["parameters"], "fallback answers are not cached"
 
 
-async def test_a_region_that_hangs_costs_at_most_the_timeout_per_attempt(registry: Registry, cdn: str, tmp_path: Path) -> None:
+async def test_a_region_that_hangs_costs_at_most_the_timeout_per_attempt(
+    registry: Registry, cdn: str, tmp_path: Path
+) -> None:
     accepted: list[asyncio.StreamWriter] = []
 
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -185,7 +201,9 @@ async def test_a_region_that_hangs_costs_at_most_the_timeout_per_attempt(registr
 
     server = await asyncio.start_server(hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    app = await edge_app(registry, cdn, tmp_path, f"http://127.0.0.1:{port}", confidence_threshold=1.0, timeout_s=0.1, attempts=2)
+    app = await edge_app(
+        registry, cdn, tmp_path, f"http://127.0.0.1:{port}", confidence_threshold=1.0, timeout_s=0.1, attempts=2
+    )
     async with asgi_client(app) as client:
         started_at = asyncio.get_running_loop().time()
         response = await client.post(INFER, json=infer_body(TEST_X[:1]))

@@ -35,7 +35,10 @@ def test_edge_escalates_to_the_region_process_and_answers_alone_when_it_dies(tmp
     registry.publish("v1", seed=1)
     registry.publish("v1", seed=1, variant=Variant.INT8)
     region_env = server_env(registry, free_port(), tmp_path / "region-cache")
-    with RegistryServer(registry.root) as cdn, server_process([sys.executable, "-m", "workloads.server"], region_env, ROOT) as region:
+    with (
+        RegistryServer(registry.root) as cdn,
+        server_process([sys.executable, "-m", "workloads.server"], region_env, ROOT) as region,
+    ):
         edge_env = server_env(
             registry,
             free_port(),
@@ -47,7 +50,10 @@ def test_edge_escalates_to_the_region_process_and_answers_alone_when_it_dies(tmp
                 contract.ENV_CONFIDENCE_THRESHOLD: "0.99",
             },
         )
-        with server_process([sys.executable, "-m", "workloads.edge", "--breaker-failures", "2"], edge_env, ROOT) as edge, httpx.Client() as client:
+        with (
+            server_process([sys.executable, "-m", "workloads.edge", "--breaker-failures", "2"], edge_env, ROOT) as edge,
+            httpx.Client() as client,
+        ):
 
             def ask(i: int) -> dict:
                 response = client.post(f"{edge.url}/v2/models/{MODEL}/infer", json=infer_body(X[1400 + i : 1401 + i]))
@@ -57,9 +63,15 @@ def test_edge_escalates_to_the_region_process_and_answers_alone_when_it_dies(tmp
             served = [ask(i)["served_by"] for i in range(100)]
             assert "region" in served and "edge" in served
             region.stop()
-            uncertain = [i for i in range(100, 300) if (p := ask(i))["served_by"] == "edge" and p.get("region_unavailable")]
+            uncertain = [
+                i for i in range(100, 300) if (p := ask(i))["served_by"] == "edge" and p.get("region_unavailable")
+            ]
             assert len(uncertain) >= 3
             metrics = client.get(f"{edge.url}/metrics").text
-    assert 'meridian_edge_upstream_errors_total{reason="connection"} 4.0' in metrics, "2 escalations x 2 attempts, then the circuit opened"
-    fraction = float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("meridian_edge_local_fraction ")))
+    assert 'meridian_edge_upstream_errors_total{reason="connection"} 4.0' in metrics, (
+        "2 escalations x 2 attempts, then the circuit opened"
+    )
+    fraction = float(
+        next(line.split()[1] for line in metrics.splitlines() if line.startswith("meridian_edge_local_fraction "))
+    )
     assert 0 < fraction < 1 and np.isclose(fraction, 1 - served.count("region") / 300)

@@ -63,8 +63,12 @@ def test_the_report_is_plain_json_with_every_measurement(report: dict[str, Any])
     assert json.loads(json.dumps(report)) == report
     for variant in ("fp32", "pruned", "int8"):
         assert set(report["variants"][variant]) == {
-            "accuracy", "size_bytes", "parameters", "latency_ms_batch1", "latency_ms_batch64"
-        }  # fmt: skip
+            "accuracy",
+            "size_bytes",
+            "parameters",
+            "latency_ms_batch1",
+            "latency_ms_batch64",
+        }
         assert report["variants"][variant]["latency_ms_batch1"] > 0
     assert report["config"]["sparsity"] == 0.5
 

@@ -24,7 +24,9 @@ class SmallCnn(nn.Module):
         self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
         self.norm = nn.BatchNorm2d(8)
         self.conv2 = nn.Conv2d(8, 16, 3)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 2 * 2, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(16 * 2 * 2, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.max_pool2d(torch.relu(self.norm(self.conv1(x))), 2)

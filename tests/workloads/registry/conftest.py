@@ -52,9 +52,7 @@ def s3_registry() -> Iterator[tuple[str, dict[str, Any]]]:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(
-            Bucket=BUCKET
-        )
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(Bucket=BUCKET)
         options = {
             "key": "testing",
             "secret": "testing",

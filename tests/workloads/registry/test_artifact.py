@@ -14,11 +14,17 @@ SHA = "ab" * 32
 
 def manifest(**changes: object) -> Manifest:
     fields = {
-        "model": "meridian", "version": "3", "region": "eu-west-1", "variant": Variant.INT8, "task": "digits",
-        "parent_version": "3", "created_at": "2026-11-26T00:00:00+00:00",
-        "files": {"model.safetensors": FileEntry(SHA, 10)}, "metrics": {"accuracy": 0.9},
+        "model": "meridian",
+        "version": "3",
+        "region": "eu-west-1",
+        "variant": Variant.INT8,
+        "task": "digits",
+        "parent_version": "3",
+        "created_at": "2026-11-26T00:00:00+00:00",
+        "files": {"model.safetensors": FileEntry(SHA, 10)},
+        "metrics": {"accuracy": 0.9},
         "architecture": {"input_shape": [64], "num_classes": 10},
-    }  # fmt: skip
+    }
     fields.update(changes)
     return Manifest(**fields)  # pyright: ignore[reportArgumentType]
 

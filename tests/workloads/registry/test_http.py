@@ -103,9 +103,13 @@ def weights_etag(cdn: str) -> str:
 
 
 def test_an_unchanged_artifact_is_revalidated_not_downloaded(
-    cdn: str, traffic: Traffic, keys: tuple[Path, Path], variants: dict[Variant, nn.Module], digits: Task,
+    cdn: str,
+    traffic: Traffic,
+    keys: tuple[Path, Path],
+    variants: dict[Variant, nn.Module],
+    digits: Task,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     first = fetch_verified(cdn, INT8, keys[1], tmp_path / "edge")
     traffic.requests.clear()
 
@@ -198,7 +202,9 @@ def test_a_local_copy_that_went_bad_is_downloaded_again(
     assert verified.bytes_downloaded == weights_size(registry_dir)
 
 
-def test_an_unsigned_artifact_over_http_is_refused(cdn: str, registry_dir: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_unsigned_artifact_over_http_is_refused(
+    cdn: str, registry_dir: Path, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
     (registry_dir / INT8.path / "manifest.sig").unlink()
     with pytest.raises(ArtifactRejected, match=r"manifest\.sig: missing: the artifact is unsigned"):
         fetch_verified(cdn, INT8, keys[1], tmp_path / "edge")

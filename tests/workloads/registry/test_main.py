@@ -19,7 +19,9 @@ FP32 = ArtifactId("meridian", "1", "eu-west-1", Variant.FP32)
 
 @pytest.fixture
 def registry(variants: dict[Variant, nn.Module], digits: Task, keys: tuple[Path, Path], tmp_path: Path) -> Path:
-    publish(variants[Variant.FP32], digits, f"file://{tmp_path / 'registry'}", keys[0], artifact=FP32, parent_version="1")
+    publish(
+        variants[Variant.FP32], digits, f"file://{tmp_path / 'registry'}", keys[0], artifact=FP32, parent_version="1"
+    )
     return tmp_path / "registry"
 
 
@@ -44,8 +46,9 @@ def test_verify_accepts_a_good_artifact_and_refuses_a_tampered_one(
 def test_serve_publishes_a_registry_directory_over_http(registry: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "workloads.registry", "serve", "--root", str(registry), "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split(" at ")[-1].strip()

@@ -77,9 +77,13 @@ def test_the_etag_changes_when_the_file_is_replaced(client: httpx.Client, root: 
 
 @pytest.mark.parametrize(
     ("header", "first", "last"),
-    [("bytes=100-199", 100, 199), ("bytes=10000-", 10000, 10239), ("bytes=-40", 10200, 10239),
-     ("bytes=10200-99999", 10200, 10239)],
-)  # fmt: skip
+    [
+        ("bytes=100-199", 100, 199),
+        ("bytes=10000-", 10000, 10239),
+        ("bytes=-40", 10200, 10239),
+        ("bytes=10200-99999", 10200, 10239),
+    ],
+)
 def test_a_single_range_gets_206_with_exactly_those_bytes(
     client: httpx.Client, header: str, first: int, last: int
 ) -> None:
@@ -111,9 +115,16 @@ def test_head_sends_headers_only(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/../secret.txt", "/%2e%2e/secret.txt", "/meridian/../../secret.txt", "/meridian/1", "/", "/missing",
-     "/meridian//1/eu-west-1/int8/model.safetensors"],
-)  # fmt: skip
+    [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/meridian/../../secret.txt",
+        "/meridian/1",
+        "/",
+        "/missing",
+        "/meridian//1/eu-west-1/int8/model.safetensors",
+    ],
+)
 def test_nothing_outside_the_files_of_the_registry_is_served(server: RegistryServer, path: str) -> None:
     host, port = server.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=5)

@@ -59,9 +59,15 @@ def test_every_variant_round_trips_with_identical_outputs(
     private_key, public_key = keys
     model = variants[variant]
     manifest = publish(
-        model, digits, url, private_key,
-        artifact=artifact(variant), parent_version="1", metrics={"accuracy": 0.5}, storage_options=options,
-    )  # fmt: skip
+        model,
+        digits,
+        url,
+        private_key,
+        artifact=artifact(variant),
+        parent_version="1",
+        metrics={"accuracy": 0.5},
+        storage_options=options,
+    )
 
     verified = fetch_verified(url, artifact(variant), public_key, tmp_path / "cache", storage_options=options)
     loaded = load_model(verified, digits)
@@ -79,17 +85,24 @@ def test_manifest_records_what_consumers_need(
 ) -> None:
     url = f"file://{tmp_path / 'registry'}"
     manifest = publish(
-        variants[Variant.PRUNED], digits, url, keys[0],
-        artifact=artifact(Variant.PRUNED, version="7"), parent_version="6", metrics={"accuracy": 0.91},
-    )  # fmt: skip
+        variants[Variant.PRUNED],
+        digits,
+        url,
+        keys[0],
+        artifact=artifact(Variant.PRUNED, version="7"),
+        parent_version="6",
+        metrics={"accuracy": 0.91},
+    )
     stored = json.loads((tmp_path / "registry" / artifact(Variant.PRUNED, "7").path / MANIFEST_FILE).read_bytes())
 
     assert stored["task"] == "digits" and stored["parent_version"] == "6"
     assert stored["variant"] == "pruned" and stored["region"] == "eu-west-1"
     assert stored["architecture"]["input_shape"] == [64]
     assert stored["architecture"]["resized_modules"] == {
-        "0": {"out_features": 64}, "2": {"in_features": 64, "out_features": 64}, "4": {"in_features": 64}
-    }  # fmt: skip
+        "0": {"out_features": 64},
+        "2": {"in_features": 64, "out_features": 64},
+        "4": {"in_features": 64},
+    }
     assert stored["files"][WEIGHTS_FILE]["sha256"] == manifest.files[WEIGHTS_FILE].sha256
     assert stored["metrics"] == {"accuracy": 0.91}
     assert stored["created_at"].endswith("+00:00")
@@ -102,9 +115,14 @@ def test_the_latest_pointer_only_moves_forward(
     assert latest_version(url, "meridian", "eu-west-1", "int8", storage_options=options) is None
     for version in ("2", "10", "9"):  # numeric order, not string order; 9 is a late backfill
         publish(
-            variants[Variant.INT8], digits, url, keys[0],
-            artifact=artifact(Variant.INT8, version), parent_version=version, storage_options=options,
-        )  # fmt: skip
+            variants[Variant.INT8],
+            digits,
+            url,
+            keys[0],
+            artifact=artifact(Variant.INT8, version),
+            parent_version=version,
+            storage_options=options,
+        )
     assert latest_version(url, "meridian", "eu-west-1", "int8", storage_options=options) == "10"
     assert latest_version(url, "meridian", "us-east-1", "int8", storage_options=options) is None
 
@@ -127,8 +145,14 @@ def test_a_model_that_does_not_fit_its_variant_is_not_published(
     with pytest.raises(ValueError, match="variant fp32: fp32 must keep the task's architecture"):
         publish(variants[Variant.PRUNED], digits, url, keys[0], artifact=artifact(Variant.FP32), parent_version="1")
     with pytest.raises(ValueError, match="not part of the task's architecture"):
-        publish(nn.Sequential(nn.Linear(64, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 10),
-                              nn.ReLU()), digits, url, keys[0], artifact=artifact(), parent_version="1")  # fmt: skip
+        publish(
+            nn.Sequential(nn.Linear(64, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU()),
+            digits,
+            url,
+            keys[0],
+            artifact=artifact(),
+            parent_version="1",
+        )
 
 
 def test_loading_with_the_wrong_task_names_both(
@@ -192,7 +216,9 @@ class TestRefusal:
 
     def test_signed_by_another_key(self, published: Path, tmp_path: Path) -> None:
         _, stranger = generate_keypair(tmp_path / "stranger")
-        with pytest.raises(ArtifactRejected, match=r"manifest\.sig: signed by key [0-9a-f]{16}, not by the trusted key [0-9a-f]{16}"):
+        with pytest.raises(
+            ArtifactRejected, match=r"manifest\.sig: signed by key [0-9a-f]{16}, not by the trusted key [0-9a-f]{16}"
+        ):
             self.fetch(published, stranger, tmp_path / "cache")
 
     def test_garbage_signature(self, published: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
@@ -205,7 +231,9 @@ class TestRefusal:
     ) -> None:
         elsewhere = artifact(Variant.INT8, region="us-east-1")
         shutil.copytree(published, published.parents[3] / elsewhere.path)
-        with pytest.raises(ArtifactRejected, match=r"manifest\.json: signed for meridian/1/eu-west-1/int8, not for this path"):
+        with pytest.raises(
+            ArtifactRejected, match=r"manifest\.json: signed for meridian/1/eu-west-1/int8, not for this path"
+        ):
             self.fetch(published, keys[1], tmp_path / "cache", asked=elsewhere)
 
     def test_nothing_published_at_that_path(self, published: Path, keys: tuple[Path, Path], tmp_path: Path) -> None:
@@ -222,13 +250,23 @@ class TestRefusal:
 
 
 def test_tampering_is_refused_on_s3_too(
-    s3_registry: tuple[str, dict[str, Any]], variants: dict[Variant, nn.Module], digits: Task,
-    keys: tuple[Path, Path], tmp_path: Path,
-) -> None:  # fmt: skip
+    s3_registry: tuple[str, dict[str, Any]],
+    variants: dict[Variant, nn.Module],
+    digits: Task,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
     bucket, s3_storage_options = s3_registry
     url = f"{bucket}/tampered"
-    publish(variants[Variant.FP32], digits, url, keys[0], artifact=artifact(), parent_version="1",
-            storage_options=s3_storage_options)  # fmt: skip
+    publish(
+        variants[Variant.FP32],
+        digits,
+        url,
+        keys[0],
+        artifact=artifact(),
+        parent_version="1",
+        storage_options=s3_storage_options,
+    )
     fs, root = fsspec.core.url_to_fs(url, **s3_storage_options)
     weights_path = f"{root}/{artifact().path}/{WEIGHTS_FILE}"
     fs.pipe_file(weights_path, fs.cat_file(weights_path)[:-4] + b"\x00\x00\x80\x3f")
@@ -237,7 +275,15 @@ def test_tampering_is_refused_on_s3_too(
         fetch_verified(url, artifact(), keys[1], tmp_path / "cache", storage_options=s3_storage_options)
 
 
-def test_publishing_over_http_is_refused(variants: dict[Variant, nn.Module], digits: Task, keys: tuple[Path, Path]) -> None:
+def test_publishing_over_http_is_refused(
+    variants: dict[Variant, nn.Module], digits: Task, keys: tuple[Path, Path]
+) -> None:
     with pytest.raises(ValueError, match="read-only over HTTP"):
-        publish(variants[Variant.FP32], digits, "https://cdn.example/registry", keys[0], artifact=artifact(),
-                parent_version="1")  # fmt: skip
+        publish(
+            variants[Variant.FP32],
+            digits,
+            "https://cdn.example/registry",
+            keys[0],
+            artifact=artifact(),
+            parent_version="1",
+        )

@@ -29,7 +29,9 @@ INFER = f"/v2/models/{MODEL}/infer"
 AUTH = {"authorization": "Bearer test-token"}
 
 
-async def under_load(url: str, action: Callable[[httpx.AsyncClient], Awaitable[Any]], concurrency: int = 8) -> tuple[list[tuple[int, str]], Any]:
+async def under_load(
+    url: str, action: Callable[[httpx.AsyncClient], Awaitable[Any]], concurrency: int = 8
+) -> tuple[list[tuple[int, str]], Any]:
     """Run `action` while `concurrency` clients send requests back to back; return every
     (status, model_version) in completion order and what `action` returned."""
     results: list[tuple[int, str]] = []
@@ -61,7 +63,9 @@ def test_swapping_versions_under_load_fails_no_request(registry: Registry, tmp_p
     registry.publish("v2", seed=2)
 
     async def swap(client: httpx.AsyncClient) -> int:
-        response = await client.post(f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH)
+        response = await client.post(
+            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH
+        )
         return response.status_code
 
     with serving(app_for(registry, tmp_path / "cache")) as url:
@@ -73,13 +77,17 @@ def test_swapping_versions_under_load_fails_no_request(registry: Registry, tmp_p
     assert len(results) > 50
 
 
-def test_a_tampered_artifact_under_load_is_refused_and_the_old_version_keeps_answering(registry: Registry, tmp_path: Path) -> None:
+def test_a_tampered_artifact_under_load_is_refused_and_the_old_version_keeps_answering(
+    registry: Registry, tmp_path: Path
+) -> None:
     registry.publish("v2", seed=2)
     manifest = registry.artifact_dir("v2") / "manifest.json"
     manifest.write_bytes(manifest.read_bytes().replace(b'"parent_version":"v2"', b'"parent_version":"vX"'))
 
     async def load_tampered(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post(f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH)
+        return await client.post(
+            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH
+        )
 
     with serving(app_for(registry, tmp_path / "cache")) as url:
         results, refused = asyncio.run(under_load(url, load_tampered))
@@ -87,7 +95,9 @@ def test_a_tampered_artifact_under_load_is_refused_and_the_old_version_keeps_ans
     assert set(results) == {(200, "v1")}
 
 
-def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(registry: Registry, tmp_path: Path) -> None:
+def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(
+    registry: Registry, tmp_path: Path
+) -> None:
     app = app_for(registry, tmp_path / "cache", stable="latest", reload_interval_s=0.1)
 
     async def publish_and_wait(client: httpx.AsyncClient, publish_next: Callable[[], None], expect: str) -> None:
@@ -101,10 +111,19 @@ def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(
     def publish_foreign_v3() -> None:
         # Signed, but with a key the server does not trust.
         foreign_key, _ = generate_keypair(tmp_path / "foreign")
-        publish(registry.model(3), TASK, registry.url, foreign_key, artifact=ArtifactId(MODEL, "v3", REGION, Variant.FP32), parent_version="v2")
+        publish(
+            registry.model(3),
+            TASK,
+            registry.url,
+            foreign_key,
+            artifact=ArtifactId(MODEL, "v3", REGION, Variant.FP32),
+            parent_version="v2",
+        )
 
     with serving(app) as url:
-        results, _ = asyncio.run(under_load(url, lambda c: publish_and_wait(c, lambda: registry.publish("v2", seed=2), "v2")))
+        results, _ = asyncio.run(
+            under_load(url, lambda c: publish_and_wait(c, lambda: registry.publish("v2", seed=2), "v2"))
+        )
         assert {code for code, _ in results} == {200} and results[-1] == (200, "v2")
 
         async def foreign(client: httpx.AsyncClient) -> str:
@@ -114,4 +133,6 @@ def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(
 
         results, metrics = asyncio.run(under_load(url, foreign))
     assert set(results) == {(200, "v2")}
-    assert 'meridian_model_reloads_total{model="meridian",outcome="rejected"} 1.0' in metrics, "refused once, not retried"
+    assert 'meridian_model_reloads_total{model="meridian",outcome="rejected"} 1.0' in metrics, (
+        "refused once, not retried"
+    )

@@ -46,7 +46,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     return registry
 
 
-async def test_liveness_answers_before_the_model_loads_and_readiness_only_after(registry: Registry, tmp_path: Path) -> None:
+async def test_liveness_answers_before_the_model_loads_and_readiness_only_after(
+    registry: Registry, tmp_path: Path
+) -> None:
     app = app_for(registry, tmp_path)
     async with asgi_client(app) as client:
         assert (await client.get("/v2/health/live")).status_code == 200
@@ -82,7 +84,9 @@ async def test_metadata_describes_server_model_and_versions(app) -> None:
         assert (await client.get(f"/v2/models/{MODEL}/versions/v2")).json()["versions"] == ["v2"]
 
 
-async def test_inference_returns_the_signed_models_predictions_whatever_the_content_type(app, registry: Registry) -> None:
+async def test_inference_returns_the_signed_models_predictions_whatever_the_content_type(
+    app, registry: Registry
+) -> None:
     expected = registry.model(1)(__import__("torch").from_numpy(X[:5])).argmax(1).tolist()
     async with asgi_client(app) as client:
         response = await client.post(
@@ -106,9 +110,30 @@ async def test_inference_returns_the_signed_models_predictions_whatever_the_cont
         ("POST", f"/v2/models/{MODEL}/versions/v9/infer", infer_body(X[:1]), {}, 404, "'v9' is not loaded"),
         ("POST", INFER, infer_body(X[:1]), {VERSION_HEADER: "v9"}, 404, "'v9' is not loaded"),
         ("POST", INFER, infer_body(X[:1, :8]), {}, 400, "has shape [1, 8]"),
-        ("POST", INFER, {"inputs": [{"name": "input", "datatype": "FP16", "shape": [1, 64], "data": [0] * 64}]}, {}, 400, "datatype"),
-        ("POST", INFER, {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [0] * 64}]}, {}, 400, "unknown input 'x'"),
-        ("POST", INFER, b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[NaN' + b",0" * 63 + b"]}]}", {}, 400, "not valid JSON"),
+        (
+            "POST",
+            INFER,
+            {"inputs": [{"name": "input", "datatype": "FP16", "shape": [1, 64], "data": [0] * 64}]},
+            {},
+            400,
+            "datatype",
+        ),
+        (
+            "POST",
+            INFER,
+            {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 64], "data": [0] * 64}]},
+            {},
+            400,
+            "unknown input 'x'",
+        ),
+        (
+            "POST",
+            INFER,
+            b'{"inputs":[{"name":"input","datatype":"FP32","shape":[1,64],"data":[NaN' + b",0" * 63 + b"]}]}",
+            {},
+            400,
+            "not valid JSON",
+        ),
         ("POST", INFER, b"{", {}, 400, "not valid JSON"),
         ("POST", INFER, b"x" * (1 << 20 + 1), {}, 400, "exceeds the limit"),
         ("GET", INFER, None, {}, 405, "not allowed"),
@@ -119,7 +144,9 @@ async def test_inference_returns_the_signed_models_predictions_whatever_the_cont
         ("GET", f"/v2/models/{MODEL}/versions/v9", None, {}, 404, "'v9' is not loaded"),
     ],
 )
-async def test_every_error_path_answers_in_the_v2_error_shape(app, method, path, body, headers, status, message) -> None:
+async def test_every_error_path_answers_in_the_v2_error_shape(
+    app, method, path, body, headers, status, message
+) -> None:
     async with asgi_client(app) as client:
         content = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
         response = await client.request(method, path, content=content, headers=headers)
@@ -127,12 +154,16 @@ async def test_every_error_path_answers_in_the_v2_error_shape(app, method, path,
     assert set(response.json()) == {"error"} and message in response.json()["error"]
 
 
-async def test_a_batch_mixing_valid_and_invalid_requests_answers_each_on_its_own(registry: Registry, tmp_path: Path) -> None:
+async def test_a_batch_mixing_valid_and_invalid_requests_answers_each_on_its_own(
+    registry: Registry, tmp_path: Path
+) -> None:
     # A long batch wait, so that all 20 good rows land in one batch even on a busy machine.
     app = app_for(registry, tmp_path, max_batch_wait_ms=500.0, max_batch_size=64)
     await started(app)
     good = [infer_body(X[i : i + 1]) for i in range(20)]
-    bad = [infer_body(X[i : i + 1, :32]) for i in range(10)] + [{"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": ["x"] * 64}]}] * 10
+    bad = [infer_body(X[i : i + 1, :32]) for i in range(10)] + [
+        {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": ["x"] * 64}]}
+    ] * 10
     async with asgi_client(app) as client:
         responses = await asyncio.gather(*(client.post(INFER, json=b) for b in [*good, *bad]))
     await app.shutdown()
@@ -140,8 +171,10 @@ async def test_a_batch_mixing_valid_and_invalid_requests_answers_each_on_its_own
     labels = [r.json()["outputs"][1]["data"][0] for r in responses[:20]]
     expected = registry.model(1)(__import__("torch").from_numpy(X[:20])).argmax(1).tolist()
     assert labels == expected
-    metrics = (await _metrics(app))
-    assert 'meridian_inference_batch_size_count{model="meridian",version="v1"} 1.0' in metrics, "all 20 good rows in one batch"
+    metrics = await _metrics(app)
+    assert 'meridian_inference_batch_size_count{model="meridian",version="v1"} 1.0' in metrics, (
+        "all 20 good rows in one batch"
+    )
 
 
 async def test_a_full_queue_answers_429_with_retry_after_at_once(registry: Registry, tmp_path: Path) -> None:
@@ -207,7 +240,9 @@ async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> 
 async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(app) -> None:
     load = f"/v2/repository/models/{MODEL}/load"
     async with asgi_client(app) as client:
-        refused = await client.post(load, json={"parameters": {"stable": "v3"}}, headers={"authorization": "Bearer test-token"})
+        refused = await client.post(
+            load, json={"parameters": {"stable": "v3"}}, headers={"authorization": "Bearer test-token"}
+        )
         still = await client.post(INFER, json=infer_body(X[:1]), headers={VERSION_HEADER: "v1"})
         metrics = (await client.get("/metrics")).text
     assert refused.status_code == 400

@@ -43,9 +43,13 @@ json_scalars = st.one_of(
     st.text(max_size=8),
 )
 json_values = st.recursive(
-    json_scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=20
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
 )
-numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**20), 10**20), st.booleans(), st.text(max_size=3))
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**20), 10**20), st.booleans(), st.text(max_size=3)
+)
 
 
 @st.composite
@@ -55,7 +59,9 @@ def v2_requests(draw: st.DrawFn) -> dict[str, Any]:
     tensor: dict[str, Any] = {
         "name": draw(st.sampled_from(["input", "input", "Input", ""]) | st.text(max_size=5)),
         "datatype": draw(st.sampled_from(["FP32", "FP32", "FP64", "INT64", "BYTES", "fp32"]) | json_values),
-        "shape": draw(st.sampled_from([[rows, 64], [rows, 64], [64], [rows, 8, 8], [-1, 64], [rows, True]]) | json_values),
+        "shape": draw(
+            st.sampled_from([[rows, 64], [rows, 64], [64], [rows, 8, 8], [-1, 64], [rows, True]]) | json_values
+        ),
         "data": draw(
             st.one_of(
                 st.lists(numbers, min_size=rows * 64, max_size=rows * 64),
@@ -80,10 +86,21 @@ bodies = st.one_of(
 )
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 INFER_PATHS = [f"/v2/models/{MODEL}/infer"] * 6 + [f"/v2/models/{MODEL}/versions/v1/infer"] * 2
-OTHER_PATHS = [f"/v2/models/{MODEL}/versions/v9/infer", "/v2/models/x/infer", f"/v2/repository/models/{MODEL}/load", f"/v2/models/{MODEL}", "/v2", "/metrics"]
-random_paths = st.lists(st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=6), max_size=6).map(lambda p: "/" + "/".join(p))
+OTHER_PATHS = [
+    f"/v2/models/{MODEL}/versions/v9/infer",
+    "/v2/models/x/infer",
+    f"/v2/repository/models/{MODEL}/load",
+    f"/v2/models/{MODEL}",
+    "/v2",
+    "/metrics",
+]
+random_paths = st.lists(
+    st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=6), max_size=6
+).map(lambda p: "/" + "/".join(p))
 # Mostly the inference route, where the validation lives; the rest for the router.
-paths = st.integers(0, 9).flatmap(lambda n: st.sampled_from(INFER_PATHS) if n < 8 else st.sampled_from(OTHER_PATHS) | random_paths)
+paths = st.integers(0, 9).flatmap(
+    lambda n: st.sampled_from(INFER_PATHS) if n < 8 else st.sampled_from(OTHER_PATHS) | random_paths
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +111,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 
 @pytest.fixture(scope="module")
-def running(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[asyncio.AbstractEventLoop, InferenceApp, httpx.AsyncClient]]:
+def running(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[asyncio.AbstractEventLoop, InferenceApp, httpx.AsyncClient]]:
     loop = asyncio.new_event_loop()
     app = app_for(registry, tmp_path_factory.mktemp("cache"), max_batch_wait_ms=0.0)
     loop.run_until_complete(started(app))
@@ -110,7 +129,9 @@ sent: list[tuple[str, str, int]] = []  # (method, path, status) of every fuzzed 
 
 @pytest.mark.slow
 # Derandomized: the same 1,200 requests every run, so CI is reproducible and a failure replays.
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
 @given(
     method=st.sampled_from(["POST"] * 9 + ["GET", "PUT", "DELETE"]),
     path=paths,
@@ -148,7 +169,7 @@ def test_the_fuzzing_sent_enough_requests_and_the_server_still_answers(running) 
 def test_broken_http_on_a_real_socket_leaves_the_server_up(registry: Registry, tmp_path: Path) -> None:
     garbage = [
         b"NOT HTTP AT ALL\r\n\r\n",
-        b"POST /v2/models/meridian/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp",  # then hang up
+        b'POST /v2/models/meridian/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inp',  # then hang up
         b"POST /v2/models/meridian/infer HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
         b"POST /v2/models/meridian/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",

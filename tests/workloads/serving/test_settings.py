@@ -16,10 +16,20 @@ def parse(argv: list[str]):
 
 
 def test_environment_variables_configure_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {**REQUIRED, contract.ENV_MAX_BATCH_SIZE: "64", contract.ENV_CANDIDATE_VERSION: "v8", contract.ENV_CANDIDATE_WEIGHT: "10", contract.ENV_ADMIN_TOKEN: "s3cret"}.items():
+    for name, value in {
+        **REQUIRED,
+        contract.ENV_MAX_BATCH_SIZE: "64",
+        contract.ENV_CANDIDATE_VERSION: "v8",
+        contract.ENV_CANDIDATE_WEIGHT: "10",
+        contract.ENV_ADMIN_TOKEN: "s3cret",
+    }.items():
         monkeypatch.setenv(name, value)
     settings = parse([])
-    assert (settings.region, settings.registry_url, settings.max_batch_size) == ("eu-west-1", "https://models.example", 64)
+    assert (settings.region, settings.registry_url, settings.max_batch_size) == (
+        "eu-west-1",
+        "https://models.example",
+        64,
+    )
     assert (settings.stable, settings.candidate, settings.candidate_weight) == ("latest", "v8", 10)
     assert settings.admin_token == "s3cret" and settings.port == contract.HTTP_PORT and settings.host == "127.0.0.1"
 
@@ -34,12 +44,26 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.parametrize(
     ("env", "value", "message"),
     [
-        (contract.ENV_MAX_BATCH_SIZE, "lots", "--max-batch-size: 'lots' is not a valid int (from MERIDIAN_MAX_BATCH_SIZE)"),
-        (contract.ENV_CANDIDATE_WEIGHT, "150", "--candidate-weight: 150 is outside 0..100 (from MERIDIAN_CANDIDATE_WEIGHT)"),
-        (contract.ENV_MODEL_VARIANT, "fp64", "--variant: 'fp64' is not one of fp32, pruned, int8 (from MERIDIAN_MODEL_VARIANT)"),
+        (
+            contract.ENV_MAX_BATCH_SIZE,
+            "lots",
+            "--max-batch-size: 'lots' is not a valid int (from MERIDIAN_MAX_BATCH_SIZE)",
+        ),
+        (
+            contract.ENV_CANDIDATE_WEIGHT,
+            "150",
+            "--candidate-weight: 150 is outside 0..100 (from MERIDIAN_CANDIDATE_WEIGHT)",
+        ),
+        (
+            contract.ENV_MODEL_VARIANT,
+            "fp64",
+            "--variant: 'fp64' is not one of fp32, pruned, int8 (from MERIDIAN_MODEL_VARIANT)",
+        ),
     ],
 )
-def test_bad_values_stop_the_server_naming_the_flag(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: str, value: str, message: str) -> None:
+def test_bad_values_stop_the_server_naming_the_flag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: str, value: str, message: str
+) -> None:
     for name, required in REQUIRED.items():
         monkeypatch.setenv(name, required)
     monkeypatch.setenv(env, value)

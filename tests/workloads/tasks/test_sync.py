@@ -43,7 +43,9 @@ def s3_source(s3_registry, region_data) -> tuple[str, dict]:  # noqa: F811
 
 
 def _same_shard(a: Shard, b: Shard) -> bool:
-    return all(np.array_equal(getattr(a, name), getattr(b, name)) for name in ("x_train", "y_train", "x_test", "y_test"))
+    return all(
+        np.array_equal(getattr(a, name), getattr(b, name)) for name in ("x_train", "y_train", "x_test", "y_test")
+    )
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:
@@ -82,7 +84,12 @@ def test_the_init_container_command_reads_s3_with_the_processs_own_credentials(s
     }
     done = subprocess.run(
         [sys.executable, "-m", "workloads.tasks", "sync-data", "--source", url, "--dest", str(tmp_path / "data")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert Shard.load(tmp_path / "data").y_train.size > 0
@@ -134,8 +141,13 @@ def test_data_without_a_shard_at_its_top_is_refused_naming_what_is_there(region_
 def test_an_object_key_climbing_out_of_the_prefix_is_refused(s3_registry, region_data, tmp_path):  # noqa: F811
     bucket_url, options = s3_registry
     prefix = f"data/{uuid.uuid4().hex}"
-    s3 = boto3.client("s3", endpoint_url=options["endpoint_url"], region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     bucket = bucket_url.removeprefix("s3://")
     s3.put_object(Bucket=bucket, Key=f"{prefix}/shard.npz", Body=(region_data / "shard.npz").read_bytes())
     s3.put_object(Bucket=bucket, Key=f"{prefix}/../../escaped.txt", Body=b"x")

@@ -13,7 +13,10 @@ S3_DOMAIN = "registry.s3.us-east-1.amazonaws.com"
 def distribution(**overrides: Any):
     props: dict[str, Any] = {
         "defaultCacheBehavior": {"viewerProtocolPolicy": "redirect-to-https"},
-        "viewerCertificate": {"acmCertificateArn": "arn:aws:acm:us-east-1:1:certificate/x", "minimumProtocolVersion": "TLSv1.2_2021"},
+        "viewerCertificate": {
+            "acmCertificateArn": "arn:aws:acm:us-east-1:1:certificate/x",
+            "minimumProtocolVersion": "TLSv1.2_2021",
+        },
         "origins": [{"originId": "registry", "domainName": S3_DOMAIN, "originAccessControlId": "E123"}],
     } | overrides
     return resource("aws:cloudfront/distribution:Distribution", "cdn", AWS_US, **props)
@@ -24,11 +27,15 @@ def test_https_with_tls_1_2_2021_complies() -> None:
 
 
 def test_allowing_plain_http_violates() -> None:
-    assert_violates(HTTPS_ONLY, distribution(defaultCacheBehavior={"viewerProtocolPolicy": "allow-all"}), containing="allow-all")
+    assert_violates(
+        HTTPS_ONLY, distribution(defaultCacheBehavior={"viewerProtocolPolicy": "allow-all"}), containing="allow-all"
+    )
 
 
 def test_the_default_certificate_violates() -> None:
-    assert_violates(HTTPS_ONLY, distribution(viewerCertificate={"cloudfrontDefaultCertificate": True}), containing="TLS 1.0")
+    assert_violates(
+        HTTPS_ONLY, distribution(viewerCertificate={"cloudfrontDefaultCertificate": True}), containing="TLS 1.0"
+    )
 
 
 def test_an_old_tls_policy_violates() -> None:
@@ -46,5 +53,12 @@ def test_an_s3_origin_without_origin_access_control_violates() -> None:
 
 
 def test_a_legacy_origin_access_identity_violates() -> None:
-    origins = [{"originId": "r", "domainName": S3_DOMAIN, "originAccessControlId": "E1", "s3OriginConfig": {"originAccessIdentity": "origin-access-identity/cloudfront/E2"}}]
+    origins = [
+        {
+            "originId": "r",
+            "domainName": S3_DOMAIN,
+            "originAccessControlId": "E1",
+            "s3OriginConfig": {"originAccessIdentity": "origin-access-identity/cloudfront/E2"},
+        }
+    ]
     assert_violates(ORIGIN_ACCESS_CONTROL, distribution(origins=origins), containing="legacy origin access identity")

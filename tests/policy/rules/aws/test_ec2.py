@@ -29,12 +29,20 @@ def test_ssh_from_the_world_on_a_load_balancer_group_violates() -> None:
 
 def test_a_standalone_ipv6_world_rule_violates() -> None:
     rule = resource(
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "r", AWS_US,
-        securityGroupId="nodes", cidrIpv6="::/0", fromPort=8080, toPort=8080, ipProtocol="tcp",
-    )  # fmt: skip
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "r",
+        AWS_US,
+        securityGroupId="nodes",
+        cidrIpv6="::/0",
+        fromPort=8080,
+        toPort=8080,
+        ipProtocol="tcp",
+    )
     assert_violates(NO_WORLD_INGRESS, resource(SG, "nodes", AWS_US), rule, containing="::/0")
 
 
 def test_ingress_from_the_vpc_complies() -> None:
-    group = resource(SG, "nodes", AWS_US, ingress=[{"fromPort": 0, "toPort": 65535, "protocol": "-1", "cidrBlocks": ["10.0.0.0/16"]}])
+    group = resource(
+        SG, "nodes", AWS_US, ingress=[{"fromPort": 0, "toPort": 65535, "protocol": "-1", "cidrBlocks": ["10.0.0.0/16"]}]
+    )
     assert_complies(NO_WORLD_INGRESS, group)

@@ -8,9 +8,14 @@ from tests.policy.checks import GCP_EU, assert_complies, assert_violates, resour
 BUCKET = "gcp:storage/bucket:Bucket"
 KEY = "projects/meridian/locations/europe-west4/keyRings/data/cryptoKeys/data"
 GOOD = resource(
-    BUCKET, "data", GCP_EU, location="EUROPE-WEST4", publicAccessPrevention="enforced",
-    uniformBucketLevelAccess=True, encryption={"defaultKmsKeyName": KEY},
-)  # fmt: skip
+    BUCKET,
+    "data",
+    GCP_EU,
+    location="EUROPE-WEST4",
+    publicAccessPrevention="enforced",
+    uniformBucketLevelAccess=True,
+    encryption={"defaultKmsKeyName": KEY},
+)
 
 
 def test_a_hardened_bucket_complies_with_all_three() -> None:

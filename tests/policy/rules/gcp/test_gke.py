@@ -35,7 +35,11 @@ def test_public_nodes_violate() -> None:
 
 def test_a_control_plane_open_to_the_world_violates() -> None:
     world = {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0"}]}
-    assert_violates(PRIVATE_CLUSTER, cluster(privateClusterConfig=PRIVATE, masterAuthorizedNetworksConfig=world), containing="open to the world")
+    assert_violates(
+        PRIVATE_CLUSTER,
+        cluster(privateClusterConfig=PRIVATE, masterAuthorizedNetworksConfig=world),
+        containing="open to the world",
+    )
 
 
 def test_a_node_pool_opting_out_of_private_nodes_violates() -> None:
@@ -57,7 +61,9 @@ def test_a_pool_exposing_node_metadata_violates() -> None:
 
 
 def test_secure_boot_and_integrity_monitoring_comply() -> None:
-    assert_complies(SHIELDED_NODES, pool(shieldedInstanceConfig={"enableSecureBoot": True, "enableIntegrityMonitoring": True}))
+    assert_complies(
+        SHIELDED_NODES, pool(shieldedInstanceConfig={"enableSecureBoot": True, "enableIntegrityMonitoring": True})
+    )
     assert_complies(SHIELDED_NODES, cluster(enableShieldedNodes=True))
 
 

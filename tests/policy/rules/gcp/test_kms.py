@@ -17,4 +17,6 @@ def test_no_rotation_violates() -> None:
 
 
 def test_a_two_year_rotation_violates() -> None:
-    assert_violates(KEY_ROTATION, resource(KEY, "k", GCP_EU, rotationPeriod="63072000s"), containing="longer than a year")
+    assert_violates(
+        KEY_ROTATION, resource(KEY, "k", GCP_EU, rotationPeriod="63072000s"), containing="longer than a year"
+    )

@@ -11,8 +11,20 @@ LINK = "https://www.googleapis.com/compute/v1/projects/meridian/global"
 def https_stack(min_tls: str = "TLS_1_2", profile: str = "MODERN"):
     return [
         resource("gcp:compute/sSLPolicy:SSLPolicy", "tls", GCP_EU, minTlsVersion=min_tls, profile=profile),
-        resource("gcp:compute/targetHttpsProxy:TargetHttpsProxy", "https", GCP_EU, sslPolicy=f"{LINK}/sslPolicies/tls", urlMap="cdn"),
-        resource("gcp:compute/globalForwardingRule:GlobalForwardingRule", "fr443", GCP_EU, portRange="443", target=f"{LINK}/targetHttpsProxies/https"),
+        resource(
+            "gcp:compute/targetHttpsProxy:TargetHttpsProxy",
+            "https",
+            GCP_EU,
+            sslPolicy=f"{LINK}/sslPolicies/tls",
+            urlMap="cdn",
+        ),
+        resource(
+            "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+            "fr443",
+            GCP_EU,
+            portRange="443",
+            target=f"{LINK}/targetHttpsProxies/https",
+        ),
     ]
 
 
@@ -20,7 +32,13 @@ def redirect(https_redirect: bool):
     return [
         resource("gcp:compute/uRLMap:URLMap", "redirect", GCP_EU, defaultUrlRedirect={"httpsRedirect": https_redirect}),
         resource("gcp:compute/targetHttpProxy:TargetHttpProxy", "http", GCP_EU, urlMap=f"{LINK}/urlMaps/redirect"),
-        resource("gcp:compute/globalForwardingRule:GlobalForwardingRule", "fr80", GCP_EU, portRange="80", target=f"{LINK}/targetHttpProxies/http"),
+        resource(
+            "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+            "fr80",
+            GCP_EU,
+            portRange="80",
+            target=f"{LINK}/targetHttpProxies/http",
+        ),
     ]
 
 

@@ -11,16 +11,22 @@ NS = {"namespace": "meridian-inference"}
 
 def pdb(labels: dict[str, str], namespace: str = "meridian-inference"):
     return resource(
-        "kubernetes:policy/v1:PodDisruptionBudget", "server-pdb", K8S,
-        metadata={"name": "server", "namespace": namespace}, spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
-    )  # fmt: skip
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "server-pdb",
+        K8S,
+        metadata={"name": "server", "namespace": namespace},
+        spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+    )
 
 
 def hpa(target: str):
     return resource(
-        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "server-hpa", K8S,
-        metadata={"name": target, **NS}, spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
-    )  # fmt: skip
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "server-hpa",
+        K8S,
+        metadata={"name": target, **NS},
+        spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
+    )
 
 
 def test_a_replicated_deployment_with_a_matching_pdb_complies() -> None:

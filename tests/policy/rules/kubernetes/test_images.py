@@ -26,7 +26,9 @@ def test_a_digest_or_a_fixed_tag_complies() -> None:
     assert_complies(IMAGE_PINNED, deployment(hardened_container(image="nvcr.io/nvidia/k8s-device-plugin:v0.17.0")))
 
 
-@pytest.mark.parametrize("image", ["registry.example/server", "registry.example/server:latest", "localhost:5001/server"])
+@pytest.mark.parametrize(
+    "image", ["registry.example/server", "registry.example/server:latest", "localhost:5001/server"]
+)
 def test_latest_or_untagged_violates(image: str) -> None:
     assert_violates(IMAGE_PINNED, deployment(hardened_container(image=image)), containing="not pinned")
 
@@ -36,7 +38,11 @@ def test_cloud_registries_are_allowed_by_default() -> None:
 
 
 def test_a_public_registry_violates() -> None:
-    assert_violates(IMAGE_FROM_STACK_REGISTRIES, deployment(hardened_container(image="docker.io/library/nginx:1.27")), containing="not from the stack's registries")
+    assert_violates(
+        IMAGE_FROM_STACK_REGISTRIES,
+        deployment(hardened_container(image="docker.io/library/nginx:1.27")),
+        containing="not from the stack's registries",
+    )
 
 
 def test_the_stack_config_narrows_the_registries() -> None:

@@ -15,10 +15,12 @@ def namespace(level: str | None, name: str = "meridian-inference", cluster=K8S):
 
 def deny_all(namespace_name: str = "meridian-inference", cluster=K8S):
     return resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy", f"deny-{cluster.name}", cluster,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        f"deny-{cluster.name}",
+        cluster,
         metadata={"name": "default-deny", "namespace": namespace_name},
         spec={"podSelector": {}, "policyTypes": ["Ingress"]},
-    )  # fmt: skip
+    )
 
 
 def test_a_restricted_namespace_complies() -> None:
@@ -30,7 +32,9 @@ def test_a_baseline_namespace_violates() -> None:
 
 
 def test_an_exempt_add_on_namespace_is_not_applicable() -> None:
-    report = check(POD_SECURITY_RESTRICTED, namespace("privileged", "gpu-operator"), config={"exemptNamespaces": ["gpu-operator"]})
+    report = check(
+        POD_SECURITY_RESTRICTED, namespace("privileged", "gpu-operator"), config={"exemptNamespaces": ["gpu-operator"]}
+    )
     assert not report.violations and report.not_applicable
 
 
@@ -44,14 +48,18 @@ def test_a_namespace_without_one_violates() -> None:
 
 def test_a_policy_that_allows_some_ingress_is_not_a_default_deny() -> None:
     allowing = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "allow", K8S,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "allow",
+        K8S,
         metadata={"name": "allow", "namespace": "meridian-inference"},
         spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
-    )  # fmt: skip
+    )
     assert_violates(DEFAULT_DENY_INGRESS, namespace("restricted"), allowing, containing="no default-deny")
 
 
 def test_each_cluster_needs_its_own_default_deny() -> None:
     eu = provider("kubernetes", "k8s-eu-west-1")
-    found = check(DEFAULT_DENY_INGRESS, namespace("restricted"), deny_all(), namespace("restricted", cluster=eu)).violations
+    found = check(
+        DEFAULT_DENY_INGRESS, namespace("restricted"), deny_all(), namespace("restricted", cluster=eu)
+    ).violations
     assert [v.urn for v in found] == [namespace("restricted", cluster=eu).urn]

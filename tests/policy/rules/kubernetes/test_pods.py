@@ -33,22 +33,36 @@ def test_non_root_may_come_from_the_pod_security_context() -> None:
 
 
 def test_a_writable_root_filesystem_violates() -> None:
-    assert_violates(READ_ONLY_ROOT_FILESYSTEM, deployment(with_security(readOnlyRootFilesystem=False)), containing="readOnlyRootFilesystem")
+    assert_violates(
+        READ_ONLY_ROOT_FILESYSTEM,
+        deployment(with_security(readOnlyRootFilesystem=False)),
+        containing="readOnlyRootFilesystem",
+    )
 
 
 def test_privilege_escalation_violates() -> None:
-    assert_violates(NO_PRIVILEGE_ESCALATION, deployment(with_security(allowPrivilegeEscalation=None)), containing="allowPrivilegeEscalation")
+    assert_violates(
+        NO_PRIVILEGE_ESCALATION,
+        deployment(with_security(allowPrivilegeEscalation=None)),
+        containing="allowPrivilegeEscalation",
+    )
     assert_violates(NO_PRIVILEGE_ESCALATION, deployment(with_security(privileged=True)), containing="privileged")
 
 
 def test_kept_capabilities_violate() -> None:
-    assert_violates(CAPABILITIES_DROPPED, deployment(with_security(capabilities={"drop": ["NET_RAW"]})), containing="drop must include ALL")
+    assert_violates(
+        CAPABILITIES_DROPPED,
+        deployment(with_security(capabilities={"drop": ["NET_RAW"]})),
+        containing="drop must include ALL",
+    )
     added = with_security(capabilities={"drop": ["ALL"], "add": ["SYS_ADMIN"]})
     assert_violates(CAPABILITIES_DROPPED, deployment(added), containing="SYS_ADMIN")
 
 
 def test_net_bind_service_may_be_added_back() -> None:
-    assert_complies(CAPABILITIES_DROPPED, deployment(with_security(capabilities={"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})))
+    assert_complies(
+        CAPABILITIES_DROPPED, deployment(with_security(capabilities={"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}))
+    )
 
 
 def test_missing_limits_violate() -> None:
@@ -71,6 +85,8 @@ def test_init_containers_are_checked_for_hardening_but_need_no_probes() -> None:
 
 
 def test_exempt_namespaces_are_not_applicable() -> None:
-    report = check(RUN_AS_NON_ROOT, deployment(with_security(runAsUser=0)), config={"exemptNamespaces": ["meridian-inference"]})
+    report = check(
+        RUN_AS_NON_ROOT, deployment(with_security(runAsUser=0)), config={"exemptNamespaces": ["meridian-inference"]}
+    )
     assert not report.violations
     assert report.not_applicable

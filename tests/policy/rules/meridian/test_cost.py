@@ -8,9 +8,13 @@ from tests.policy.checks import AWS_US, assert_complies, assert_violates, resour
 
 def pool(maximum: int, instance: str = "g5.xlarge"):
     return resource(
-        "aws:eks/nodeGroup:NodeGroup", f"gpu-{maximum}", AWS_US, instanceTypes=[instance],
-        scalingConfig={"minSize": 1, "desiredSize": 1, "maxSize": maximum}, capacityType="ON_DEMAND",
-    )  # fmt: skip
+        "aws:eks/nodeGroup:NodeGroup",
+        f"gpu-{maximum}",
+        AWS_US,
+        instanceTypes=[instance],
+        scalingConfig={"minSize": 1, "desiredSize": 1, "maxSize": maximum},
+        capacityType="ON_DEMAND",
+    )
 
 
 def test_a_fleet_within_its_limits_complies() -> None:

@@ -17,7 +17,13 @@ def superlink(*args: str):
 
 def service(type_: str, port: int, target: int | None = None):
     ports = [{"name": "p", "port": port, "targetPort": target or port}]
-    return resource("kubernetes:core/v1:Service", f"svc-{type_}-{port}", K8S, metadata={"name": "superlink", "namespace": NS}, spec={"type": type_, "ports": ports})
+    return resource(
+        "kubernetes:core/v1:Service",
+        f"svc-{type_}-{port}",
+        K8S,
+        metadata={"name": "superlink", "namespace": NS},
+        spec={"type": type_, "ports": ports},
+    )
 
 
 def test_a_superlink_with_certificates_complies() -> None:
@@ -42,29 +48,57 @@ def test_a_load_balancer_for_the_fleet_port_complies() -> None:
 
 
 def test_a_load_balancer_in_front_of_the_control_port_violates() -> None:
-    assert_violates(CONTROL_API_PRIVATE, service("LoadBalancer", 443, 9093), containing="control port 9093 as LoadBalancer")
+    assert_violates(
+        CONTROL_API_PRIVATE, service("LoadBalancer", 443, 9093), containing="control port 9093 as LoadBalancer"
+    )
 
 
 def test_an_ingress_to_the_control_port_violates() -> None:
     ingress = resource(
-        "kubernetes:networking.k8s.io/v1:Ingress", "flwr", K8S, metadata={"name": "flwr", "namespace": NS},
-        spec={"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "superlink", "port": {"number": 9093}}}}]}}]},
-    )  # fmt: skip
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        "flwr",
+        K8S,
+        metadata={"name": "flwr", "namespace": NS},
+        spec={
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "superlink", "port": {"number": 9093}}},
+                            }
+                        ]
+                    }
+                }
+            ]
+        },
+    )
     assert_violates(CONTROL_API_PRIVATE, ingress, containing="routes to the control port")
 
 
 def test_a_network_policy_admitting_the_world_to_all_ports_violates() -> None:
     policy = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "open", K8S, metadata={"name": "open", "namespace": NS},
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "open",
+        K8S,
+        metadata={"name": "open", "namespace": NS},
         spec={"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
-    )  # fmt: skip
+    )
     deployed = superlink(*TLS)
     assert_violates(CONTROL_API_PRIVATE, deployed, policy, containing="admits the control port 9093 from outside")
 
 
 def test_a_network_policy_admitting_the_world_to_the_fleet_port_only_complies() -> None:
     policy = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy", "fleet", K8S, metadata={"name": "fleet", "namespace": NS},
-        spec={"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 9092}]}]},
-    )  # fmt: skip
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "fleet",
+        K8S,
+        metadata={"name": "fleet", "namespace": NS},
+        spec={
+            "podSelector": {},
+            "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 9092}]}],
+        },
+    )
     assert_complies(CONTROL_API_PRIVATE, superlink(*TLS), policy)

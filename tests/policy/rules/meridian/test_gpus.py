@@ -16,7 +16,9 @@ def test_an_allowed_instance_type_complies() -> None:
 
 
 def test_an_h100_outside_the_allowlist_violates() -> None:
-    assert_violates(GPU_ALLOWLIST, eks_pool("p5.48xlarge"), config={"gpuAllowlist": ["t4", "a10g"]}, containing="carries h100")
+    assert_violates(
+        GPU_ALLOWLIST, eks_pool("p5.48xlarge"), config={"gpuAllowlist": ["t4", "a10g"]}, containing="carries h100"
+    )
 
 
 def test_an_unknown_instance_type_violates() -> None:
@@ -25,9 +27,11 @@ def test_an_unknown_instance_type_violates() -> None:
 
 def test_a_gke_guest_accelerator_is_checked() -> None:
     pool = resource(
-        "gcp:container/nodePool:NodePool", "gpu", GCP_EU,
+        "gcp:container/nodePool:NodePool",
+        "gpu",
+        GCP_EU,
         nodeConfig={"machineType": "n1-standard-4", "guestAccelerators": [{"type": "nvidia-tesla-v100", "count": 1}]},
-    )  # fmt: skip
+    )
     assert_violates(GPU_ALLOWLIST, pool, config={"gpuAllowlist": ["t4"]}, containing="carries v100")
     assert_complies(GPU_ALLOWLIST, pool, config={"gpuAllowlist": ["v100"]})
 

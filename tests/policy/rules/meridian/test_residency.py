@@ -31,18 +31,24 @@ def test_an_eu_regions_data_bucket_created_in_the_us_violates() -> None:
 
 def test_a_gcs_multi_region_outside_the_zone_violates() -> None:
     bucket = resource(
-        "gcp:storage/bucket:Bucket", "data-eu", GCP_EU, location="US",
+        "gcp:storage/bucket:Bucket",
+        "data-eu",
+        GCP_EU,
+        location="US",
         labels={"meridian-purpose": "data", "meridian-region": "europe-west4"},
-    )  # fmt: skip
+    )
     assert_violates(DATA_RESIDENCY, bucket, containing="lives in us (zone us)")
 
 
 def test_replication_to_another_zone_violates() -> None:
     source, copy = s3_bucket("data-eu", AWS_EU), resource("aws:s3/bucket:Bucket", "backup", AWS_US)
     replication = resource(
-        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "repl", AWS_EU, bucket="data-eu",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "repl",
+        AWS_EU,
+        bucket="data-eu",
         rules=[{"status": "Enabled", "destination": {"bucket": "arn:aws:s3:::backup"}}],
-    )  # fmt: skip
+    )
     assert_violates(DATA_RESIDENCY, source, copy, replication, containing="replicates to arn:aws:s3:::backup (zone us)")
 
 
@@ -50,23 +56,36 @@ def test_replication_within_the_zone_complies() -> None:
     frankfurt = provider("aws", "aws-eu-central-1", region="eu-central-1")
     source, copy = s3_bucket("data-eu", AWS_EU), resource("aws:s3/bucket:Bucket", "backup", frankfurt)
     replication = resource(
-        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "repl", AWS_EU, bucket="data-eu",
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
+        "repl",
+        AWS_EU,
+        bucket="data-eu",
         rules=[{"destination": {"bucket": "arn:aws:s3:::backup"}}],
-    )  # fmt: skip
+    )
     assert_complies(DATA_RESIDENCY, source, copy, replication)
 
 
 def _trainer(where, *buckets: str):
     trust = json.dumps({"Statement": [{"Condition": {"StringEquals": {"oidc:sub": SUBJECT}}}]})
     role = resource("aws:iam/role:Role", f"trainer-{where.name}", where, assumeRolePolicy=trust)
-    document = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"} for b in buckets]}
-    grant = resource("aws:iam/rolePolicy:RolePolicy", f"trainer-{where.name}-read", where, role=role.name, policy=json.dumps(document))
+    document = {
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"} for b in buckets]
+    }
+    grant = resource(
+        "aws:iam/rolePolicy:RolePolicy",
+        f"trainer-{where.name}-read",
+        where,
+        role=role.name,
+        policy=json.dumps(document),
+    )
     return role, grant
 
 
 def test_a_trainer_reading_its_own_regions_bucket_and_the_registry_complies() -> None:
     registry = resource("aws:s3/bucket:Bucket", "registry", AWS_US, tags={"meridian/purpose": "registry"})
-    assert_complies(TRAINER_READS_OWN_REGION, s3_bucket("data-us", AWS_US), registry, *_trainer(AWS_US, "data-us", "registry"))
+    assert_complies(
+        TRAINER_READS_OWN_REGION, s3_bucket("data-us", AWS_US), registry, *_trainer(AWS_US, "data-us", "registry")
+    )
 
 
 def test_a_trainer_reading_another_regions_bucket_violates() -> None:
@@ -75,21 +94,41 @@ def test_a_trainer_reading_another_regions_bucket_violates() -> None:
 
 
 def test_a_trainer_with_a_bucket_wildcard_violates() -> None:
-    assert_violates(TRAINER_READS_OWN_REGION, s3_bucket("data-us", AWS_US), *_trainer(AWS_US, "*"), containing="may reach any bucket")
+    assert_violates(
+        TRAINER_READS_OWN_REGION,
+        s3_bucket("data-us", AWS_US),
+        *_trainer(AWS_US, "*"),
+        containing="may reach any bucket",
+    )
 
 
 def test_a_gcp_trainer_granted_another_regions_bucket_violates() -> None:
     us = provider("gcp", "gcp-us-west1", region="us-west1", project="meridian")
     account = resource("gcp:serviceaccount/account:Account", "trainer-us", us, accountId="trainer-us-west1")
     workload = resource(
-        "gcp:serviceaccount/iAMMember:IAMMember", "trainer-us-wi", us, serviceAccountId="trainer-us",
-        role="roles/iam.workloadIdentityUser", member="serviceAccount:meridian.svc.id.goog[meridian-us-west1/supernode]",
-    )  # fmt: skip
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        "trainer-us-wi",
+        us,
+        serviceAccountId="trainer-us",
+        role="roles/iam.workloadIdentityUser",
+        member="serviceAccount:meridian.svc.id.goog[meridian-us-west1/supernode]",
+    )
     eu_data = resource(
         "gcp:storage/bucket:Bucket", "data-eu", GCP_EU, location="EUROPE-WEST4", labels={"meridian-purpose": "data"}
     )
     grant = resource(
-        "gcp:storage/bucketIAMMember:BucketIAMMember", "grant", us, bucket="data-eu", role="roles/storage.objectViewer",
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "grant",
+        us,
+        bucket="data-eu",
+        role="roles/storage.objectViewer",
         member="serviceAccount:trainer-us-west1@meridian.iam.gserviceaccount.com",
-    )  # fmt: skip
-    assert_violates(TRAINER_READS_OWN_REGION, account, workload, eu_data, grant, containing="trainer identity trainer-us of us-west1")
+    )
+    assert_violates(
+        TRAINER_READS_OWN_REGION,
+        account,
+        workload,
+        eu_data,
+        grant,
+        containing="trainer identity trainer-us of us-west1",
+    )

@@ -22,14 +22,28 @@ def test_provider_default_tags_count() -> None:
 
 def test_a_missing_cost_center_violates() -> None:
     partial = {k: v for k, v in TAGS.items() if k != "cost-center"}
-    assert_violates(REQUIRED_TAGS, resource("aws:s3/bucket:Bucket", "b", AWS_US, tags=partial), containing="missing tags: cost-center")
+    assert_violates(
+        REQUIRED_TAGS,
+        resource("aws:s3/bucket:Bucket", "b", AWS_US, tags=partial),
+        containing="missing tags: cost-center",
+    )
 
 
 def test_gcp_labels_and_node_pool_resource_labels_are_read() -> None:
     assert_complies(REQUIRED_TAGS, resource("gcp:storage/bucket:Bucket", "b", GCP_EU, labels=TAGS))
-    assert_violates(REQUIRED_TAGS, resource("gcp:container/nodePool:NodePool", "p", GCP_EU, nodeConfig={}), containing="missing labels: owner")
+    assert_violates(
+        REQUIRED_TAGS,
+        resource("gcp:container/nodePool:NodePool", "p", GCP_EU, nodeConfig={}),
+        containing="missing labels: owner",
+    )
 
 
 def test_namespaces_need_the_labels() -> None:
-    assert_violates(REQUIRED_TAGS, resource("kubernetes:core/v1:Namespace", "ns", K8S, metadata={"name": "x"}), containing="missing labels")
-    assert_complies(REQUIRED_TAGS, resource("kubernetes:core/v1:Namespace", "ns", K8S, metadata={"name": "x", "labels": TAGS}))
+    assert_violates(
+        REQUIRED_TAGS,
+        resource("kubernetes:core/v1:Namespace", "ns", K8S, metadata={"name": "x"}),
+        containing="missing labels",
+    )
+    assert_complies(
+        REQUIRED_TAGS, resource("kubernetes:core/v1:Namespace", "ns", K8S, metadata={"name": "x", "labels": TAGS})
+    )

@@ -112,8 +112,13 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
     p.add("--max-body-bytes", None, "largest request body accepted", 1 << 20, type=bounded(int, 1024, 1 << 30))
     p.add("--cache-dir", contract.ENV_CACHE_DIR, "where verified artifacts are kept", contract.CACHE_MOUNT, type=Path)
     p.add("--reload-interval-s", contract.ENV_RELOAD_INTERVAL_S, f"with --stable {LATEST}: how often to poll the registry", 30.0, type=bounded(float, 0.1, 86400))
-    p.add("--torch-threads", None, "torch intra-op threads (default: the CPUs this process may use)", len(os.sched_getaffinity(0)), type=bounded(int, 1, 1024))
+    p.add("--torch-threads", None, "torch intra-op threads (default: the CPUs this process may use)", _usable_cpus(), type=bounded(int, 1, 1024))
     return p
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may use: its affinity where the platform has one (not macOS)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def serving_settings(args: argparse.Namespace) -> ServingSettings:

@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -48,12 +49,19 @@ def answers_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def accepts(port: int, timeout: float = 1.0) -> bool:
+    """Whether something listens on port of the loopback interface."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout):
+        return True
+    return False
+
+
 def wait_ready(
     process: subprocess.Popen[Any] | None, ready: str | Callable[[], bool], timeout: float, poll: float = 0.2
 ) -> None:
-    """Return once `ready` holds: a URL answers HTTP 200, or the check returns True. Raise
-    NotReady if `process` exits first or `timeout` seconds pass. `process` None: the server runs
-    inside this process (a thread), so there is no exit to watch for."""
+    """Return once `ready` holds: a URL answers HTTP 200, or the check (e.g. `accepts`) returns
+    True. Raise NotReady if `process` exits first or `timeout` seconds pass. `process` None: the
+    server runs inside this process (a thread), so there is no exit to watch for."""
     check = (lambda: answers_ok(ready)) if isinstance(ready, str) else ready
     deadline = time.monotonic() + timeout
     while not check():

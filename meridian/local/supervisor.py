@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workloads.processes import NotReady, answers_ok, stop_pids, wait_ready
+from workloads.processes import NotReady, accepts, answers_ok, stop_pids, wait_ready
 from workloads.processes import alive as pid_alive
 
 
@@ -57,9 +57,7 @@ def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
     if spec.health_url:
         return answers_ok(spec.health_url, timeout)
     if spec.port:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", spec.port), timeout):
-            return True
-        return False
+        return accepts(spec.port, timeout)
     return True
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from workloads.processes import NotReady, alive, answers_ok, descendants, stop_pids, wait_ready
+from workloads.processes import NotReady, accepts, alive, answers_ok, descendants, stop_pids, wait_ready
 
 
 def test_stop_reaches_grandchildren_in_sessions_of_their_own() -> None:
@@ -49,6 +49,7 @@ def test_ready_once_the_url_answers_200() -> None:
     )
     try:
         wait_ready(server, f"http://127.0.0.1:{port}/", timeout=30)
+        assert accepts(port)
         assert answers_ok(f"http://127.0.0.1:{port}/")
         assert not answers_ok(f"http://127.0.0.1:{port}/missing")  # a 404 is not ready
     finally:

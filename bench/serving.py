@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from meridian.local.latency import METROS  # noqa: E402
 from workloads import contract  # noqa: E402
+from workloads.processes import NotReady, wait_ready  # noqa: E402
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish  # noqa: E402
 from workloads.registry.variants import quantize_int8  # noqa: E402
 from workloads.serving.models import RegistryModelSource  # noqa: E402
@@ -194,20 +195,11 @@ def server_process(command: list[str], port: int, env: dict[str, str] | None = N
         preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
     )
     try:
-        deadline = time.monotonic() + 180
-        ready_path = "/v2/health/ready"
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"{command[:3]} exited {process.returncode}:\n{log.read().decode()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{command[:3]} not ready in 180 s")
-            time.sleep(0.2)
+        try:
+            wait_ready(process, f"http://127.0.0.1:{port}{contract.READINESS_PATH}", timeout=180)
+        except NotReady as err:
+            log.seek(0)
+            raise RuntimeError(f"{command[:3]} {err}:\n{log.read().decode()[-3000:]}") from None
         yield process
     finally:
         process.send_signal(signal.SIGTERM)

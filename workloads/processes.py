@@ -1,47 +1,94 @@
-"""Stopping a process and everything it started.
+"""The processes our tools start: waiting until one is ready, and stopping one with everything
+it started.
 
 Flower detaches its helpers (one ClientApp process per message, SuperExec) into sessions of
-their own, so neither a process group nor a session covers them; the parent links in /proc
-do. Standard library only: the trainer's launcher and the local stack's supervisor share it.
+their own, so neither a process group nor a session covers them; the parent links do, read
+through psutil so that this works wherever the local stack runs (Linux, macOS). The trainer's
+launcher, the local stack's supervisor, the serving benchmark and the serving tests share it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
+import socket
+import subprocess
 import time
-from pathlib import Path
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+# Readiness is asked of a process on this machine: never through a proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class NotReady(Exception):
+    """A started process did not become ready: it exited first (`exit_code` says how), or it
+    still ran when `timeout` seconds had passed (`exit_code` is None). The message reads after
+    the process's name, e.g. f"{name} {error}"; callers add the log they keep."""
+
+    def __init__(self, exit_code: int | None, timeout: float) -> None:
+        self.exit_code = exit_code
+        self.timeout = timeout
+        if exit_code is None:
+            super().__init__(f"was not ready within {timeout:.0f} s")
+        else:
+            super().__init__(f"exited with code {exit_code} before it was ready")
+
+
+def answers_ok(url: str, timeout: float = 1.0) -> bool:
+    """Whether a GET of url answers HTTP 200 within timeout seconds."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, http.client.HTTPException):  # refused, reset, timed out, 503 (HTTPError)
+        return False
+
+
+def accepts(port: int, timeout: float = 1.0) -> bool:
+    """Whether something listens on port of the loopback interface."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout):
+        return True
+    return False
+
+
+def wait_ready(
+    process: subprocess.Popen[Any] | None, ready: str | Callable[[], bool], timeout: float, poll: float = 0.2
+) -> None:
+    """Return once `ready` holds: a URL answers HTTP 200, or the check (e.g. `accepts`) returns
+    True. Raise NotReady if `process` exits first or `timeout` seconds pass. `process` None: the
+    server runs inside this process (a thread), so there is no exit to watch for."""
+    check = (lambda: answers_ok(ready)) if isinstance(ready, str) else ready
+    deadline = time.monotonic() + timeout
+    while not check():
+        if process is not None and process.poll() is not None:
+            raise NotReady(process.returncode, timeout)
+        if time.monotonic() > deadline:
+            raise NotReady(None, timeout)
+        time.sleep(poll)
 
 
 def alive(pid: int) -> bool:
     """Whether pid runs; a zombie (exited, not yet reaped) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # ZombieProcess too, where the platform raises it
         return False
-    except PermissionError:
+    except psutil.AccessDenied:  # another user's process: it exists
         return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def descendants(pid: int) -> list[int]:
     """pid and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        queue.extend(children.get(current, []))
-    return found
+    try:
+        below = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return [pid]
+    return [pid, *(child.pid for child in below)]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

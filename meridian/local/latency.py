@@ -1,13 +1,14 @@
 """Where simulated users are, and how far (in round-trip milliseconds) every site is from them.
 
-Inter-region figures are the average RTTs of the "Latency Between AWS Global Regions" table
-(cloudping-style pings between EC2 instances), reproduced at
-https://acomputerscientistlearnsaws.blogspot.com/2017/04/aws-regions.html; they agree with
-../shared/notes/facts.md (us-east-1<->eu-west-1 ~70-80 ms, us-east-1<->ap-southeast-1 ~217 ms,
-eu-west-1<->eu-central-1 ~20 ms). Each local region stands for one AWS region's metro; an edge
-site stands in a metro of its own. Two assumptions, not measurements: a user reaches a server
-in their own metro in LAST_MILE_MS, and a metro reaches its region's data centres in
-METRO_TO_REGION_MS.
+Inter-region figures are the average RTTs between EC2 instances of the table "Latency Between
+AWS Global Regions", as reproduced in "AWS Regions" (A Computer Scientist Learns AWS, blog,
+April 2017), rounded to 0.1 ms. Current figures, to re-check them against: CloudPing.co (live
+inter-region matrix, since 2017) and the inter-Region latency of AWS Network Manager's
+Infrastructure Performance (AWS documentation; median round trips between AWS probes).
+
+Each local region stands for one AWS region's metro; an edge site stands in a metro of its
+own. Two assumptions, not measurements: a user reaches a server in their own metro in
+LAST_MILE_MS, and a metro reaches its region's data centres in METRO_TO_REGION_MS.
 """
 
 from __future__ import annotations

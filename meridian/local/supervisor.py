@@ -13,14 +13,12 @@ import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workloads.processes import NotReady, accepts, answers_ok, stop_pids, wait_ready
 from workloads.processes import alive as pid_alive
-from workloads.processes import stop_pids
 
 
 class LocalStackError(Exception):
@@ -57,15 +55,9 @@ def port_in_use(port: int) -> bool:
 
 def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
     if spec.health_url:
-        try:
-            with urllib.request.urlopen(spec.health_url, timeout=timeout) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return answers_ok(spec.health_url, timeout)
     if spec.port:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", spec.port), timeout):
-            return True
-        return False
+        return accepts(spec.port, timeout)
     return True
 
 
@@ -105,9 +97,7 @@ class Supervisor:
         state = {
             "supervisor_pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "processes": [
-                {"pid": c.pid, "log": str(c.log), **asdict(c.spec)} for c in self.children
-            ],
+            "processes": [{"pid": c.pid, "log": str(c.log), **asdict(c.spec)} for c in self.children],
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1))
@@ -149,19 +139,10 @@ class Supervisor:
         self.children.append(running)
         self._popen[process.pid] = process
         self._write_state()
-        deadline = time.monotonic() + ready_timeout
-        while not is_healthy(spec):
-            if process.poll() is not None:
-                raise LocalStackError(
-                    f"{spec.name} exited with code {process.returncode} before it was ready; "
-                    f"last lines of {log}:\n{log_tail(log)}"
-                )
-            if time.monotonic() > deadline:
-                raise LocalStackError(
-                    f"{spec.name} was not ready within {ready_timeout:.0f} s; last lines of "
-                    f"{log}:\n{log_tail(log)}"
-                )
-            time.sleep(0.2)
+        try:
+            wait_ready(process, lambda: is_healthy(spec), ready_timeout)
+        except NotReady as err:  # "<name> exited with code 3 before it was ready; last lines of ..."
+            raise LocalStackError(f"{spec.name} {err}; last lines of {log}:\n{log_tail(log)}") from None
         return running
 
     def run(self, name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Path:
@@ -180,13 +161,11 @@ class Supervisor:
                 )
             except subprocess.TimeoutExpired:
                 raise LocalStackError(
-                    f"{name} did not finish within {timeout:.0f} s; last lines of {log}:\n"
-                    f"{log_tail(log)}"
+                    f"{name} did not finish within {timeout:.0f} s; last lines of {log}:\n{log_tail(log)}"
                 ) from None
         if result.returncode != 0:
             raise LocalStackError(
-                f"{name} failed with exit code {result.returncode}; last lines of {log}:\n"
-                f"{log_tail(log)}"
+                f"{name} failed with exit code {result.returncode}; last lines of {log}:\n{log_tail(log)}"
             )
         return log
 
@@ -198,8 +177,7 @@ class Supervisor:
             code = process.poll() if process else (None if pid_alive(child.pid) else -1)
             if code is not None:
                 problems.append(
-                    f"{child.spec.name} exited with code {code}; last lines of {child.log}:\n"
-                    f"{log_tail(child.log)}"
+                    f"{child.spec.name} exited with code {code}; last lines of {child.log}:\n{log_tail(child.log)}"
                 )
         return problems
 

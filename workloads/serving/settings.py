@@ -148,10 +148,15 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         "--torch-threads",
         None,
         "torch intra-op threads (default: the CPUs this process may use)",
-        len(os.sched_getaffinity(0)),
+        _usable_cpus(),
         type=bounded(int, 1, 1024),
     )
     return p
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may use: its affinity where the platform has one (not macOS)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def serving_settings(args: argparse.Namespace) -> ServingSettings:

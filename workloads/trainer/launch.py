@@ -27,7 +27,7 @@ from typing import Any
 
 from flwr.common.config import parse_config_args
 
-from workloads.processes import stop_pids
+from workloads.processes import NotReady, accepts, stop_pids, wait_ready
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
 
@@ -191,15 +191,12 @@ class LocalFederation:
         self.wait_until_online(names)
 
     def _wait_for_port(self, port: int, process: subprocess.Popen[bytes], name: str) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise FederationError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.2)
-        raise FederationError(f"{name} did not listen on port {port} within {self.ready_timeout:g}s")
+        try:
+            wait_ready(process, lambda: accepts(port), self.ready_timeout)
+        except NotReady as err:
+            if err.exit_code is None:
+                raise FederationError(f"{name} did not listen on port {port} within {self.ready_timeout:g}s") from None
+            raise FederationError(f"{name} exited with {err.exit_code}:\n{self._log_tail(name)}") from None
 
     def online_regions(self) -> set[str]:
         listed = self._flwr("supernode", "list", CONNECTION)

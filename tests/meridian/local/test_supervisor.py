@@ -53,3 +53,14 @@ def test_a_crashed_child_is_reported(tmp_path: Path) -> None:
     time.sleep(1.5)
     assert any("registry exited with code 0" in p for p in supervisor.crashed())
     supervisor.stop_all()
+
+
+def test_a_process_not_ready_in_time_is_named_with_its_log(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path)
+    supervisor.claim()
+    spec = ProcessSpec(
+        "slow", _python("print('still loading', flush=True); import time; time.sleep(60)"), "server", port=1
+    )
+    with pytest.raises(LocalStackError, match=r"slow was not ready within 3 s(.|\n)*still loading"):
+        supervisor.start(spec, ready_timeout=3)
+    supervisor.stop_all()

@@ -24,6 +24,7 @@ import uvicorn
 from sklearn.datasets import load_digits
 
 from workloads import contract
+from workloads.processes import NotReady, wait_ready
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 from workloads.registry.variants import quantize_int8
 from workloads.serving.app import Answerer, InferenceApp
@@ -154,24 +155,12 @@ def serving(app: InferenceApp, ready_timeout_s: float = 30.0) -> Iterator[str]:
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, ready_timeout_s)
+        wait_ready(None, f"{url}{contract.READINESS_PATH}", ready_timeout_s, poll=0.05)  # None: a thread of ours
         yield url
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
-
-
-def wait_ready(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready within {timeout_s} s")
 
 
 def infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
@@ -238,18 +227,10 @@ def server_process(command: list[str], env: dict[str, str], cwd: Path, ready_tim
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = ServerProcess(process, f"http://127.0.0.1:{env[contract.ENV_HTTP_PORT]}")
     try:
-        deadline = time.monotonic() + ready_timeout_s
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"{command} exited {process.returncode}:\n{server.stop()}")
-            try:
-                if httpx.get(f"{server.url}{contract.READINESS_PATH}", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{command} not ready in {ready_timeout_s} s")
-            time.sleep(0.2)
+        try:
+            wait_ready(process, f"{server.url}{contract.READINESS_PATH}", ready_timeout_s)
+        except NotReady as err:
+            raise AssertionError(f"{command} {err}:\n{server.stop()}") from None
         yield server
     finally:
         server.stop()

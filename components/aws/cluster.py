@@ -50,7 +50,6 @@ class EksClusterArgs:
     edge_subnet_ids: dict[str, pulumi.Output[str]]  # edge site name -> Local Zone subnet
     api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
     account: Account
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -70,7 +69,6 @@ class EksCluster(pulumi.ComponentResource):
         cluster_role = aws.iam.Role(
             f"{name}-control-plane",
             assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
-            tags=args.tags,
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
@@ -86,7 +84,6 @@ class EksCluster(pulumi.ComponentResource):
             alias=f"meridian/{args.stack}/{name}-secrets",
             description=f"Meridian {args.stack} {args.cluster_name}: Kubernetes secrets envelope encryption",
             account=args.account,
-            tags=args.tags,
             opts=child,
         )
         # Created before the cluster so EKS writes into a log group with our retention and tags.
@@ -94,7 +91,6 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-logs",
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=LOG_RETENTION_DAYS,
-            tags=args.tags,
             opts=child,
         )
         public = bool(args.api_allowed_cidrs)
@@ -117,7 +113,6 @@ class EksCluster(pulumi.ComponentResource):
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
             ),
-            tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
 
@@ -129,7 +124,6 @@ class EksCluster(pulumi.ComponentResource):
             configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            tags=args.tags,
             opts=child,
         )
         self.oidc_issuer = self.cluster.identities.apply(_oidc_issuer)
@@ -137,12 +131,11 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-oidc",
             url=pulumi.Output.concat("https://", self.oidc_issuer),
             client_id_lists=["sts.amazonaws.com"],
-            tags=args.tags,
             opts=child,
         )
 
         node_role = aws.iam.Role(
-            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), tags=args.tags, opts=child
+            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), opts=child
         )
         node_policies = [
             aws.iam.RolePolicyAttachment(
@@ -182,7 +175,7 @@ class EksCluster(pulumi.ComponentResource):
                 update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 labels={**labels, CAPACITY_LABEL: "spot" if capacity == "SPOT" else "on-demand"},
                 taints=taints,
-                tags={**args.tags, "meridian/pool": suffix},
+                tags={"meridian/pool": suffix},
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=node_policies,
@@ -257,7 +250,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         self.register_outputs(
-            {"cluster_name": self.cluster.name, "endpoint": self.cluster.endpoint, "oidc_issuer": self.oidc_issuer}
+            {"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint, "oidcIssuer": self.oidc_issuer}
         )
 
 

@@ -40,8 +40,10 @@ class GkeClusterArgs:
     keys: KeyRing
     api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
     gpu_zone: pulumi.Input[str]  # GPU pools sit in one zone so min/desired/max are exact counts
-    labels: dict[str, str] = field(default_factory=dict)
     account_id_prefix: str = "meridian"
+    # The node VMs' labels: the provider's default labels reach top-level `labels` only, not
+    # the nested node config, so the pools set them themselves.
+    node_labels: dict[str, str] = field(default_factory=dict)
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -76,7 +78,6 @@ class GkeCluster(pulumi.ComponentResource):
         secrets_key, secrets_grant = args.keys.key(
             f"{name}-secrets",
             encrypter=project.service_agent("container-engine-robot"),
-            labels=args.labels,
         )
         public = bool(args.api_allowed_cidrs)
         self.cluster = gcp.container.Cluster(
@@ -111,7 +112,6 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=secrets_key.id),
             datapath_provider="ADVANCED_DATAPATH",
-            resource_labels=args.labels,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets_grant]),
         )
 
@@ -152,7 +152,7 @@ class GkeCluster(pulumi.ComponentResource):
                     workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
                         mode="GKE_METADATA"
                     ),
-                    resource_labels=args.labels,
+                    resource_labels=args.node_labels,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,

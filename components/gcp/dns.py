@@ -25,7 +25,6 @@ class GeoRoutingArgs:
     health_check_path: str
     port: int
     ttl: int
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _fqdn(name: str) -> str:
@@ -101,4 +100,4 @@ class GeoRouting(pulumi.ComponentResource):
             routing_policy=pulumi.Output.all(self.health_check.id, *[e.address for e in endpoints]).apply(routing),
             opts=child,
         )
-        self.register_outputs({"name": args.name, "regional_names": self.regional_names})
+        self.register_outputs({"name": args.name, "regionalNames": self.regional_names})

@@ -20,8 +20,11 @@ class KeyRing(pulumi.ComponentResource):
         )
         self.register_outputs({"id": self.ring.id})
 
-    def key(self, name: str, *, encrypter: pulumi.Input[str], labels: dict[str, str]) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
-        """A key that only `encrypter` (a service agent member) may use; wait on the grant."""
+    def key(
+        self, name: str, *, encrypter: pulumi.Input[str], labels: dict[str, str] | None = None
+    ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+        """A key that only `encrypter` (a service agent member) may use; wait on the grant.
+        `labels` add to the provider's default labels."""
         child = pulumi.ResourceOptions(parent=self)
         key = gcp.kms.CryptoKey(
             name,

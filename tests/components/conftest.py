@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from components.config import available_stacks
-from meridian.preview import Inventory, preview_stack
+from meridian.mocks import Inventory
+from meridian.preview import preview_stack
 
 STACKS = available_stacks()
 

@@ -23,6 +23,7 @@ from components.cluster import (
     POOL_LABEL,
 )
 from components.config import Region
+from components.kubeconfig import exec_kubeconfig
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_RETENTION_DAYS = 90
@@ -242,7 +243,16 @@ class EksCluster(pulumi.ComponentResource):
 
         kubeconfig = pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
-        ).apply(lambda v: _kubeconfig(cluster_name=v[0], endpoint=v[1], ca_data=v[2], region=region.name))
+        ).apply(
+            # `aws eks get-token` authenticates: no long-lived credential in the state
+            lambda v: exec_kubeconfig(
+                v[0],
+                server=v[1],
+                ca_data=v[2],
+                command="aws",
+                args=["eks", "get-token", "--cluster-name", v[0], "--region", region.name],
+            )
+        )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(kubeconfig),
@@ -259,28 +269,3 @@ def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     if not oidcs or not oidcs[0].issuer:
         raise ValueError("the EKS cluster reports no OIDC issuer: IRSA cannot be set up")
     return oidcs[0].issuer.removeprefix("https://")
-
-
-def _kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """Authenticates with `aws eks get-token`: no long-lived credential in the state."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
-                        }
-                    },
-                }
-            ],
-        }
-    )

@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,6 @@ from components.k8s.namespace import namespace_name
 from meridian.mocks import Inventory, ProgramError, resource_class
 from meridian.preview import run_program
 from tests.components.cloud_queries import config_of
-from tests.components.test_config import base_config
 
 K8S_PROVIDER = {Cloud.AWS: "{}-eks-k8s", Cloud.GCP: "{}-gke-k8s", Cloud.KUBERNETES: "k8s-{}"}
 
@@ -140,21 +140,19 @@ def test_cloud_identities_trust_the_service_accounts_the_workloads_run_as(stack:
                 assert created[(ref.namespace, ref.name)], f"{ref.subject} lacks its cloud identity annotation"
 
 
-def _stack_with(**changes: object) -> StackConfig:
-    raw = base_config()
-    raw.update(changes)
-    return StackConfig.model_validate(raw)
+def _stack_with(raw: dict[str, Any], **changes: object) -> StackConfig:
+    return StackConfig.model_validate({**raw, **changes})
 
 
-def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource() -> None:
-    config = _stack_with(home="us-west1")
+def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource(base_config: dict[str, Any]) -> None:
+    config = _stack_with(base_config, home="us-west1")
     with pytest.raises(ProgramError, match="home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
         run_program(config, "refused")
     assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
 
 
-def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused() -> None:
-    config = _stack_with(cdn={"enabled": False})
+def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused(base_config: dict[str, Any]) -> None:
+    config = _stack_with(base_config, cdn={"enabled": False})
     with pytest.raises(ProgramError, match="CDN off.*us-west1, europe-west4, asia-northeast1 cannot"):
         run_program(config, "no-cdn")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -108,13 +109,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: CloudMocks):
         super().__init__(mocks)
         self.cloud = mocks
+        self._one_at_a_time = threading.Lock()  # the SDK registers from several threads
 
     def RegisterResource(self, request: Any) -> Any:
         parent = request.parent
         is_root = not parent or "::pulumi:pulumi:Stack::" in parent
-        self.cloud.pending_parent = None if is_root else _urn_name(parent)
-        self.cloud.pending_custom = bool(request.custom)
-        return super().RegisterResource(request)
+        with self._one_at_a_time:
+            self.cloud.pending_parent = None if is_root else _urn_name(parent)
+            self.cloud.pending_custom = bool(request.custom)
+            return super().RegisterResource(request)
 
 
 class CloudMocks(pulumi_mocks.Mocks):

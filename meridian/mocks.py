@@ -203,9 +203,7 @@ def run_under_mocks(
     config = config or {}
     mocks = CloudMocks(config)
     fresh_root_stack()
-    pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks)
-    )
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks))
     pulumi.runtime.set_all_config(config)
     try:
         run_to_completion(program)
@@ -231,7 +229,11 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
                     "endpoint": f"https://{short_hash(name).upper()}.gr7.{region}.eks.amazonaws.com",
                     "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
                     "identities": [
-                        {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{short_hash(name).upper()}"}]}
+                        {
+                            "oidcs": [
+                                {"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{short_hash(name).upper()}"}
+                            ]
+                        }
                     ],
                     "vpcConfig": {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{short_hash(name)}"},
                     "version": inputs.get("version") or "1.33",
@@ -410,10 +412,8 @@ def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
         for principal in s.get("principals") or []:
             out.setdefault("Principal", {})[principal["type"]] = principal["identifiers"]
         for condition in s.get("conditions") or []:
-            out.setdefault("Condition", {}).setdefault(condition["test"], {})[
-                condition["variable"]
-            ] = condition["values"]
+            out.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = condition[
+                "values"
+            ]
         statements.append(out)
     return {"Version": "2012-10-17", "Statement": statements}
-
-

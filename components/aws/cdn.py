@@ -3,7 +3,7 @@ by this distribution alone through origin access control, served at `models.<dom
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws

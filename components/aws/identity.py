@@ -3,7 +3,7 @@ ServiceAccounts of one cluster and may do only what its inline policy lists."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi

@@ -5,7 +5,7 @@ cache tag, which is rewritten on every build; every push is scanned."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws

@@ -4,7 +4,7 @@ health checks on the readiness path, so clients reach the nearest healthy region
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp

@@ -12,7 +12,9 @@ ROTATION_PERIOD = "7776000s"  # 90 days
 class KeyRing(pulumi.ComponentResource):
     ring: gcp.kms.KeyRing
 
-    def __init__(self, name: str, ring_name: str, location: str, project: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, ring_name: str, location: str, project: str, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("meridian:gcp:KeyRing", name, None, opts)
         # Key rings and keys cannot be deleted in GCP: names must stay stable across updates.
         self.ring = gcp.kms.KeyRing(

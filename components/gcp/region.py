@@ -5,7 +5,7 @@ registry bucket. Everything goes through this region's own provider."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp

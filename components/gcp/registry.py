@@ -5,7 +5,7 @@ which keeps only recent cache manifests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker_build as docker_build

@@ -3,7 +3,7 @@ prevention enforced, versioning, and a single region (data stays in its residenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp

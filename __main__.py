@@ -4,16 +4,15 @@ Everything of substance lives in components/; this file only wires config to the
 """
 
 import pulumi
-from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.config import ConfigError, namespace_values, parse, stack_file
 from components.fleet import Fleet, FleetArgs
+from components.pulumi_internals import stack_config_values
 
 stack = pulumi.get_stack()
 try:
-    # The engine hands config over as PULUMI_CONFIG (a JSON bag); mocks set it in-process.
     config = parse(
-        namespace_values({**get_config_env(), **CONFIG.get()}),
+        namespace_values(stack_config_values()),
         source=str(stack_file(stack).relative_to(stack_file(stack).parent.parent)),
     )
 except ConfigError as err:

@@ -27,7 +27,7 @@ class ExistingCluster(pulumi.ComponentResource):
     access: ClusterAccess
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:existing:Cluster", name, None, opts)
+        super().__init__("meridian:existing_cluster:ExistingCluster", name, None, opts)
         target = args.region.kubernetes
         if target is None:
             raise ValueError(f"region {args.region.name}: cloud kubernetes needs its `kubernetes` block")

@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_docker_build as docker_build
+import pulumi_tls as tls
 
+from components.aws.providers import certificate_provider
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
 from components.cluster import ClusterAccess
 from components.config import StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
-from components.gcp.labels import gcp_labels
 from components.gcp.region import GcpRegion, GcpRegionArgs
 from components.geo import RegionalEndpoint, routing_locations
 from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
@@ -26,7 +28,6 @@ from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
-CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
 
 
 # A region's /16 follows from its name alone, so reordering or adding regions in a stack never
@@ -79,13 +80,19 @@ class Fleet(pulumi.ComponentResource):
         super().__init__("meridian:fleet:Fleet", name, None, opts)
 
         tags = config.tags.as_dict(stack)
-        labels = gcp_labels(tags)
         registry_url = fleet_registry_url(config)
         image_tag = f"{stack}-{workloads_digest()}"
         ordered = [home, *[r for r in config.regions if r.name != home.name]]
 
+        # Every stack sets `pulumi:disable-default-providers: ["*"]`: the packages without a
+        # region get explicit providers too, which every child inherits.
+        neutral = [
+            tls.Provider("tls", opts=pulumi.ResourceOptions(parent=self)),
+            docker_build.Provider("docker-build", opts=pulumi.ResourceOptions(parent=self)),
+        ]
+        child = pulumi.ResourceOptions(parent=self, providers=neutral)
         # One trust for the whole federation: its CA and node keys span every region.
-        trust = FederationTrust("federation", config, opts=pulumi.ResourceOptions(parent=self))
+        trust = FederationTrust("federation", config, opts=child)
         self.regions = {}
         aws_registry: AwsModelRegistry | None = None
         gcp_registry: pulumi.Output[str] | None = None
@@ -93,7 +100,6 @@ class Fleet(pulumi.ComponentResource):
         aws_providers: dict[str, aws.Provider] = {}
         superlink: pulumi.Output[str] | None = None
         for region in ordered:
-            child = pulumi.ResourceOptions(parent=self)
             if region.cloud is Cloud.AWS:
                 built = AwsRegion(
                     region.name,
@@ -123,7 +129,7 @@ class Fleet(pulumi.ComponentResource):
                         cidr=region_cidr(region.cloud, region.name),
                         model_registry_url=registry_url,
                         registry_bucket=gcp_registry,
-                        labels=labels,
+                        tags=tags,
                     ),
                     opts=child,
                 )
@@ -157,21 +163,18 @@ class Fleet(pulumi.ComponentResource):
                     labels=tags,
                     trust=trust,
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=access.depends_on)),
             )
             if region is home:
                 superlink = workloads.superlink_address
             self.regions[region.name] = RegionOutcome(access=access, inference_endpoint=workloads.inference_endpoint)
 
         if home.cloud is Cloud.AWS and aws_registry is not None:
-            home_provider = aws_providers[home.name]
-            us_east_1 = aws_providers.get(CLOUDFRONT_CERTIFICATE_REGION) or aws.Provider(
-                f"aws-{CLOUDFRONT_CERTIFICATE_REGION}",
-                region=CLOUDFRONT_CERTIFICATE_REGION,
-                default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
-                opts=pulumi.ResourceOptions(parent=self),
+            global_home = AwsHome(
+                provider=aws_providers[home.name],
+                us_east_1=certificate_provider(aws_providers, tags, parent=self),
+                registry_bucket=aws_registry.bucket,
             )
-            global_home = AwsHome(provider=home_provider, us_east_1=us_east_1, registry_bucket=aws_registry.bucket)
 
         self.routing = None
         if global_home is not None:
@@ -187,10 +190,8 @@ class Fleet(pulumi.ComponentResource):
                         )
                         for r in config.regions
                     ],
-                    tags=tags,
-                    labels=labels,
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child,
             )
 
         self.exports = {

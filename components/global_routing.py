@@ -63,8 +63,6 @@ class GlobalRoutingArgs:
     stack: str
     home: AwsHome | GcpHome
     endpoints: list[RegionalEndpoint]
-    tags: dict[str, str]
-    labels: dict[str, str]
 
 
 class GlobalRouting(pulumi.ComponentResource):
@@ -73,7 +71,7 @@ class GlobalRouting(pulumi.ComponentResource):
     name_servers: pulumi.Output[Sequence[str]]
 
     def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:global:Routing", name, None, opts)
+        super().__init__("meridian:global_routing:GlobalRouting", name, None, opts)
         config = args.config
         domain = config.dns.domain
         self.inference_name = inference_name(config)
@@ -83,7 +81,7 @@ class GlobalRouting(pulumi.ComponentResource):
         if isinstance(home, AwsHome):
             child = pulumi.ResourceOptions(parent=self, provider=home.provider)
             zone = aws.route53.Zone(
-                f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", tags=args.tags, opts=child
+                f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", opts=child
             )
             LatencyRouting(
                 f"{name}-latency",
@@ -95,7 +93,6 @@ class GlobalRouting(pulumi.ComponentResource):
                     health_check_path=config.dns.health_check_path,
                     port=HTTP_PORT,
                     ttl=config.dns.ttl_seconds,
-                    tags=args.tags,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
             )
@@ -108,7 +105,6 @@ class GlobalRouting(pulumi.ComponentResource):
                         zone_id=zone.zone_id,
                         settings=config.cdn,
                         us_east_1=home.us_east_1,
-                        tags=args.tags,
                     ),
                     opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
                 )
@@ -122,7 +118,6 @@ class GlobalRouting(pulumi.ComponentResource):
                 dns_name=f"{domain}.",
                 visibility="public",
                 dnssec_config=gcp.dns.ManagedZoneDnssecConfigArgs(state="on"),
-                labels=args.labels,
                 opts=child,
             )
             GeoRouting(
@@ -136,7 +131,6 @@ class GlobalRouting(pulumi.ComponentResource):
                     health_check_path=config.dns.health_check_path,
                     port=HTTP_PORT,
                     ttl=config.dns.ttl_seconds,
-                    labels=args.labels,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
             )
@@ -148,7 +142,6 @@ class GlobalRouting(pulumi.ComponentResource):
                         domain_name=registry_domain,
                         project=home.project,
                         settings=config.cdn,
-                        labels=args.labels,
                     ),
                     opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
                 )
@@ -165,8 +158,8 @@ class GlobalRouting(pulumi.ComponentResource):
             self.name_servers = zone.name_servers
         self.register_outputs(
             {
-                "inference_name": self.inference_name,
-                "registry_url": self.registry_url,
-                "name_servers": self.name_servers,
+                "inferenceName": self.inference_name,
+                "registryUrl": self.registry_url,
+                "nameServers": self.name_servers,
             }
         )

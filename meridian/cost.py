@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from components.config import ConfigError, load_stack
-from meridian.preview import ProgramError, preview_stack
+from meridian.mocks import ProgramError
+from meridian.preview import preview_stack
 from policy.rules.pricing import KINDS, Estimate, Priced, estimate, hours_per_month, price_table
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from components.catalog import REGIONS, Cloud
 from components.config import ConfigError, StackConfig, available_stacks, load_stack
-from meridian.preview import ProgramError, preview_stack
+from meridian.mocks import ProgramError
+from meridian.preview import preview_stack
 from policy.harness import PolicyConfigError, Report, Resource, make_urn, run_pack
 from policy.rules import POLICIES
 from policy.rules.meridian.residency import RESIDENCY_OF

@@ -3,7 +3,7 @@ by this distribution alone through origin access control, served at `models.<dom
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -39,14 +39,13 @@ def validated_certificate(
     domain_name: str,
     zone_id: pulumi.Input[str],
     us_east_1: aws.Provider,
-    tags: dict[str, str],
     parent: pulumi.Resource,
 ) -> pulumi.Output[str]:
     """An ACM certificate for `domain_name` in us-east-1, proven through our own zone; its ARN
     resolves once ACM has validated it."""
     in_us_east_1 = pulumi.ResourceOptions(parent=parent, provider=us_east_1)
     certificate = aws.acm.Certificate(
-        f"{name}-cert", domain_name=domain_name, validation_method="DNS", tags=tags, opts=in_us_east_1
+        f"{name}-cert", domain_name=domain_name, validation_method="DNS", opts=in_us_east_1
     )
     option = certificate.domain_validation_options[0]
     proof = aws.route53.Record(
@@ -95,7 +94,6 @@ class RegistryCdnArgs:
     settings: Cdn
     # CloudFront only accepts ACM certificates from us-east-1.
     us_east_1: aws.Provider
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class RegistryCdn(pulumi.ComponentResource):
@@ -105,7 +103,7 @@ class RegistryCdn(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryCdnArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:RegistryCdn", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        certificate_arn = validated_certificate(name, args.domain_name, args.zone_id, args.us_east_1, args.tags, self)
+        certificate_arn = validated_certificate(name, args.domain_name, args.zone_id, args.us_east_1, self)
         access = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
             origin_access_control_origin_type="s3",
@@ -166,7 +164,6 @@ class RegistryCdn(pulumi.ComponentResource):
                 ssl_support_method="sni-only",
                 minimum_protocol_version=MIN_TLS,
             ),
-            tags=args.tags,
             opts=child,
         )
         attach_bucket_policy(
@@ -186,4 +183,4 @@ class RegistryCdn(pulumi.ComponentResource):
         )
         alias_to(f"{name}-alias", args.domain_name, args.zone_id, self.distribution, self)
         self.url = f"https://{args.domain_name}"
-        self.register_outputs({"url": self.url, "distribution_domain": self.distribution.domain_name})
+        self.register_outputs({"url": self.url, "distributionDomain": self.distribution.domain_name})

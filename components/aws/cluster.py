@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -23,6 +23,7 @@ from components.cluster import (
     POOL_LABEL,
 )
 from components.config import Region
+from components.kubeconfig import exec_kubeconfig
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_RETENTION_DAYS = 90
@@ -50,7 +51,6 @@ class EksClusterArgs:
     edge_subnet_ids: dict[str, pulumi.Output[str]]  # edge site name -> Local Zone subnet
     api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
     account: Account
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -70,7 +70,6 @@ class EksCluster(pulumi.ComponentResource):
         cluster_role = aws.iam.Role(
             f"{name}-control-plane",
             assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
-            tags=args.tags,
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
@@ -86,7 +85,6 @@ class EksCluster(pulumi.ComponentResource):
             alias=f"meridian/{args.stack}/{name}-secrets",
             description=f"Meridian {args.stack} {args.cluster_name}: Kubernetes secrets envelope encryption",
             account=args.account,
-            tags=args.tags,
             opts=child,
         )
         # Created before the cluster so EKS writes into a log group with our retention and tags.
@@ -94,7 +92,6 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-logs",
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=LOG_RETENTION_DAYS,
-            tags=args.tags,
             opts=child,
         )
         public = bool(args.api_allowed_cidrs)
@@ -117,7 +114,6 @@ class EksCluster(pulumi.ComponentResource):
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
             ),
-            tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, logs]),
         )
 
@@ -129,7 +125,6 @@ class EksCluster(pulumi.ComponentResource):
             configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            tags=args.tags,
             opts=child,
         )
         self.oidc_issuer = self.cluster.identities.apply(_oidc_issuer)
@@ -137,12 +132,11 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-oidc",
             url=pulumi.Output.concat("https://", self.oidc_issuer),
             client_id_lists=["sts.amazonaws.com"],
-            tags=args.tags,
             opts=child,
         )
 
         node_role = aws.iam.Role(
-            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), tags=args.tags, opts=child
+            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), opts=child
         )
         node_policies = [
             aws.iam.RolePolicyAttachment(
@@ -182,7 +176,7 @@ class EksCluster(pulumi.ComponentResource):
                 update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                 labels={**labels, CAPACITY_LABEL: "spot" if capacity == "SPOT" else "on-demand"},
                 taints=taints,
-                tags={**args.tags, "meridian/pool": suffix},
+                tags={"meridian/pool": suffix},
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     depends_on=node_policies,
@@ -249,7 +243,16 @@ class EksCluster(pulumi.ComponentResource):
 
         kubeconfig = pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
-        ).apply(lambda v: _kubeconfig(cluster_name=v[0], endpoint=v[1], ca_data=v[2], region=region.name))
+        ).apply(
+            # `aws eks get-token` authenticates: no long-lived credential in the state
+            lambda v: exec_kubeconfig(
+                v[0],
+                server=v[1],
+                ca_data=v[2],
+                command="aws",
+                args=["eks", "get-token", "--cluster-name", v[0], "--region", region.name],
+            )
+        )
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(kubeconfig),
@@ -257,7 +260,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         self.register_outputs(
-            {"cluster_name": self.cluster.name, "endpoint": self.cluster.endpoint, "oidc_issuer": self.oidc_issuer}
+            {"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint, "oidcIssuer": self.oidc_issuer}
         )
 
 
@@ -266,28 +269,3 @@ def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     if not oidcs or not oidcs[0].issuer:
         raise ValueError("the EKS cluster reports no OIDC issuer: IRSA cannot be set up")
     return oidcs[0].issuer.removeprefix("https://")
-
-
-def _kubeconfig(*, cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """Authenticates with `aws eks get-token`: no long-lived credential in the state."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
-            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
-            "current-context": cluster_name,
-            "users": [
-                {
-                    "name": cluster_name,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "aws",
-                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
-                        }
-                    },
-                }
-            ],
-        }
-    )

@@ -4,7 +4,7 @@ reach the nearest healthy region."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -24,7 +24,6 @@ class LatencyRoutingArgs:
     health_check_path: str
     port: int
     ttl: int
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class LatencyRouting(pulumi.ComponentResource):
@@ -87,7 +86,7 @@ class LatencyRouting(pulumi.ComponentResource):
                 resource_path=args.health_check_path,
                 request_interval=HEALTH_CHECK_INTERVAL_SECONDS,
                 failure_threshold=HEALTH_CHECK_FAILURES,
-                tags={**args.tags, "Name": f"{args.name}-{region}"},
+                tags={"Name": f"{args.name}-{region}"},
                 opts=child,
             )
             self.regional_names[region] = regional_name
@@ -113,8 +112,8 @@ class LatencyRouting(pulumi.ComponentResource):
                     type="CALCULATED",
                     child_healthchecks=[self.health_checks[m.region].id for m in members],
                     child_health_threshold=1,  # the pool is up while any member is
-                    tags={**args.tags, "Name": f"{args.name}-pool-{location}"},
+                    tags={"Name": f"{args.name}-pool-{location}"},
                     opts=child,
                 )
             routed_cname(f"{name}-{location}-latency", args.name, target, location, check, latency_region=location)
-        self.register_outputs({"name": args.name, "regional_names": self.regional_names})
+        self.register_outputs({"name": args.name, "regionalNames": self.regional_names})

@@ -3,7 +3,7 @@ ServiceAccounts of one cluster and may do only what its inline policy lists."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -18,7 +18,6 @@ class ServiceAccountRoleArgs:
     oidc_issuer: pulumi.Input[str]  # the issuer URL without `https://`
     service_accounts: tuple[ServiceAccountRef, ...]  # the role trusts these and no other
     statements: list[dict[str, Any]]  # the role's whole permission set; empty means none
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def read_objects(bucket_arn: pulumi.Input[str], prefix: str = "") -> list[dict[str, Any]]:
@@ -73,7 +72,7 @@ class ServiceAccountRole(pulumi.ComponentResource):
                 ],
             }
         )
-        self.role = aws.iam.Role(name, assume_role_policy=trust, tags=args.tags, opts=child)
+        self.role = aws.iam.Role(name, assume_role_policy=trust, opts=child)
         if args.statements:
             aws.iam.RolePolicy(
                 name,
@@ -82,4 +81,4 @@ class ServiceAccountRole(pulumi.ComponentResource):
                 opts=child,
             )
         self.identity = WorkloadIdentity(annotations={"eks.amazonaws.com/role-arn": self.role.arn})
-        self.register_outputs({"role_arn": self.role.arn})
+        self.register_outputs({"roleArn": self.role.arn})

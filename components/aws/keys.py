@@ -15,14 +15,14 @@ def customer_key(
     alias: str,
     description: str,
     account: Account,
-    tags: dict[str, str],
     opts: pulumi.ResourceOptions,
     service_statements: list[dict[str, Any]] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> aws.kms.Key:
     """A symmetric key, `alias/<alias>`, administered by the account (IAM policies decide who uses it).
 
     `service_statements` grant AWS services that cannot use IAM (e.g. CloudFront through
-    origin access control) the use of the key.
+    origin access control) the use of the key. `tags` add to the provider's default tags.
     """
     policy = pulumi.Output.json_dumps(
         {

@@ -18,7 +18,6 @@ AZ_COUNT = 2  # EKS needs subnets in at least two AZs; more AZs add NAT cost, no
 class NetworkArgs:
     cidr: str  # the region's /16; carved into subnets here
     edge_sites: list[EdgeSite] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def carve(cidr: str) -> tuple[list[str], list[str], list[str]]:
@@ -47,7 +46,7 @@ class AwsNetwork(pulumi.ComponentResource):
     edge_subnet_ids: dict[str, pulumi.Output[str]]  # edge site name -> its Local Zone subnet
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:aws:Network", name, None, opts)
+        super().__init__("meridian:aws:AwsNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         private_cidrs, public_cidrs, edge_cidrs = carve(args.cidr)
         if len(args.edge_sites) > len(edge_cidrs):
@@ -73,17 +72,17 @@ class AwsNetwork(pulumi.ComponentResource):
             cidr_block=args.cidr,
             enable_dns_hostnames=True,  # EKS private endpoint and IRSA need DNS in the VPC
             enable_dns_support=True,
-            tags={**args.tags, "Name": f"{name}-vpc"},
+            tags={"Name": f"{name}-vpc"},
             opts=child,
         )
         igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags={**args.tags, "Name": f"{name}-igw"}, opts=child
+            f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child
         )
         public_rt = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=vpc.id,
             routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
-            tags={**args.tags, "Name": f"{name}-public"},
+            tags={"Name": f"{name}-public"},
             opts=child,
         )
 
@@ -96,28 +95,28 @@ class AwsNetwork(pulumi.ComponentResource):
                 cidr_block=public_cidrs[i],
                 availability_zone=zone(i),
                 map_public_ip_on_launch=False,  # only load balancers and NAT live here
-                tags={**args.tags, "Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"},
+                tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
                 f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=child
             )
             eip = aws.ec2.Eip(
-                f"{name}-nat-{i}", domain="vpc", tags={**args.tags, "Name": f"{name}-nat-{i}"}, opts=child
+                f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child
             )
             # One NAT per AZ: an AZ outage must not cut the other AZ's nodes off image pulls.
             nat = aws.ec2.NatGateway(
                 f"{name}-nat-{i}",
                 subnet_id=public.id,
                 allocation_id=eip.id,
-                tags={**args.tags, "Name": f"{name}-nat-{i}"},
+                tags={"Name": f"{name}-nat-{i}"},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
             )
             private_rt = aws.ec2.RouteTable(
                 f"{name}-private-{i}",
                 vpc_id=vpc.id,
                 routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={**args.tags, "Name": f"{name}-private-{i}"},
+                tags={"Name": f"{name}-private-{i}"},
                 opts=child,
             )
             private_tables.append(private_rt)
@@ -126,7 +125,7 @@ class AwsNetwork(pulumi.ComponentResource):
                 vpc_id=vpc.id,
                 cidr_block=private_cidrs[i],
                 availability_zone=zone(i),
-                tags={**args.tags, "Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
+                tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(
@@ -148,7 +147,7 @@ class AwsNetwork(pulumi.ComponentResource):
                 vpc_id=vpc.id,
                 cidr_block=cidr,
                 availability_zone=site.location,
-                tags={**args.tags, "Name": f"{name}-edge-{site.name}", "meridian/edge-site": site.name},
+                tags={"Name": f"{name}-edge-{site.name}", "meridian/edge-site": site.name},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[opt_in]),
             )
             # Egress through the parent region's NAT: a Local Zone has no NAT gateway of its own.
@@ -163,8 +162,8 @@ class AwsNetwork(pulumi.ComponentResource):
         self.vpc_id = vpc.id
         self.register_outputs(
             {
-                "vpc_id": self.vpc_id,
-                "private_subnet_ids": self.private_subnet_ids,
-                "edge_subnet_ids": self.edge_subnet_ids,
+                "vpcId": self.vpc_id,
+                "privateSubnetIds": self.private_subnet_ids,
+                "edgeSubnetIds": self.edge_subnet_ids,
             }
         )

@@ -4,7 +4,7 @@ goes through this region's own provider."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -20,6 +20,7 @@ from components.aws.identity import (
     write_objects,
 )
 from components.aws.network import AwsNetwork, NetworkArgs
+from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
 from components.cluster import (
@@ -52,7 +53,7 @@ class AwsRegionArgs:
     cidr: str  # this region's /16
     model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
     registry: AwsModelRegistry | None  # None at home (created here) or when home is not on AWS
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str]  # the provider's default tags: every resource of the region gets them
 
 
 class AwsRegion(pulumi.ComponentResource):
@@ -63,20 +64,15 @@ class AwsRegion(pulumi.ComponentResource):
     eks: EksCluster
 
     def __init__(self, name: str, args: AwsRegionArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:aws:Region", name, None, opts)
-        region, tags = args.region, args.tags
+        super().__init__("meridian:aws:AwsRegion", name, None, opts)
+        region = args.region
         is_home = region.name == args.config.home
-        self.provider = aws.Provider(
-            f"aws-{region.name}",
-            region=region.name,
-            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.provider = regional_provider(region.name, args.tags, parent=self)
         child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         account = lookup_account(self.provider)
 
         network = AwsNetwork(
-            f"{name}-network", NetworkArgs(cidr=args.cidr, edge_sites=region.edge_sites, tags=tags), opts=child
+            f"{name}-network", NetworkArgs(cidr=args.cidr, edge_sites=region.edge_sites), opts=child
         )
         self.eks = EksCluster(
             f"{name}-eks",
@@ -89,17 +85,16 @@ class AwsRegion(pulumi.ComponentResource):
                 edge_subnet_ids=network.edge_subnet_ids,
                 api_allowed_cidrs=args.config.network.api_allowed_cidrs,
                 account=account,
-                tags=tags,
             ),
             opts=child,
         )
         self.data_bucket = SecureBucket(
             f"{name}-data",
-            SecureBucketArgs(purpose="data", stack=args.stack, account=account, tags=tags),
+            SecureBucketArgs(purpose="data", stack=args.stack, account=account),
             opts=child,
         )
         images = ImageRepositories(
-            f"{name}-ecr", ImageRepositoriesArgs(stack=args.stack, account=account, tags=tags), opts=child
+            f"{name}-ecr", ImageRepositoriesArgs(stack=args.stack, account=account), opts=child
         )
 
         self.model_registry = args.registry
@@ -111,7 +106,6 @@ class AwsRegion(pulumi.ComponentResource):
                     purpose="registry",
                     stack=args.stack,
                     account=account,
-                    tags=tags,
                     key_service_statements=[cloudfront_key_statement(account)] if cdn else [],
                     policy_attached_by_cdn=cdn,
                 ),
@@ -129,7 +123,6 @@ class AwsRegion(pulumi.ComponentResource):
                     oidc_issuer=self.eks.oidc_issuer,
                     service_accounts=accounts,
                     statements=statements,
-                    tags=tags,
                 ),
                 opts=child,
             )
@@ -167,7 +160,7 @@ class AwsRegion(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "cluster": self.eks.cluster.name,
-                "data_bucket": data.bucket.bucket,
-                "image_registry": images.registry,
+                "dataBucket": data.bucket.bucket,
+                "imageRegistry": images.registry,
             }
         )

@@ -5,7 +5,7 @@ cache tag, which is rewritten on every build; every push is scanned."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -36,7 +36,6 @@ _LIFECYCLE = json.dumps(
 class ImageRepositoriesArgs:
     stack: str
     account: Account
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def repository_prefix(stack: str) -> str:
@@ -57,7 +56,6 @@ class ImageRepositories(pulumi.ComponentResource):
             alias=f"meridian/{args.stack}/{name}",
             description=f"Meridian {args.stack} {name}: ECR image encryption",
             account=args.account,
-            tags=args.tags,
             opts=child,
         )
         prefix = repository_prefix(args.stack)
@@ -76,7 +74,6 @@ class ImageRepositories(pulumi.ComponentResource):
                 encryption_configurations=[
                     aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=key.arn)
                 ],
-                tags=args.tags,
                 opts=child,
             )
             aws.ecr.LifecyclePolicy(f"{name}-{image.value}", repository=repo.name, policy=_LIFECYCLE, opts=child)

@@ -18,7 +18,6 @@ class SecureBucketArgs:
     purpose: str  # "data" or "registry": says what the bucket holds, in its name and tags
     stack: str
     account: Account
-    tags: dict[str, str] = field(default_factory=dict)
     # Services allowed to decrypt with the bucket's key (e.g. CloudFront reading the registry).
     key_service_statements: list[dict[str, Any]] = field(default_factory=list)
     # The CDN in front of the bucket attaches the policy itself, since it must name the
@@ -58,15 +57,15 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {**args.tags, "meridian/purpose": args.purpose}
+        tags = {"meridian/purpose": args.purpose}  # beside the provider's default tags
         self.key = customer_key(
             f"{name}-key",
             alias=f"meridian/{args.stack}/{name}",
             description=f"Meridian {args.stack} {name}: S3 server-side encryption",
             account=args.account,
-            tags=tags,
             opts=child,
             service_statements=args.key_service_statements,
+            tags=tags,
         )
         self.bucket = aws.s3.Bucket(f"{name}", force_destroy=False, tags=tags, opts=child)
         aws.s3.BucketOwnershipControls(

@@ -4,7 +4,7 @@ served at `models.<domain>`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -21,7 +21,6 @@ class RegistryCdnArgs:
     domain_name: str  # e.g. models.eu.example.com
     project: Project
     settings: Cdn
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 class RegistryCdn(pulumi.ComponentResource):
@@ -75,7 +74,7 @@ class RegistryCdn(pulumi.ComponentResource):
             ssl_policy=tls.self_link,
             opts=child,
         )
-        self.address = gcp.compute.GlobalAddress(f"{name}-ip", project=project, labels=args.labels, opts=child)
+        self.address = gcp.compute.GlobalAddress(f"{name}-ip", project=project, opts=child)
         # Port 443 only: there is no HTTP forwarding rule to downgrade to.
         gcp.compute.GlobalForwardingRule(
             f"{name}-https",
@@ -85,7 +84,6 @@ class RegistryCdn(pulumi.ComponentResource):
             port_range="443",
             ip_protocol="TCP",
             load_balancing_scheme="EXTERNAL_MANAGED",
-            labels=args.labels,
             opts=child,
         )
         self.url = f"https://{args.domain_name}"

@@ -5,7 +5,6 @@ spot first, an on-demand fallback when asked) and one CPU pool per edge site in 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pulumi
@@ -18,6 +17,7 @@ from components.config import Region
 from components.gcp.keys import KeyRing
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, GcpNetwork
 from components.gcp.project import Project
+from components.kubeconfig import exec_kubeconfig
 
 RELEASE_CHANNEL = "REGULAR"
 SYSTEM_NODES = (1, 3)  # total min, max over the region's zones
@@ -40,8 +40,10 @@ class GkeClusterArgs:
     keys: KeyRing
     api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
     gpu_zone: pulumi.Input[str]  # GPU pools sit in one zone so min/desired/max are exact counts
-    labels: dict[str, str] = field(default_factory=dict)
     account_id_prefix: str = "meridian"
+    # The node VMs' labels: the provider's default labels reach top-level `labels` only, not
+    # the nested node config, so the pools set them themselves.
+    node_labels: dict[str, str] = field(default_factory=dict)
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -76,7 +78,6 @@ class GkeCluster(pulumi.ComponentResource):
         secrets_key, secrets_grant = args.keys.key(
             f"{name}-secrets",
             encrypter=project.service_agent("container-engine-robot"),
-            labels=args.labels,
         )
         public = bool(args.api_allowed_cidrs)
         self.cluster = gcp.container.Cluster(
@@ -111,7 +112,6 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=secrets_key.id),
             datapath_provider="ADVANCED_DATAPATH",
-            resource_labels=args.labels,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets_grant]),
         )
 
@@ -152,7 +152,7 @@ class GkeCluster(pulumi.ComponentResource):
                     workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
                         mode="GKE_METADATA"
                     ),
-                    resource_labels=args.labels,
+                    resource_labels=args.node_labels,
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
@@ -225,7 +225,14 @@ class GkeCluster(pulumi.ComponentResource):
         # gcloud's own context naming, so operators' kubeconfigs and ours agree.
         self.context = f"gke_{project.id}_{region.name}_{args.cluster_name}"
         kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate).apply(
-            lambda v: _kubeconfig(self.context, endpoint=v[0], ca_data=v[1] or "")
+            # gke-gcloud-auth-plugin authenticates: no long-lived credential in the state
+            lambda v: exec_kubeconfig(
+                self.context,
+                server=f"https://{v[0]}",
+                ca_data=v[1] or "",
+                command="gke-gcloud-auth-plugin",
+                provideClusterInfo=True,
+            )
         )
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -235,28 +242,3 @@ class GkeCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
         self.register_outputs({"cluster": self.cluster.name, "endpoint": self.cluster.endpoint})
-
-
-def _kubeconfig(context: str, *, endpoint: str, ca_data: str) -> str:
-    """Authenticates with gke-gcloud-auth-plugin: no long-lived credential in the state."""
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": context, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data}}],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-            "current-context": context,
-            "users": [
-                {
-                    "name": context,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
-                            "provideClusterInfo": True,
-                        }
-                    },
-                }
-            ],
-        }
-    )

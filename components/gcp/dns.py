@@ -4,7 +4,7 @@ health checks on the readiness path, so clients reach the nearest healthy region
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -25,7 +25,6 @@ class GeoRoutingArgs:
     health_check_path: str
     port: int
     ttl: int
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _fqdn(name: str) -> str:
@@ -101,4 +100,4 @@ class GeoRouting(pulumi.ComponentResource):
             routing_policy=pulumi.Output.all(self.health_check.id, *[e.address for e in endpoints]).apply(routing),
             opts=child,
         )
-        self.register_outputs({"name": args.name, "regional_names": self.regional_names})
+        self.register_outputs({"name": args.name, "regionalNames": self.regional_names})

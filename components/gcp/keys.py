@@ -12,7 +12,9 @@ ROTATION_PERIOD = "7776000s"  # 90 days
 class KeyRing(pulumi.ComponentResource):
     ring: gcp.kms.KeyRing
 
-    def __init__(self, name: str, ring_name: str, location: str, project: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, ring_name: str, location: str, project: str, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("meridian:gcp:KeyRing", name, None, opts)
         # Key rings and keys cannot be deleted in GCP: names must stay stable across updates.
         self.ring = gcp.kms.KeyRing(
@@ -20,8 +22,11 @@ class KeyRing(pulumi.ComponentResource):
         )
         self.register_outputs({"id": self.ring.id})
 
-    def key(self, name: str, *, encrypter: pulumi.Input[str], labels: dict[str, str]) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
-        """A key that only `encrypter` (a service agent member) may use; wait on the grant."""
+    def key(
+        self, name: str, *, encrypter: pulumi.Input[str], labels: dict[str, str] | None = None
+    ) -> tuple[gcp.kms.CryptoKey, gcp.kms.CryptoKeyIAMMember]:
+        """A key that only `encrypter` (a service agent member) may use; wait on the grant.
+        `labels` add to the provider's default labels."""
         child = pulumi.ResourceOptions(parent=self)
         key = gcp.kms.CryptoKey(
             name,

@@ -50,7 +50,7 @@ class GcpNetwork(pulumi.ComponentResource):
     addressing: Addressing
 
     def __init__(self, name: str, args: GcpNetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:gcp:Network", name, None, opts)
+        super().__init__("meridian:gcp:GcpNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.addressing = carve(args.cidr)
         self.network = gcp.compute.Network(

@@ -5,7 +5,7 @@ registry bucket. Everything goes through this region's own provider."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -21,6 +21,7 @@ from components.gcp.identity import (
     write_prefix,
 )
 from components.gcp.keys import KeyRing
+from components.gcp.labels import gcp_labels
 from components.gcp.network import GcpNetwork, GcpNetworkArgs
 from components.gcp.project import Project, lookup_project
 from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
@@ -46,7 +47,7 @@ class GcpRegionArgs:
     cidr: str  # this region's /16
     model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
     registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP
-    labels: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str]  # the stack's: every resource gets them as the provider's default labels
 
 
 class GcpRegion(pulumi.ComponentResource):
@@ -58,8 +59,8 @@ class GcpRegion(pulumi.ComponentResource):
     project: Project
 
     def __init__(self, name: str, args: GcpRegionArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:gcp:Region", name, None, opts)
-        region, labels = args.region, args.labels
+        super().__init__("meridian:gcp:GcpRegion", name, None, opts)
+        region, labels = args.region, gcp_labels(args.tags)
         self.provider = gcp.Provider(
             f"gcp-{region.name}",
             project=args.project,
@@ -91,8 +92,8 @@ class GcpRegion(pulumi.ComponentResource):
                 keys=keys,
                 api_allowed_cidrs=args.config.network.api_allowed_cidrs,
                 gpu_zone=zones.names.apply(lambda names: sorted(names)[0]),
-                labels=labels,
                 account_id_prefix=f"nodes-{suffix}",
+                node_labels=labels,
             ),
             opts=child,
         )
@@ -106,7 +107,6 @@ class GcpRegion(pulumi.ComponentResource):
                     project=args.project,
                     keys=keys,
                     storage_agent=storage_agent.email_address.apply(lambda e: f"serviceAccount:{e}"),
-                    labels=labels,
                 ),
                 opts=child,
             )
@@ -118,7 +118,7 @@ class GcpRegion(pulumi.ComponentResource):
         images = ArtifactRepository(
             f"{name}-artifacts",
             ArtifactRepositoryArgs(
-                region=region.name, project=args.project, repository_id=f"meridian-{args.stack}", labels=labels
+                region=region.name, project=args.project, repository_id=f"meridian-{args.stack}"
             ),
             opts=child,
         )
@@ -162,5 +162,5 @@ class GcpRegion(pulumi.ComponentResource):
             build_cache_registry=images.cache_registry,
         )
         self.register_outputs(
-            {"cluster": self.gke.cluster.name, "data_bucket": self.data_bucket.bucket.name, "image_registry": images.registry}
+            {"cluster": self.gke.cluster.name, "dataBucket": self.data_bucket.bucket.name, "imageRegistry": images.registry}
         )

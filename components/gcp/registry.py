@@ -5,7 +5,7 @@ which keeps only recent cache manifests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker_build as docker_build
@@ -19,7 +19,6 @@ class ArtifactRepositoryArgs:
     region: str
     project: str
     repository_id: str
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 class ArtifactRepository(pulumi.ComponentResource):
@@ -37,7 +36,6 @@ class ArtifactRepository(pulumi.ComponentResource):
             repository_id=args.repository_id,
             format="DOCKER",
             docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=True),
-            labels=args.labels,
             opts=pulumi.ResourceOptions(parent=self),
         )
         cache = gcp.artifactregistry.Repository(
@@ -56,7 +54,7 @@ class ArtifactRepository(pulumi.ComponentResource):
                     ),
                 )
             ],
-            labels={**args.labels, "meridian-purpose": "build-cache"},
+            labels={"meridian-purpose": "build-cache"},
             opts=pulumi.ResourceOptions(parent=self),
         )
         host = f"{args.region}-docker.pkg.dev"

@@ -3,7 +3,7 @@ prevention enforced, versioning, and a single region (data stays in its residenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
@@ -18,7 +18,6 @@ class GcsBucketArgs:
     project: str
     keys: KeyRing
     storage_agent: pulumi.Input[str]  # the project's GCS service agent: it encrypts with the key
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 class GcsBucket(pulumi.ComponentResource):
@@ -27,7 +26,7 @@ class GcsBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GcsBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:gcp:GcsBucket", name, None, opts)
-        labels = {**args.labels, "meridian-purpose": args.purpose}
+        labels = {"meridian-purpose": args.purpose}  # beside the provider's default labels
         self.key, grant = args.keys.key(f"{name}-key", encrypter=args.storage_agent, labels=labels)
         self.bucket = gcp.storage.Bucket(
             name,

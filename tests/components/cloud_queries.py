@@ -1,4 +1,4 @@
-"""Questions the cloud-layer tests ask of a recorded inventory (see meridian.preview)."""
+"""Questions the cloud-layer tests ask of a recorded inventory (see meridian/mocks.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from components.catalog import Cloud
 from components.config import Region, StackConfig, load_stack
-from meridian.preview import Inventory, Recorded
+from meridian.mocks import Inventory, Recorded, short_hash
 
 
 def config_of(stack: str) -> StackConfig:
@@ -57,9 +57,7 @@ def as_list(value: Any) -> list[Any]:
 
 def mock_id(resource: Recorded) -> str:
     """The id the offline engine gave this resource: what other resources' inputs hold."""
-    from meridian.preview import _short_hash
-
-    return f"{resource.name}-{_short_hash(resource.type, resource.name)}"
+    return f"{resource.name}-{short_hash(resource.type, resource.name)}"
 
 
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the engine's marker for a secret value

@@ -1,15 +1,20 @@
-"""Shared fixtures: each shipped stack runs once under mocks per test session."""
+"""Shared fixtures: each shipped stack runs once under mocks per test session; a raw stack
+config to mutate."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+import yaml
 
-from components.config import available_stacks
-from meridian.preview import Inventory, preview_stack
+from components.config import available_stacks, namespace_values, stack_file
+from meridian.mocks import Inventory
+from meridian.preview import preview_stack
 
 STACKS = available_stacks()
+BASE_STACK = "multicloud-prod"  # both clouds, edge sites, canary: every rule has something to bite on
 
 _cache: dict[str, Inventory] = {}
 
@@ -34,3 +39,10 @@ def stack(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def inventory(stack: str) -> Inventory:
     return _inventory(stack)
+
+
+@pytest.fixture
+def base_config() -> dict[str, Any]:
+    """The `meridian:` values of the base stack's file (namespace stripped), fresh for each test."""
+    document = yaml.safe_load(stack_file(BASE_STACK).read_text())
+    return namespace_values(document["config"])

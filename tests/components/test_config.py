@@ -13,16 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, available_stacks, load_stack, namespace_values
+from components.config import ConfigError, available_stacks, load_stack
 from meridian.preview import ROOT, ProgramError, run_program
-
-BASE = "multicloud-prod"  # both clouds, edge sites, canary: every rule has something to bite on
-
-
-def base_config() -> dict[str, Any]:
-    document = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{BASE}.yaml").read_text())
-    return namespace_values(document["config"])
-
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """Mutation that sets a dotted path (`regions.2.gpu.max`) to a value."""
@@ -110,9 +102,9 @@ def test_the_shipped_stacks_are_the_documented_ones() -> None:
     [pytest.param(m, f, a, id=name) for name, m, f, a in MALFORMED],
 )
 def test_a_malformed_stack_file_names_the_file_and_field(
-    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, allowed: str
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], field: str, allowed: str, base_config: dict[str, Any]
 ) -> None:
-    config = base_config()
+    config = base_config
     mutate(config)
     document = {"config": {f"meridian:{k}": v for k, v in config.items()}}
     (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump(document))
@@ -129,9 +121,9 @@ def test_a_malformed_stack_file_names_the_file_and_field(
     ("mutate", "field"), [pytest.param(m, f, id=name) for name, m, f, _ in MALFORMED]
 )
 def test_the_program_registers_nothing_for_a_malformed_stack(
-    mutate: Callable[[dict[str, Any]], None], field: str
+    mutate: Callable[[dict[str, Any]], None], field: str, base_config: dict[str, Any]
 ) -> None:
-    config = copy.deepcopy(base_config())
+    config = copy.deepcopy(base_config)
     mutate(config)
 
     with pytest.raises(ProgramError) as caught:

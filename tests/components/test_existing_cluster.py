@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from components.existing_cluster import data_volume_url
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, named
 
 

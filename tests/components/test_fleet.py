@@ -4,13 +4,12 @@ stack's tags reach every taggable resource; what no cloud can serve is refused u
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import json
-import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +27,9 @@ from components.gcp.labels import gcp_labels
 from components.k8s.federation import SUPERLINK_APP, SUPERNODE_APP
 from components.k8s.inference import SERVER_APP
 from components.k8s.namespace import namespace_name
-from meridian.preview import Inventory, ProgramError, run_program
+from meridian.mocks import Inventory, ProgramError, resource_class
+from meridian.preview import run_program
 from tests.components.cloud_queries import config_of
-from tests.components.test_config import base_config
 
 K8S_PROVIDER = {Cloud.AWS: "{}-eks-k8s", Cloud.GCP: "{}-gke-k8s", Cloud.KUBERNETES: "k8s-{}"}
 
@@ -95,32 +94,25 @@ def test_exports_name_every_region_and_the_global_entry_points(stack: str, inven
             assert outputs["model_registry_url"] == outputs["registry_cdn_url"] == f"https://models.{config.dns.domain}"
 
 
-def _taggable(type_token: str, argument: str) -> bool:
-    package, rest, cls = type_token.split(":")
-    module = rest.split("/")[0]
-    root = importlib.import_module(f"pulumi_{package}")
-    owner = root if module == "index" else importlib.import_module(f"pulumi_{package}.{module}")
-    resource = getattr(owner, cls, None) or getattr(owner, cls[0].upper() + cls[1:])
-    return argument in inspect.signature(resource._internal_init).parameters  # noqa: SLF001
-
-
 def test_every_taggable_resource_carries_the_stacks_tags(stack: str, inventory: Inventory) -> None:
+    """Tags are set once, as each provider's defaults; the engine reports them on every
+    resource that takes tags (`tagsAll`) or labels (`pulumiLabels`), as the mocks do."""
     tags = config_of(stack).tags.as_dict(stack)
     checked = 0
     for r in inventory.resources:
         if not r.custom or r.type.startswith("pulumi:providers:"):
             continue
-        if r.type.startswith("aws:") and _taggable(r.type, "tags"):
-            assert tags.items() <= r.inputs.get("tags", {}).items(), r.name
+        if r.type.startswith("aws:") and hasattr(resource_class(r.type), "tags_all"):
+            assert tags.items() <= r.outputs["tagsAll"].items(), r.name
             checked += 1
-        elif r.type.startswith("gcp:") and _taggable(r.type, "labels"):
-            assert gcp_labels(tags).items() <= r.inputs.get("labels", {}).items(), r.name
+        elif r.type.startswith("gcp:") and hasattr(resource_class(r.type), "pulumi_labels"):
+            assert gcp_labels(tags).items() <= r.outputs["pulumiLabels"].items(), r.name
             checked += 1
     has_cloud = any(r.cloud is not Cloud.KUBERNETES for r in config_of(stack).regions)
     assert (checked > 0) is has_cloud
 
 
-def test_providers_also_tag_by_default(stack: str, inventory: Inventory) -> None:
+def test_providers_tag_by_default(stack: str, inventory: Inventory) -> None:
     tags = config_of(stack).tags.as_dict(stack)
     for provider in inventory.of_type("pulumi:providers:aws"):
         assert json.loads(provider.inputs["defaultTags"])["tags"] == tags
@@ -148,21 +140,19 @@ def test_cloud_identities_trust_the_service_accounts_the_workloads_run_as(stack:
                 assert created[(ref.namespace, ref.name)], f"{ref.subject} lacks its cloud identity annotation"
 
 
-def _stack_with(**changes: object) -> StackConfig:
-    raw = base_config()
-    raw.update(changes)
-    return StackConfig.model_validate(raw)
+def _stack_with(raw: dict[str, Any], **changes: object) -> StackConfig:
+    return StackConfig.model_validate({**raw, **changes})
 
 
-def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource() -> None:
-    config = _stack_with(home="us-west1")
+def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource(base_config: dict[str, Any]) -> None:
+    config = _stack_with(base_config, home="us-west1")
     with pytest.raises(ProgramError, match="home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
         run_program(config, "refused")
     assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
 
 
-def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused() -> None:
-    config = _stack_with(cdn={"enabled": False})
+def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused(base_config: dict[str, Any]) -> None:
+    config = _stack_with(base_config, cdn={"enabled": False})
     with pytest.raises(ProgramError, match="CDN off.*us-west1, europe-west4, asia-northeast1 cannot"):
         run_program(config, "no-cdn")
 

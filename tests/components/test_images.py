@@ -9,7 +9,7 @@ import pulumi_docker_build as docker_build
 import pytest
 
 from components.images import BUILD_CACHE_TAG, WorkloadImages, WorkloadImagesArgs, dockerfile_path
-from tests.components.k8s.harness import run
+from meridian.mocks import run_under_mocks
 from tests.components.k8s.manifests import plain
 from workloads.contract import Image
 
@@ -29,7 +29,7 @@ def _build(
         for image, ref in images.refs.items():
             ref.apply(lambda value, image=image: refs.__setitem__(image, value))
 
-    recorded = run(program)
+    recorded = run_under_mocks(program).resources
     builds = {r.name: r.inputs for r in recorded if r.type == "docker-build:index:Image"}
     return builds, refs
 

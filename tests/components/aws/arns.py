@@ -1,12 +1,12 @@
-"""ARNs as the offline engine (meridian.preview) hands them out, to follow references."""
+"""ARNs as the offline engine (meridian/mocks.py) hands them out, to follow references."""
 
 from __future__ import annotations
 
-from meridian.preview import ACCOUNT, Recorded, _short_hash
+from meridian.mocks import ACCOUNT, Recorded, short_hash
 
 
 def key_arn(key: Recorded) -> str:
-    return f"arn:aws:kms:{key.region}:{ACCOUNT}:key/{_short_hash(key.name)}"
+    return f"arn:aws:kms:{key.region}:{ACCOUNT}:key/{short_hash(key.name)}"
 
 
 def bucket_arn(bucket: Recorded) -> str:

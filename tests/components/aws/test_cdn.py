@@ -10,7 +10,7 @@ import pytest
 from components.aws.cdn import MIN_TLS
 from components.catalog import Cloud
 from components.config import available_stacks
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.aws.arns import bucket_arn
 from tests.components.cloud_queries import config_of, mock_id, named, statements
 

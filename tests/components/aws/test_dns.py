@@ -9,7 +9,7 @@ from collections.abc import Callable
 from components.catalog import Cloud
 from components.geo import routing_locations
 from components.global_routing import inference_name
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named
 from workloads.contract import HTTP_PORT
 

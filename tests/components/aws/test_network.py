@@ -9,7 +9,7 @@ import pytest
 
 from components.aws.network import AZ_COUNT, carve, local_zone_group
 from components.catalog import Cloud
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import named, of_type, regions_on, under
 
 SUBNET = "aws:ec2/subnet:Subnet"

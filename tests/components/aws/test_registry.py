@@ -6,7 +6,7 @@ from __future__ import annotations
 from components.aws.registry import repository_prefix
 from components.catalog import Cloud
 from components.images import BUILD_CACHE_TAG
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.aws.arns import key_arn
 from tests.components.cloud_queries import named, plain, regions_on
 from workloads.contract import Image

@@ -4,7 +4,7 @@ key (rotated), versioning, every public access block, TLS-only policy, no replic
 from __future__ import annotations
 
 from components.catalog import Cloud
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.aws.arns import bucket_arn, key_arn
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on, statements, under
 

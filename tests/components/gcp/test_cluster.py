@@ -7,7 +7,7 @@ from __future__ import annotations
 from components.catalog import GCP_ACCELERATOR_TYPES, Cloud
 from components.cluster import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from components.gcp.cluster import RELEASE_CHANNEL
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on
 
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -44,7 +44,9 @@ def test_identity_hardening_and_encryption(stack: str, inventory: Inventory) -> 
         assert key.inputs["rotationPeriod"] == "7776000s"
         grant = named(inventory, f"{region.name}-gke-secrets", "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
         assert grant.inputs["member"].endswith("@container-engine-robot.iam.gserviceaccount.com")
-        assert inputs["resourceLabels"]["stack"] == stack and project.tags.owner.lower() in inputs["resourceLabels"].values()
+        # The cluster's labels are the provider's defaults, as the engine reports them.
+        labels = named(inventory, f"{region.name}-gke", CLUSTER).outputs["pulumiLabels"]
+        assert labels["stack"] == stack and project.tags.owner.lower() in labels.values()
 
 
 def test_every_pool_runs_shielded_nodes_behind_the_metadata_server(stack: str, inventory: Inventory) -> None:

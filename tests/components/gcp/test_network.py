@@ -9,7 +9,7 @@ import pytest
 
 from components.catalog import Cloud
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, carve
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import named, regions_on
 
 

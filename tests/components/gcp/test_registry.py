@@ -4,7 +4,7 @@ the builder's layer cache, and pushes authenticated with the deployer's short-li
 from __future__ import annotations
 
 from components.catalog import Cloud
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import named, plain, regions_on
 from workloads.contract import Image
 

@@ -5,7 +5,7 @@ enforced, versioning."""
 from __future__ import annotations
 
 from components.catalog import Cloud
-from meridian.preview import Inventory
+from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on
 
 BUCKET = "gcp:storage/bucket:Bucket"

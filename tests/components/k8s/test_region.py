@@ -7,7 +7,8 @@ import pytest
 from components.config import load_stack
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust
-from tests.components.k8s.harness import access_for, run
+from meridian.mocks import run_under_mocks
+from tests.components.k8s.harness import access_for
 from workloads.contract import Image
 
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
@@ -30,7 +31,7 @@ def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -
             ),
         )
 
-    run(program)
+    run_under_mocks(program)
 
 
 def test_a_region_without_an_image_ref_is_refused() -> None:

@@ -67,7 +67,8 @@ def wait_for_regions(grid: Grid, minimum: int, timeout: float) -> tuple[list[int
 
 class _NodesWaitedFor(Grid):
     """The grid as the configured strategy samples it: exactly the nodes we waited for, so
-    Flower's node sampling never blocks on a node that left a moment ago."""
+    Flower's node sampling never blocks on a node that left a moment ago. Sampling reads only
+    the node ids; the rest is Grid's interface, passed through."""
 
     def __init__(self, grid: Grid, node_ids: list[int]) -> None:
         self._grid, self._node_ids = grid, node_ids
@@ -144,6 +145,8 @@ def _read_train_reply(reply: Message) -> tuple[str, Training, Evaluation]:
 
 
 class GuardedStrategy(Strategy):
+    """The strategy Flower runs: `inner` (strategies.py) aggregates what these rules let through."""
+
     def __init__(
         self, inner: Strategy, settings: TrainerSettings, run_id: int, log: RoundLog, metrics: FederationMetrics
     ) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -250,20 +249,16 @@ class LocalFederation:
         config_file = self.workdir / f"{run_name}.toml"
         config_file.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in config.items()))
         started = time.monotonic()
-        command = [str(_BIN / "flwr"), "run", str(APP_DIR), CONNECTION, "--run-config", str(config_file), "--stream"]
-        process = self._spawn(run_name, command, append=False)
+        run_id = int(self._flwr("run", str(APP_DIR), CONNECTION, "--run-config", str(config_file))["run-id"])
+        # The run's log, streamed until the run ends: waiting for it is waiting for the run.
+        stream = self._spawn(run_name, [str(_BIN / "flwr"), "log", str(run_id), CONNECTION, "--stream"], append=False)
         try:
-            process.wait(timeout=timeout)
+            stream.wait(timeout=max(0.0, timeout - (time.monotonic() - started)))
         except subprocess.TimeoutExpired:
-            stop_tree(process)
-            run_id = self._run_id(run_name)
-            if run_id is not None:
-                self._flwr("stop", str(run_id), CONNECTION)
+            stop_tree(stream)
+            self._flwr("stop", str(run_id), CONNECTION)
             raise FederationError(f"{run_name} did not finish within {timeout:g}s:\n{self._log_tail(run_name)}") from None
         seconds = time.monotonic() - started
-        run_id = self._run_id(run_name)
-        if run_id is None:
-            raise FederationError(f"{run_name} did not start:\n{self._log_tail(run_name)}")
         status = self._flwr("ls", CONNECTION, "--run-id", str(run_id))["runs"][0]
         if status["status"] != "finished:completed":
             raise FederationError(f"{run_name} ended {status['status']}:\n{self._log_tail(run_name, 40)}")
@@ -275,10 +270,6 @@ class LocalFederation:
             traffic_bytes={k.removesuffix("-bytes"): int(v) for k, v in status["network-traffic"].items()},
             seconds=seconds,
         )
-
-    def _run_id(self, run_name: str) -> int | None:
-        found = re.search(r"Successfully started run (\d+)", (self.logs / f"{run_name}.log").read_text(errors="replace"))
-        return int(found.group(1)) if found else None
 
     def close(self) -> None:
         for node in self.nodes.values():

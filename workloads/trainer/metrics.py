@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from workloads.trainer.records import RoundRecord, Status
 
 _PREFIX = "meridian_federated"
 
@@ -37,19 +37,21 @@ class FederationMetrics:
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)
 
-    def observe_round(self, record: dict[str, Any]) -> None:
-        self.round.set(record["round"])
-        self.participants.set(len(record["aggregated"]))
-        self.round_seconds.observe(record["seconds"]["round"])
-        for region, part in record["regions"].items():
-            self.downlink.labels(region).inc(part.get("downlink_payload_bytes") or 0)
-            self.uplink.labels(region).inc(part.get("uplink_payload_bytes") or 0)
-            if part["status"] == "rejected":
+    def observe_round(self, record: RoundRecord) -> None:
+        self.round.set(record.round)
+        self.participants.set(len(record.with_status(Status.AGGREGATED)))
+        self.round_seconds.observe(record.seconds.round)
+        for region, part in record.regions.items():
+            # Every region seen gets its series, at 0 if nothing went its way this round.
+            self.downlink.labels(region).inc(part.delivery.downlink_payload_bytes if part.delivery else 0)
+            self.uplink.labels(region).inc(part.training.uplink_payload_bytes if part.training else 0)
+            if part.status is Status.REJECTED:
                 self.rejected.labels(region).inc()
-            elif part["status"] == "failed":
+            elif part.status is Status.FAILED:
                 self.failed.labels(region).inc()
-            if part.get("accuracy") is not None:
-                self.region_accuracy.labels(region).set(part["accuracy"])
-        if record["global"]["accuracy"] is not None:
-            self.global_accuracy.set(record["global"]["accuracy"])
-            self.global_loss.set(record["global"]["loss"])
+            if part.evaluation is not None:
+                self.region_accuracy.labels(region).set(part.evaluation["accuracy"])
+        evaluation = record.evaluation
+        if evaluation is not None and evaluation["accuracy"] is not None and evaluation["loss"] is not None:
+            self.global_accuracy.set(evaluation["accuracy"])
+            self.global_loss.set(evaluation["loss"])

@@ -1,7 +1,9 @@
 """What a run leaves behind: one JSON line per round, and the final global model.
 
-`<out-dir>/rounds.jsonl`, one object per round:
-    round, strategy, compression
+`<out-dir>/rounds.jsonl`, one object per round (a RoundRecord, written by RoundLog; readers
+such as the local stack's report and the benchmark take the JSON as it is):
+    round, run_id, strategy, compression
+    skipped: why the round left the global model unchanged, or null
     aggregated / rejected / failed: region lists; `regions.<r>.reason` says why
     regions.<r>: status, node_id, reason, examples, train_loss, train_seconds,
                  uplink/downlink payload bytes (the arrays as serialized) and wire bytes (the
@@ -22,8 +24,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from safetensors.torch import save_file
@@ -33,7 +38,32 @@ MODEL_FILE = "model.safetensors"
 MODEL_INFO_FILE = "model.json"
 
 
-def global_evaluation(per_region: dict[str, dict[str, float]]) -> dict[str, Any]:
+class Status(StrEnum):
+    """What became of a region's part in a round."""
+
+    AGGREGATED = "aggregated"
+    NOT_AGGREGATED = "not aggregated"  # accepted, but fewer than min-regions were
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EVALUATED_ONLY = "evaluated only"  # not sent this round; its test split measured the model
+
+
+class Evaluation(TypedDict):
+    """How a model did on one region's test split."""
+
+    loss: float
+    accuracy: float
+    examples: int
+
+
+class GlobalEvaluation(TypedDict):
+    loss: float | None
+    accuracy: float | None
+    examples: int
+    evaluated_regions: list[str]
+
+
+def global_evaluation(per_region: Mapping[str, Evaluation]) -> GlobalEvaluation:
     """Test-example-weighted loss and accuracy over the regions that reported one."""
     total = sum(m["examples"] for m in per_region.values())
     if not total:
@@ -46,11 +76,106 @@ def global_evaluation(per_region: dict[str, dict[str, float]]) -> dict[str, Any]
     }
 
 
-def attach_evaluation(record: dict[str, Any], per_region: dict[str, dict[str, float]]) -> None:
-    for region, m in per_region.items():
-        part = record["regions"].setdefault(region, {"status": "evaluated only"})
-        part.update(loss=m["loss"], accuracy=m["accuracy"], test_examples=m["examples"])
-    record["global"] = global_evaluation(per_region)
+@dataclass(frozen=True)
+class Delivery:
+    """The global model as sent to one node."""
+
+    node_id: int
+    downlink_payload_bytes: int
+    downlink_wire_bytes: int
+
+
+@dataclass(frozen=True)
+class Training:
+    """What a node's train reply said about its local training and the update it sent."""
+
+    examples: int
+    train_loss: float
+    train_seconds: float
+    uplink_payload_bytes: int
+    uplink_wire_bytes: int
+
+
+@dataclass
+class RegionRound:
+    status: Status
+    delivery: Delivery | None = None  # None: nothing was sent to the region this round
+    reason: str | None = None
+    training: Training | None = None
+    evaluation: Evaluation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status.value}
+        if self.delivery is not None:
+            out |= asdict(self.delivery) | {"reason": self.reason}
+        if self.training is not None:
+            out |= asdict(self.training)
+        if self.evaluation is not None:
+            e = self.evaluation
+            out |= {"loss": e["loss"], "accuracy": e["accuracy"], "test_examples": e["examples"]}
+        return out
+
+
+@dataclass(frozen=True)
+class Seconds:
+    round: float
+    training: float
+    waiting_for_regions: float
+
+    @property
+    def overhead(self) -> float:
+        return self.round - self.training
+
+
+@dataclass
+class RoundRecord:
+    round: int
+    run_id: int
+    strategy: str
+    compression: str
+    skipped: str | None
+    seconds: Seconds
+    regions: dict[str, RegionRound] = field(default_factory=dict)
+    evaluation: GlobalEvaluation | None = None  # `global`: set once the round's model was measured
+
+    def with_status(self, status: Status) -> list[str]:
+        return sorted(region for region, part in self.regions.items() if part.status is status)
+
+    def evaluate(self, per_region: Mapping[str, Evaluation]) -> None:
+        """Attach how this round's model did on each region's test split."""
+        for region, evaluation in per_region.items():
+            self.regions.setdefault(region, RegionRound(Status.EVALUATED_ONLY)).evaluation = evaluation
+        self.evaluation = global_evaluation(per_region)
+
+    def region_metrics(self) -> dict[str, dict[str, float | None]]:
+        """Each region's loss and accuracy of this round's model (None where not measured)."""
+        metrics: dict[str, dict[str, float | None]] = {}
+        for region, part in self.regions.items():
+            e = part.evaluation
+            metrics[region] = {"loss": e["loss"] if e else None, "accuracy": e["accuracy"] if e else None}
+        return metrics
+
+    def to_json(self) -> dict[str, Any]:
+        parts = self.regions.values()
+        delivered = [p.delivery for p in parts if p.delivery is not None]
+        trained = [p.training for p in parts if p.training is not None]
+        return {
+            "round": self.round,
+            "run_id": self.run_id,
+            "strategy": self.strategy,
+            "compression": self.compression,
+            "aggregated": self.with_status(Status.AGGREGATED),
+            "rejected": self.with_status(Status.REJECTED),
+            "failed": self.with_status(Status.FAILED),
+            "skipped": self.skipped,
+            "regions": {region: part.to_json() for region, part in self.regions.items()},
+            "uplink_payload_bytes": sum(t.uplink_payload_bytes for t in trained),
+            "uplink_wire_bytes": sum(t.uplink_wire_bytes for t in trained),
+            "downlink_payload_bytes": sum(d.downlink_payload_bytes for d in delivered),
+            "downlink_wire_bytes": sum(d.downlink_wire_bytes for d in delivered),
+            "seconds": {**asdict(self.seconds), "overhead": self.seconds.overhead},
+            "global": self.evaluation,
+        }
 
 
 class RoundLog:
@@ -59,9 +184,9 @@ class RoundLog:
         self.path = out_dir / ROUNDS_FILE
         self.path.write_text("")
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: RoundRecord) -> None:
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
 
 
 def read_rounds(out_dir: Path) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The aggregation strategy named in the run config, built from Flower's own strategies.
 
-The server loop enforces the minimum number of regions and the timeouts itself, so the
-strategies are built to accept whatever arrives (their own minimums are 1) and never to
+GuardedStrategy (guarded_strategy.py) enforces the minimum number of regions and the timeouts,
+so these strategies are built to accept whatever arrives (their own minimums are 1) and never to
 wait for nodes. Weighted by training examples where the method allows: FedAvg, FedProx,
 FedAdam and the average of MultiKrum's selection are; the median and the trimmed mean are
 order statistics and are not.
@@ -18,7 +18,6 @@ from flwr.serverapp import strategy as flwr_strategy
 from workloads.trainer.settings import Strategy, TrainerSettings
 
 WEIGHT_KEY = "num-examples"
-_UNWEIGHTED = {Strategy.FEDMEDIAN, Strategy.FEDTRIMMEDAVG}
 
 
 class RoundSizedMultiKrum(flwr_strategy.MultiKrum):
@@ -40,10 +39,6 @@ class RoundSizedMultiKrum(flwr_strategy.MultiKrum):
         self.num_malicious_nodes = max(0, self.assumed_malicious - self.rejected_this_round)
         self.num_nodes_to_select = max(1, len(replies) - self.num_malicious_nodes)
         return super().aggregate_train(server_round, replies)
-
-
-def is_weighted(strategy: Strategy) -> bool:
-    return strategy not in _UNWEIGHTED
 
 
 def build_strategy(settings: TrainerSettings) -> flwr_strategy.FedAvg:

@@ -1,10 +1,10 @@
 """Shared fixtures for the trainer tests.
 
-`in_process` runs the real ServerApp loop (FederatedRun) against the real ClientApp (with its
-mods) through a Grid that calls the ClientApp directly instead of over the network: every
-part of the trainer except Flower's transport, fast enough for unit tests. Each node keeps
-one Context across messages, as a SuperNode keeps a run's node state. The Deployment Engine
-tests (test_federation.py) cover the real network path.
+`in_process` runs the real ServerApp (`train`: Flower's round loop around our strategy) against
+the real ClientApp (with its mods) through a Grid that calls the ClientApp directly instead of
+over the network: every part of the trainer except Flower's transport, fast enough for unit
+tests. Each node keeps one Context across messages, as a SuperNode keeps a run's node state.
+The Deployment Engine tests (test_federation.py) cover the real network path.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from flwr.supercore.task_identity import TaskIdentity
 from workloads.tasks.__main__ import prepare_data
 from workloads.trainer.client_app import app as client_app
 from workloads.trainer.records import read_rounds
-from workloads.trainer.server_app import FederatedRun
+from workloads.trainer.server_app import train
 from workloads.trainer.settings import TrainerSettings
 
 REGIONS = ["eu", "us", "apac"]
@@ -99,7 +99,7 @@ def in_process(tmp_path, digits_data, monkeypatch):
         grid.on_round.extend(hooks)
         grid.reply_filters.extend(forge)
         settings = TrainerSettings.from_run_config(run_config)
-        info = FederatedRun(grid, settings, run_id=1).execute()  # type: ignore[arg-type]
+        info = train(grid, settings, run_id=1)  # type: ignore[arg-type]
         return InProcessRun(read_rounds(settings.out_path), info, grid, settings.out_path)
 
     return run

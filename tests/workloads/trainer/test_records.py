@@ -3,7 +3,19 @@ import json
 import torch
 from safetensors.torch import load_file
 
-from workloads.trainer.records import MODEL_FILE, global_evaluation, save_model
+from workloads.trainer.records import (
+    MODEL_FILE,
+    Delivery,
+    RegionRound,
+    RoundLog,
+    RoundRecord,
+    Seconds,
+    Status,
+    Training,
+    global_evaluation,
+    read_rounds,
+    save_model,
+)
 
 
 def test_global_accuracy_weighs_regions_by_their_test_examples():
@@ -25,3 +37,66 @@ def test_the_saved_model_loads_back_and_is_described(tmp_path):
     assert torch.equal(loaded["weight"], model.weight.detach())
     assert info["task"] == "digits" and info["round"] == 4 and info["parameters"] == 8
     assert len(info["sha256"]) == 64 and info["weights"] == MODEL_FILE
+
+
+def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
+    """The report, the benchmark and the tests read these keys from rounds.jsonl."""
+    record = RoundRecord(
+        round=2,
+        run_id=7,
+        strategy="fedavg",
+        compression="int8",
+        skipped=None,
+        seconds=Seconds(round=3.0, training=2.0, waiting_for_regions=0.5),
+        regions={
+            "eu": RegionRound(Status.AGGREGATED, Delivery(11, 100, 120), training=Training(50, 0.25, 2.0, 40, 60)),
+            "us": RegionRound(Status.FAILED, Delivery(12, 100, 120), reason="node error: gone"),
+        },
+    )
+    record.evaluate(
+        {"eu": {"loss": 1.0, "accuracy": 0.5, "examples": 10}, "apac": {"loss": 3.0, "accuracy": 1.0, "examples": 30}}
+    )
+    RoundLog(tmp_path).write(record)
+    assert read_rounds(tmp_path) == [
+        {
+            "round": 2,
+            "run_id": 7,
+            "strategy": "fedavg",
+            "compression": "int8",
+            "aggregated": ["eu"],
+            "rejected": [],
+            "failed": ["us"],
+            "skipped": None,
+            "regions": {
+                "eu": {
+                    "status": "aggregated",
+                    "node_id": 11,
+                    "reason": None,
+                    "downlink_payload_bytes": 100,
+                    "downlink_wire_bytes": 120,
+                    "examples": 50,
+                    "train_loss": 0.25,
+                    "train_seconds": 2.0,
+                    "uplink_payload_bytes": 40,
+                    "uplink_wire_bytes": 60,
+                    "loss": 1.0,
+                    "accuracy": 0.5,
+                    "test_examples": 10,
+                },
+                "us": {
+                    "status": "failed",
+                    "node_id": 12,
+                    "reason": "node error: gone",
+                    "downlink_payload_bytes": 100,
+                    "downlink_wire_bytes": 120,
+                },
+                "apac": {"status": "evaluated only", "loss": 3.0, "accuracy": 1.0, "test_examples": 30},
+            },
+            "uplink_payload_bytes": 40,
+            "uplink_wire_bytes": 60,
+            "downlink_payload_bytes": 200,
+            "downlink_wire_bytes": 240,
+            "seconds": {"round": 3.0, "training": 2.0, "overhead": 1.0, "waiting_for_regions": 0.5},
+            "global": {"loss": 2.5, "accuracy": 0.875, "examples": 40, "evaluated_regions": ["apac", "eu"]},
+        }
+    ]

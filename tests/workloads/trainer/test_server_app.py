@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from workloads.tasks import load_task
 from workloads.tasks.__main__ import prepare_data
 from workloads.trainer.compression import RESIDUAL_STATE_KEY
-from workloads.trainer.server_app import RegionsUnavailable
+from workloads.trainer.guarded_strategy import RegionsUnavailable
 from workloads.trainer.settings import Strategy
 
 NO_NORM_CHECK = 1e9  # leaves defending to the strategy alone

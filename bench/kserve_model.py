@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import uuid
 
+import kserve
 import torch
 import uvicorn
-
-import kserve
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 
 
 class _LoopbackConfig(uvicorn.Config):
-    def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs):
         kwargs["host"] = "127.0.0.1"
         super().__init__(*args, **kwargs)
 
@@ -49,7 +48,7 @@ class DigitsMlp(Model):
         self.ready = True
         return self.ready
 
-    async def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:  # noqa: ANN001
+    async def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
         x = payload.inputs[0].as_numpy()
         with torch.inference_mode():
             probabilities = torch.softmax(self.model(torch.from_numpy(x)), dim=1).numpy()
@@ -67,4 +66,6 @@ if __name__ == "__main__":
     uvicorn.Config = _LoopbackConfig  # KServe builds its uvicorn.Config through this name
     # With --configure_logging false (bench/serving.py passes it), Python drops INFO records
     # (access log, kserve.trace) at the level check.
-    ModelServer(enable_grpc=False, enable_latency_logging=False, workers=1).start([DigitsMlp(args.model_name_served, args.weights)])
+    ModelServer(enable_grpc=False, enable_latency_logging=False, workers=1).start(
+        [DigitsMlp(args.model_name_served, args.weights)]
+    )

@@ -42,9 +42,7 @@ def generated_stack(regions: int) -> dict[str, Any]:
         if i % 2 == 0:
             location = f"{name}-edge-1a" if cloud == "aws" else f"{name}-b"
             sites = [{"name": f"edge{i}", "location": location, "capacity": 1}]
-        entries.append(
-            {"name": name, "cloud": cloud, "residency": str(residency), "gpu": gpu, "edgeSites": sites}
-        )
+        entries.append({"name": name, "cloud": cloud, "residency": str(residency), "gpu": gpu, "edgeSites": sites})
     return {
         "home": entries[0]["name"],
         "regions": entries,
@@ -87,9 +85,7 @@ def main() -> None:
         print(f"{regions:>3} regions: {best['resources']:>5} resources in {best['seconds']:.2f} s")
     first, last = rows[0], rows[-1]
     per_region = (last["seconds"] - first["seconds"]) / (last["regions"] - first["regions"])
-    resources_per_region = (last["resources"] - first["resources"]) / (
-        last["regions"] - first["regions"]
-    )
+    resources_per_region = (last["resources"] - first["resources"]) / (last["regions"] - first["regions"])
     result = {
         "benchmark": "preview",
         "command": ".venv/bin/python bench/preview.py",

@@ -70,7 +70,8 @@ def train_and_publish(registry: Path, keys: Path) -> tuple[dict[str, Any], torch
     images, labels = load_digits(return_X_y=True)
     x = (images / 16.0).astype(np.float32)
     x_train, x_test, y_train, y_test = (
-        np.asarray(part) for part in train_test_split(x, labels.astype(np.int64), test_size=0.25, stratify=labels, random_state=0)
+        np.asarray(part)
+        for part in train_test_split(x, labels.astype(np.int64), test_size=0.25, stratify=labels, random_state=0)
     )
     torch.manual_seed(0)
     model = task.build_model()
@@ -79,7 +80,14 @@ def train_and_publish(registry: Path, keys: Path) -> tuple[dict[str, Any], torch
     int8 = quantize_int8(model)
     signing_key, trusted_key = generate_keypair(keys)
     for variant, module in ((Variant.FP32, model), (Variant.INT8, int8)):
-        publish(module, task, registry.as_uri(), signing_key, artifact=ArtifactId(MODEL, "v1", REGION, variant), parent_version="v1")
+        publish(
+            module,
+            task,
+            registry.as_uri(),
+            signing_key,
+            artifact=ArtifactId(MODEL, "v1", REGION, variant),
+            parent_version="v1",
+        )
     info = {
         "task": "digits (scikit-learn 8x8 digits, 64 -> 128 -> 128 -> 10 MLP)",
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -125,7 +133,20 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
 
     os.sched_setaffinity(0, {SERVER_CPU})
     torch.set_num_threads(1)
-    argv = ["--region", REGION, "--registry-url", registry.as_uri(), "--trusted-key", str(trusted_key), "--cache-dir", str(cache), "--stable", "v1", "--max-batch-wait-ms", "0"]
+    argv = [
+        "--region",
+        REGION,
+        "--registry-url",
+        registry.as_uri(),
+        "--trusted-key",
+        str(trusted_key),
+        "--cache-dir",
+        str(cache),
+        "--stable",
+        "v1",
+        "--max-batch-wait-ms",
+        "0",
+    ]
     thin = build_app(serving_settings(serving_parser("bench", "", "fp32").parse_args(argv)), server_name="bench")
 
     async def infer(request: Request) -> Response:
@@ -135,12 +156,27 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
         return Response(body, media_type="application/json")
 
     starlette = Starlette(routes=[Route("/v2/models/{name}/infer", infer, methods=["POST"])])
-    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.5] * 64}]}).encode()
+    body = json.dumps(
+        {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.5] * 64}]}
+    ).encode()
     path = f"/v2/models/{MODEL}/infer"
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
 
     def scope() -> dict[str, Any]:
-        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1), "root_path": "", "query_string": b"", "path": path, "raw_path": path.encode(), "headers": headers}
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "server": ("127.0.0.1", 80),
+            "client": ("127.0.0.1", 1),
+            "root_path": "",
+            "query_string": b"",
+            "path": path,
+            "raw_path": path.encode(),
+            "headers": headers,
+        }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -165,7 +201,10 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
         await thin.startup()
         while not thin.router.ready:
             await asyncio.sleep(0.01)
-        result = {"thin_asgi_cpu_us_per_request": await cost(thin), "starlette_route_cpu_us_per_request": await cost(starlette)}
+        result = {
+            "thin_asgi_cpu_us_per_request": await cost(thin),
+            "starlette_route_cpu_us_per_request": await cost(starlette),
+        }
         await thin.shutdown()
         return result
 
@@ -184,7 +223,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server_process(command: list[str], port: int, env: dict[str, str] | None = None, cpu: int | None = SERVER_CPU) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    command: list[str], port: int, env: dict[str, str] | None = None, cpu: int | None = SERVER_CPU
+) -> Iterator[subprocess.Popen[bytes]]:
     log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         command,
@@ -211,7 +252,14 @@ def server_process(command: list[str], port: int, env: dict[str, str] | None = N
         log.close()
 
 
-def our_server(settings: dict[str, str], port: int, variant: str = "fp32", extra: list[str] | None = None, module: str = "workloads.server", cpu: int | None = SERVER_CPU):  # noqa: ANN201
+def our_server(
+    settings: dict[str, str],
+    port: int,
+    variant: str = "fp32",
+    extra: list[str] | None = None,
+    module: str = "workloads.server",
+    cpu: int | None = SERVER_CPU,
+):
     env = {
         contract.ENV_HTTP_PORT: str(port),
         contract.ENV_MODEL_VARIANT: variant,
@@ -225,7 +273,9 @@ def ensure_kserve_venv() -> Path:
     python = KSERVE_VENV / "bin" / "python"
     if not (KSERVE_VENV / ".installed").exists():
         subprocess.run(["python3.11", "-m", "venv", str(KSERVE_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"kserve=={KSERVE_VERSION}", "torch==2.13.0"], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"kserve=={KSERVE_VERSION}", "torch==2.13.0"], check=True
+        )
         (KSERVE_VENV / ".installed").touch()
     return python
 
@@ -236,7 +286,9 @@ def ensure_kserve_venv() -> Path:
 def v2_requests(x: np.ndarray, port: int, path: str) -> list[bytes]:
     requests = []
     for row in x[:64]:
-        body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}).encode()
+        body = json.dumps(
+            {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
+        ).encode()
         head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         requests.append(head.encode() + body)
     return requests
@@ -247,7 +299,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
 
 
-async def _user(port: int, requests: list[bytes], offset: int, measure_from: float, stop_at: float, latencies: list[float], failures: list[int]) -> None:
+async def _user(
+    port: int,
+    requests: list[bytes],
+    offset: int,
+    measure_from: float,
+    stop_at: float,
+    latencies: list[float],
+    failures: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = offset
     try:
@@ -271,12 +331,17 @@ async def _user(port: int, requests: list[bytes], offset: int, measure_from: flo
         writer.close()
 
 
-async def _closed_loop(port: int, pid: int, requests: list[bytes], concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+async def _closed_loop(
+    port: int, pid: int, requests: list[bytes], concurrency: int, warmup_s: float, duration_s: float
+) -> dict[str, Any]:
     now = time.perf_counter()
     measure_from, stop_at = now + warmup_s, now + warmup_s + duration_s
     latencies: list[float] = []
     failures: list[int] = []
-    users = [asyncio.create_task(_user(port, requests, i, measure_from, stop_at, latencies, failures)) for i in range(concurrency)]
+    users = [
+        asyncio.create_task(_user(port, requests, i, measure_from, stop_at, latencies, failures))
+        for i in range(concurrency)
+    ]
     await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
     cpu_before, own_before, t_before = cpu_seconds(pid), time.process_time(), time.perf_counter()
     await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
@@ -304,13 +369,29 @@ def loadgen_main(spec: str) -> None:
 
     x = np.load(args["inputs"])
     requests = v2_requests(x, args["port"], args["path"])
-    result = uvloop.run(_closed_loop(args["port"], args["pid"], requests, args["concurrency"], args["warmup_s"], args["duration_s"]))
+    result = uvloop.run(
+        _closed_loop(args["port"], args["pid"], requests, args["concurrency"], args["warmup_s"], args["duration_s"])
+    )
     print(json.dumps(result))
 
 
-def closed_loop(port: int, pid: int, path: str, inputs: Path, concurrency: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
-    spec = json.dumps({"port": port, "pid": pid, "path": path, "inputs": str(inputs), "concurrency": concurrency, "warmup_s": warmup_s, "duration_s": duration_s})
-    done = subprocess.run([sys.executable, __file__, "--loadgen", spec], capture_output=True, text=True, check=True, cwd=ROOT)
+def closed_loop(
+    port: int, pid: int, path: str, inputs: Path, concurrency: int, warmup_s: float, duration_s: float
+) -> dict[str, Any]:
+    spec = json.dumps(
+        {
+            "port": port,
+            "pid": pid,
+            "path": path,
+            "inputs": str(inputs),
+            "concurrency": concurrency,
+            "warmup_s": warmup_s,
+            "duration_s": duration_s,
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, __file__, "--loadgen", spec], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -324,13 +405,27 @@ def mean_batch(port: int) -> float:
 # ---- edge vs region --------------------------------------------------------------------------
 
 
-def edge_vs_region(settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_accuracy: float, threshold: float) -> dict[str, Any]:
+def edge_vs_region(
+    settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_accuracy: float, threshold: float
+) -> dict[str, Any]:
     user, edge_site, region_site = METROS["nyc"], METROS["nyc"], METROS["iad"]
-    user_edge_ms, user_region_ms, edge_region_ms = user.rtt_ms(edge_site), user.rtt_ms(region_site), edge_site.rtt_ms(region_site)
+    user_edge_ms, user_region_ms, edge_region_ms = (
+        user.rtt_ms(edge_site),
+        user.rtt_ms(region_site),
+        edge_site.rtt_ms(region_site),
+    )
     region_port, edge_port = free_port(), free_port()
-    edge_settings = {**settings, contract.ENV_UPSTREAM_URL: f"http://127.0.0.1:{region_port}", contract.ENV_CONFIDENCE_THRESHOLD: str(threshold), contract.ENV_HTTP_PORT: str(edge_port)}
+    edge_settings = {
+        **settings,
+        contract.ENV_UPSTREAM_URL: f"http://127.0.0.1:{region_port}",
+        contract.ENV_CONFIDENCE_THRESHOLD: str(threshold),
+        contract.ENV_HTTP_PORT: str(edge_port),
+    }
     rows = []
-    with our_server(settings, region_port, cpu=SERVER_CPU), our_server(edge_settings, edge_port, variant="int8", module="workloads.edge", cpu=LOADGEN_CPU):
+    with (
+        our_server(settings, region_port, cpu=SERVER_CPU),
+        our_server(edge_settings, edge_port, variant="int8", module="workloads.edge", cpu=LOADGEN_CPU),
+    ):
         with httpx.Client() as client:
             for row, label in zip(x, y, strict=True):
                 body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
@@ -341,14 +436,16 @@ def edge_vs_region(settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_
                 region = client.post(f"http://127.0.0.1:{region_port}/v2/models/{MODEL}/infer", json=body).json()
                 region_ms = (time.perf_counter() - started) * 1000
                 local = edge["parameters"]["served_by"] == "edge"
-                rows.append({
-                    "local": local,
-                    "edge_correct": edge["outputs"][1]["data"][0] == label,
-                    "region_correct": region["outputs"][1]["data"][0] == label,
-                    # Modelled: the user's RTT to whoever answers, plus the edge->region hop when escalated.
-                    "edge_path_ms": user_edge_ms + edge_ms + (0 if local else edge_region_ms),
-                    "region_path_ms": user_region_ms + region_ms,
-                })
+                rows.append(
+                    {
+                        "local": local,
+                        "edge_correct": edge["outputs"][1]["data"][0] == label,
+                        "region_correct": region["outputs"][1]["data"][0] == label,
+                        # Modelled: the user's RTT to whoever answers, plus the edge->region hop when escalated.
+                        "edge_path_ms": user_edge_ms + edge_ms + (0 if local else edge_region_ms),
+                        "region_path_ms": user_region_ms + region_ms,
+                    }
+                )
     local = np.array([r["local"] for r in rows])
     edge_accuracy = float(np.mean([r["edge_correct"] for r in rows]))
     region_accuracy = float(np.mean([r["region_correct"] for r in rows]))
@@ -364,11 +461,23 @@ def edge_vs_region(settings: dict[str, str], x: np.ndarray, y: np.ndarray, full_
         "accuracy_drop_points": (region_accuracy - edge_accuracy) * 100,
         "latency_model": {
             "source": "meridian/local/latency.py (AWS inter-region RTT table; facts.md: us-east-1<->eu-west-1 ~70-80 ms)",
-            "user": "nyc", "edge_site": "nyc (Local Zone)", "region": "us-east-1 (iad)",
-            "user_edge_rtt_ms": user_edge_ms, "user_region_rtt_ms": user_region_ms, "edge_region_rtt_ms": edge_region_ms,
+            "user": "nyc",
+            "edge_site": "nyc (Local Zone)",
+            "region": "us-east-1 (iad)",
+            "user_edge_rtt_ms": user_edge_ms,
+            "user_region_rtt_ms": user_region_ms,
+            "edge_region_rtt_ms": edge_region_ms,
         },
-        "edge_path_ms": {"p50": float(np.percentile(edge_ms, 50)), "p99": float(np.percentile(edge_ms, 99)), "mean": float(edge_ms.mean())},
-        "region_only_ms": {"p50": float(np.percentile(region_ms, 50)), "p99": float(np.percentile(region_ms, 99)), "mean": float(region_ms.mean())},
+        "edge_path_ms": {
+            "p50": float(np.percentile(edge_ms, 50)),
+            "p99": float(np.percentile(edge_ms, 99)),
+            "mean": float(edge_ms.mean()),
+        },
+        "region_only_ms": {
+            "p50": float(np.percentile(region_ms, 50)),
+            "p99": float(np.percentile(region_ms, 99)),
+            "mean": float(region_ms.mean()),
+        },
     }
 
 
@@ -380,7 +489,9 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=8.0)
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--edge-threshold", type=float, default=0.8, help="the stack config's default inference.edgeConfidenceThreshold")
+    parser.add_argument(
+        "--edge-threshold", type=float, default=0.8, help="the stack config's default inference.edgeConfidenceThreshold"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serving.json")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
@@ -404,10 +515,15 @@ def main() -> None:
         overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache")
         print(json.dumps(overhead), flush=True)
         infer = f"/v2/models/{MODEL}/infer"
-        load: dict[str, Any] = dict(inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s)
+        load: dict[str, Any] = dict(
+            inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s
+        )
         servers = []
         for name, extra in [
-            ("meridian: batching (max 32, adaptive, no added wait)", ["--max-batch-size", "32", "--max-batch-wait-ms", "0"]),
+            (
+                "meridian: batching (max 32, adaptive, no added wait)",
+                ["--max-batch-size", "32", "--max-batch-wait-ms", "0"],
+            ),
             ("meridian: batching (max 32, wait up to 2 ms)", ["--max-batch-size", "32", "--max-batch-wait-ms", "2"]),
             ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"]),
         ]:
@@ -418,16 +534,47 @@ def main() -> None:
             servers.append({"server": name, **result})
             print(json.dumps(servers[-1]), flush=True)
         port = free_port()
-        kserve_command = [str(kserve_python), str(ROOT / "bench" / "kserve_model.py"), "--weights", str(work / "weights.pt"), "--http_port", str(port), "--model_name_served", MODEL, "--configure_logging", "false"]
+        kserve_command = [
+            str(kserve_python),
+            str(ROOT / "bench" / "kserve_model.py"),
+            "--weights",
+            str(work / "weights.pt"),
+            "--http_port",
+            str(port),
+            "--model_name_served",
+            MODEL,
+            "--configure_logging",
+            "false",
+        ]
         with server_process(kserve_command, port) as process:
-            servers.append({"server": f"kserve {KSERVE_VERSION} ModelServer (same model)", **closed_loop(port, process.pid, infer, **load)})
+            servers.append(
+                {
+                    "server": f"kserve {KSERVE_VERSION} ModelServer (same model)",
+                    **closed_loop(port, process.pid, infer, **load),
+                }
+            )
         print(json.dumps(servers[-1]), flush=True)
         edge = edge_vs_region(settings, x_test, y_test, model_info["fp32_test_accuracy"], args.edge_threshold)
     ours, kserve = servers[0], servers[-1]
     results = {
         "command": ".venv-workloads/bin/python bench/serving.py",
-        "machine": {"cpus": os.cpu_count(), "processor": _cpu_model(), "python": platform.python_version(), "torch": torch.__version__, "note": "shared 2-core machine: other work ran beside the benchmark", "cpu_pressure_before": pressure_before, "cpu_pressure_after": cpu_pressure()},
-        "load": {"kind": "closed loop, raw asyncio HTTP/1.1 keep-alive, V2 JSON, 1 row per request", "concurrency": args.concurrency, "warmup_s": args.warmup_s, "duration_s": args.duration_s, "server_cpu": SERVER_CPU, "loadgen_cpu": LOADGEN_CPU},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": _cpu_model(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "note": "shared 2-core machine: other work ran beside the benchmark",
+            "cpu_pressure_before": pressure_before,
+            "cpu_pressure_after": cpu_pressure(),
+        },
+        "load": {
+            "kind": "closed loop, raw asyncio HTTP/1.1 keep-alive, V2 JSON, 1 row per request",
+            "concurrency": args.concurrency,
+            "warmup_s": args.warmup_s,
+            "duration_s": args.duration_s,
+            "server_cpu": SERVER_CPU,
+            "loadgen_cpu": LOADGEN_CPU,
+        },
         "model": model_info,
         "forward_ceiling_one_core": ceiling,
         "asgi_layer_in_process": overhead,
@@ -436,7 +583,8 @@ def main() -> None:
         "summary": {
             "req_per_s_ratio_vs_kserve": ours["req_per_s"] / kserve["req_per_s"],
             # Requests per second of server CPU: what one dedicated core would serve.
-            "req_per_core_second_ratio_vs_kserve": kserve["server_cpu_us_per_request"] / ours["server_cpu_us_per_request"],
+            "req_per_core_second_ratio_vs_kserve": kserve["server_cpu_us_per_request"]
+            / ours["server_cpu_us_per_request"],
             "p99_ms": ours["p99_ms"],
             "server_cpu_us_per_request": ours["server_cpu_us_per_request"],
             "edge_fraction": edge["edge_fraction"],

@@ -93,7 +93,9 @@ def _home(tree: Path, stack: str) -> str | None:
         return None
 
 
-def compare(stack: str, base_ref: str, base_commit: str, base: dict[str, Any] | None, head: dict[str, Any]) -> StackDiff:
+def compare(
+    stack: str, base_ref: str, base_commit: str, base: dict[str, Any] | None, head: dict[str, Any]
+) -> StackDiff:
     diff = StackDiff(stack, base_ref, base_commit)
     old = {(r["type"], r["name"]): r for r in (base or {}).get("resources", [])}
     new = {(r["type"], r["name"]): r for r in head.get("resources", [])}

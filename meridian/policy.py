@@ -196,9 +196,7 @@ def print_report(report: Report, title: str) -> None:
         console.print(f"[yellow]{note.policy}[/]: {note.message} ({note.urn.rsplit('::', 1)[-1]})")
     counts = Counter(v.severity for v in report.violations)
     summary = ", ".join(f"{counts[s]} {s}" for s in SEVERITY_ORDER if counts[s]) or "none"
-    console.print(
-        f"{title}: {len(POLICIES)} rules, violations: {summary}; mandatory: {len(report.mandatory)}"
-    )
+    console.print(f"{title}: {len(POLICIES)} rules, violations: {summary}; mandatory: {len(report.mandatory)}")
 
 
 def rules_markdown() -> str:

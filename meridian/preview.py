@@ -26,15 +26,8 @@ PROGRAM = ROOT / "__main__.py"
 
 def _pulumi_config(config: StackConfig | dict[str, Any]) -> dict[str, str]:
     """The stack config as the engine hands it to the program: `meridian:<key>` -> JSON."""
-    values = (
-        config.model_dump(mode="json", by_alias=True)
-        if isinstance(config, StackConfig)
-        else config
-    )
-    return {
-        f"meridian:{key}": value if isinstance(value, str) else json.dumps(value)
-        for key, value in values.items()
-    }
+    values = config.model_dump(mode="json", by_alias=True) if isinstance(config, StackConfig) else config
+    return {f"meridian:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
 
 
 # What a stack file carries beside `meridian:` (`gcp:project`, the engine's own

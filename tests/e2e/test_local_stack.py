@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from meridian.local.supervisor import port_in_use, read_state
-from workloads.processes import alive as pid_alive
 from workloads.contract import MODEL_NAME
+from workloads.processes import alive as pid_alive
 from workloads.serving.protocol import PROBABILITIES, encode_json_request
 from workloads.tasks import Shard
 

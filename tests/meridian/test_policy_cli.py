@@ -50,7 +50,9 @@ def test_dropping_the_public_access_blocks_is_caught() -> None:
 def test_a_trainer_granted_another_regions_data_bucket_is_caught() -> None:
     resources = records("aws-prod")
     (eu_bucket,) = [r for r in _named(resources, "aws:s3/bucket:Bucket") if r["name"] == "eu-west-1-data"]
-    trainer = next(r for r in _named(resources, "aws:iam/rolePolicy:RolePolicy") if r["name"].startswith("us-east-1-trainer"))
+    trainer = next(
+        r for r in _named(resources, "aws:iam/rolePolicy:RolePolicy") if r["name"].startswith("us-east-1-trainer")
+    )
     document = json.loads(trainer["inputs"]["policy"])
     document["Statement"].append(
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{eu_bucket['name']}/*"}
@@ -62,7 +64,11 @@ def test_a_trainer_granted_another_regions_data_bucket_is_caught() -> None:
 
 def test_a_stack_over_its_gpu_ceiling_is_caught() -> None:
     resources = records("dev")
-    report = run_pack(POLICIES, from_preview("dev", resources), {**pack_config(load_stack("dev")), "meridian-cost-ceiling": {"maxGpus": 1}})
+    report = run_pack(
+        POLICIES,
+        from_preview("dev", resources),
+        {**pack_config(load_stack("dev")), "meridian-cost-ceiling": {"maxGpus": 1}},
+    )
     assert [v.policy for v in report.mandatory] == ["meridian-cost-ceiling"]
 
 
@@ -90,7 +96,11 @@ def test_check_exits_one_on_a_mandatory_violation_in_a_saved_preview(tmp_path: P
 def test_a_pulumi_preview_json_is_read_from_new_states_with_unknowns() -> None:
     stack, resources = load_resources(FIXTURES / "pulumi-preview.json")
     assert stack == "dev"
-    assert [r.name for r in resources] == ["meridian-dev", "aws-us-east-1", "us-east-1-eks"]  # the delete has no newState
+    assert [r.name for r in resources] == [
+        "meridian-dev",
+        "aws-us-east-1",
+        "us-east-1-eks",
+    ]  # the delete has no newState
     report = run_pack(POLICIES, resources)
     assert [v.policy for v in report.mandatory] == ["aws-eks-endpoint-restricted"]
     assert [u.policy for u in report.unknown] == ["aws-eks-secrets-encrypted"]  # keyArn unknown until apply

@@ -18,7 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.workloads.serving.support import MODEL, digits, free_port, infer_body, make_registry, server_env, server_process
+from tests.workloads.serving.support import (
+    MODEL,
+    digits,
+    free_port,
+    infer_body,
+    make_registry,
+    server_env,
+    server_process,
+)
 from workloads import contract
 from workloads.registry import Variant
 
@@ -35,9 +43,13 @@ def image_tree(image: str, dest: Path) -> Path:
         for source in sources.split():
             path = ROOT / source
             if path.is_dir():
-                shutil.copytree(path, to / path.name if target.endswith("/") else to, ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    path, to / path.name if target.endswith("/") else to, ignore=shutil.ignore_patterns("__pycache__")
+                )
             else:
-                to.mkdir(parents=True, exist_ok=True) if target.endswith("/") else to.parent.mkdir(parents=True, exist_ok=True)
+                to.mkdir(parents=True, exist_ok=True) if target.endswith("/") else to.parent.mkdir(
+                    parents=True, exist_ok=True
+                )
                 shutil.copy(path, to / path.name if target.endswith("/") else to)
     return dest
 
@@ -54,13 +66,24 @@ def clean_venv(image: str, dest: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("image", "variant"), [("server", Variant.FP32), ("edge", Variant.INT8)])
-def test_entrypoint_starts_from_a_clean_venv_of_the_image_requirements(image: str, variant: Variant, tmp_path: Path) -> None:
+def test_entrypoint_starts_from_a_clean_venv_of_the_image_requirements(
+    image: str, variant: Variant, tmp_path: Path
+) -> None:
     registry = make_registry(tmp_path)
     registry.publish("v1", seed=1, variant=variant)
     python = clean_venv(image, tmp_path / "venv")
     app_dir = image_tree(image, tmp_path / "app")
-    env = server_env(registry, free_port(), tmp_path / "cache", **{contract.ENV_UPSTREAM_URL: f"http://127.0.0.1:{free_port()}"})
-    help_text = subprocess.run([str(python), "-m", f"workloads.{image}", "--help"], cwd=app_dir, env=env, capture_output=True, text=True, timeout=120)
+    env = server_env(
+        registry, free_port(), tmp_path / "cache", **{contract.ENV_UPSTREAM_URL: f"http://127.0.0.1:{free_port()}"}
+    )
+    help_text = subprocess.run(
+        [str(python), "-m", f"workloads.{image}", "--help"],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert help_text.returncode == 0 and contract.ENV_REGISTRY_URL in help_text.stdout, help_text.stderr
     with server_process([str(python), "-m", f"workloads.{image}"], env, app_dir) as server:
         assert httpx.get(f"{server.url}{contract.LIVENESS_PATH}").status_code == 200

@@ -154,9 +154,7 @@ def generate(
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         )
-        public = key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         _write(paths.node_private_keys[node], private, private=True)
         _write(paths.node_public_keys[node], public + f" meridian-{node}\n".encode(), private=False)
     return paths
@@ -167,9 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--nodes", type=int, help="number of SuperNodes (named node-0, node-1...)")
     parser.add_argument("--node-names", help="comma-separated SuperNode names (e.g. the regions)")
-    parser.add_argument(
-        "--name", action="append", default=[], help="extra DNS name for the SuperLink certificate"
-    )
+    parser.add_argument("--name", action="append", default=[], help="extra DNS name for the SuperLink certificate")
     parser.add_argument("--force", action="store_true", help="replace existing material")
     args = parser.parse_args(argv)
     if args.node_names:

@@ -26,7 +26,9 @@ class FederationMetrics:
         self.rejected = Counter(
             f"{_PREFIX}_rejected_updates", "Updates rejected before aggregation", ["region"], registry=r
         )
-        self.failed = Counter(f"{_PREFIX}_failed_replies", "Train messages without a usable reply", ["region"], registry=r)
+        self.failed = Counter(
+            f"{_PREFIX}_failed_replies", "Train messages without a usable reply", ["region"], registry=r
+        )
         self.round_seconds = Histogram(
             f"{_PREFIX}_round_seconds",
             "Round duration",

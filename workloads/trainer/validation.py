@@ -50,9 +50,7 @@ def structural_problem(update: Tensors, reference: Tensors) -> str | None:
 
 
 def delta_norm(update: Tensors, reference: Tensors) -> float:
-    return float(
-        np.sqrt(sum(float(np.sum((update[k].astype(np.float64) - ref) ** 2)) for k, ref in reference.items()))
-    )
+    return float(np.sqrt(sum(float(np.sum((update[k].astype(np.float64) - ref) ** 2)) for k, ref in reference.items())))
 
 
 def norm_outliers(norms: dict[str, float], z_max: float) -> dict[str, str]:
@@ -68,8 +66,7 @@ def norm_outliers(norms: dict[str, float], z_max: float) -> dict[str, str]:
         z = MODIFIED_Z_FACTOR * (norm - median) / spread
         if abs(z) > z_max:
             outliers[source] = (
-                f"update norm {norm:.4g} is {z:+.1f} robust z from this round's median {median:.4g} "
-                f"(limit {z_max:g})"
+                f"update norm {norm:.4g} is {z:+.1f} robust z from this round's median {median:.4g} (limit {z_max:g})"
             )
     return outliers
 

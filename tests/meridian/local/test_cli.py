@@ -9,7 +9,9 @@ import pytest
 from meridian.local import cli
 
 
-def test_a_missing_dependency_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_dependency_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli, "REQUIRED_MODULES", ("numpy", "no_such_module_for_meridian"))
     assert cli.main(["--out", str(tmp_path), "up", "--quick"]) == 1
     err = capsys.readouterr().err

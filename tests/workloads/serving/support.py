@@ -164,7 +164,10 @@ def serving(app: InferenceApp, ready_timeout_s: float = 30.0) -> Iterator[str]:
 
 
 def infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
-    return {"inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}], **extra}
+    return {
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}],
+        **extra,
+    }
 
 
 async def started(app: InferenceApp, timeout_s: float = 30.0) -> None:
@@ -222,7 +225,9 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(command: list[str], env: dict[str, str], cwd: Path, ready_timeout_s: float = 120.0) -> Iterator[ServerProcess]:
+def server_process(
+    command: list[str], env: dict[str, str], cwd: Path, ready_timeout_s: float = 120.0
+) -> Iterator[ServerProcess]:
     """Start a server process, wait until it is ready, always stop it."""
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = ServerProcess(process, f"http://127.0.0.1:{env[contract.ENV_HTTP_PORT]}")

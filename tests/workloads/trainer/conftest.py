@@ -87,7 +87,9 @@ def in_process(tmp_path, digits_data, monkeypatch):
     monkeypatch.setattr(TaskIdentity, "_node_id", 1)
     monkeypatch.setattr(TaskIdentity, "_task_id", 1)
 
-    def run(run_config: dict[str, Any], faults: dict[str, tuple[str, float]] | None = None, hooks=(), data=None, forge=()):
+    def run(
+        run_config: dict[str, Any], faults: dict[str, tuple[str, float]] | None = None, hooks=(), data=None, forge=()
+    ):
         run_config = {"out-dir": str(tmp_path / f"run-{len(list(tmp_path.iterdir()))}"), **run_config}
         node_configs = {}
         for node_id, region in enumerate(REGIONS, start=11):

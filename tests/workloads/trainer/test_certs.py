@@ -41,6 +41,10 @@ def test_existing_material_is_not_replaced_without_force(tmp_path):
 
 def test_the_command_names_nodes_by_count_or_by_name(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "a"), "--nodes", "3"]) == 0
-    assert sorted(p.name for p in (tmp_path / "a" / "nodes").glob("*.key")) == ["node-0.key", "node-1.key", "node-2.key"]
+    assert sorted(p.name for p in (tmp_path / "a" / "nodes").glob("*.key")) == [
+        "node-0.key",
+        "node-1.key",
+        "node-2.key",
+    ]
     assert main(["--out", str(tmp_path / "b"), "--node-names", "eu,eu"]) == 2
     assert "unique" in capsys.readouterr().err

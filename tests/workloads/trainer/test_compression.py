@@ -33,7 +33,9 @@ def test_none_sends_the_weights_unchanged():
         np.testing.assert_array_equal(decoded[key], local[key])
 
 
-@pytest.mark.parametrize(("mode", "min_ratio", "tolerance"), [(Compression.FP16, 1.99, 1e-3), (Compression.INT8, 3.8, 0.5 / 127)])
+@pytest.mark.parametrize(
+    ("mode", "min_ratio", "tolerance"), [(Compression.FP16, 1.99, 1e-3), (Compression.INT8, 3.8, 0.5 / 127)]
+)
 def test_dense_modes_shrink_the_update_and_decode_close_to_it(mode, min_ratio, tolerance):
     reference = _model()
     local = _trained(reference)
@@ -116,7 +118,11 @@ def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
     [
         (Compression.INT8, lambda e: e.pop("0.bias::scale"), "missing arrays"),
         (Compression.NONE, lambda e: e.update(extra=np.zeros(1, np.float32)), "unexpected arrays"),
-        (Compression.INT8, lambda e: e.update({"0.bias::q": e["0.bias::q"].astype(np.int16)}), "dtype int16, expected int8"),
+        (
+            Compression.INT8,
+            lambda e: e.update({"0.bias::q": e["0.bias::q"].astype(np.int16)}),
+            "dtype int16, expected int8",
+        ),
         (Compression.FP16, lambda e: e.update({"0.bias": e["0.bias"][:10]}), r"shape \(10,\), expected \(64,\)"),
         (Compression.TOPK, lambda e: e["0.bias::gaps"].__setitem__(0, 200), "does not give distinct indices"),
         (Compression.TOPK, lambda e: e["0.weight::gaps"].__setitem__(1, 0), "does not give distinct indices"),

@@ -167,7 +167,9 @@ def test_a_poisoned_region_leaves_a_robust_strategy_within_three_points(federati
     clean = federation.run({"rounds": ROUNDS, "compression": "none", "strategy": "multikrum"}, run_name="krum-clean")
     _restart(federation, "us", fault="sign-flip", fault_scale=4.0)
     try:
-        poisoned = federation.run({"rounds": ROUNDS, "compression": "none", "strategy": "multikrum"}, run_name="krum-poisoned")
+        poisoned = federation.run(
+            {"rounds": ROUNDS, "compression": "none", "strategy": "multikrum"}, run_name="krum-poisoned"
+        )
     finally:
         _restart(federation, "us", fault=None)
     accuracy = poisoned.rounds[-1]["global"]["accuracy"]
@@ -194,7 +196,9 @@ def test_a_user_task_named_by_dotted_path_trains_end_to_end(federation, tmp_path
     for region in REGIONS:
         _restart(federation, region, data_dir=tmp_path / "iris" / region)
     try:
-        result = federation.run({"rounds": 3, "task": "iris:TASK", "compression": "int8", "learning-rate": 0.1}, run_name="iris")
+        result = federation.run(
+            {"rounds": 3, "task": "iris:TASK", "compression": "int8", "learning-rate": 0.1}, run_name="iris"
+        )
     finally:
         for region in REGIONS:
             _restart(federation, region, data_dir=federation.workdir / "data" / region)

@@ -30,7 +30,11 @@ from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.gateway import main
 from workloads.trainer.launch import CONNECTION, REPO_ROOT, LocalFederation, Node, free_port, stop_tree
 
-NODE_AUTH_HEADERS = {"flwr-public-key": "cHVibGlj", "flwr-signature": "c2lnbmF0dXJl", "flwr-timestamp": "2026-01-01T00:00:00+00:00"}
+NODE_AUTH_HEADERS = {
+    "flwr-public-key": "cHVibGlj",
+    "flwr-signature": "c2lnbmF0dXJl",
+    "flwr-timestamp": "2026-01-01T00:00:00+00:00",
+}
 
 
 @dataclass
@@ -70,7 +74,13 @@ class RecordingUpstream:
             await send({"type": "http.response.start", "status": 201, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/flower-protobuf-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/flower-protobuf-stream")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"first;", "more_body": True})
         if scope["path"] == "/v1/control/stream":
             while not self.release.is_set():
@@ -131,8 +141,15 @@ def upstream(credentials) -> Iterator[tuple[RecordingUpstream, str]]:
     app = RecordingUpstream()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, ssl_certfile=str(credentials.superlink_cert),
-                       ssl_keyfile=str(credentials.superlink_key), lifespan="off", log_level="warning")  # fmt: skip
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            ssl_certfile=str(credentials.superlink_cert),
+            ssl_keyfile=str(credentials.superlink_key),
+            lifespan="off",
+            log_level="warning",
+        )  # fmt: skip
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -204,7 +221,9 @@ def test_a_path_outside_the_ports_prefix_gets_404_and_never_reaches_the_superlin
 def test_a_streamed_answer_is_passed_on_chunk_by_chunk_not_buffered(gateway, upstream):
     app, _ = upstream
     app.release.clear()
-    with httpx.stream("POST", f"{gateway.control}/v1/control/stream", content=b"", verify=_trusting(gateway.ca), timeout=10) as answer:
+    with httpx.stream(
+        "POST", f"{gateway.control}/v1/control/stream", content=b"", verify=_trusting(gateway.ca), timeout=10
+    ) as answer:
         chunks = answer.iter_raw()
         assert next(chunks) == b"first;"  # arrives while the upstream still holds the rest
         app.release.set()
@@ -214,7 +233,9 @@ def test_a_streamed_answer_is_passed_on_chunk_by_chunk_not_buffered(gateway, ups
 def test_a_client_leaving_a_stream_closes_it_at_the_superlink(gateway, upstream):
     app, _ = upstream
     app.disconnected.clear()
-    with httpx.stream("POST", f"{gateway.control}/v1/control/hang", content=b"", verify=_trusting(gateway.ca), timeout=10) as answer:
+    with httpx.stream(
+        "POST", f"{gateway.control}/v1/control/hang", content=b"", verify=_trusting(gateway.ca), timeout=10
+    ) as answer:
         assert next(answer.iter_raw()) == b"first;"
     assert app.disconnected.wait(timeout=5)  # Flower ends a log stream when its client leaves
 
@@ -301,14 +322,20 @@ def test_a_supernode_joins_a_real_superlink_through_the_fleet_port_and_only_ther
             federation.address = gateway.fleet.removeprefix("https://")
             federation.credentials = creds  # started with no node, it knew no node keys
             federation.nodes["eu"] = Node("eu", tmp_path / "data" / "eu")
-            federation.node_ids["eu"] = int(federation._flwr("supernode", "register", str(creds.node_public_keys["eu"]), CONNECTION)["node-id"])
+            federation.node_ids["eu"] = int(
+                federation._flwr("supernode", "register", str(creds.node_public_keys["eu"]), CONNECTION)["node-id"]
+            )
             federation.start_node("eu")  # waits until `flwr supernode list` shows it online
             assert federation.online_regions() == {"eu"}
 
             probe = uuid.uuid4().hex  # marks the refused requests in the SuperLink's access log
             refused = [
-                httpx.post(f"{gateway.fleet}/v1/control/list-nodes?probe={probe}", content=b"", verify=_trusting(creds.ca_cert)),
-                httpx.post(f"{gateway.control}/v1/fleet/get-run?probe={probe}", content=b"", verify=_trusting(creds.ca_cert)),
+                httpx.post(
+                    f"{gateway.fleet}/v1/control/list-nodes?probe={probe}", content=b"", verify=_trusting(creds.ca_cert)
+                ),
+                httpx.post(
+                    f"{gateway.control}/v1/fleet/get-run?probe={probe}", content=b"", verify=_trusting(creds.ca_cert)
+                ),
             ]
             assert [answer.status_code for answer in refused] == [404, 404]
         finally:

@@ -13,13 +13,13 @@ DOCKERFILE = (TRAINER / "Dockerfile").read_text()
 
 
 def test_every_stage_starts_from_the_same_exactly_pinned_base_image():
-    bases = set(re.findall(r"^FROM (\S+)", DOCKERFILE, re.M))
+    bases = set(re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE))
     assert len(bases) == 1, bases
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", bases.pop())
 
 
 def test_it_builds_in_two_stages_and_runs_as_the_contract_uid():
-    assert len(re.findall(r"^FROM ", DOCKERFILE, re.M)) == 2
+    assert len(re.findall(r"^FROM ", DOCKERFILE, re.MULTILINE)) == 2
     assert f"USER {contract.RUN_AS_UID}:{contract.RUN_AS_UID}" in DOCKERFILE
     assert "HEALTHCHECK" in DOCKERFILE and "workloads.trainer.health" in DOCKERFILE
 
@@ -28,7 +28,9 @@ def test_it_installs_only_the_trainers_pinned_requirements():
     installs = re.findall(r"pip install (.*)", DOCKERFILE)
     assert installs == ["-r /tmp/requirements.txt -c /tmp/requirements.lock"]
     requirements = [
-        line for line in (TRAINER / "requirements.txt").read_text().splitlines() if line and not line.startswith(("#", "--"))
+        line
+        for line in (TRAINER / "requirements.txt").read_text().splitlines()
+        if line and not line.startswith(("#", "--"))
     ]
     assert requirements and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][\w.+]*", line) for line in requirements)
 

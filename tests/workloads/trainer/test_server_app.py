@@ -42,7 +42,9 @@ def test_the_final_model_is_saved_for_localization(in_process):
 
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_every_strategy_trains(in_process, strategy):
-    records = in_process({"rounds": 3, "strategy": strategy.value, "compression": "int8", "trim-fraction": 0.34}).records
+    records = in_process(
+        {"rounds": 3, "strategy": strategy.value, "compression": "int8", "trim-fraction": 0.34}
+    ).records
     assert all(r["aggregated"] == ["apac", "eu", "us"] for r in records)
     assert records[-1]["global"]["accuracy"] > records[0]["global"]["accuracy"] + 0.1
 
@@ -56,7 +58,9 @@ def test_fedprox_keeps_nodes_near_the_global_model(in_process):
 
 
 def test_compression_cuts_uplink_bytes_at_little_accuracy_cost(in_process):
-    runs = {mode: in_process({"rounds": 3, "compression": mode, "topk-fraction": 0.1}) for mode in ("none", "int8", "topk")}
+    runs = {
+        mode: in_process({"rounds": 3, "compression": mode, "topk-fraction": 0.1}) for mode in ("none", "int8", "topk")
+    }
     uplink = {mode: sum(r["uplink_payload_bytes"] for r in run.records) for mode, run in runs.items()}
     assert uplink["none"] / uplink["int8"] > 3.5
     assert uplink["none"] / uplink["topk"] > 5
@@ -90,7 +94,9 @@ def test_a_poisoned_region_barely_moves_multikrum(in_process):
 
 
 def test_multikrum_does_not_drop_an_honest_update_for_an_attacker_validation_removed(in_process):
-    poisoned = in_process({"rounds": 3, "compression": "none", "strategy": "multikrum"}, faults={"us": ("sign-flip", 4.0)})
+    poisoned = in_process(
+        {"rounds": 3, "compression": "none", "strategy": "multikrum"}, faults={"us": ("sign-flip", 4.0)}
+    )
     plain = in_process({"rounds": 3, "compression": "none", "strategy": "fedavg"}, faults={"us": ("sign-flip", 4.0)})
     assert [r["rejected"] for r in poisoned.records[1:]] == [["us"], ["us"]]
     # Rounds 2-3 average both honest regions (as FedAvg does); round 1 is MultiKrum's own choice.

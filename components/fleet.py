@@ -14,7 +14,7 @@ import pulumi_aws as aws
 
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
-from components.cluster import ClusterAccess
+from components.cluster_access import ClusterAccess
 from components.config import StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.labels import gcp_labels

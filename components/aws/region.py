@@ -22,7 +22,7 @@ from components.aws.identity import (
 from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
-from components.cluster import (
+from components.cluster_access import (
     ClusterAccess,
     ServiceAccountRef,
     server_service_accounts,

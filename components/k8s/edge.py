@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import EDGE_SITE_LABEL, WorkloadIdentity
+from components.cluster_access import EDGE_SITE_LABEL, WorkloadIdentity
 from components.config import EdgeSite
 from components.k8s import network_policy as netpol
 from components.k8s.inference import (

@@ -22,7 +22,7 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import WorkloadIdentity
+from components.cluster_access import WorkloadIdentity
 from components.config import Federation
 from components.k8s import network_policy as netpol
 from components.k8s.inference import service_account

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
-from components.cluster import POOL_LABEL
+from components.cluster_access import POOL_LABEL
 from components.config import Region, StackConfig
 
 CHART = "nvidia-device-plugin"

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import WorkloadIdentity
+from components.cluster_access import WorkloadIdentity
 from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
 from components.k8s.monitoring import scrape_annotations

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ClusterAccess
+from components.cluster_access import ClusterAccess
 from components.config import Region, StackConfig
 from components.k8s import network_policy as netpol
 from components.k8s.edge import EdgeServers

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import GPU_TAINT_KEY
+from components.cluster_access import GPU_TAINT_KEY
 from workloads import contract
 
 GPU_RESOURCE = "nvidia.com/gpu"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components.catalog import REGIONS, Cloud
-from components.cluster import (
+from components.cluster_access import (
     SERVER_SERVICE_ACCOUNT_NAME,
     TRAINER_SERVICE_ACCOUNT_NAMES,
     server_service_accounts,

@@ -21,7 +21,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.catalog import Cloud
-from components.cluster import ClusterAccess, WorkloadIdentity
+from components.cluster_access import ClusterAccess, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs

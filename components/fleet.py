@@ -23,7 +23,7 @@ from components.geo import RegionalEndpoint, routing_locations
 from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
-from components.k8s.trust import FederationTrust
+from components.k8s.trust import FederationTrust, FederationTrustArgs
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
@@ -85,7 +85,7 @@ class Fleet(pulumi.ComponentResource):
         ordered = [home, *[r for r in config.regions if r.name != home.name]]
 
         # One trust for the whole federation: its CA and node keys span every region.
-        trust = FederationTrust("federation", config, opts=pulumi.ResourceOptions(parent=self))
+        trust = FederationTrust("federation", FederationTrustArgs(config), opts=pulumi.ResourceOptions(parent=self))
         self.regions = {}
         aws_registry: AwsModelRegistry | None = None
         gcp_registry: pulumi.Output[str] | None = None

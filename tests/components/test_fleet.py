@@ -25,8 +25,8 @@ from components.cluster_access import (
 from components.config import StackConfig
 from components.fleet import region_cidr, workloads_digest
 from components.gcp.labels import gcp_labels
-from components.k8s.federation import SUPERLINK_APP, SUPERNODE_APP
-from components.k8s.inference import SERVER_APP
+from components.k8s.flower import SUPERLINK_APP, SUPERNODE_APP
+from components.k8s.serving import SERVER_APP
 from components.k8s.namespace import namespace_name
 from meridian.preview import Inventory, ProgramError, run_program
 from tests.components.cloud_queries import config_of

@@ -25,7 +25,7 @@ from components.cluster_access import ClusterAccess, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
-from components.k8s.trust import FederationTrust
+from components.k8s.trust import FederationTrust, FederationTrustArgs
 
 
 @dataclass
@@ -114,7 +114,7 @@ def access_for(region: Region) -> ClusterAccess:
 
 def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     labels = config.tags.as_dict("test")
-    trust = FederationTrust("federation", config)
+    trust = FederationTrust("federation", FederationTrustArgs(config))
     superlink: pulumi.Output[str] | None = None
     home = config.home_region
     for region in [home, *[r for r in config.regions if r is not home]]:

@@ -18,19 +18,11 @@ from components.cluster_access import EDGE_SITE_LABEL
 from components.config import EdgeSite
 from components.k8s import network_policy as netpol
 from components.k8s.monitoring import scrape_annotations
-from components.k8s.pods import Resources, pod_spec
-from components.k8s.serving import (
-    EDGE_APP,
-    SERVER_APP,
-    ModelSource,
-    disruption_budget,
-    model_env,
-    server_container,
-    trusted_key_volume,
-)
+from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
+from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
 from components.k8s.target import Target
-from components.k8s.workload import allow_traffic, deployment, service_account
+from components.k8s.workload import Workload
 from workloads import contract
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -61,9 +53,9 @@ class EdgeServers(pulumi.ComponentResource):
         if not target.region.edge_sites:
             self.register_outputs({"endpoints": {}})
             return
-        account = service_account(f"{name}-sa", target, EDGE_APP, args.models.identity, self)
-        environment = {
-            **model_env(target, args.models.registry_url, contract.EDGE_MODEL_VARIANT),
+        workload = Workload(target, EDGE_APP, self)
+        account = workload.service_account(f"{name}-sa", args.models.identity)
+        escalation = {
             contract.ENV_UPSTREAM_URL: args.upstream_url,
             contract.ENV_CONFIDENCE_THRESHOLD: f"{target.config.inference.edge_confidence_threshold:g}",
         }
@@ -72,14 +64,16 @@ class EdgeServers(pulumi.ComponentResource):
             # Pods of every site share the `edge` name label (the server's NetworkPolicy admits
             # them by it) and differ by the site label.
             site_label = {EDGE_SITE_LABEL: site.name}
-            deployment(
+            workload.deployment(
                 f"{name}-{site.name}-deployment",
-                target,
-                EDGE_APP,
-                pod_spec(
-                    [server_container(EDGE_APP, args.image, EDGE_RESOURCES, environment)],
+                server_pod(
+                    workload,
+                    args.image,
+                    EDGE_RESOURCES,
+                    models=args.models,
+                    variant=contract.EDGE_MODEL_VARIANT,
+                    environment=escalation,
                     service_account=account.metadata.name,
-                    volumes=[trusted_key_volume(args.models.trusted_key_config_map)],
                     node_selector={ZONE_LABEL: site.location, EDGE_SITE_LABEL: site.name},
                     tolerations=[
                         k8s.core.v1.TolerationArgs(
@@ -88,7 +82,6 @@ class EdgeServers(pulumi.ComponentResource):
                     ],
                 ),
                 component="edge",
-                parent=self,
                 name=app,
                 replicas=site.capacity,
                 pod_annotations=scrape_annotations(),
@@ -105,13 +98,10 @@ class EdgeServers(pulumi.ComponentResource):
                 parent=self,
                 selector=selector,
             )
-            disruption_budget(f"{name}-{site.name}-pdb", app, target, EDGE_APP, self, selector=selector)
+            disruption_budget(f"{name}-{site.name}-pdb", workload, app, selector=selector)
             self.endpoints[site.name] = load_balancer_address(svc)
-        allow_traffic(
+        workload.allow_traffic(
             f"{name}-netpol",
-            target,
-            EDGE_APP,
-            parent=self,
             ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT])],
             egress=[
                 netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.HTTP_PORT]),

@@ -34,7 +34,7 @@ from components.k8s.labels import metadata
 from components.k8s.pods import Resources, config_map_volume, container, pod_spec, read_only_mount, secret_volume
 from components.k8s.target import Target
 from components.k8s.trust import FederationTrust
-from components.k8s.workload import allow_traffic, config_map, service_account
+from components.k8s.workload import Workload
 from workloads import contract
 
 CONNECTION = "meridian"  # the SuperLink connection name in the Jobs' config.toml
@@ -69,23 +69,18 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
     target = args.target
     control = f"{target.service_host(CONTROL_SERVICE)}:{contract.SUPERLINK_CONTROL_PORT}"
     ca_file = f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
-    flwr_config = config_map(
+    cli = Workload(target, FLWR_CLI_APP, parent)
+    flwr_config = cli.config_map(
         f"{name}-flwr-config",
         "flwr-connection",
-        target,
-        FLWR_CLI_APP,
         {"config.toml": contract.flwr_connection_config(CONNECTION, control, ca_file)},
-        parent,
     )
-    public_keys = config_map(
+    public_keys = cli.config_map(
         f"{name}-node-keys",
         "supernode-public-keys",
-        target,
-        FLWR_CLI_APP,
         {f"{region}.pub": key.public_openssh for region, key in args.trust.node_keys.items()},
-        parent,
     )
-    account = service_account(f"{name}-flwr-cli-sa", target, FLWR_CLI_APP, WorkloadIdentity(), parent)
+    account = cli.service_account(f"{name}-flwr-cli-sa", WorkloadIdentity())
     volumes = [
         secret_volume("tls", args.tls_secret.metadata.name, [contract.TLS_CA_FILE]),
         config_map_volume("flwr", flwr_config.metadata.name),
@@ -99,7 +94,7 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
 
     def job(suffix: str, command: Sequence[str], opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
         labels = target.labels(FLWR_CLI_APP, "federation")
-        cli = container(
+        flwr = container(
             "flwr",
             args.image,
             resources=FLWR_CLI_RESOURCES,
@@ -116,7 +111,7 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=pod_spec(
-                        [cli], service_account=account.metadata.name, restart_policy="OnFailure", volumes=volumes
+                        [flwr], service_account=account.metadata.name, restart_policy="OnFailure", volumes=volumes
                     ),
                 ),
             ),
@@ -136,10 +131,7 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
         ["flwr", "run", contract.TRAINER_APP_DIR, CONNECTION, "--run-config", run_config(target.config.federation)],
         pulumi.ResourceOptions(depends_on=registrations, delete_before_replace=True),
     )
-    allow_traffic(
+    cli.allow_traffic(
         f"{name}-flwr-cli-netpol",
-        target,
-        FLWR_CLI_APP,
-        parent=parent,
         egress=[netpol.Rule([netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_CONTROL_PORT])],
     )

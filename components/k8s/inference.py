@@ -10,19 +10,11 @@ import pulumi_kubernetes as k8s
 from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
 from components.k8s.monitoring import scrape_annotations
-from components.k8s.pods import Resources, pod_spec
-from components.k8s.serving import (
-    EDGE_APP,
-    SERVER_APP,
-    ModelSource,
-    disruption_budget,
-    model_env,
-    server_container,
-    trusted_key_volume,
-)
+from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
+from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
 from components.k8s.target import Target
-from components.k8s.workload import allow_traffic, deployment, service_account
+from components.k8s.workload import Workload
 from workloads import contract
 
 SERVER_RESOURCES = Resources("1", "2Gi", "2", "4Gi")
@@ -55,24 +47,21 @@ class RegionalInference(pulumi.ComponentResource):
         super().__init__("meridian:k8s:RegionalInference", name, None, opts)
         target = args.target
         inference = target.config.inference
-        account = service_account(f"{name}-sa", target, SERVER_APP, args.models.identity, self)
-        environment = {
-            **model_env(target, args.models.registry_url, contract.REGIONAL_MODEL_VARIANT),
-            **batching_env(target),
-        }
-        resources = replace(SERVER_RESOURCES, gpus=args.gpus)
-        server = deployment(
+        workload = Workload(target, SERVER_APP, self)
+        account = workload.service_account(f"{name}-sa", args.models.identity)
+        server = workload.deployment(
             f"{name}-deployment",
-            target,
-            SERVER_APP,
-            pod_spec(
-                [server_container(SERVER_APP, args.image, resources, environment)],
+            server_pod(
+                workload,
+                args.image,
+                replace(SERVER_RESOURCES, gpus=args.gpus),
+                models=args.models,
+                variant=contract.REGIONAL_MODEL_VARIANT,
+                environment=batching_env(target),
                 service_account=account.metadata.name,
-                volumes=[trusted_key_volume(args.models.trusted_key_config_map)],
                 gpu=args.gpus > 0,
             ),
             component="inference",
-            parent=self,
             # No replicas: the HPA owns the count; setting it here would fight the HPA.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(
                 type="RollingUpdate",
@@ -106,12 +95,9 @@ class RegionalInference(pulumi.ComponentResource):
             ),
             opts=target.opts(self),
         )
-        disruption_budget(f"{name}-pdb", SERVER_APP, target, SERVER_APP, self)
-        allow_traffic(
+        disruption_budget(f"{name}-pdb", workload, SERVER_APP)
+        workload.allow_traffic(
             f"{name}-netpol",
-            target,
-            SERVER_APP,
-            parent=self,
             # Public: clients through the load balancer, the region's edge servers, scrapers.
             ingress=[netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(EDGE_APP))], [contract.HTTP_PORT])],
             egress=netpol.cloud_apis(target.region.cloud),

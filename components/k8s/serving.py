@@ -3,7 +3,7 @@ container, the model they load and the key they verify it with, and their disrup
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -11,8 +11,9 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import WorkloadIdentity
 from components.k8s.labels import metadata
-from components.k8s.pods import Resources, container, http_probe
+from components.k8s.pods import Resources, container, http_probe, pod_spec, read_only_mount
 from components.k8s.target import Target
+from components.k8s.workload import Workload
 from workloads import contract
 
 SERVER_APP = "server"
@@ -30,7 +31,7 @@ class ModelSource:
     identity: WorkloadIdentity  # may read the model registry, nothing else
 
 
-def trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+def _trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
     return k8s.core.v1.VolumeArgs(
         name=KEYS_VOLUME,
         config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
@@ -40,11 +41,7 @@ def trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
     )
 
 
-def trusted_key_mount() -> k8s.core.v1.VolumeMountArgs:
-    return k8s.core.v1.VolumeMountArgs(name=KEYS_VOLUME, mount_path=contract.KEYS_MOUNT, read_only=True)
-
-
-def model_env(target: Target, registry_url: pulumi.Input[str], variant: str) -> dict[str, pulumi.Input[str]]:
+def _model_env(target: Target, registry_url: pulumi.Input[str], variant: str) -> dict[str, pulumi.Input[str]]:
     """What every server needs to find, verify and split traffic between model versions."""
     canary = target.config.inference.canary
     env: dict[str, pulumi.Input[str]] = {
@@ -61,7 +58,7 @@ def model_env(target: Target, registry_url: pulumi.Input[str], variant: str) -> 
     return env
 
 
-def server_container(
+def _server_container(
     app: str, image: pulumi.Input[str], resources: Resources, environment: Mapping[str, pulumi.Input[str]]
 ) -> k8s.core.v1.ContainerArgs:
     """An Open Inference Protocol server: probes on the contract's health paths."""
@@ -77,26 +74,48 @@ def server_container(
         startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
         environment=environment,
         ports={"http": contract.HTTP_PORT},
-        mounts=[trusted_key_mount()],
+        mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
+    )
+
+
+def server_pod(
+    workload: Workload,
+    image: pulumi.Input[str],
+    resources: Resources,
+    *,
+    models: ModelSource,
+    variant: str,
+    environment: Mapping[str, pulumi.Input[str]],
+    service_account: pulumi.Input[str],
+    gpu: bool = False,
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: Sequence[k8s.core.v1.TolerationArgs] = (),
+) -> k8s.core.v1.PodSpecArgs:
+    """One server that loads `variant` of the region's model, verified with the trusted key;
+    `environment` adds what is the server's own."""
+    env = {**_model_env(workload.target, models.registry_url, variant), **environment}
+    return pod_spec(
+        [_server_container(workload.app, image, resources, env)],
+        service_account=service_account,
+        volumes=[_trusted_key_volume(models.trusted_key_config_map)],
+        gpu=gpu,
+        node_selector=node_selector,
+        tolerations=tolerations,
     )
 
 
 def disruption_budget(
-    resource_name: str,
-    name: str,
-    target: Target,
-    app: str,
-    parent: pulumi.Resource,
-    selector: Mapping[str, str] | None = None,
+    resource_name: str, workload: Workload, name: str, selector: Mapping[str, str] | None = None
 ) -> k8s.policy.v1.PodDisruptionBudget:
+    target = workload.target
     return k8s.policy.v1.PodDisruptionBudget(
         resource_name,
-        metadata=metadata(name, target.namespace, target.labels(app, "availability")),
+        metadata=metadata(name, target.namespace, target.labels(workload.app, "availability")),
         spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
             max_unavailable=MAX_UNAVAILABLE,
             selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels=dict(selector) if selector is not None else target.selector(app)
+                match_labels=dict(selector) if selector is not None else target.selector(workload.app)
             ),
         ),
-        opts=target.opts(parent),
+        opts=target.opts(workload.parent),
     )

@@ -30,7 +30,7 @@ from components.k8s.pods import Resources, container, pod_spec, read_only_mount,
 from components.k8s.services import load_balancer_address, service
 from components.k8s.target import Target
 from components.k8s.trust import FederationTrust
-from components.k8s.workload import allow_traffic, deployment, secret, service_account
+from components.k8s.workload import Workload
 from workloads import contract
 
 STATE_SIZE = "5Gi"
@@ -71,7 +71,8 @@ class SuperLink(pulumi.ComponentResource):
     def __init__(self, name: str, args: SuperLinkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:SuperLink", name, None, opts)
         target, trust = args.target, args.trust
-        account = service_account(f"{name}-sa", target, SUPERLINK_APP, args.identity, self)
+        workload = Workload(target, SUPERLINK_APP, self)
+        account = workload.service_account(f"{name}-sa", args.identity)
         fleet = service(
             f"{name}-fleet-service",
             FLEET_SERVICE,
@@ -101,22 +102,14 @@ class SuperLink(pulumi.ComponentResource):
         cert_pem, key_pem = trust.server_certificate(
             f"{name}-tls", names.apply(lambda n: n[0]), names.apply(lambda n: n[1]), self
         )
-        tls_secret = secret(
+        tls_secret = workload.secret(
             f"{name}-tls-secret",
             "superlink-tls",
-            target,
-            SUPERLINK_APP,
             {contract.TLS_CERT_FILE: cert_pem, contract.TLS_KEY_FILE: key_pem, contract.TLS_CA_FILE: trust.ca_cert_pem},
-            self,
             secret_type="kubernetes.io/tls",
         )
-        signing_secret = secret(
-            f"{name}-signing-secret",
-            "artifact-signing",
-            target,
-            SUPERLINK_APP,
-            {contract.SIGNING_KEY_FILE: trust.signing_private_key_pem},
-            self,
+        signing_secret = workload.secret(
+            f"{name}-signing-secret", "artifact-signing", {contract.SIGNING_KEY_FILE: trust.signing_private_key_pem}
         )
         state = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-state",
@@ -178,10 +171,8 @@ class SuperLink(pulumi.ComponentResource):
             mounts=[read_only_mount("tls", contract.CERTS_MOUNT)],
         )
         tls_files = (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE)
-        superlink_deployment = deployment(
+        superlink_deployment = workload.deployment(
             f"{name}-deployment",
-            target,
-            SUPERLINK_APP,
             pod_spec(
                 [superlink, gateway],
                 service_account=account.metadata.name,
@@ -197,16 +188,12 @@ class SuperLink(pulumi.ComponentResource):
                 ],
             ),
             component="federation",
-            parent=self,
             replicas=1,  # one federation state; a second SuperLink would split the nodes
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # RWO state volume
             pod_annotations=scrape_annotations(contract.TRAINER_METRICS_PORT),
         )
-        allow_traffic(
+        workload.allow_traffic(
             f"{name}-netpol",
-            target,
-            SUPERLINK_APP,
-            parent=self,
             ingress=[
                 netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]),
                 netpol.Rule([netpol.this_namespace()], [contract.SUPERLINK_CONTROL_PORT]),

@@ -18,7 +18,7 @@ from components.k8s.flower import FLOWER_ENV, SUPERLINK_APP, SUPERNODE_APP, flow
 from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume
 from components.k8s.target import Target
 from components.k8s.trust import FederationTrust
-from components.k8s.workload import allow_traffic, deployment, secret, service_account
+from components.k8s.workload import Workload
 from workloads import contract
 
 SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
@@ -44,17 +44,15 @@ class SuperNode(pulumi.ComponentResource):
         super().__init__("meridian:k8s:SuperNode", name, None, opts)
         target = args.target
         region = target.region
-        account = service_account(f"{name}-sa", target, SUPERNODE_APP, args.identity, self)
-        auth = secret(
+        workload = Workload(target, SUPERNODE_APP, self)
+        account = workload.service_account(f"{name}-sa", args.identity)
+        auth = workload.secret(
             f"{name}-auth-secret",
             "supernode-auth",
-            target,
-            SUPERNODE_APP,
             {
                 contract.NODE_KEY_FILE: args.trust.node_key(region.name).private_openssh,
                 contract.TLS_CA_FILE: args.trust.ca_cert_pem,
             },
-            self,
         )
         volumes = [
             secret_volume("ca", auth.metadata.name, [contract.TLS_CA_FILE]),
@@ -110,10 +108,8 @@ class SuperNode(pulumi.ComponentResource):
             ports={"health": contract.FLOWER_HEALTH_PORT},
             mounts=mounts,
         )
-        deployment(
+        workload.deployment(
             f"{name}-deployment",
-            target,
-            SUPERNODE_APP,
             pod_spec(
                 [node],
                 init_containers=init,
@@ -122,15 +118,11 @@ class SuperNode(pulumi.ComponentResource):
                 gpu=args.gpus > 0,
             ),
             component="federation",
-            parent=self,
             replicas=1,  # one node identity per region: two pods would share one node key
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
         )
-        allow_traffic(
+        workload.allow_traffic(
             f"{name}-netpol",
-            target,
-            SUPERNODE_APP,
-            parent=self,
             # Only outbound: the SuperLink (any address: its load balancer may be private on
             # an existing cluster) on the Fleet port, and the data bucket over HTTPS.
             egress=[

@@ -5,7 +5,6 @@ from __future__ import annotations
 from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
 
-
 IDENTITY_ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "gcp": "iam.gke.io/gcp-service-account"}
 
 

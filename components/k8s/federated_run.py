@@ -23,13 +23,7 @@ import pulumi_kubernetes as k8s
 from components.cluster_access import WorkloadIdentity
 from components.config import Federation
 from components.k8s import network_policy as netpol
-from components.k8s.flower import (
-    CONTROL_SERVICE,
-    FLOWER_ENV,
-    FLWR_CLI_APP,
-    STATE_MOUNT,
-    SUPERLINK_APP,
-)
+from components.k8s.flower import CONTROL_SERVICE, FLOWER_ENV, FLWR_CLI_APP, STATE_MOUNT, SUPERLINK_APP
 from components.k8s.labels import metadata
 from components.k8s.pods import Resources, config_map_volume, container, pod_spec, read_only_mount, secret_volume
 from components.k8s.target import Target

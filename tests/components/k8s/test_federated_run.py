@@ -8,6 +8,7 @@ from pathlib import Path
 
 from components.config import load_stack
 from components.k8s.federated_run import run_config
+from components.k8s.flower import CONTROL_SERVICE
 from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.manifests import containers
@@ -48,3 +49,11 @@ def test_run_config_keys_are_the_trainers_own() -> None:
     passed = tomllib.loads("\n".join(run_config(load_stack("dev").federation).split(" ")))
     assert set(passed) <= set(declared)
     assert {k: type(v) for k, v in passed.items()} == {k: type(declared[k]) for k in passed}
+
+
+def test_the_jobs_reach_the_control_port_verifying_the_federation_ca(deployed: Deployed) -> None:
+    home = namespace_name(deployed.config.home)
+    flwr_home = tomllib.loads(deployed.named("ConfigMap", home, "flwr-connection")["data"]["config.toml"])
+    connection = flwr_home["superlink"][flwr_home["superlink"]["default"]]
+    assert connection["address"] == f"{CONTROL_SERVICE}.{home}.svc.cluster.local:{contract.SUPERLINK_CONTROL_PORT}"
+    assert connection["root-certificates"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"

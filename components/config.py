@@ -37,7 +37,7 @@ from components.catalog import (
     Residency,
     edge_location_belongs,
 )
-from workloads.contract import Compression, Strategy
+from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
 
 NAMESPACE = "meridian"
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
@@ -208,18 +208,35 @@ class Region(_Model):
 
 
 class Federation(_Model):
+    """The federated run; its defaults are the trainer's own (workloads.contract)."""
+
     task: str = Field(
-        default="digits", description="built-in task name or a dotted path `pkg.module:TASK`"
+        default=FEDERATION_DEFAULTS.task, description="built-in task name or a dotted path `pkg.module:TASK`"
     )
-    strategy: Strategy = Strategy.FEDAVG
-    rounds: int = Field(default=10, ge=1, le=10_000)
-    min_regions: int = Field(default=2, ge=1)
-    local_epochs: int = Field(default=1, ge=1, le=100)
-    compression: Compression = Compression.INT8
-    topk_fraction: float = Field(default=0.01, gt=0, le=1)
-    proximal_mu: float = Field(default=0.01, ge=0)
-    round_timeout_seconds: int = Field(default=600, ge=10)
-    dirichlet_alpha: float = Field(default=0.5, gt=0)
+    strategy: Strategy = FEDERATION_DEFAULTS.strategy
+    rounds: int = Field(default=FEDERATION_DEFAULTS.rounds, ge=1, le=10_000)
+    min_regions: int = Field(default=FEDERATION_DEFAULTS.min_regions, ge=1)
+    local_epochs: int = Field(default=FEDERATION_DEFAULTS.local_epochs, ge=1, le=100)
+    compression: Compression = FEDERATION_DEFAULTS.compression
+    topk_fraction: float = Field(default=FEDERATION_DEFAULTS.topk_fraction, gt=0, le=1)
+    proximal_mu: float = Field(default=FEDERATION_DEFAULTS.proximal_mu, ge=0)
+    round_timeout_seconds: int = Field(default=FEDERATION_DEFAULTS.round_timeout_seconds, ge=10)
+    dirichlet_alpha: float = Field(default=0.5, gt=0)  # how unevenly the local stack splits data
+
+    def run_config(self) -> dict[str, str | int | float]:
+        """These settings as the trainer's run config (`flwr run --run-config`; the keys of
+        workloads/trainer/pyproject.toml). Where the run writes and serves is the caller's."""
+        return {
+            "task": self.task,
+            "strategy": self.strategy.value,
+            "rounds": self.rounds,
+            "min-regions": self.min_regions,
+            "local-epochs": self.local_epochs,
+            "compression": self.compression.value,
+            "topk-fraction": self.topk_fraction,
+            "proximal-mu": self.proximal_mu,
+            "round-timeout": float(self.round_timeout_seconds),
+        }
 
 
 class Canary(_Model):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ClusterAccess, WorkloadIdentity
+from components.cluster_access import ClusterAccess, WorkloadIdentity
 from components.config import Region
 
 

@@ -17,7 +17,7 @@ import pulumi_tls as tls
 from components.aws.providers import certificate_provider
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
-from components.cluster import ClusterAccess
+from components.cluster_access import ClusterAccess
 from components.config import StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
@@ -25,7 +25,7 @@ from components.geo import RegionalEndpoint, routing_locations
 from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
-from components.k8s.trust import FederationTrust
+from components.k8s.trust import FederationTrust, FederationTrustArgs
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
 
@@ -92,7 +92,7 @@ class Fleet(pulumi.ComponentResource):
         ]
         child = pulumi.ResourceOptions(parent=self, providers=neutral)
         # One trust for the whole federation: its CA and node keys span every region.
-        trust = FederationTrust("federation", config, opts=child)
+        trust = FederationTrust("federation", FederationTrustArgs(config), opts=child)
         self.regions = {}
         aws_registry: AwsModelRegistry | None = None
         gcp_registry: pulumi.Output[str] | None = None

@@ -2,11 +2,13 @@
 
 Image names, ports, paths and environment variables live here and only here: the servers
 read them, and `components/k8s` builds probes, Services and env from them, so both sides
-always agree. Standard library only: the Pulumi program imports this module too.
+always agree. So do the federated run's defaults and the `flwr` CLI's connection file.
+Standard library only: the Pulumi program imports this module too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -37,6 +39,27 @@ class Compression(StrEnum):
     FP16 = "fp16"
     INT8 = "int8"
     TOPK = "topk"  # top-k sparsification, int8 values, error feedback
+
+
+@dataclass(frozen=True)
+class FederationDefaults:
+    """What a run trains with when nobody says otherwise: the defaults of the stack's
+    `federation` (components/config.py) and of the trainer's run config (settings.py, and
+    [tool.flwr.app.config] in workloads/trainer/pyproject.toml, which flwr reads; a test holds
+    it equal). The values are the trainer's measured ones (its README, the benchmarks)."""
+
+    task: str = "digits"
+    strategy: Strategy = Strategy.FEDAVG
+    rounds: int = 5
+    min_regions: int = 2
+    local_epochs: int = 2
+    compression: Compression = Compression.INT8
+    topk_fraction: float = 0.01
+    proximal_mu: float = 0.01
+    round_timeout_seconds: int = 120
+
+
+FEDERATION_DEFAULTS = FederationDefaults()
 
 
 # Flower 1.42 SuperLink ports (flower-superlink defaults).
@@ -130,3 +153,13 @@ NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data
 # on TRAINER_METRICS_PORT inside the SuperLink pod.
 TRAINER_APP_DIR = "/app/workloads/trainer"
 TRAINER_METRICS_PORT = 9400
+
+
+def flwr_connection_config(connection: str, address: str, root_certificates: str) -> str:
+    """`$FLWR_HOME/config.toml` for the `flwr` CLI: one SuperLink connection, the default,
+    verified with the federation CA (Flower 1.42 reads connections from here, not pyproject)."""
+    return (
+        f'[superlink]\ndefault = "{connection}"\n\n'
+        f'[superlink.{connection}]\naddress = "{address}"\n'
+        f'root-certificates = "{root_certificates}"\n'
+    )

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.aws.account import Account
 from components.aws.keys import customer_key
-from components.cluster import (
+from components.cluster_access import (
     ACCELERATOR_LABEL,
     CAPACITY_LABEL,
     EDGE_SITE_LABEL,

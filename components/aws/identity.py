@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.cluster import ServiceAccountRef, WorkloadIdentity
+from components.cluster_access import ServiceAccountRef, WorkloadIdentity
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
-from components.cluster import (
+from components.cluster_access import (
     ClusterAccess,
     ServiceAccountRef,
     server_service_accounts,

@@ -12,7 +12,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.catalog import GCP_ACCELERATOR_TYPES
-from components.cluster import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
+from components.cluster_access import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from components.config import Region
 from components.gcp.keys import KeyRing
 from components.gcp.network import PODS_RANGE, SERVICES_RANGE, GcpNetwork

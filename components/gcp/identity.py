@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cluster import ServiceAccountRef, WorkloadIdentity
+from components.cluster_access import ServiceAccountRef, WorkloadIdentity
 from components.gcp.project import Project
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cluster import ClusterAccess, server_service_accounts, trainer_service_accounts
+from components.cluster_access import ClusterAccess, server_service_accounts, trainer_service_accounts
 from components.config import Region, StackConfig
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.identity import (

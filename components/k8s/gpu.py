@@ -16,11 +16,13 @@ we create, so GPU_NODE_AFFINITY adds our own GPU pool label as an alternative te
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
-from components.cluster import POOL_LABEL
+from components.cluster_access import POOL_LABEL
 from components.config import Region, StackConfig
 
 CHART = "nvidia-device-plugin"
@@ -69,8 +71,13 @@ def needs_device_plugin(config: StackConfig, region: Region) -> bool:
     return first.name == region.name
 
 
+@dataclass(frozen=True)
+class GpuDevicePluginArgs:
+    provider: k8s.Provider  # the cluster's, which needs the plugin (needs_device_plugin)
+
+
 class GpuDevicePlugin(pulumi.ComponentResource):
-    def __init__(self, name: str, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: GpuDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:GpuDevicePlugin", name, None, opts)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
@@ -87,6 +94,6 @@ class GpuDevicePlugin(pulumi.ComponentResource):
                     "limits": {"cpu": "200m", "memory": "128Mi"},
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
         )
         self.register_outputs({"status": self.release.status})

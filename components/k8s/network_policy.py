@@ -105,6 +105,12 @@ def cloud_identity_rules(cloud: Cloud) -> list[Rule]:
     ]
 
 
+def cloud_apis(cloud: Cloud) -> list[Rule]:
+    """The clouds' HTTPS APIs (buckets, the registry's CDN) and what the pod's cloud identity
+    needs to reach them."""
+    return [Rule([public_internet()], [HTTPS_PORT]), *cloud_identity_rules(cloud)]
+
+
 def default_deny(
     resource_name: str,
     namespace: pulumi.Input[str],

@@ -8,15 +8,17 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import ClusterAccess
+from components.cluster_access import ClusterAccess
 from components.config import Region, StackConfig
 from components.k8s import network_policy as netpol
-from components.k8s.edge import EdgeServers
-from components.k8s.federation import SuperLink, SuperNode
-from components.k8s.gpu import GpuDevicePlugin, has_gpus, needs_device_plugin
-from components.k8s.inference import RegionalInference
+from components.k8s.edge import EdgeServers, EdgeServersArgs
+from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
+from components.k8s.inference import RegionalInference, RegionalInferenceArgs
 from components.k8s.labels import metadata
 from components.k8s.namespace import namespace_name, restricted_namespace
+from components.k8s.serving import ModelSource
+from components.k8s.superlink import SuperLink, SuperLinkArgs
+from components.k8s.supernode import SuperNode, SuperNodeArgs
 from components.k8s.target import Target
 from components.k8s.trust import FederationTrust
 from workloads import contract
@@ -71,7 +73,7 @@ class RegionWorkloads(pulumi.ComponentResource):
         if needs_device_plugin(args.config, region):
             GpuDevicePlugin(
                 f"{name}-gpu",
-                access.provider,
+                GpuDevicePluginArgs(provider=access.provider),
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
         gpus = 1 if has_gpus(region) else 0
@@ -85,10 +87,7 @@ class RegionWorkloads(pulumi.ComponentResource):
         if args.superlink_address is None:
             superlink = SuperLink(
                 f"{name}-superlink",
-                target,
-                trainer,
-                args.trust,
-                access.trainer_identity,
+                SuperLinkArgs(target=target, image=trainer, trust=args.trust, identity=access.trainer_identity),
                 pulumi.ResourceOptions(parent=self),
             )
             node_address: pulumi.Input[str] = superlink.internal_address
@@ -98,33 +97,32 @@ class RegionWorkloads(pulumi.ComponentResource):
             self.superlink_address = None
         SuperNode(
             f"{name}-supernode",
-            target,
-            trainer,
-            args.trust,
-            access.trainer_identity,
-            node_address,
-            access.data_url,
-            gpus,
+            SuperNodeArgs(
+                target=target,
+                image=trainer,
+                trust=args.trust,
+                identity=access.trainer_identity,
+                superlink_address=node_address,
+                data_url=access.data_url,
+                gpus=gpus,
+            ),
             pulumi.ResourceOptions(parent=self),
+        )
+        models = ModelSource(
+            registry_url=access.model_registry_url,
+            trusted_key_config_map=trusted_key.metadata.name,
+            identity=access.server_identity,
         )
         inference = RegionalInference(
             f"{name}-inference",
-            target,
-            args.images[Image.SERVER],
-            access.model_registry_url,
-            access.server_identity,
-            trusted_key.metadata.name,
-            gpus,
+            RegionalInferenceArgs(target=target, image=args.images[Image.SERVER], models=models, gpus=gpus),
             pulumi.ResourceOptions(parent=self),
         )
         edges = EdgeServers(
             f"{name}-edge",
-            target,
-            args.images[Image.EDGE],
-            access.model_registry_url,
-            access.server_identity,
-            trusted_key.metadata.name,
-            inference.service_url,
+            EdgeServersArgs(
+                target=target, image=args.images[Image.EDGE], models=models, upstream_url=inference.service_url
+            ),
             pulumi.ResourceOptions(parent=self),
         )
         self.inference_endpoint = inference.endpoint

@@ -41,15 +41,18 @@ def _ecdsa_p384(name: str, parent: pulumi.Resource) -> tls.PrivateKey:
     )
 
 
+@dataclass(frozen=True)
+class FederationTrustArgs:
+    config: StackConfig  # every region of it gets a node key
+
+
 class FederationTrust(pulumi.ComponentResource):
     ca_cert_pem: pulumi.Output[str]
     node_keys: dict[str, NodeKey]  # region name -> its SuperNode's key
     signing_private_key_pem: pulumi.Output[str]
     signing_public_key_pem: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: FederationTrustArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:FederationTrust", name, None, opts)
         self._ca_key = _ecdsa_p384(f"{name}-ca-key", self)
         ca = tls.SelfSignedCert(
@@ -66,7 +69,7 @@ class FederationTrust(pulumi.ComponentResource):
         )
         self.ca_cert_pem = ca.cert_pem
         self.node_keys = {}
-        for region in config.regions:
+        for region in args.config.regions:
             key = _ecdsa_p384(f"{name}-node-{region.name}", self)
             self.node_keys[region.name] = NodeKey(key.private_key_openssh, key.public_key_openssh)
         signing = tls.PrivateKey(

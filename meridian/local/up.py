@@ -150,18 +150,7 @@ class LocalFleet:
         parameters = sum(p.numel() for p in task.build_model().parameters())
         rounds = 3 if self.quick else federation.rounds
         run_dir = self.out / "federation" / "run"
-        run_config = {
-            "task": federation.task,
-            "rounds": rounds,
-            "strategy": str(federation.strategy),
-            "compression": str(federation.compression),
-            "topk-fraction": federation.topk_fraction,
-            "min-regions": federation.min_regions,
-            "local-epochs": federation.local_epochs,
-            "proximal-mu": federation.proximal_mu,
-            "round-timeout": float(federation.round_timeout_seconds),
-            "out-dir": str(run_dir),
-        }
+        run_config = {**federation.run_config(), "rounds": rounds, "out-dir": str(run_dir)}
         nodes = [Node(name, self.data / name) for name in names]
         outcome: dict[str, Any] = {}
         federation_run = LocalFederation(self.out / "federation", nodes)

@@ -6,15 +6,19 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from components.config import ConfigError, available_stacks, load_stack
+from components.config import ConfigError, Federation, available_stacks, load_stack, namespace_values
 from meridian.preview import ROOT, ProgramError, run_program
+from workloads.contract import FEDERATION_DEFAULTS, FederationDefaults
+from workloads.trainer.settings import TrainerSettings
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """Mutation that sets a dotted path (`regions.2.gpu.max`) to a value."""
@@ -155,3 +159,15 @@ def test_the_cli_reports_a_config_mistake_without_a_traceback() -> None:
     assert result.returncode == 2
     assert "stacks/Pulumi.no-such-stack.yaml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_federation_defaults_are_the_trainers_own() -> None:
+    """One set of defaults: a stack that says nothing trains as a bare `flwr run` would, and
+    the trainer's settings and its Flower app config agree with the contract's."""
+    unset = Federation()
+    for field in fields(FederationDefaults):
+        assert getattr(unset, field.name) == getattr(FEDERATION_DEFAULTS, field.name), field.name
+    app_config = tomllib.loads((ROOT / "workloads/trainer/pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    passed = unset.run_config()
+    assert {key: app_config[key] for key in passed} == passed
+    assert TrainerSettings.from_run_config(passed) == TrainerSettings()

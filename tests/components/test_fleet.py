@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from components.catalog import REGIONS, Cloud
-from components.cluster import (
+from components.cluster_access import (
     SERVER_SERVICE_ACCOUNT_NAME,
     TRAINER_SERVICE_ACCOUNT_NAMES,
     server_service_accounts,
@@ -24,8 +24,8 @@ from components.cluster import (
 from components.config import StackConfig
 from components.fleet import region_cidr, workloads_digest
 from components.gcp.labels import gcp_labels
-from components.k8s.federation import SUPERLINK_APP, SUPERNODE_APP
-from components.k8s.inference import SERVER_APP
+from components.k8s.flower import SUPERLINK_APP, SUPERNODE_APP
+from components.k8s.serving import SERVER_APP
 from components.k8s.namespace import namespace_name
 from meridian.mocks import Inventory, ProgramError, resource_class
 from meridian.preview import run_program

@@ -26,6 +26,7 @@ from typing import Any
 
 from flwr.common.config import parse_config_args
 
+from workloads.contract import flwr_connection_config
 from workloads.processes import NotReady, accepts, stop_pids, wait_ready
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
@@ -178,10 +179,7 @@ class LocalFederation:
         self._wait_for_port(port, self.superlink, "superlink")
         home = Path(self.env["FLWR_HOME"])
         home.mkdir(parents=True, exist_ok=True)
-        (home / "config.toml").write_text(
-            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-            f'address = "{self.address}"\nroot-certificates = "{creds.ca_cert}"\n'
-        )
+        (home / "config.toml").write_text(flwr_connection_config(CONNECTION, self.address, str(creds.ca_cert)))
         for region in names:
             registered = self._flwr("supernode", "register", str(creds.node_public_keys[region]), CONNECTION)
             self.node_ids[region] = int(registered["node-id"])

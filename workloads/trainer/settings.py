@@ -1,9 +1,11 @@
 """The trainer's run config, typed and checked once, read by both the ServerApp and ClientApp.
 
-Defaults live in workloads/trainer/pyproject.toml ([tool.flwr.app.config]); any key can be
-overridden per run with `flwr run ... --run-config 'key=value ...'`. Strategy and
-Compression are the contract's enums, the same the stack config's `federation` uses, so the
-Kubernetes components pass them through unchanged.
+The keys a stack's `federation` sets default to the contract's FEDERATION_DEFAULTS, the same
+the stack config starts from; workloads/trainer/pyproject.toml ([tool.flwr.app.config])
+repeats every default for flwr, and a test holds it equal. Any key can be overridden per run
+with `flwr run ... --run-config 'key=value ...'`. Strategy and Compression are the
+contract's enums, the same the stack config's `federation` uses, so the Kubernetes components
+pass them through unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from workloads.contract import Compression, Strategy
+from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
 
 
 class SettingsError(ValueError):
@@ -21,21 +23,21 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class TrainerSettings:
-    task: str = "digits"
-    rounds: int = 5
-    strategy: Strategy = Strategy.FEDAVG
-    compression: Compression = Compression.INT8
-    topk_fraction: float = 0.01
-    min_regions: int = 2
-    local_epochs: int = 2
+    task: str = FEDERATION_DEFAULTS.task
+    rounds: int = FEDERATION_DEFAULTS.rounds
+    strategy: Strategy = FEDERATION_DEFAULTS.strategy
+    compression: Compression = FEDERATION_DEFAULTS.compression
+    topk_fraction: float = FEDERATION_DEFAULTS.topk_fraction
+    min_regions: int = FEDERATION_DEFAULTS.min_regions
+    local_epochs: int = FEDERATION_DEFAULTS.local_epochs
     batch_size: int = 32
     learning_rate: float = 0.05
-    proximal_mu: float = 0.01
+    proximal_mu: float = FEDERATION_DEFAULTS.proximal_mu
     server_learning_rate: float = 0.01  # FedAdam's eta
     trim_fraction: float = 0.2  # FedTrimmedAvg: share cut from each tail
     krum_malicious: int = 1  # MultiKrum: regions assumed malicious per round
     norm_z_max: float = 3.5  # reject an update whose norm is this many robust z from the median
-    round_timeout: float = 120.0  # seconds to wait for a round's replies
+    round_timeout: float = float(FEDERATION_DEFAULTS.round_timeout_seconds)  # seconds to wait for a round's replies
     node_wait_timeout: float = 120.0  # seconds to wait for min-regions to be connected
     seed: int = 0
     out_dir: str = "out/federated"

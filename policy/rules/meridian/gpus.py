@@ -10,7 +10,7 @@ from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
 from ..support import MANDATORY, WORKLOAD_TYPES, items, mapping, pod_spec, resource_rule
 
 ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
-# components/cluster.py ACCELERATOR_LABEL: on existing clusters pods pick GPUs by this label.
+# components/cluster_access.py ACCELERATOR_LABEL: on existing clusters pods pick GPUs by this label.
 ACCELERATOR_LABEL = "meridian.io/accelerator"
 
 

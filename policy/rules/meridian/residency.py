@@ -89,7 +89,7 @@ CONFIG_SCHEMA = PolicyConfigSchema(
         "trainerSubjects": {
             "type": "array",
             "items": {"type": "string"},
-            # components/cluster.py: each region's SuperLink and SuperNode ServiceAccounts.
+            # components/cluster_access.py: each region's SuperLink and SuperNode ServiceAccounts.
             "default": ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
             "description": "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
         },

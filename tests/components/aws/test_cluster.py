@@ -9,7 +9,7 @@ import pytest
 
 from components.aws.cluster import CONTROL_PLANE_LOGS, GPU_AMI
 from components.catalog import Cloud
-from components.cluster import ACCELERATOR_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
+from components.cluster_access import ACCELERATOR_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from meridian.mocks import Inventory
 from tests.components.aws.arns import key_arn
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on

@@ -8,7 +8,7 @@ from typing import Any
 
 from components.aws.region import artifact_prefix
 from components.catalog import Cloud
-from components.cluster import server_service_accounts, trainer_service_accounts
+from components.cluster_access import server_service_accounts, trainer_service_accounts
 from meridian.mocks import ACCOUNT, Inventory
 from tests.components.aws.arns import bucket_arn
 from tests.components.cloud_queries import as_list, config_of, named, regions_on, statements

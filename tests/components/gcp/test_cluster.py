@@ -5,7 +5,7 @@ under a customer key; a GPU pool with a managed driver and the stack's bounds, e
 from __future__ import annotations
 
 from components.catalog import GCP_ACCELERATOR_TYPES, Cloud
-from components.cluster import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
+from components.cluster_access import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from components.gcp.cluster import RELEASE_CHANNEL
 from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on

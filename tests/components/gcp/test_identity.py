@@ -5,7 +5,7 @@ service account is usable only by that region's named ServiceAccounts."""
 from __future__ import annotations
 
 from components.catalog import Cloud
-from components.cluster import server_service_accounts, trainer_service_accounts
+from components.cluster_access import server_service_accounts, trainer_service_accounts
 from components.gcp.region import artifact_prefix
 from meridian.mocks import Inventory, Recorded
 from tests.components.cloud_queries import config_of, named, regions_on, under

@@ -15,11 +15,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
-from components.cluster import ClusterAccess, WorkloadIdentity
+from components.cluster_access import ClusterAccess, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
-from components.k8s.trust import FederationTrust
+from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
 from meridian.mocks import Recorded, run_under_mocks
 
@@ -61,7 +61,7 @@ def access_for(region: Region) -> ClusterAccess:
 
 def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     labels = config.tags.as_dict("test")
-    trust = FederationTrust("federation", config)
+    trust = FederationTrust("federation", FederationTrustArgs(config))
     superlink: pulumi.Output[str] | None = None
     home = config.home_region
     for region in [home, *[r for r in config.regions if r is not home]]:

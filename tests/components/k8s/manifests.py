@@ -65,3 +65,21 @@ def all_containers(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if spec is not None:
         yield from spec.get("initContainers") or []
         yield from spec["containers"]
+
+
+def flags(container: dict[str, Any]) -> dict[str, str | None]:
+    """A container's `--flag value` arguments (a bare flag maps to None)."""
+    args, out, i = container["args"], {}, 0
+    while i < len(args):
+        if i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[args[i]] = args[i + 1]
+            i += 2
+        else:
+            out[args[i]] = None
+            i += 1
+    return out
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as a mapping."""
+    return {e["name"]: e["value"] for e in container["env"]}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from components.catalog import Cloud
-from components.cluster import POOL_LABEL
+from components.cluster_access import POOL_LABEL
 from components.config import load_stack, parse
-from components.k8s.namespace import namespace_name
 from components.k8s.gpu import CHART, CHART_REPO, CHART_VERSION, needs_device_plugin
+from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -1,4 +1,5 @@
-"""RegionWorkloads refuses inputs that would deploy a broken federation."""
+"""RegionWorkloads: what a complete region registers, and the inputs it refuses because they
+would deploy a broken federation."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ import pytest
 
 from components.config import load_stack
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
-from components.k8s.trust import FederationTrust
-from meridian.mocks import run_under_mocks
+from components.k8s.trust import FederationTrust, FederationTrustArgs
+from meridian.mocks import Recorded, run_under_mocks
 from tests.components.k8s.harness import access_for
 from workloads.contract import Image
 
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
 
 
-def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -> None:
+def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -> list[Recorded]:
     config = load_stack("dev")
     region = next(r for r in config.regions if r.name == region_name)
 
@@ -27,11 +28,11 @@ def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -
                 access=access_for(region),
                 images=images,
                 superlink_address=superlink_address,
-                trust=FederationTrust("federation", config),
+                trust=FederationTrust("federation", FederationTrustArgs(config)),
             ),
         )
 
-    run_under_mocks(program)
+    return run_under_mocks(program).resources
 
 
 def test_a_region_without_an_image_ref_is_refused() -> None:
@@ -50,5 +51,32 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
         _deploy_one("us-east-1", "elsewhere.example.com:9092", REFS)
 
 
-def test_a_complete_region_deploys() -> None:
-    _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
+def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
+    """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
+    its identity and NetworkPolicy; no SuperLink, no run Jobs, no GPU plugin (GKE brings its
+    own), no edge servers (the region has no edge site)."""
+    resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
+    components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
+    assert components == sorted(["FederationTrust", "RegionWorkloads", "SuperNode", "RegionalInference", "EdgeServers"])
+    objects = sorted(
+        (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]) for r in resources if r.type.startswith("kubernetes:")
+    )
+    assert objects == sorted(
+        [
+            ("Namespace", "meridian-europe-west4"),
+            ("NetworkPolicy", "default-deny"),
+            ("ConfigMap", "artifact-trust"),
+            ("ServiceAccount", "supernode"),
+            ("Secret", "supernode-auth"),
+            ("Deployment", "supernode"),
+            ("NetworkPolicy", "supernode"),
+            ("ServiceAccount", "server"),
+            ("Deployment", "server"),
+            ("Service", "server"),
+            ("HorizontalPodAutoscaler", "server"),
+            ("PodDisruptionBudget", "server"),
+            ("NetworkPolicy", "server"),
+        ]
+    )
+    (node,) = [r for r in resources if r.type.endswith(":Deployment") and r.inputs["metadata"]["name"] == "supernode"]
+    assert "superlink.example.com:9092" in node.inputs["spec"]["template"]["spec"]["containers"][0]["args"]

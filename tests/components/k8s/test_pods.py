@@ -117,23 +117,3 @@ def test_gpu_workloads_get_one_gpu_and_tolerate_the_gpu_taint_where_the_region_h
         if obj["metadata"]["name"] not in ("server", "supernode"):
             for c in containers(obj):
                 assert GPU not in c["resources"]["limits"], c["name"]
-
-
-IDENTITY_ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "gcp": "iam.gke.io/gcp-service-account"}
-
-
-def test_service_accounts_carry_their_own_cloud_identity_and_no_token(deployed: Deployed) -> None:
-    for region in deployed.config.regions:
-        namespace = namespace_name(region.name)
-        identities = {}
-        for name in ("supernode", "server"):
-            account = deployed.named("ServiceAccount", namespace, name)
-            assert account["automountServiceAccountToken"] is False
-            annotations = account["metadata"].get("annotations") or {}
-            if region.kubernetes is None:
-                identities[name] = annotations[IDENTITY_ANNOTATION[region.cloud]]
-            else:
-                assert not annotations
-        # The trainer reads the region's data; the server only the registry: never one role.
-        if identities:
-            assert identities["supernode"] != identities["server"]

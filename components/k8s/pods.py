@@ -1,4 +1,4 @@
-"""The one place that builds containers and pod specs, so every workload is `restricted`.
+"""Containers, pod specs and their volumes, built in one place so every workload is `restricted`.
 
 Every container gets: a non-root uid, a read-only root filesystem with emptyDir scratch at
 /tmp and the cache mount, no privilege escalation, all capabilities dropped, the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster import GPU_TAINT_KEY
+from components.cluster_access import GPU_TAINT_KEY
 from workloads import contract
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -80,6 +80,26 @@ def tcp_probe(port: int, *, period: int = 10) -> k8s.core.v1.ProbeArgs:
         timeout_seconds=2,
         failure_threshold=3,
     )
+
+
+def secret_volume(name: str, secret: pulumi.Input[str], files: Sequence[str]) -> k8s.core.v1.VolumeArgs:
+    """Only the listed files of a Secret, readable by the pod's group (fsGroup) alone."""
+    return k8s.core.v1.VolumeArgs(
+        name=name,
+        secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=secret,
+            default_mode=0o440,
+            items=[k8s.core.v1.KeyToPathArgs(key=f, path=f) for f in files],
+        ),
+    )
+
+
+def config_map_volume(name: str, config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(name=name, config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map))
+
+
+def read_only_mount(volume: str, path: str) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
 
 
 def env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:

@@ -1,0 +1,121 @@
+"""What the regional and the edge inference servers share: the Open Inference Protocol
+container, the model they load and the key they verify it with, and their disruption budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster_access import WorkloadIdentity
+from components.k8s.labels import metadata
+from components.k8s.pods import Resources, container, http_probe, pod_spec, read_only_mount
+from components.k8s.target import Target
+from components.k8s.workload import Workload
+from workloads import contract
+
+SERVER_APP = "server"
+EDGE_APP = "edge"
+KEYS_VOLUME = "keys"
+MAX_UNAVAILABLE = 1  # never blocks a node drain, keeps n-1 replicas serving during one
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSource:
+    """Where a region's servers find their signed artifacts and how they verify them."""
+
+    registry_url: pulumi.Input[str]  # the model registry (its CDN's URL)
+    trusted_key_config_map: pulumi.Input[str]  # the ConfigMap holding the signing public key
+    identity: WorkloadIdentity  # may read the model registry, nothing else
+
+
+def _trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name=KEYS_VOLUME,
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+            name=config_map,
+            items=[k8s.core.v1.KeyToPathArgs(key=contract.TRUSTED_KEY_FILE, path=contract.TRUSTED_KEY_FILE)],
+        ),
+    )
+
+
+def _model_env(target: Target, registry_url: pulumi.Input[str], variant: str) -> dict[str, pulumi.Input[str]]:
+    """What every server needs to find, verify and split traffic between model versions."""
+    canary = target.config.inference.canary
+    env: dict[str, pulumi.Input[str]] = {
+        contract.ENV_REGION: target.region.name,
+        contract.ENV_MODEL_NAME: contract.MODEL_NAME,
+        contract.ENV_MODEL_VARIANT: variant,
+        contract.ENV_REGISTRY_URL: registry_url,
+        contract.ENV_TRUSTED_KEY: f"{contract.KEYS_MOUNT}/{contract.TRUSTED_KEY_FILE}",
+        contract.ENV_STABLE_VERSION: canary.stable,
+        contract.ENV_CANDIDATE_WEIGHT: str(canary.weight),
+    }
+    if canary.candidate is not None:
+        env[contract.ENV_CANDIDATE_VERSION] = canary.candidate
+    return env
+
+
+def _server_container(
+    app: str, image: pulumi.Input[str], resources: Resources, environment: Mapping[str, pulumi.Input[str]]
+) -> k8s.core.v1.ContainerArgs:
+    """An Open Inference Protocol server: probes on the contract's health paths."""
+    return container(
+        app,
+        image,
+        resources=resources,
+        probes=(
+            http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT),
+            http_probe(contract.READINESS_PATH, contract.HTTP_PORT, period=5),
+        ),
+        # Loading and verifying a model can take a while: no liveness kill meanwhile.
+        startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
+        environment=environment,
+        ports={"http": contract.HTTP_PORT},
+        mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
+    )
+
+
+def server_pod(
+    workload: Workload,
+    image: pulumi.Input[str],
+    resources: Resources,
+    *,
+    models: ModelSource,
+    variant: str,
+    environment: Mapping[str, pulumi.Input[str]],
+    service_account: pulumi.Input[str],
+    gpu: bool = False,
+    node_selector: Mapping[str, str] | None = None,
+    tolerations: Sequence[k8s.core.v1.TolerationArgs] = (),
+) -> k8s.core.v1.PodSpecArgs:
+    """One server that loads `variant` of the region's model, verified with the trusted key;
+    `environment` adds what is the server's own."""
+    env = {**_model_env(workload.target, models.registry_url, variant), **environment}
+    return pod_spec(
+        [_server_container(workload.app, image, resources, env)],
+        service_account=service_account,
+        volumes=[_trusted_key_volume(models.trusted_key_config_map)],
+        gpu=gpu,
+        node_selector=node_selector,
+        tolerations=tolerations,
+    )
+
+
+def disruption_budget(
+    resource_name: str, workload: Workload, name: str, selector: Mapping[str, str] | None = None
+) -> k8s.policy.v1.PodDisruptionBudget:
+    target = workload.target
+    return k8s.policy.v1.PodDisruptionBudget(
+        resource_name,
+        metadata=metadata(name, target.namespace, target.labels(workload.app, "availability")),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=MAX_UNAVAILABLE,
+            selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels=dict(selector) if selector is not None else target.selector(workload.app)
+            ),
+        ),
+        opts=target.opts(workload.parent),
+    )

@@ -1,0 +1,135 @@
+"""A region's Flower SuperNode: trains on that region's data only, with its own node key.
+
+It reads its data from a directory: a read-only PersistentVolumeClaim on an existing cluster,
+else an emptyDir its init container fills from the region's bucket through the pod's cloud
+identity, which can read that bucket and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster_access import WorkloadIdentity
+from components.k8s import network_policy as netpol
+from components.k8s.flower import FLOWER_ENV, SUPERLINK_APP, SUPERNODE_APP, flower_probes, health_address
+from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume
+from components.k8s.target import Target
+from components.k8s.trust import FederationTrust
+from components.k8s.workload import Workload
+from workloads import contract
+
+SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
+SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
+DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuperNodeArgs:
+    target: Target
+    image: pulumi.Input[str]  # the trainer image
+    trust: FederationTrust  # holds this region's node key and the CA that signs the SuperLink
+    identity: WorkloadIdentity  # may read this region's data bucket, nothing else
+    superlink_address: pulumi.Input[str]  # "<host>:<fleet port>"
+    data_url: pulumi.Input[str]  # s3://, gs:// (copied in) or pvc://<claim> (mounted)
+    gpus: int  # per pod; 0 where the region has none
+
+
+class SuperNode(pulumi.ComponentResource):
+    """A region's SuperNode: trains on that region's data only, with its own node key."""
+
+    def __init__(self, name: str, args: SuperNodeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("meridian:k8s:SuperNode", name, None, opts)
+        target = args.target
+        region = target.region
+        workload = Workload(target, SUPERNODE_APP, self)
+        account = workload.service_account(f"{name}-sa", args.identity)
+        auth = workload.secret(
+            f"{name}-auth-secret",
+            "supernode-auth",
+            {
+                contract.NODE_KEY_FILE: args.trust.node_key(region.name).private_openssh,
+                contract.TLS_CA_FILE: args.trust.ca_cert_pem,
+            },
+        )
+        volumes = [
+            secret_volume("ca", auth.metadata.name, [contract.TLS_CA_FILE]),
+            secret_volume("node-key", auth.metadata.name, [contract.NODE_KEY_FILE]),
+        ]
+        mounts = [read_only_mount("ca", contract.CERTS_MOUNT), read_only_mount("node-key", contract.KEYS_MOUNT)]
+        init: list[k8s.core.v1.ContainerArgs] = []
+        if region.kubernetes is not None:
+            data_source = k8s.core.v1.VolumeArgs(
+                name="data",
+                persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
+                    claim_name=region.kubernetes.data_volume_claim, read_only=True
+                ),
+            )
+        else:
+            # The region's bucket, copied in by the trainer image with this pod's cloud identity,
+            # which can read this bucket and nothing else.
+            data_source = k8s.core.v1.VolumeArgs(
+                name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DATA_SIZE)
+            )
+            init.append(
+                container(
+                    "sync-data",
+                    args.image,
+                    resources=SYNC_RESOURCES,
+                    probes=None,
+                    command=list(contract.DATA_SYNC_COMMAND),
+                    args=["--source", args.data_url, "--dest", contract.DATA_MOUNT],
+                    environment={contract.ENV_REGION: region.name},
+                    mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path=contract.DATA_MOUNT)],
+                )
+            )
+        volumes.append(data_source)
+        mounts.append(read_only_mount("data", contract.DATA_MOUNT))
+        node_config = f'region="{region.name}" {contract.NODE_DATA_DIR_KEY}="{contract.DATA_MOUNT}"'
+        node = container(
+            SUPERNODE_APP,
+            args.image,
+            resources=replace(SUPERNODE_RESOURCES, gpus=args.gpus),
+            probes=flower_probes(),
+            command=["flower-supernode"],
+            args=[
+                "--superlink", args.superlink_address,
+                "--root-certificates", f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}",
+                "--auth-supernode-private-key", f"{contract.KEYS_MOUNT}/{contract.NODE_KEY_FILE}",
+                "--node-config", node_config,
+                "--isolation", "subprocess",
+                "--host", "127.0.0.1",
+                "--port", str(contract.SUPERNODE_CLIENTAPPIO_PORT),
+                "--health-server-address", health_address(),
+            ],
+            environment={**FLOWER_ENV, contract.ENV_REGION: region.name, contract.ENV_DATA_DIR: contract.DATA_MOUNT},
+            ports={"health": contract.FLOWER_HEALTH_PORT},
+            mounts=mounts,
+        )
+        workload.deployment(
+            f"{name}-deployment",
+            pod_spec(
+                [node],
+                init_containers=init,
+                service_account=account.metadata.name,
+                volumes=volumes,
+                gpu=args.gpus > 0,
+            ),
+            component="federation",
+            replicas=1,  # one node identity per region: two pods would share one node key
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+        )
+        workload.allow_traffic(
+            f"{name}-netpol",
+            # Only outbound: the SuperLink (any address: its load balancer may be private on
+            # an existing cluster) on the Fleet port, and the data bucket over HTTPS.
+            egress=[
+                netpol.Rule(
+                    [netpol.anywhere(), netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_FLEET_PORT]
+                ),
+                *netpol.cloud_apis(region.cloud),
+            ],
+        )
+        self.register_outputs({})

@@ -29,6 +29,7 @@ from meridian.local.report import RunFacts, print_summary, write_report
 from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
 from workloads.processes import descendants, stop_pids
 
+
 def _local_regions(config: StackConfig, stack: str) -> list[Region]:
     clouds = [r.name for r in config.regions if r.cloud is not Cloud.KUBERNETES]
     if clouds:
@@ -88,49 +89,38 @@ class LocalFleet:
             "--queue-capacity", str(inference.queue_capacity), "--torch-threads", "1",
         ]  # fmt: skip
         for region in self.regions:
-            port = self.server_ports[region.name]
-            url = f"http://127.0.0.1:{port}"
-            specs.append(
-                ProcessSpec(
-                    name=f"server-{region.name}",
-                    role="server",
-                    argv=[self.python, "-m", "workloads.server", "--port", str(port), "--region", region.name,
-                          "--cache-dir", str(self.out / "cache" / f"server-{region.name}"), *common],
-                    port=port,
-                    health_url=f"{url}/v2/health/ready",
-                    url=url,
-                )
-            )  # fmt: skip
-            for site in region.edge_sites:
-                edge_port = self.edge_ports[site.name]
-                edge_url = f"http://127.0.0.1:{edge_port}"
-                specs.append(
-                    ProcessSpec(
-                        name=f"edge-{site.name}",
-                        role="edge",
-                        argv=[self.python, "-m", "workloads.edge", "--port", str(edge_port), "--region", region.name,
-                              "--cache-dir", str(self.out / "cache" / f"edge-{site.name}"),
-                              "--upstream-url", url,
-                              "--confidence-threshold", str(inference.edge_confidence_threshold), *common],
-                        port=edge_port,
-                        health_url=f"{edge_url}/v2/health/ready",
-                        url=edge_url,
-                    )
-                )  # fmt: skip
+            server = self._model_server("server", region.name, self.server_ports[region.name], region.name, common)
+            specs.append(server)
+            edge_flags = ["--upstream-url", str(server.url),
+                          "--confidence-threshold", str(inference.edge_confidence_threshold)]  # fmt: skip
+            specs.extend(
+                self._model_server("edge", site.name, self.edge_ports[site.name], region.name, [*edge_flags, *common])
+                for site in region.edge_sites
+            )
         return specs
+
+    def _model_server(self, role: str, site: str, port: int, region: str, flags: list[str]) -> ProcessSpec:
+        """A regional server or an edge server (`workloads.<role>`) on its local port."""
+        name, url = f"{role}-{site}", f"http://127.0.0.1:{port}"
+        argv = [self.python, "-m", f"workloads.{role}", "--port", str(port), "--region", region,
+                "--cache-dir", str(self.out / "cache" / name), *flags]  # fmt: skip
+        return ProcessSpec(name=name, role=role, argv=argv, port=port, health_url=f"{url}/v2/health/ready", url=url)
 
     def sites(self) -> list[Site]:
         sites = []
         for region in self.regions:
-            sites.append(
-                Site(f"server-{region.name}", region.name, region_place(region.residency), False,
-                     f"http://127.0.0.1:{self.server_ports[region.name]}")
-            )  # fmt: skip
-            for site in region.edge_sites:
-                sites.append(
-                    Site(f"edge-{site.name}", region.name, edge_site_place(site.location), True,
-                         f"http://127.0.0.1:{self.edge_ports[site.name]}")
-                )  # fmt: skip
+            server_url = f"http://127.0.0.1:{self.server_ports[region.name]}"
+            sites.append(Site(f"server-{region.name}", region.name, region_place(region.residency), False, server_url))
+            sites.extend(
+                Site(
+                    f"edge-{site.name}",
+                    region.name,
+                    edge_site_place(site.location),
+                    True,
+                    f"http://127.0.0.1:{self.edge_ports[site.name]}",
+                )
+                for site in region.edge_sites
+            )
         return sites
 
     def _phase(self, name: str, started: float) -> None:

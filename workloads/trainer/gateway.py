@@ -220,7 +220,7 @@ def build(args: argparse.Namespace) -> tuple[uvicorn.Config, list[socket.socket]
     sockets: list[socket.socket] = []
     try:
         for port in ports:
-            sockets.append(_listen(args.host, port))
+            sockets.append(_listen(args.host, port))  # noqa: PERF401 - on failure, close those already open
     except GatewayError:
         for sock in sockets:
             sock.close()

@@ -13,6 +13,7 @@ federation, runs the app once, prints where the records and the model are, and s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -70,10 +71,8 @@ def free_port() -> int:
 def stop_tree(process: subprocess.Popen[bytes]) -> None:
     """Stop a process and all its descendants, then reap it."""
     stop_pids([process.pid], grace=_STOP_GRACE_SECONDS)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def _toml_value(value: object) -> str:
@@ -146,7 +145,13 @@ class LocalFederation:
     def _flwr(self, *args: str, timeout: float = 60.0) -> dict[str, Any]:
         """A `flwr` CLI command with JSON output; FederationError unless it succeeded."""
         result = subprocess.run(
-            [str(_BIN / "flwr"), *args, "--format", "json"], env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=timeout
+            [str(_BIN / "flwr"), *args, "--format", "json"],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,  # a failure is read from the JSON answer and reported with it
         )
         answer = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
         if result.returncode != 0 or not answer.get("success"):
@@ -211,7 +216,9 @@ class LocalFederation:
             if set(regions) <= self.online_regions():
                 return
             time.sleep(0.5)
-        raise FederationError(f"SuperNodes {sorted(set(regions) - self.online_regions())} not online after {self.ready_timeout:g}s")
+        raise FederationError(
+            f"SuperNodes {sorted(set(regions) - self.online_regions())} not online after {self.ready_timeout:g}s"
+        )
 
     def start_node(self, region: str, wait: bool = True) -> None:
         node, creds = self.nodes[region], self.credentials
@@ -255,7 +262,9 @@ class LocalFederation:
         except subprocess.TimeoutExpired:
             stop_tree(stream)
             self._flwr("stop", str(run_id), CONNECTION)
-            raise FederationError(f"{run_name} did not finish within {timeout:g}s:\n{self._log_tail(run_name)}") from None
+            raise FederationError(
+                f"{run_name} did not finish within {timeout:g}s:\n{self._log_tail(run_name)}"
+            ) from None
         seconds = time.monotonic() - started
         status = self._flwr("ls", CONNECTION, "--run-id", str(run_id))["runs"][0]
         if status["status"] != "finished:completed":

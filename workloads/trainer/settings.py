@@ -78,8 +78,7 @@ class TrainerSettings:
         bad = [key for key, ok in bounded.items() if not ok]
         if bad:
             raise SettingsError(
-                "run config out of range: "
-                + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
+                "run config out of range: " + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
             )
 
     @property
@@ -88,9 +87,7 @@ class TrainerSettings:
 
 
 def _coerce(key: str, raw: object, annotation: object) -> object:
-    kind = {"str": str, "int": int, "float": float, "Strategy": Strategy, "Compression": Compression}[
-        str(annotation)
-    ]
+    kind = {"str": str, "int": int, "float": float, "Strategy": Strategy, "Compression": Compression}[str(annotation)]
     if kind in (Strategy, Compression):
         try:
             return kind(raw)

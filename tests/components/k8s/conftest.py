@@ -80,7 +80,7 @@ def _from_program(config: StackConfig, inventory: Inventory) -> Deployed:
         superlink_address=inventory.outputs["superlink_address"],
         inference_endpoints={n: r["inference_endpoint"] for n, r in regions.items()},
         image_registries={n: r["image_registry"] for n, r in regions.items()},
-        model_registry_urls={n: inventory.outputs["model_registry_url"] for n in regions}
+        model_registry_urls=dict.fromkeys(regions, inventory.outputs["model_registry_url"])
         | {r.name: r.kubernetes.model_registry_url for r in config.regions if r.kubernetes},
         edge_endpoints=None,
     )
@@ -99,7 +99,5 @@ def deployed(stack: str, source: str, inventory_of) -> Deployed:
     key = (stack, source)
     if key not in _cache:
         config = load_stack(stack)
-        _cache[key] = (
-            _from_components(config) if source == "components" else _from_program(config, inventory_of(stack))
-        )
+        _cache[key] = _from_components(config) if source == "components" else _from_program(config, inventory_of(stack))
     return _cache[key]

@@ -23,7 +23,6 @@ from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
 from meridian.mocks import Recorded, run_under_mocks
 
-
 _IDENTITY_ANNOTATION = {
     Cloud.AWS: ("eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/{region}-{role}"),
     Cloud.GCP: ("iam.gke.io/gcp-service-account", "{region}-{role}@meridian.iam.gserviceaccount.com"),

@@ -14,7 +14,11 @@ def test_one_edge_deployment_per_site_on_that_sites_nodes(deployed: Deployed) ->
     threshold = deployed.config.inference.edge_confidence_threshold
     for region in deployed.config.regions:
         namespace = namespace_name(region.name)
-        edges = [d for d in deployed.objects("Deployment") if d["metadata"]["namespace"] == namespace and d["metadata"]["name"].startswith("edge-")]
+        edges = [
+            d
+            for d in deployed.objects("Deployment")
+            if d["metadata"]["namespace"] == namespace and d["metadata"]["name"].startswith("edge-")
+        ]
         assert len(edges) == len(region.edge_sites)
         for site in region.edge_sites:
             obj = deployed.named("Deployment", namespace, f"edge-{site.name}")
@@ -22,7 +26,9 @@ def test_one_edge_deployment_per_site_on_that_sites_nodes(deployed: Deployed) ->
             spec = pod_spec(obj)
             assert spec is not None
             assert spec["nodeSelector"] == {ZONE_LABEL: site.location, EDGE_SITE_LABEL: site.name}
-            assert {"key": EDGE_SITE_LABEL, "operator": "Equal", "value": site.name, "effect": "NoSchedule"} in spec["tolerations"]
+            assert {"key": EDGE_SITE_LABEL, "operator": "Equal", "value": site.name, "effect": "NoSchedule"} in spec[
+                "tolerations"
+            ]
             (edge,) = containers(obj)
             env = env_of(edge)
             assert env[contract.ENV_UPSTREAM_URL] == f"http://server.{namespace}.svc.cluster.local:{contract.HTTP_PORT}"

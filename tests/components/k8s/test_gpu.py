@@ -20,9 +20,7 @@ def test_device_plugin_is_a_pinned_helm_release_on_each_cluster_that_needs_it(de
         r.inputs["metadata"]["name"]: r.provider for r in deployed.resources if r.type == "kubernetes:core/v1:Namespace"
     }
     expected = {
-        provider_of[namespace_name(r.name)]
-        for r in deployed.config.regions
-        if needs_device_plugin(deployed.config, r)
+        provider_of[namespace_name(r.name)] for r in deployed.config.regions if needs_device_plugin(deployed.config, r)
     }
     assert set(releases) == expected
     for inputs in releases.values():

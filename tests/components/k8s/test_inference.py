@@ -45,5 +45,7 @@ def test_server_is_public_on_the_http_port_and_reports_its_address(deployed: Dep
     for region in deployed.config.regions:
         svc = deployed.named("Service", namespace_name(region.name), "server")
         assert svc["spec"]["type"] == "LoadBalancer"
-        assert svc["spec"]["ports"] == [{"name": "http", "port": contract.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}]
+        assert svc["spec"]["ports"] == [
+            {"name": "http", "port": contract.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}
+        ]
         assert deployed.inference_endpoints[region.name]

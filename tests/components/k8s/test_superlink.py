@@ -62,5 +62,9 @@ def test_no_load_balancer_exposes_the_control_port_or_the_superlinks_own_port(de
 
 def test_control_port_is_admitted_only_from_the_namespace(deployed: Deployed) -> None:
     policy = deployed.named("NetworkPolicy", namespace_name(deployed.config.home), "superlink")
-    control = [r for r in policy["spec"]["ingress"] if {"protocol": "TCP", "port": contract.SUPERLINK_CONTROL_PORT} in r["ports"]]
+    control = [
+        r
+        for r in policy["spec"]["ingress"]
+        if {"protocol": "TCP", "port": contract.SUPERLINK_CONTROL_PORT} in r["ports"]
+    ]
     assert control and all(peer == {"podSelector": {}} for rule in control for peer in rule["from"])

@@ -11,7 +11,9 @@ from workloads import contract
 
 
 def test_one_supernode_per_region_in_its_own_namespace(deployed: Deployed) -> None:
-    nodes = sorted(o["metadata"]["namespace"] for o in deployed.objects("Deployment") if o["metadata"]["name"] == "supernode")
+    nodes = sorted(
+        o["metadata"]["namespace"] for o in deployed.objects("Deployment") if o["metadata"]["name"] == "supernode"
+    )
     assert nodes == sorted(namespace_name(r.name) for r in deployed.config.regions)
 
 
@@ -28,7 +30,9 @@ def test_supernodes_verify_the_superlink_and_authenticate_with_their_own_key(dep
         assert args["--root-certificates"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
         assert args["--auth-supernode-private-key"] == f"{contract.KEYS_MOUNT}/{contract.NODE_KEY_FILE}"
         if region.name == home:
-            assert args["--superlink"] == f"{FLEET_SERVICE}.{namespace}.svc.cluster.local:{contract.SUPERLINK_FLEET_PORT}"
+            assert (
+                args["--superlink"] == f"{FLEET_SERVICE}.{namespace}.svc.cluster.local:{contract.SUPERLINK_FLEET_PORT}"
+            )
         else:
             assert args["--superlink"] == address
         assert f'region="{region.name}"' in (args["--node-config"] or "")
@@ -47,7 +51,10 @@ def test_a_supernode_reads_only_its_regions_data_from_a_read_only_directory(depl
         assert data_mount["readOnly"] is True
         (volume,) = [v for v in spec["volumes"] if v["name"] == data_mount["name"]]
         if region.kubernetes is not None:
-            assert volume["persistentVolumeClaim"] == {"claimName": region.kubernetes.data_volume_claim, "readOnly": True}
+            assert volume["persistentVolumeClaim"] == {
+                "claimName": region.kubernetes.data_volume_claim,
+                "readOnly": True,
+            }
             assert not spec.get("initContainers")
         else:
             assert "emptyDir" in volume

@@ -74,13 +74,17 @@ def clean_run(federation):
 def test_the_superlink_speaks_tls_with_the_local_ca_certificate(federation):
     host, port = federation.address.split(":")
     context = ssl.create_default_context(cafile=str(federation.credentials.ca_cert))
-    with socket.create_connection((host, int(port)), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
-    with pytest.raises(ssl.SSLCertVerificationError):  # and not with another CA
-        other = generate(Path(federation.workdir) / "other-ca", ["x"])
-        with socket.create_connection((host, int(port)), timeout=5) as raw:
-            ssl.create_default_context(cafile=str(other.ca_cert)).wrap_socket(raw, server_hostname="127.0.0.1")
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    other = generate(Path(federation.workdir) / "other-ca", ["x"])  # and not with another CA
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        ssl.create_default_context(cafile=str(other.ca_cert)).wrap_socket(raw, server_hostname="127.0.0.1")
 
 
 def test_a_node_with_an_unregistered_key_is_refused(federation, tmp_path):

@@ -83,7 +83,7 @@ class RecordingUpstream:
         )
         await send({"type": "http.response.body", "body": b"first;", "more_body": True})
         if scope["path"] == "/v1/control/stream":
-            while not self.release.is_set():
+            while not self.release.is_set():  # noqa: ASYNC110 - a threading.Event set by the test's thread
                 await anyio.sleep(0.02)
             await send({"type": "http.response.body", "body": b"last"})
         else:
@@ -149,7 +149,7 @@ def upstream(credentials) -> Iterator[tuple[RecordingUpstream, str]]:
             ssl_keyfile=str(credentials.superlink_key),
             lifespan="off",
             log_level="warning",
-        )  # fmt: skip
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -78,7 +78,7 @@ def train_and_publish(registry: Path, keys: Path) -> tuple[dict[str, Any], torch
     train(model, x_train, y_train, epochs=40, seed=0)
     model.eval()
     int8 = quantize_int8(model)
-    signing_key, trusted_key = generate_keypair(keys)
+    signing_key, _ = generate_keypair(keys)
     for variant, module in ((Variant.FP32, model), (Variant.INT8, int8)):
         publish(
             module,
@@ -199,7 +199,7 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
 
     async def measure() -> dict[str, float]:
         await thin.startup()
-        while not thin.router.ready:
+        while not thin.router.ready:  # noqa: ASYNC110  (readiness is a router property, with no event to await)
             await asyncio.sleep(0.01)
         result = {
             "thin_asgi_cpu_us_per_request": await cost(thin),
@@ -226,30 +226,29 @@ def free_port() -> int:
 def server_process(
     command: list[str], port: int, env: dict[str, str] | None = None, cpu: int | None = SERVER_CPU
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-    )
-    try:
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+        )
         try:
-            wait_ready(process, f"http://127.0.0.1:{port}{contract.READINESS_PATH}", timeout=180)
-        except NotReady as err:
-            log.seek(0)
-            raise RuntimeError(f"{command[:3]} {err}:\n{log.read().decode()[-3000:]}") from None
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            try:
+                wait_ready(process, f"http://127.0.0.1:{port}{contract.READINESS_PATH}", timeout=180)
+            except NotReady as err:
+                log.seek(0)
+                raise RuntimeError(f"{command[:3]} {err}:\n{log.read().decode()[-3000:]}") from None
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def our_server(
@@ -425,27 +424,27 @@ def edge_vs_region(
     with (
         our_server(settings, region_port, cpu=SERVER_CPU),
         our_server(edge_settings, edge_port, variant="int8", module="workloads.edge", cpu=LOADGEN_CPU),
+        httpx.Client() as client,
     ):
-        with httpx.Client() as client:
-            for row, label in zip(x, y, strict=True):
-                body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
-                started = time.perf_counter()
-                edge = client.post(f"http://127.0.0.1:{edge_port}/v2/models/{MODEL}/infer", json=body).json()
-                edge_ms = (time.perf_counter() - started) * 1000
-                started = time.perf_counter()
-                region = client.post(f"http://127.0.0.1:{region_port}/v2/models/{MODEL}/infer", json=body).json()
-                region_ms = (time.perf_counter() - started) * 1000
-                local = edge["parameters"]["served_by"] == "edge"
-                rows.append(
-                    {
-                        "local": local,
-                        "edge_correct": edge["outputs"][1]["data"][0] == label,
-                        "region_correct": region["outputs"][1]["data"][0] == label,
-                        # Modelled: the user's RTT to whoever answers, plus the edge->region hop when escalated.
-                        "edge_path_ms": user_edge_ms + edge_ms + (0 if local else edge_region_ms),
-                        "region_path_ms": user_region_ms + region_ms,
-                    }
-                )
+        for row, label in zip(x, y, strict=True):
+            body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
+            started = time.perf_counter()
+            edge = client.post(f"http://127.0.0.1:{edge_port}/v2/models/{MODEL}/infer", json=body).json()
+            edge_ms = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            region = client.post(f"http://127.0.0.1:{region_port}/v2/models/{MODEL}/infer", json=body).json()
+            region_ms = (time.perf_counter() - started) * 1000
+            local = edge["parameters"]["served_by"] == "edge"
+            rows.append(
+                {
+                    "local": local,
+                    "edge_correct": edge["outputs"][1]["data"][0] == label,
+                    "region_correct": region["outputs"][1]["data"][0] == label,
+                    # Modelled: the user's RTT to whoever answers, plus the edge->region hop when escalated.
+                    "edge_path_ms": user_edge_ms + edge_ms + (0 if local else edge_region_ms),
+                    "region_path_ms": user_region_ms + region_ms,
+                }
+            )
     local = np.array([r["local"] for r in rows])
     edge_accuracy = float(np.mean([r["edge_correct"] for r in rows]))
     region_accuracy = float(np.mean([r["region_correct"] for r in rows]))
@@ -515,9 +514,12 @@ def main() -> None:
         overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache")
         print(json.dumps(overhead), flush=True)
         infer = f"/v2/models/{MODEL}/infer"
-        load: dict[str, Any] = dict(
-            inputs=work / "inputs.npy", concurrency=args.concurrency, warmup_s=args.warmup_s, duration_s=args.duration_s
-        )
+        load: dict[str, Any] = {
+            "inputs": work / "inputs.npy",
+            "concurrency": args.concurrency,
+            "warmup_s": args.warmup_s,
+            "duration_s": args.duration_s,
+        }
         servers = []
         for name, extra in [
             (

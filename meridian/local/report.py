@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from meridian.local.latency import LAST_MILE_MS, METRO_TO_REGION_MS, METROS
 from meridian.local.load import LoadResult
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,8 @@ def _accuracy(part: dict[str, Any] | None) -> float:
     return float("nan") if accuracy is None else float(accuracy)
 
 
-def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    files = []
+def _convergence(ax: Axes, summary: dict[str, Any], facts: RunFacts, load: LoadResult) -> None:
     rounds = [r["round"] for r in facts.rounds]
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(rounds, [_accuracy(r.get("global")) for r in facts.rounds], "k-o", label="global")
     regions = sorted({region for r in facts.rounds for region in (r.get("regions") or {})})
     for region in regions:
@@ -101,24 +96,18 @@ def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: 
             label=region,
         )
     ax.set(xlabel="round", ylabel="test accuracy", title="Convergence")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "convergence.png", dpi=110)
-    files.append("convergence.png")
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+
+def _uplink_bytes(ax: Axes, summary: dict[str, Any], facts: RunFacts, load: LoadResult) -> None:
     width = 0.4
-    idx = np.arange(len(rounds))
+    idx = np.arange(len(facts.rounds))
     ax.bar(idx - width / 2, np.array(summary["uplink_fp32_bytes_per_round"]) / 1024, width, label="none (fp32)")
     ax.bar(idx + width / 2, np.array(summary["uplink_bytes_per_round"]) / 1024, width, label=facts.compression)
-    ax.set_xticks(idx, [str(r) for r in rounds])
+    ax.set_xticks(idx, [str(r["round"]) for r in facts.rounds])
     ax.set(xlabel="round", ylabel="uplink KiB (all regions)", title="Uplink bytes per round by compression")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "bytes.png", dpi=110)
-    files.append("bytes.png")
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+
+def _latency(ax: Axes, summary: dict[str, Any], facts: RunFacts, load: LoadResult) -> None:
     served = [o for o in load.outcomes if o.error is None]
     for label, chosen in (("answered at the edge", "edge"), ("answered by a region", "region")):
         values = [o.latency_ms for o in served if o.served_by == chosen]
@@ -129,12 +118,26 @@ def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: 
         ylabel="requests",
         title="Latency: edge vs region",
     )
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency.png", dpi=110)
-    files.append("latency.png")
+
+
+# Each plot's file and what draws it; every one gets the same size, legend and resolution.
+_PLOTS = {"convergence.png": _convergence, "bytes.png": _uplink_bytes, "latency.png": _latency}
+
+
+def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for name, draw in _PLOTS.items():
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        draw(ax, summary, facts, load)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=110)
     plt.close("all")
-    return files
+    return list(_PLOTS)
 
 
 def _pct(value: float | None) -> str:

@@ -82,10 +82,11 @@ def test_every_third_party_import_is_pinned_by_name() -> None:
     for image in IMAGES:
         pinned |= set(pins(WORKLOADS / image / "requirements.txt"))
     providers = packages_distributions()
-    unpinned = {}
-    for module, where in third_party_imports().items():
-        if not {canonicalize_name(d) for d in providers.get(module, [])} & pinned:
-            unpinned[module] = where
+    unpinned = {
+        module: where
+        for module, where in third_party_imports().items()
+        if not {canonicalize_name(d) for d in providers.get(module, [])} & pinned
+    }
     assert unpinned == {}
 
 

@@ -6,6 +6,8 @@ bound once per version; queue depth is read at scrape time, not updated per requ
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -15,71 +17,54 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 class ServingMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        r = self.registry
-        self.requests = Counter(
+        # Every family lives in this server's registry; most are labelled by model and version.
+        counter = functools.partial(Counter, registry=self.registry)
+        gauge = functools.partial(Gauge, registry=self.registry)
+        histogram = functools.partial(Histogram, registry=self.registry)
+        by_version = ("model", "version")
+        self.requests = counter(
             "meridian_inference_requests",
             "Inference requests by model, version and HTTP status",
-            ["model", "version", "status"],
-            registry=r,
+            (*by_version, "status"),
         )
-        self.latency = Histogram(
+        self.latency = histogram(
             "meridian_inference_request_duration_seconds",
             "Inference request latency inside the server (answered requests)",
-            ["model", "version"],
+            by_version,
             buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.batch_size = Histogram(
-            "meridian_inference_batch_size",
-            "Rows per forward pass",
-            ["model", "version"],
-            buckets=BATCH_BUCKETS,
-            registry=r,
+        self.batch_size = histogram(
+            "meridian_inference_batch_size", "Rows per forward pass", by_version, buckets=BATCH_BUCKETS
         )
-        self.queue_depth = Gauge(
-            "meridian_inference_queue_depth",
-            "Requests waiting for a forward pass",
-            ["model", "version"],
-            registry=r,
-        )
-        self.version_loaded = Gauge(
+        self.queue_depth = gauge("meridian_inference_queue_depth", "Requests waiting for a forward pass", by_version)
+        self.version_loaded = gauge(
             "meridian_model_version_loaded",
             "1 for each loaded version, with its role (stable or candidate)",
-            ["model", "version", "role"],
-            registry=r,
+            (*by_version, "role"),
         )
-        self.traffic_percent = Gauge(
-            "meridian_model_traffic_percent",
-            "Share of unpinned traffic routed to each loaded version",
-            ["model", "version"],
-            registry=r,
+        self.traffic_percent = gauge(
+            "meridian_model_traffic_percent", "Share of unpinned traffic routed to each loaded version", by_version
         )
-        self.reloads = Counter(
+        self.reloads = counter(
             "meridian_model_reloads",
             "Model (re)loads by outcome: loaded, rejected (verification failed), failed",
-            ["model", "outcome"],
-            registry=r,
+            ("model", "outcome"),
         )
         # Edge cascade.
-        self.edge_answers = Counter(
+        self.edge_answers = counter(
             "meridian_edge_answers",
             "Edge answers by source: local (confident), cache, region (escalated), "
             "fallback (escalation failed, answered locally)",
-            ["source"],
-            registry=r,
+            ("source",),
         )
-        self.edge_local_fraction = Gauge(
+        self.edge_local_fraction = gauge(
             "meridian_edge_local_fraction",
             "Fraction of edge answers given without the region (local + cache + fallback)",
-            registry=r,
         )
-        self.escalations = Counter("meridian_edge_escalations", "Requests forwarded to the region", registry=r)
-        self.cache_hits = Counter("meridian_edge_cache_hits", "Requests answered from the LRU cache", registry=r)
-        self.upstream_errors = Counter(
-            "meridian_edge_upstream_errors",
-            "Failed attempts to reach the region, by reason",
-            ["reason"],
-            registry=r,
+        self.escalations = counter("meridian_edge_escalations", "Requests forwarded to the region")
+        self.cache_hits = counter("meridian_edge_cache_hits", "Requests answered from the LRU cache")
+        self.upstream_errors = counter(
+            "meridian_edge_upstream_errors", "Failed attempts to reach the region, by reason", ("reason",)
         )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -164,26 +164,10 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
         raise SystemExit(
             f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]"
         )
-    return ServingSettings(
-        host=args.host,
-        port=args.port,
-        model_name=args.model_name,
-        region=args.region,
-        registry_url=args.registry_url,
-        trusted_key=args.trusted_key,
-        variant=args.variant,
-        stable=args.stable,
-        candidate=args.candidate or None,
-        candidate_weight=args.candidate_weight,
-        max_batch_size=args.max_batch_size,
-        max_batch_wait_ms=args.max_batch_wait_ms,
-        queue_capacity=args.queue_capacity,
-        max_body_bytes=args.max_body_bytes,
-        cache_dir=args.cache_dir,
-        reload_interval_s=args.reload_interval_s,
-        torch_threads=args.torch_threads,
-        admin_token=os.environ.get(contract.ENV_ADMIN_TOKEN) or None,
-    )
+    # Every field but the admin token is the flag of the same name (`serving_parser`'s dests).
+    values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name != "admin_token"}
+    values["candidate"] = args.candidate or None  # an empty variable means no candidate
+    return ServingSettings(**values, admin_token=os.environ.get(contract.ENV_ADMIN_TOKEN) or None)
 
 
 def parse_serving_args(

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from workloads.tasks.base import Shard
+from workloads.tasks.mlp import two_hidden_layer_mlp
 from workloads.tasks.splits import check_regions
 
 FEATURES = (
@@ -121,13 +122,7 @@ class CreditTask:
     num_classes: int = 2
 
     def build_model(self) -> torch.nn.Module:
-        return torch.nn.Sequential(
-            torch.nn.Linear(self.input_shape[0], self.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(self.hidden, self.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(self.hidden, self.num_classes),
-        )
+        return two_hidden_layer_mlp(self.input_shape[0], self.hidden, self.num_classes)
 
     def partition(self, regions: Sequence[str], seed: int, alpha: float) -> dict[str, Shard]:
         check_regions(regions)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from workloads.tasks.base import Shard
+from workloads.tasks.mlp import two_hidden_layer_mlp
 from workloads.tasks.splits import check_regions, dirichlet_label_skew
 
 _TEST_FRACTION = 0.25
@@ -31,13 +32,7 @@ class DigitsTask:
     num_classes: int = 10
 
     def build_model(self) -> torch.nn.Module:
-        return torch.nn.Sequential(
-            torch.nn.Linear(self.input_shape[0], self.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(self.hidden, self.hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(self.hidden, self.num_classes),
-        )
+        return two_hidden_layer_mlp(self.input_shape[0], self.hidden, self.num_classes)
 
     def partition(self, regions: Sequence[str], seed: int, alpha: float) -> dict[str, Shard]:
         # Imported here: nodes only build models, and scikit-learn takes ~1 s to import.

@@ -5,7 +5,6 @@ breaker, LRU cache and metrics."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,11 +13,13 @@ import pytest
 import torch
 
 from tests.workloads.serving.support import (
+    INFER,
     MODEL,
     Registry,
     app_for,
     asgi_client,
     digits,
+    free_port,
     infer_body,
     make_registry,
     serving,
@@ -34,12 +35,6 @@ from workloads.serving.metrics import ServingMetrics
 pytestmark = pytest.mark.anyio
 X, _ = digits()
 TEST_X = X[1400:1600]  # images the models were not trained on: some are uncertain
-INFER = f"/v2/models/{MODEL}/infer"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def test_circuit_breaker_opens_after_consecutive_failures_and_lets_one_trial_through_after_cooldown() -> None:
@@ -74,10 +69,7 @@ def test_lru_cache_evicts_the_least_recently_used_entry() -> None:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = make_registry(tmp_path_factory.mktemp("registry"))
-    registry.publish("v1", seed=1)
-    registry.publish("v1", seed=1, variant=Variant.INT8)
-    return registry
+    return make_registry(tmp_path_factory.mktemp("registry"), {"v1": 1}, [Variant.FP32, Variant.INT8])
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +85,7 @@ def region(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once closed
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens once the probe socket is closed
 
 
 async def edge_app(registry: Registry, cdn: str, cache: Path, upstream: str, **cascade: object) -> InferenceApp:

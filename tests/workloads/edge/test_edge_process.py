@@ -31,9 +31,7 @@ X, _ = digits()
 
 @pytest.mark.slow
 def test_edge_escalates_to_the_region_process_and_answers_alone_when_it_dies(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
-    registry.publish("v1", seed=1)
-    registry.publish("v1", seed=1, variant=Variant.INT8)
+    registry = make_registry(tmp_path, {"v1": 1}, [Variant.FP32, Variant.INT8])
     region_env = server_env(registry, free_port(), tmp_path / "region-cache")
     with (
         RegistryServer(registry.root) as cdn,

@@ -19,10 +19,7 @@ X, _ = digits()
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = make_registry(tmp_path_factory.mktemp("registry"))
-    registry.publish("v1", seed=1)
-    registry.publish("v2", seed=2)
-    return registry
+    return make_registry(tmp_path_factory.mktemp("registry"), {"v1": 1, "v2": 2})
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.workloads.serving.support import (
+    INFER,
     MODEL,
     REGION,
     TASK,
@@ -25,7 +26,6 @@ from tests.workloads.serving.support import (
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 
 X, _ = digits()
-INFER = f"/v2/models/{MODEL}/infer"
 AUTH = {"authorization": "Bearer test-token"}
 
 
@@ -54,9 +54,7 @@ async def under_load(
 
 @pytest.fixture
 def registry(tmp_path: Path) -> Registry:
-    registry = make_registry(tmp_path)
-    registry.publish("v1", seed=1)
-    return registry
+    return make_registry(tmp_path, {"v1": 1})
 
 
 def test_swapping_versions_under_load_fails_no_request(registry: Registry, tmp_path: Path) -> None:

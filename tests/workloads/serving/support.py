@@ -11,9 +11,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from workloads.tasks import load_task, train
 MODEL = "meridian"
 REGION = "test-region"
 TASK = load_task("digits")
+INFER = f"/v2/models/{MODEL}/infer"  # the V2 inference path of the test model
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -94,15 +95,23 @@ class Registry:
         return self.root / ArtifactId(MODEL, version, REGION, variant).path
 
 
-def make_registry(tmp: Path) -> Registry:
+def make_registry(
+    tmp: Path, seeds: Mapping[str, int] | None = None, variants: Sequence[Variant] = (Variant.FP32,)
+) -> Registry:
+    """A registry under `tmp` with each version of `seeds` (version -> training seed) published in
+    each of `variants`."""
     root = tmp / "registry"
     root.mkdir()
     signing_key, trusted_key = generate_keypair(tmp / "keys")
-    return Registry(root, signing_key, trusted_key)
+    registry = Registry(root, signing_key, trusted_key)
+    for version, seed in (seeds or {}).items():
+        for variant in variants:
+            registry.publish(version, seed, variant)
+    return registry
 
 
 def settings(registry: Registry, cache: Path, **overrides: Any) -> ServingSettings:
-    values: dict[str, Any] = dict(
+    defaults = ServingSettings(
         host="127.0.0.1",
         port=0,
         model_name=MODEL,
@@ -122,8 +131,7 @@ def settings(registry: Registry, cache: Path, **overrides: Any) -> ServingSettin
         torch_threads=1,
         admin_token="test-token",
     )
-    values.update(overrides)
-    return ServingSettings(**values)
+    return replace(defaults, **overrides)
 
 
 def app_for(

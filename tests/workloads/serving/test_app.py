@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.workloads.serving.support import (
+    INFER,
     MODEL,
     Registry,
     app_for,
@@ -23,21 +24,12 @@ from tests.workloads.serving.support import (
 from workloads.contract import VERSION_HEADER
 
 pytestmark = pytest.mark.anyio
-INFER = f"/v2/models/{MODEL}/infer"
 X, Y = digits()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = make_registry(tmp_path_factory.mktemp("registry"))
-    registry.publish("v1", seed=1)
-    registry.publish("v2", seed=2)
-    registry.publish("v3", seed=3)
+    registry = make_registry(tmp_path_factory.mktemp("registry"), {"v1": 1, "v2": 2, "v3": 3})
     # v3 tampered after signing: one weight byte flipped.
     weights = registry.artifact_dir("v3") / "model.safetensors"
     raw = bytearray(weights.read_bytes())

@@ -105,9 +105,7 @@ paths = st.integers(0, 9).flatmap(
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    registry = make_registry(tmp_path_factory.mktemp("registry"))
-    registry.publish("v1", seed=1)
-    return registry
+    return make_registry(tmp_path_factory.mktemp("registry"), {"v1": 1})
 
 
 @pytest.fixture(scope="module")

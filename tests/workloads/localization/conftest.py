@@ -1,3 +1,5 @@
+"""Localization tests share one torch thread, so their timings compare like with like on two cores."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,3 +1,5 @@
+"""The credit task: per-region data with covariate shift, reproducible by seed, one risk model everywhere."""
+
 import numpy as np
 import torch
 

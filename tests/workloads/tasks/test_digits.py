@@ -1,3 +1,5 @@
+"""The digits task: disjoint, reproducible, label-skewed regional shards and the model's shapes."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,3 +1,5 @@
+"""Tasks are found by built-in name or by dotted path, and a bad reference says what is wrong."""
+
 from pathlib import Path
 
 import pytest

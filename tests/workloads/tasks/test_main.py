@@ -1,3 +1,5 @@
+"""`python -m workloads.tasks`: prepare-data writes each region's shard to its own directory, or nothing."""
+
 import json
 
 import pytest

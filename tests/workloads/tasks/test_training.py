@@ -1,3 +1,5 @@
+"""Local training and evaluation: accurate, deterministic per seed, FedProx's proximal term, bad data refused."""
+
 import numpy as np
 import pytest
 import torch

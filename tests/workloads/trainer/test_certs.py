@@ -1,3 +1,5 @@
+"""The federation's certificates and node keys: signed by the CA, P-384, owner-only, never silently replaced."""
+
 import ipaddress
 import stat
 

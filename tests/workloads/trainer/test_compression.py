@@ -1,3 +1,5 @@
+"""Update compression (fp16, int8, top-k): how much smaller each mode sends, and how close it decodes."""
+
 import numpy as np
 import pytest
 

@@ -1,3 +1,5 @@
+"""Round records and the saved model: what the JSONL and model files say, as their readers expect."""
+
 import json
 
 import torch

@@ -1,3 +1,5 @@
+"""The trainer's run config: the app's defaults are complete and typed; a bad value names its key."""
+
 import tomllib
 from pathlib import Path
 

@@ -1,3 +1,5 @@
+"""Update validation: honest updates pass, scaled or malformed ones are rejected naming region and reason."""
+
 import re
 
 import numpy as np

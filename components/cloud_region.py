@@ -1,11 +1,17 @@
 """What every cloud region (components/aws, components/gcp) is built from, whichever cloud it is
-on: the Fleet decides these facts once per region and each cloud adds its own registry links."""
+on: the Fleet decides these facts once per region and each cloud adds its own registry links.
+Both clouds also confine a region's trainer to the same prefix of the model registry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from components.config import Region, StackConfig
+
+
+def artifact_prefix(region: str) -> str:
+    """A region's trainer publishes its localized models under this registry prefix only."""
+    return f"models/{region}/"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
-from components.cloud_region import CloudRegionArgs
+from components.cloud_region import CloudRegionArgs, artifact_prefix
 from components.cluster import (
     ClusterAccess,
     ServiceAccountRef,
@@ -38,11 +38,6 @@ class AwsModelRegistry:
 
     bucket: aws.s3.Bucket
     key: aws.kms.Key
-
-
-def artifact_prefix(region: str) -> str:
-    """A region's trainer publishes its localized models under this registry prefix only."""
-    return f"models/{region}/"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud_region import CloudRegionArgs
+from components.cloud_region import CloudRegionArgs, artifact_prefix
 from components.cluster import ClusterAccess, server_service_accounts, trainer_service_accounts
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.identity import (
@@ -26,11 +26,6 @@ from components.gcp.network import GcpNetwork, GcpNetworkArgs
 from components.gcp.project import Project, lookup_project
 from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
 from components.gcp.storage import GcsBucket, GcsBucketArgs
-
-
-def artifact_prefix(region: str) -> str:
-    """A region's trainer publishes its localized models under this registry prefix only."""
-    return f"models/{region}/"
 
 
 def account_suffix(stack: str, region: str) -> str:

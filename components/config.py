@@ -8,6 +8,7 @@ operator CLI all read the same stacks.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -48,8 +49,7 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 def _dns_label(value: str) -> str:
     if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid name: use 1-32 lowercase letters, digits and '-', "
-            "starting with a letter"
+            f"{value!r} is not a valid name: use 1-32 lowercase letters, digits and '-', starting with a letter"
         )
     return value
 
@@ -76,16 +76,12 @@ class ConfigError(Exception):
 class _Model(BaseModel):
     """Stack YAML uses camelCase keys; unknown keys are errors, so typos never pass silently."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class GpuPool(_Model):
     accelerator: Accelerator
-    machine_type: str | None = Field(
-        default=None, description="Cloud machine type; not used for `kubernetes` regions."
-    )
+    machine_type: str | None = Field(default=None, description="Cloud machine type; not used for `kubernetes` regions.")
     min: int = Field(ge=0, le=1000)
     desired: int = Field(ge=0, le=1000)
     max: int = Field(ge=1, le=1000)
@@ -157,16 +153,14 @@ class Region(_Model):
         if regions[self.name] is not self.residency:
             raise _at(
                 "residency",
-                f"region {self.name} lies in residency zone {regions[self.name]!s}, "
-                f"not {self.residency!s}",
+                f"region {self.name} lies in residency zone {regions[self.name]!s}, not {self.residency!s}",
             )
         machines = GPU_MACHINES[self.cloud]
         machine = machines.get(self.gpu.machine_type or "")
         if machine is None:
             raise _at(
                 "gpu.machineType",
-                f"{self.gpu.machine_type!r} is not a {self.cloud} GPU type; "
-                f"known: {', '.join(sorted(machines))}",
+                f"{self.gpu.machine_type!r} is not a {self.cloud} GPU type; known: {', '.join(sorted(machines))}",
             )
         if self.gpu.accelerator not in machine.accelerators:
             offered = ", ".join(a.value for a in machine.accelerators)
@@ -266,9 +260,7 @@ class Inference(_Model):
     @model_validator(mode="after")
     def _replica_bounds(self) -> Self:
         if self.min_replicas > self.max_replicas:
-            raise _at(
-                "maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}"
-            )
+            raise _at("maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}")
         return self
 
 
@@ -343,8 +335,7 @@ class StackConfig(_Model):
         if self.federation.min_regions > len(self.regions):
             raise _at(
                 "federation.minRegions",
-                f"{self.federation.min_regions} exceeds the {len(self.regions)} region(s) "
-                "of this stack",
+                f"{self.federation.min_regions} exceeds the {len(self.regions)} region(s) of this stack",
             )
         seen: set[str] = set()
         for i, region in enumerate(self.regions):
@@ -413,10 +404,8 @@ def namespace_values(config: dict[str, Any]) -> dict[str, Any]:
         if ns != NAMESPACE or not name:
             continue
         if isinstance(value, str) and value[:1] in "[{":
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # not JSON after all: the plain string
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         out[name] = value
     return out
 

@@ -17,8 +17,9 @@ import pulumi_tls as tls
 from components.aws.providers import certificate_provider
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
+from components.cloud_region import CloudRegionArgs
 from components.cluster_access import ClusterAccess
-from components.config import StackConfig
+from components.config import Region, StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
 from components.geo import RegionalEndpoint, routing_locations
@@ -100,70 +101,46 @@ class Fleet(pulumi.ComponentResource):
         aws_providers: dict[str, aws.Provider] = {}
         superlink: pulumi.Output[str] | None = None
         for region in ordered:
-            if region.cloud is Cloud.AWS:
-                built = AwsRegion(
-                    region.name,
-                    AwsRegionArgs(
-                        config=config,
-                        region=region,
-                        stack=stack,
-                        cidr=region_cidr(region.cloud, region.name),
-                        model_registry_url=registry_url,
-                        registry=aws_registry,
-                        tags=tags,
-                    ),
-                    opts=child,
-                )
-                aws_providers[region.name] = built.provider
-                access = built.access
-                if region is home and built.model_registry is not None:
-                    aws_registry = built.model_registry
-            elif region.cloud is Cloud.GCP:
-                built = GcpRegion(
-                    region.name,
-                    GcpRegionArgs(
-                        config=config,
-                        region=region,
-                        stack=stack,
-                        project=project or "",
-                        cidr=region_cidr(region.cloud, region.name),
-                        model_registry_url=registry_url,
-                        registry_bucket=gcp_registry,
-                        tags=tags,
-                    ),
-                    opts=child,
-                )
-                access = built.access
-                if built.registry_bucket is not None:
-                    gcp_registry = built.registry_bucket.bucket.name
-                    global_home = GcpHome(
-                        provider=built.provider, project=built.project, registry_bucket=built.registry_bucket.bucket
-                    )
-            else:
+            if region.cloud is Cloud.KUBERNETES:
                 access = ExistingCluster(region.name, ExistingClusterArgs(region=region), opts=child).access
-
-            images = WorkloadImages(
-                f"{region.name}-images",
-                WorkloadImagesArgs(
-                    registry=access.image_registry,
-                    registry_auth=access.registry_auth,
-                    tag=image_tag,
-                    cache_registry=access.build_cache_registry,
-                ),
-                opts=child,
-            )
-            workloads = RegionWorkloads(
-                f"{region.name}-workloads",
-                RegionWorkloadsArgs(
+            else:
+                common = CloudRegionArgs(
                     config=config,
                     region=region,
-                    access=access,
-                    images=images.refs,
-                    superlink_address=superlink,
-                    labels=tags,
-                    trust=trust,
-                ),
-                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=access.depends_on)),
+                    stack=stack,
+                    cidr=region_cidr(region.cloud, region.name),
+                    model_registry_url=registry_url,
+                    tags=tags,
+                )
+                if region.cloud is Cloud.AWS:
+                    built = AwsRegion(region.name, AwsRegionArgs(common=common, registry=aws_registry), opts=child)
+                    aws_providers[region.name] = built.provider
+                    if region is home and built.model_registry is not None:
+                        aws_registry = built.model_registry
+                else:
+                    built = GcpRegion(
+                        region.name,
+                        GcpRegionArgs(common=common, project=project or "", registry_bucket=gcp_registry),
+                        opts=child,
+                    )
+                    if built.registry_bucket is not None:
+                        gcp_registry = built.registry_bucket.bucket.name
+                        global_home = GcpHome(
+                            provider=built.provider,
+                            project=built.project,
+                            registry_bucket=built.registry_bucket.bucket,
+                        )
+                access = built.access
+
+            workloads = region_workloads(
+                config,
+                region,
+                access,
+                image_tag=image_tag,
+                labels=tags,
+                trust=trust,
+                superlink=superlink,
+                opts=child,
             )
             if region is home:
                 superlink = workloads.superlink_address
@@ -215,6 +192,44 @@ class Fleet(pulumi.ComponentResource):
         self.register_outputs(self.exports)
 
 
+def region_workloads(
+    config: StackConfig,
+    region: Region,
+    access: ClusterAccess,
+    *,
+    image_tag: str,
+    labels: dict[str, str],
+    trust: FederationTrust,
+    superlink: pulumi.Output[str] | None,
+    opts: pulumi.ResourceOptions | None = None,
+) -> RegionWorkloads:
+    """A region's workload images, pushed to its own registry, and its workloads deployed from
+    them once its cluster is ready. `superlink` is None at home, which runs the SuperLink."""
+    images = WorkloadImages(
+        f"{region.name}-images",
+        WorkloadImagesArgs(
+            registry=access.image_registry,
+            registry_auth=access.registry_auth,
+            tag=image_tag,
+            cache_registry=access.build_cache_registry,
+        ),
+        opts=opts,
+    )
+    return RegionWorkloads(
+        f"{region.name}-workloads",
+        RegionWorkloadsArgs(
+            config=config,
+            region=region,
+            access=access,
+            images=images.refs,
+            superlink_address=superlink,
+            labels=labels,
+            trust=trust,
+        ),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=access.depends_on)),
+    )
+
+
 def fleet_registry_url(config: StackConfig) -> str | None:
     """Where regions read artifacts: the CDN, an existing home's own registry URL, or (None)
     the home's registry bucket, which only regions of the home's cloud can read."""
@@ -250,4 +265,3 @@ def _preflight(config: StackConfig) -> tuple[dict[str, str], str | None]:
     if not project:
         raise ValueError("it has GCP regions: set `gcp:project` in its stack file")
     return locations, project
-

@@ -21,6 +21,7 @@ from components.config import Region
 
 Point = tuple[float, float]  # latitude, longitude in degrees
 
+# fmt: off
 AWS_LOCATIONS: dict[str, Point] = {
     "us-east-1": (38.9, -77.4), "us-east-2": (40.0, -83.0), "us-west-1": (37.4, -121.9),
     "us-west-2": (45.8, -119.7), "ca-central-1": (45.5, -73.6), "ca-west-1": (51.0, -114.1),
@@ -66,6 +67,7 @@ RESIDENCY_ANCHORS: dict[Residency, Point] = {
     Residency.UK: (51.5, -0.1),
     Residency.APAC: (1.3, 103.8),
 }
+# fmt: on
 
 
 def distance_km(a: Point, b: Point) -> float:
@@ -121,3 +123,16 @@ class RegionalEndpoint:
     region: str
     address: pulumi.Output[str]  # hostname or IP of the region's inference LoadBalancer
     location: str  # its routing location (see routing_locations)
+
+
+@dataclass(frozen=True)
+class RoutedName:
+    """What global routing answers, whichever cloud's DNS serves it: `name` (under the zone's
+    `domain`) resolves to the nearest healthy endpoint, each probed on `port` at `health_check_path`."""
+
+    domain: str  # the zone's domain
+    name: str  # the routed name, under domain
+    endpoints: list[RegionalEndpoint]
+    health_check_path: str
+    port: int
+    ttl: int

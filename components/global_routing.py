@@ -25,7 +25,7 @@ from components.gcp.cdn import RegistryCdn as GcpRegistryCdn
 from components.gcp.cdn import RegistryCdnArgs as GcpRegistryCdnArgs
 from components.gcp.dns import GeoRouting, GeoRoutingArgs
 from components.gcp.project import Project
-from components.geo import RegionalEndpoint
+from components.geo import RegionalEndpoint, RoutedName
 from workloads.contract import HTTP_PORT
 
 INFERENCE_LABEL = "inference"  # clients resolve inference.<domain>
@@ -78,24 +78,20 @@ class GlobalRouting(pulumi.ComponentResource):
         self.registry_url = registry_cdn_url(config)
         registry_domain = f"{REGISTRY_LABEL}.{domain}"
         home = args.home
+        # The same name over the same endpoints whichever cloud serves the zone.
+        routed = RoutedName(
+            domain=domain,
+            name=self.inference_name,
+            endpoints=args.endpoints,
+            health_check_path=config.dns.health_check_path,
+            port=HTTP_PORT,
+            ttl=config.dns.ttl_seconds,
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=home.provider)
+        component = pulumi.ResourceOptions(parent=self, providers=[home.provider])
         if isinstance(home, AwsHome):
-            child = pulumi.ResourceOptions(parent=self, provider=home.provider)
-            zone = aws.route53.Zone(
-                f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", opts=child
-            )
-            LatencyRouting(
-                f"{name}-latency",
-                LatencyRoutingArgs(
-                    zone_id=zone.zone_id,
-                    domain=domain,
-                    name=self.inference_name,
-                    endpoints=args.endpoints,
-                    health_check_path=config.dns.health_check_path,
-                    port=HTTP_PORT,
-                    ttl=config.dns.ttl_seconds,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
-            )
+            zone = aws.route53.Zone(f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", opts=child)
+            LatencyRouting(f"{name}-latency", LatencyRoutingArgs(zone_id=zone.zone_id, routed=routed), opts=component)
             if self.registry_url:
                 AwsRegistryCdn(
                     f"{name}-registry-cdn",
@@ -106,11 +102,10 @@ class GlobalRouting(pulumi.ComponentResource):
                         settings=config.cdn,
                         us_east_1=home.us_east_1,
                     ),
-                    opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+                    opts=component,
                 )
             self.name_servers = zone.name_servers
         else:
-            child = pulumi.ResourceOptions(parent=self, provider=home.provider)
             zone = gcp.dns.ManagedZone(
                 f"{name}-zone",
                 project=home.project.id,
@@ -122,17 +117,8 @@ class GlobalRouting(pulumi.ComponentResource):
             )
             GeoRouting(
                 f"{name}-geo",
-                GeoRoutingArgs(
-                    project=home.project.id,
-                    zone_name=zone.name,
-                    domain=domain,
-                    name=self.inference_name,
-                    endpoints=args.endpoints,
-                    health_check_path=config.dns.health_check_path,
-                    port=HTTP_PORT,
-                    ttl=config.dns.ttl_seconds,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+                GeoRoutingArgs(project=home.project.id, zone_name=zone.name, routed=routed),
+                opts=component,
             )
             if self.registry_url:
                 cdn = GcpRegistryCdn(
@@ -143,7 +129,7 @@ class GlobalRouting(pulumi.ComponentResource):
                         project=home.project,
                         settings=config.cdn,
                     ),
-                    opts=pulumi.ResourceOptions(parent=self, providers=[home.provider]),
+                    opts=component,
                 )
                 gcp.dns.RecordSet(
                     f"{name}-registry",

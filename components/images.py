@@ -49,9 +49,7 @@ class WorkloadImages(pulumi.ComponentResource):
 
     refs: dict[Image, pulumi.Output[str]]
 
-    def __init__(
-        self, name: str, args: WorkloadImagesArgs, opts: pulumi.ResourceOptions | None = None
-    ):
+    def __init__(self, name: str, args: WorkloadImagesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:images:WorkloadImages", name, None, opts)
         if not args.tag or any(c in args.tag for c in ":@/ "):
             raise ValueError(f"image tag {args.tag!r} is empty or contains ':', '@', '/' or a space")
@@ -66,9 +64,7 @@ class WorkloadImages(pulumi.ComponentResource):
             built = docker_build.Image(
                 f"{name}-{image.value}",
                 context=docker_build.BuildContextArgs(location=context),
-                dockerfile=docker_build.DockerfileArgs(
-                    location=_from_program_dir(dockerfile_path(image))
-                ),
+                dockerfile=docker_build.DockerfileArgs(location=_from_program_dir(dockerfile_path(image))),
                 platforms=[docker_build.Platform.LINUX_AMD64],
                 push=True,
                 tags=[pulumi.Output.concat(repository, ":", args.tag)],
@@ -76,11 +72,7 @@ class WorkloadImages(pulumi.ComponentResource):
                 # A registry cache (not a local one) so CI runners without state still reuse
                 # layers; image-manifest + OCI media types are what ECR and Artifact Registry
                 # accept for cache manifests.
-                cache_from=[
-                    docker_build.CacheFromArgs(
-                        registry=docker_build.CacheFromRegistryArgs(ref=cache)
-                    )
-                ],
+                cache_from=[docker_build.CacheFromArgs(registry=docker_build.CacheFromRegistryArgs(ref=cache))],
                 cache_to=[
                     docker_build.CacheToArgs(
                         registry=docker_build.CacheToRegistryArgs(

@@ -8,14 +8,11 @@ kind. Traffic-priced kinds use the table's stated monthly traffic. The cost-ceil
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from typing import Any
 
-from components.config import ConfigError, load_stack
-from meridian.mocks import ProgramError
+from components.config import load_stack
 from meridian.preview import preview_stack
+from meridian.stack_command import run_stack_command
 from policy.rules.pricing import KINDS, Estimate, Priced, estimate, hours_per_month, price_table
 
 
@@ -78,17 +75,12 @@ def _print(stack: str, result: Estimate) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="meridian cost", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--json", action="store_true", help="print the estimate as JSON")
-    args = parser.parse_args(argv)
-    try:
-        result = stack_estimate(args.stack)
-    except (ConfigError, ProgramError) as err:
-        print(err, file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(to_json(args.stack, result), indent=1))
-    else:
-        _print(args.stack, result)
-    return 0
+    return run_stack_command(
+        argv,
+        prog="meridian cost",
+        description=(__doc__ or "").split("\n\n")[0],
+        json_help="print the estimate as JSON",
+        compute=stack_estimate,
+        as_json=to_json,
+        show=_print,
+    )

@@ -146,8 +146,10 @@ def markdown(diff: StackDiff) -> str:
     lines = [
         f"### Offline preview of `{diff.stack}`: `{diff.base}` ({diff.base_commit[:12]}) → working tree",
         "",
-        f"**{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to delete**, "
-        f"{diff.unchanged} unchanged.",
+        (
+            f"**{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to delete**, "
+            f"{diff.unchanged} unchanged."
+        ),
     ]
     if diff.note:
         lines += ["", f"_{diff.note}_"]

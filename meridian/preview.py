@@ -8,7 +8,6 @@ gets a realistic answer, so the inventory is what `pulumi preview` would plan, m
 
 from __future__ import annotations
 
-import argparse
 import json
 import runpy
 import sys
@@ -17,8 +16,10 @@ from typing import Any
 
 import yaml
 
-from components.config import ConfigError, StackConfig, load_stack, stack_file
-from meridian.mocks import DISABLE_DEFAULT_PROVIDERS, Inventory, ProgramError, run_under_mocks
+from components.config import StackConfig, load_stack, stack_file
+from meridian.mocks import DISABLE_DEFAULT_PROVIDERS, Inventory, run_under_mocks
+from meridian.mocks import ProgramError as ProgramError  # what run_program raises, for its callers
+from meridian.stack_command import run_stack_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
@@ -90,20 +91,12 @@ def _table(inventory: Inventory) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="meridian preview", description="Run the Pulumi program offline, under mocks."
+    return run_stack_command(
+        argv,
+        prog="meridian preview",
+        description="Run the Pulumi program offline, under mocks.",
+        json_help="print the inventory as JSON",
+        compute=preview_stack,
+        as_json=lambda _, inventory: inventory.to_json(),
+        show=lambda _, inventory: _table(inventory),
     )
-    parser.add_argument("stack", help="stack name: stacks/Pulumi.<stack>.yaml")
-    parser.add_argument("--json", action="store_true", help="print the inventory as JSON")
-    args = parser.parse_args(argv)
-    try:
-        inventory = preview_stack(args.stack)
-    except (ConfigError, ProgramError) as err:
-        print(err, file=sys.stderr)
-        return 2
-    if args.json:
-        json.dump(inventory.to_json(), sys.stdout, indent=1, default=str)
-        print()
-    else:
-        _table(inventory)
-    return 0

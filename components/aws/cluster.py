@@ -75,15 +75,14 @@ class EksCluster(pulumi.ComponentResource):
         cluster_policy = aws.iam.RolePolicyAttachment(
             f"{name}-control-plane",
             role=cluster_role.name,
-            policy_arn=args.account.partition.apply(
-                lambda p: f"arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy"
-            ),
+            policy_arn=args.account.partition.apply(lambda p: f"arn:{p}:iam::aws:policy/AmazonEKSClusterPolicy"),
             opts=child,
         )
         secrets_key = customer_key(
-            f"{name}-secrets-key",
-            alias=f"meridian/{args.stack}/{name}-secrets",
-            description=f"Meridian {args.stack} {args.cluster_name}: Kubernetes secrets envelope encryption",
+            f"{name}-secrets",
+            "Kubernetes secrets envelope encryption",
+            stack=args.stack,
+            subject=args.cluster_name,
             account=args.account,
             opts=child,
         )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.geo import RegionalEndpoint, is_ip, pools
+from components.geo import RoutedName, is_ip, pools
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 HEALTH_CHECK_FAILURES = 3  # ~90 s of failures before a region leaves the answer
@@ -18,12 +18,7 @@ HEALTH_CHECK_FAILURES = 3  # ~90 s of failures before a region leaves the answer
 @dataclass(frozen=True)
 class LatencyRoutingArgs:
     zone_id: pulumi.Input[str]
-    domain: str  # the zone's domain
-    name: str  # the latency-routed name, under domain
-    endpoints: list[RegionalEndpoint]
-    health_check_path: str
-    port: int
-    ttl: int
+    routed: RoutedName
 
 
 class LatencyRouting(pulumi.ComponentResource):
@@ -33,6 +28,7 @@ class LatencyRouting(pulumi.ComponentResource):
     def __init__(self, name: str, args: LatencyRoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:LatencyRouting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        routed = args.routed
         self.health_checks, self.regional_names = {}, {}
 
         def routed_cname(
@@ -51,7 +47,7 @@ class LatencyRouting(pulumi.ComponentResource):
                 name=record_name,
                 type="CNAME",
                 records=[target],
-                ttl=args.ttl,
+                ttl=routed.ttl,
                 set_identifier=set_identifier,
                 health_check_id=health_check.id,
                 latency_routing_policies=(
@@ -63,9 +59,9 @@ class LatencyRouting(pulumi.ComponentResource):
                 opts=child,
             )
 
-        for endpoint in args.endpoints:
+        for endpoint in routed.endpoints:
             region = endpoint.region
-            regional_name = f"{region}.{args.domain}"
+            regional_name = f"{region}.{routed.domain}"
             # A hostname can only be CNAMEd; an IP gets an A record. The routed records below
             # are then CNAMEs to these names, since one routing group must share a record type.
             aws.route53.Record(
@@ -74,7 +70,7 @@ class LatencyRouting(pulumi.ComponentResource):
                 name=regional_name,
                 type=endpoint.address.apply(lambda a: "A" if is_ip(a) else "CNAME"),
                 records=[endpoint.address],
-                ttl=args.ttl,
+                ttl=routed.ttl,
                 opts=child,
             )
             self.health_checks[region] = aws.route53.HealthCheck(
@@ -82,23 +78,23 @@ class LatencyRouting(pulumi.ComponentResource):
                 type="HTTP",
                 fqdn=endpoint.address.apply(lambda a: None if is_ip(a) else a),
                 ip_address=endpoint.address.apply(lambda a: a if is_ip(a) else None),
-                port=args.port,
-                resource_path=args.health_check_path,
+                port=routed.port,
+                resource_path=routed.health_check_path,
                 request_interval=HEALTH_CHECK_INTERVAL_SECONDS,
                 failure_threshold=HEALTH_CHECK_FAILURES,
-                tags={"Name": f"{args.name}-{region}"},
+                tags={"Name": f"{routed.name}-{region}"},
                 opts=child,
             )
             self.regional_names[region] = regional_name
 
         # Route53 keeps one latency record per AWS region: regions routed as the same AWS
         # region share it through an equally weighted, health-checked pool.
-        for location, members in pools(args.endpoints).items():
+        for location, members in pools(routed.endpoints).items():
             if len(members) == 1:
                 region = members[0].region
                 target, check = self.regional_names[region], self.health_checks[region]
             else:
-                target = f"{location}.pool.{args.domain}"
+                target = f"{location}.pool.{routed.domain}"
                 for member in members:
                     routed_cname(
                         f"{name}-pool-{location}-{member.region}",
@@ -112,8 +108,8 @@ class LatencyRouting(pulumi.ComponentResource):
                     type="CALCULATED",
                     child_healthchecks=[self.health_checks[m.region].id for m in members],
                     child_health_threshold=1,  # the pool is up while any member is
-                    tags={"Name": f"{args.name}-pool-{location}"},
+                    tags={"Name": f"{routed.name}-pool-{location}"},
                     opts=child,
                 )
-            routed_cname(f"{name}-{location}-latency", args.name, target, location, check, latency_region=location)
-        self.register_outputs({"name": args.name, "regionalNames": self.regional_names})
+            routed_cname(f"{name}-{location}-latency", routed.name, target, location, check, latency_region=location)
+        self.register_outputs({"name": routed.name, "regionalNames": self.regional_names})

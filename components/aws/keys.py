@@ -11,15 +11,19 @@ from components.aws.account import Account
 
 
 def customer_key(
-    name: str,
-    alias: str,
-    description: str,
+    owner: str,
+    use: str,
+    *,
+    stack: str,
     account: Account,
     opts: pulumi.ResourceOptions,
+    subject: str | None = None,
     service_statements: list[dict[str, Any]] | None = None,
     tags: dict[str, str] | None = None,
 ) -> aws.kms.Key:
-    """A symmetric key, `alias/<alias>`, administered by the account (IAM policies decide who uses it).
+    """The key `<owner>-key`, aliased `meridian/<stack>/<owner>` and described as Meridian's
+    `<stack> <subject>: <use>` (subject: the owner unless named), administered by the account
+    (IAM policies decide who uses it).
 
     `service_statements` grant AWS services that cannot use IAM (e.g. CloudFront through
     origin access control) the use of the key. `tags` add to the provider's default tags.
@@ -39,14 +43,15 @@ def customer_key(
             ],
         }
     )
+    name = f"{owner}-key"
     key = aws.kms.Key(
         name,
-        description=description,
+        description=f"Meridian {stack} {subject or owner}: {use}",
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=policy,
         tags=tags,
         opts=opts,
     )
-    aws.kms.Alias(name, name=f"alias/{alias}", target_key_id=key.key_id, opts=opts)
+    aws.kms.Alias(name, name=f"alias/meridian/{stack}/{owner}", target_key_id=key.key_id, opts=opts)
     return key

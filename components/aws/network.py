@@ -75,35 +75,53 @@ class AwsNetwork(pulumi.ComponentResource):
             tags={"Name": f"{name}-vpc"},
             opts=child,
         )
-        igw = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child
-        )
-        public_rt = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
-            tags={"Name": f"{name}-public"},
-            opts=child,
-        )
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={"Name": f"{name}-igw"}, opts=child)
 
+        def default_route(suffix: str, **target: pulumi.Input[str]) -> aws.ec2.RouteTable:
+            """A route table sending everything off the VPC to `target` (a gateway_id or nat_gateway_id)."""
+            return aws.ec2.RouteTable(
+                f"{name}-{suffix}",
+                vpc_id=vpc.id,
+                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", **target)],
+                tags={"Name": f"{name}-{suffix}"},
+                opts=child,
+            )
+
+        def subnet(
+            suffix: str,
+            cidr: str,
+            zone: pulumi.Input[str],
+            table: aws.ec2.RouteTable,
+            tags: dict[str, str],
+            opts: pulumi.ResourceOptions = child,
+            map_public_ip_on_launch: bool | None = None,
+        ) -> aws.ec2.Subnet:
+            """A subnet named `<name>-<suffix>`, routed through `table`."""
+            created = aws.ec2.Subnet(
+                f"{name}-{suffix}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=map_public_ip_on_launch,
+                tags={"Name": f"{name}-{suffix}", **tags},
+                opts=opts,
+            )
+            aws.ec2.RouteTableAssociation(f"{name}-{suffix}", subnet_id=created.id, route_table_id=table.id, opts=child)
+            return created
+
+        public_rt = default_route("public", gateway_id=igw.id)
         self.private_subnet_ids, self.public_subnet_ids = [], []
         private_tables: list[aws.ec2.RouteTable] = []
         for i in range(AZ_COUNT):
-            public = aws.ec2.Subnet(
-                f"{name}-public-{i}",
-                vpc_id=vpc.id,
-                cidr_block=public_cidrs[i],
-                availability_zone=zone(i),
+            public = subnet(
+                f"public-{i}",
+                public_cidrs[i],
+                zone(i),
+                public_rt,
+                {"kubernetes.io/role/elb": "1"},
                 map_public_ip_on_launch=False,  # only load balancers and NAT live here
-                tags={"Name": f"{name}-public-{i}", "kubernetes.io/role/elb": "1"},
-                opts=child,
             )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{i}", subnet_id=public.id, route_table_id=public_rt.id, opts=child
-            )
-            eip = aws.ec2.Eip(
-                f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child
-            )
+            eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags={"Name": f"{name}-nat-{i}"}, opts=child)
             # One NAT per AZ: an AZ outage must not cut the other AZ's nodes off image pulls.
             nat = aws.ec2.NatGateway(
                 f"{name}-nat-{i}",
@@ -112,52 +130,32 @@ class AwsNetwork(pulumi.ComponentResource):
                 tags={"Name": f"{name}-nat-{i}"},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
             )
-            private_rt = aws.ec2.RouteTable(
-                f"{name}-private-{i}",
-                vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{name}-private-{i}"},
-                opts=child,
-            )
+            private_rt = default_route(f"private-{i}", nat_gateway_id=nat.id)
             private_tables.append(private_rt)
-            private = aws.ec2.Subnet(
-                f"{name}-private-{i}",
-                vpc_id=vpc.id,
-                cidr_block=private_cidrs[i],
-                availability_zone=zone(i),
-                tags={"Name": f"{name}-private-{i}", "kubernetes.io/role/internal-elb": "1"},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{i}", subnet_id=private.id, route_table_id=private_rt.id, opts=child
+            private = subnet(
+                f"private-{i}", private_cidrs[i], zone(i), private_rt, {"kubernetes.io/role/internal-elb": "1"}
             )
             self.public_subnet_ids.append(public.id)
             self.private_subnet_ids.append(private.id)
 
         self.edge_subnet_ids = {}
-        for site, cidr in zip(args.edge_sites, edge_cidrs):
+        # Sites beyond the pool were refused above: zip stops at the last site.
+        for site, cidr in zip(args.edge_sites, edge_cidrs, strict=False):
             opt_in = aws.ec2.AvailabilityZoneGroup(
                 f"{name}-{site.name}-zone-group",
                 group_name=local_zone_group(site.location),
                 opt_in_status="opted-in",
                 opts=child,
             )
-            subnet = aws.ec2.Subnet(
-                f"{name}-edge-{site.name}",
-                vpc_id=vpc.id,
-                cidr_block=cidr,
-                availability_zone=site.location,
-                tags={"Name": f"{name}-edge-{site.name}", "meridian/edge-site": site.name},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[opt_in]),
-            )
             # Egress through the parent region's NAT: a Local Zone has no NAT gateway of its own.
-            aws.ec2.RouteTableAssociation(
-                f"{name}-edge-{site.name}",
-                subnet_id=subnet.id,
-                route_table_id=private_tables[0].id,
-                opts=child,
-            )
-            self.edge_subnet_ids[site.name] = subnet.id
+            self.edge_subnet_ids[site.name] = subnet(
+                f"edge-{site.name}",
+                cidr,
+                site.location,
+                private_tables[0],
+                {"meridian/edge-site": site.name},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[opt_in]),
+            ).id
 
         self.vpc_id = vpc.id
         self.register_outputs(

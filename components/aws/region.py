@@ -23,13 +23,13 @@ from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
+from components.cloud_region import CloudRegionArgs, artifact_prefix
 from components.cluster_access import (
     ClusterAccess,
     ServiceAccountRef,
     server_service_accounts,
     trainer_service_accounts,
 )
-from components.config import Region, StackConfig
 
 
 @dataclass(frozen=True)
@@ -40,20 +40,10 @@ class AwsModelRegistry:
     key: aws.kms.Key
 
 
-def artifact_prefix(region: str) -> str:
-    """A region's trainer publishes its localized models under this registry prefix only."""
-    return f"models/{region}/"
-
-
 @dataclass(frozen=True)
 class AwsRegionArgs:
-    config: StackConfig
-    region: Region
-    stack: str
-    cidr: str  # this region's /16
-    model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
+    common: CloudRegionArgs
     registry: AwsModelRegistry | None  # None at home (created here) or when home is not on AWS
-    tags: dict[str, str]  # the provider's default tags: every resource of the region gets them
 
 
 class AwsRegion(pulumi.ComponentResource):
@@ -65,46 +55,44 @@ class AwsRegion(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AwsRegionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:AwsRegion", name, None, opts)
-        region = args.region
-        is_home = region.name == args.config.home
-        self.provider = regional_provider(region.name, args.tags, parent=self)
+        common = args.common
+        region = common.region
+        self.provider = regional_provider(region.name, common.tags, parent=self)
         child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         account = lookup_account(self.provider)
 
-        network = AwsNetwork(
-            f"{name}-network", NetworkArgs(cidr=args.cidr, edge_sites=region.edge_sites), opts=child
-        )
+        network = AwsNetwork(f"{name}-network", NetworkArgs(cidr=common.cidr, edge_sites=region.edge_sites), opts=child)
         self.eks = EksCluster(
             f"{name}-eks",
             EksClusterArgs(
-                cluster_name=f"meridian-{args.stack}-{region.name}",
-                stack=args.stack,
+                cluster_name=common.unique_name,
+                stack=common.stack,
                 region=region,
-                kubernetes_version=args.config.kubernetes_version,
+                kubernetes_version=common.config.kubernetes_version,
                 subnet_ids=network.private_subnet_ids,
                 edge_subnet_ids=network.edge_subnet_ids,
-                api_allowed_cidrs=args.config.network.api_allowed_cidrs,
+                api_allowed_cidrs=common.config.network.api_allowed_cidrs,
                 account=account,
             ),
             opts=child,
         )
         self.data_bucket = SecureBucket(
             f"{name}-data",
-            SecureBucketArgs(purpose="data", stack=args.stack, account=account),
+            SecureBucketArgs(purpose="data", stack=common.stack, account=account),
             opts=child,
         )
         images = ImageRepositories(
-            f"{name}-ecr", ImageRepositoriesArgs(stack=args.stack, account=account), opts=child
+            f"{name}-ecr", ImageRepositoriesArgs(stack=common.stack, account=account), opts=child
         )
 
         self.model_registry = args.registry
-        if is_home:
-            cdn = args.config.cdn.enabled
+        if common.is_home:
+            cdn = common.config.cdn.enabled
             registry_bucket = SecureBucket(
                 f"{name}-registry",
                 SecureBucketArgs(
                     purpose="registry",
-                    stack=args.stack,
+                    stack=common.stack,
                     account=account,
                     key_service_statements=[cloudfront_key_statement(account)] if cdn else [],
                     policy_attached_by_cdn=cdn,
@@ -140,7 +128,7 @@ class AwsRegion(pulumi.ComponentResource):
         trainer = role("trainer", trainer_statements, trainer_service_accounts(region.name))
         server = role("server", server_statements, server_service_accounts(region.name))
 
-        registry_url = args.model_registry_url or (
+        registry_url = common.model_registry_url or (
             pulumi.Output.concat("s3://", self.model_registry.bucket.bucket)
             if self.model_registry is not None
             else None

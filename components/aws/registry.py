@@ -51,13 +51,7 @@ class ImageRepositories(pulumi.ComponentResource):
     def __init__(self, name: str, args: ImageRepositoriesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:ImageRepositories", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        key = customer_key(
-            f"{name}-key",
-            alias=f"meridian/{args.stack}/{name}",
-            description=f"Meridian {args.stack} {name}: ECR image encryption",
-            account=args.account,
-            opts=child,
-        )
+        key = customer_key(name, "ECR image encryption", stack=args.stack, account=args.account, opts=child)
         prefix = repository_prefix(args.stack)
         self.repositories = {}
         for image in Image:

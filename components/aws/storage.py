@@ -59,9 +59,9 @@ class SecureBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {"meridian/purpose": args.purpose}  # beside the provider's default tags
         self.key = customer_key(
-            f"{name}-key",
-            alias=f"meridian/{args.stack}/{name}",
-            description=f"Meridian {args.stack} {name}: S3 server-side encryption",
+            name,
+            "S3 server-side encryption",
+            stack=args.stack,
             account=args.account,
             opts=child,
             service_statements=args.key_service_statements,

@@ -185,7 +185,9 @@ class GkeCluster(pulumi.ComponentResource):
             )
         ]
         gpu_labels = {POOL_LABEL: "gpu", ACCELERATOR_LABEL: gpu.accelerator.value}
-        gpu_taints = [gcp.container.NodePoolNodeConfigTaintArgs(key=GPU_TAINT_KEY, value="present", effect="NO_SCHEDULE")]
+        gpu_taints = [
+            gcp.container.NodePoolNodeConfigTaintArgs(key=GPU_TAINT_KEY, value="present", effect="NO_SCHEDULE")
+        ]
 
         def gpu_pool(suffix: str, spot: bool, bounds: tuple[int, int, int]) -> gcp.container.NodePool:
             low, desired, high = bounds
@@ -213,7 +215,11 @@ class GkeCluster(pulumi.ComponentResource):
                 machine_type=region.edge_machine(site),
                 spot=False,
                 labels={POOL_LABEL: "edge", EDGE_SITE_LABEL: site.name},
-                taints=[gcp.container.NodePoolNodeConfigTaintArgs(key=EDGE_SITE_LABEL, value=site.name, effect="NO_SCHEDULE")],
+                taints=[
+                    gcp.container.NodePoolNodeConfigTaintArgs(
+                        key=EDGE_SITE_LABEL, value=site.name, effect="NO_SCHEDULE"
+                    )
+                ],
                 node_locations=[site.location],
                 initial=site.capacity,
                 autoscaling=None,

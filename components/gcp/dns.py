@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.geo import RegionalEndpoint, is_ip, pools
+from components.geo import RoutedName, is_ip, pools
 
 # Cloud DNS health checks for external endpoints probe from exactly three source regions.
 PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
@@ -19,12 +19,7 @@ PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
 class GeoRoutingArgs:
     project: str
     zone_name: pulumi.Input[str]  # the managed zone
-    domain: str
-    name: str  # the geo-routed name, under domain
-    endpoints: list[RegionalEndpoint]
-    health_check_path: str
-    port: int
-    ttl: int
+    routed: RoutedName
 
 
 def _fqdn(name: str) -> str:
@@ -38,9 +33,10 @@ class GeoRouting(pulumi.ComponentResource):
     def __init__(self, name: str, args: GeoRoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:gcp:GeoRouting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        routed = args.routed
         self.regional_names = {}
-        for endpoint in args.endpoints:
-            regional_name = f"{endpoint.region}.{args.domain}"
+        for endpoint in routed.endpoints:
+            regional_name = f"{endpoint.region}.{routed.domain}"
             gcp.dns.RecordSet(
                 f"{name}-{endpoint.region}",
                 project=args.project,
@@ -48,7 +44,7 @@ class GeoRouting(pulumi.ComponentResource):
                 name=_fqdn(regional_name),
                 type=endpoint.address.apply(lambda a: "A" if is_ip(a) else "CNAME"),
                 rrdatas=[endpoint.address.apply(lambda a: a if is_ip(a) else _fqdn(a))],
-                ttl=args.ttl,
+                ttl=routed.ttl,
                 opts=child,
             )
             self.regional_names[endpoint.region] = regional_name
@@ -57,25 +53,24 @@ class GeoRouting(pulumi.ComponentResource):
             f"{name}-health",
             project=args.project,
             http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
-                port=args.port, request_path=args.health_check_path
+                port=routed.port, request_path=routed.health_check_path
             ),
             source_regions=PROBE_REGIONS,
             check_interval_sec=30,
             timeout_sec=10,
             opts=child,
         )
-        endpoints = args.endpoints
+        endpoints = routed.endpoints
 
         def routing(resolved: list[str]) -> gcp.dns.RecordSetRoutingPolicyArgs:
             health_check_id, addresses = resolved[0], resolved[1:]
-            hosts = [f"{e.region}: {a}" for e, a in zip(endpoints, addresses) if not is_ip(a)]
+            hosts = [f"{e.region}: {a}" for e, a in zip(endpoints, addresses, strict=True) if not is_ip(a)]
             if hosts:
                 # Cloud DNS health-checks A records only; a hostname cannot join this group.
                 raise ValueError(
-                    "geo routing with health checks needs IP endpoints; these are hostnames: "
-                    + ", ".join(hosts)
+                    "geo routing with health checks needs IP endpoints; these are hostnames: " + ", ".join(hosts)
                 )
-            by_region = dict(zip((e.region for e in endpoints), addresses))
+            by_region = dict(zip((e.region for e in endpoints), addresses, strict=True))
             return gcp.dns.RecordSetRoutingPolicyArgs(
                 health_check=health_check_id,
                 # one item per location; regions routed as the same location share it
@@ -94,10 +89,10 @@ class GeoRouting(pulumi.ComponentResource):
             f"{name}-geo",
             project=args.project,
             managed_zone=args.zone_name,
-            name=_fqdn(args.name),
+            name=_fqdn(routed.name),
             type="A",
-            ttl=args.ttl,
+            ttl=routed.ttl,
             routing_policy=pulumi.Output.all(self.health_check.id, *[e.address for e in endpoints]).apply(routing),
             opts=child,
         )
-        self.register_outputs({"name": args.name, "regionalNames": self.regional_names})
+        self.register_outputs({"name": routed.name, "regionalNames": self.regional_names})

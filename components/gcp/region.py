@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.cloud_region import CloudRegionArgs, artifact_prefix
 from components.cluster_access import ClusterAccess, server_service_accounts, trainer_service_accounts
-from components.config import Region, StackConfig
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.identity import (
     BucketGrant,
@@ -28,11 +28,6 @@ from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
 from components.gcp.storage import GcsBucket, GcsBucketArgs
 
 
-def artifact_prefix(region: str) -> str:
-    """A region's trainer publishes its localized models under this registry prefix only."""
-    return f"models/{region}/"
-
-
 def account_suffix(stack: str, region: str) -> str:
     """Service account ids are 6-30 characters and project-wide: a stable short hash."""
     return hashlib.sha256(f"{stack}/{region}".encode()).hexdigest()[:8]
@@ -40,14 +35,9 @@ def account_suffix(stack: str, region: str) -> str:
 
 @dataclass(frozen=True)
 class GcpRegionArgs:
-    config: StackConfig
-    region: Region
-    stack: str
+    common: CloudRegionArgs  # its tags become the provider's default labels
     project: str
-    cidr: str  # this region's /16
-    model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
     registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP
-    tags: dict[str, str]  # the stack's: every resource gets them as the provider's default labels
 
 
 class GcpRegion(pulumi.ComponentResource):
@@ -60,7 +50,8 @@ class GcpRegion(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GcpRegionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:gcp:GcpRegion", name, None, opts)
-        region, labels = args.region, gcp_labels(args.tags)
+        common = args.common
+        region, labels = common.region, gcp_labels(common.tags)
         self.provider = gcp.Provider(
             f"gcp-{region.name}",
             project=args.project,
@@ -73,25 +64,28 @@ class GcpRegion(pulumi.ComponentResource):
         project = self.project = lookup_project(args.project, self.provider)
         storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=invoke)
         zones = gcp.compute.get_zones_output(region=region.name, project=args.project, status="UP", opts=invoke)
-        suffix = account_suffix(args.stack, region.name)
+        suffix = account_suffix(common.stack, region.name)
 
         keys = KeyRing(
-            f"{name}-keys", ring_name=f"meridian-{args.stack}-{region.name}", location=region.name,
-            project=args.project, opts=child,
+            f"{name}-keys",
+            ring_name=common.unique_name,
+            location=region.name,
+            project=args.project,
+            opts=child,
         )
         network = GcpNetwork(
-            f"{name}-network", GcpNetworkArgs(region=region.name, project=args.project, cidr=args.cidr), opts=child
+            f"{name}-network", GcpNetworkArgs(region=region.name, project=args.project, cidr=common.cidr), opts=child
         )
         self.gke = GkeCluster(
             f"{name}-gke",
             GkeClusterArgs(
-                cluster_name=f"meridian-{args.stack}-{region.name}",
+                cluster_name=common.unique_name,
                 region=region,
                 project=project,
                 network=network,
                 keys=keys,
-                api_allowed_cidrs=args.config.network.api_allowed_cidrs,
-                gpu_zone=zones.names.apply(lambda names: sorted(names)[0]),
+                api_allowed_cidrs=common.config.network.api_allowed_cidrs,
+                gpu_zone=zones.names.apply(lambda names: min(names)),
                 account_id_prefix=f"nodes-{suffix}",
                 node_labels=labels,
             ),
@@ -112,14 +106,12 @@ class GcpRegion(pulumi.ComponentResource):
             )
 
         self.data_bucket = bucket("data")
-        self.registry_bucket = bucket("registry") if region.name == args.config.home else None
+        self.registry_bucket = bucket("registry") if common.is_home else None
         registry_bucket = self.registry_bucket.bucket.name if self.registry_bucket else args.registry_bucket
 
         images = ArtifactRepository(
             f"{name}-artifacts",
-            ArtifactRepositoryArgs(
-                region=region.name, project=args.project, repository_id=f"meridian-{args.stack}"
-            ),
+            ArtifactRepositoryArgs(region=region.name, project=args.project, repository_id=f"meridian-{common.stack}"),
             opts=child,
         )
 
@@ -128,24 +120,22 @@ class GcpRegion(pulumi.ComponentResource):
         if registry_bucket is not None:
             trainer_grants.append(write_prefix(registry_bucket, artifact_prefix(region.name)))
             server_grants.append(read_bucket(registry_bucket))
-        trainer = WorkloadServiceAccount(
-            f"{name}-trainer",
-            WorkloadServiceAccountArgs(
-                account_id=f"trainer-{suffix}", project=project, service_accounts=trainer_service_accounts(region.name),
-                grants=trainer_grants,
-            ),
-            opts=child,
-        )
-        server = WorkloadServiceAccount(
-            f"{name}-server",
-            WorkloadServiceAccountArgs(
-                account_id=f"server-{suffix}", project=project, service_accounts=server_service_accounts(region.name),
-                grants=server_grants,
-            ),
-            opts=child,
-        )
+        # Each workload's account is trusted by that workload's ServiceAccounts alone.
+        accounts = {"trainer": trainer_service_accounts(region.name), "server": server_service_accounts(region.name)}
 
-        registry_url = args.model_registry_url or (
+        def service_account(role: str, grants: list[BucketGrant]) -> WorkloadServiceAccount:
+            return WorkloadServiceAccount(
+                f"{name}-{role}",
+                WorkloadServiceAccountArgs(
+                    account_id=f"{role}-{suffix}", project=project, service_accounts=accounts[role], grants=grants
+                ),
+                opts=child,
+            )
+
+        trainer = service_account("trainer", trainer_grants)
+        server = service_account("server", server_grants)
+
+        registry_url = common.model_registry_url or (
             pulumi.Output.concat("gs://", registry_bucket) if registry_bucket is not None else None
         )
         if registry_url is None:
@@ -162,5 +152,9 @@ class GcpRegion(pulumi.ComponentResource):
             build_cache_registry=images.cache_registry,
         )
         self.register_outputs(
-            {"cluster": self.gke.cluster.name, "dataBucket": self.data_bucket.bucket.name, "imageRegistry": images.registry}
+            {
+                "cluster": self.gke.cluster.name,
+                "dataBucket": self.data_bucket.bucket.name,
+                "imageRegistry": images.registry,
+            }
         )

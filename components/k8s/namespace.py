@@ -36,6 +36,4 @@ def restricted_namespace(
     opts: pulumi.ResourceOptions,
 ) -> k8s.core.v1.Namespace:
     labels = {**extra_labels, **pod_security_labels(POD_SECURITY_LEVEL, kubernetes_version)}
-    return k8s.core.v1.Namespace(
-        resource_name, metadata=metadata(namespace_name(region), None, labels), opts=opts
-    )
+    return k8s.core.v1.Namespace(resource_name, metadata=metadata(namespace_name(region), None, labels), opts=opts)

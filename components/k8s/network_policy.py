@@ -30,9 +30,7 @@ def anywhere() -> NetworkPolicyPeer:
 
 
 def public_internet() -> NetworkPolicyPeer:
-    return NetworkPolicyPeer(
-        ip_block=k8s.networking.v1.IPBlockArgs(cidr=PUBLIC_INTERNET, except_=PRIVATE_RANGES)
-    )
+    return NetworkPolicyPeer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=PUBLIC_INTERNET, except_=PRIVATE_RANGES))
 
 
 def pods(selector: Mapping[str, str]) -> NetworkPolicyPeer:
@@ -65,9 +63,7 @@ class Rule:
         ]
 
     def ingress(self) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
-        return k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-            from_=list(self.peers), ports=self._ports()
-        )
+        return k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=list(self.peers), ports=self._ports())
 
     def egress(self) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
         return k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=list(self.peers), ports=self._ports())

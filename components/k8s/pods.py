@@ -125,10 +125,7 @@ def container(
     init containers), which serve nothing to probe.
     """
     liveness, readiness = probes if probes is not None else (None, None)
-    scratch = [
-        k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path)
-        for volume, path in SCRATCH_MOUNTS.items()
-    ]
+    scratch = [k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path) for volume, path in SCRATCH_MOUNTS.items()]
     return k8s.core.v1.ContainerArgs(
         name=name,
         image=image,
@@ -165,16 +162,12 @@ def pod_spec(
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod that runs as RUN_AS_UID and mounts no API token (none of ours calls the API)."""
     scratch = [
-        k8s.core.v1.VolumeArgs(
-            name=volume, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=SCRATCH_SIZE)
-        )
+        k8s.core.v1.VolumeArgs(name=volume, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=SCRATCH_SIZE))
         for volume in SCRATCH_MOUNTS
     ]
     all_tolerations = list(tolerations)
     if gpu:  # GPU nodes carry this taint so that only GPU work lands on them
-        all_tolerations.append(
-            k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
-        )
+        all_tolerations.append(k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule"))
     return k8s.core.v1.PodSpecArgs(
         containers=list(containers),
         init_containers=list(init_containers) or None,

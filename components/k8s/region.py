@@ -50,8 +50,7 @@ class RegionWorkloads(pulumi.ComponentResource):
         is_home = args.superlink_address is None
         if is_home != (region.name == args.config.home):
             raise ValueError(
-                f"region {region.name}: superlink_address must be None exactly for the home "
-                f"region ({args.config.home})"
+                f"region {region.name}: superlink_address must be None exactly for the home region ({args.config.home})"
             )
         provider_opts = pulumi.ResourceOptions(parent=self, provider=access.provider)
         namespace = restricted_namespace(

@@ -96,7 +96,12 @@ class SuperLink(pulumi.ComponentResource):
         in_cluster = [
             name_
             for svc in (FLEET_SERVICE, CONTROL_SERVICE)
-            for name_ in (svc, f"{svc}.{target.namespace_name}", f"{svc}.{target.namespace_name}.svc", target.service_host(svc))
+            for name_ in (
+                svc,
+                f"{svc}.{target.namespace_name}",
+                f"{svc}.{target.namespace_name}.svc",
+                target.service_host(svc),
+            )
         ]
         names = public_host.apply(lambda host: _subject_alt_names([host, *in_cluster, "localhost", "127.0.0.1"]))
         cert_pem, key_pem = trust.server_certificate(
@@ -130,15 +135,22 @@ class SuperLink(pulumi.ComponentResource):
             probes=flower_probes(),
             command=["flower-superlink"],
             args=[
-                "--ssl-ca-certfile", ca_file,
-                "--ssl-certfile", cert_file,
-                "--ssl-keyfile", key_file,
+                "--ssl-ca-certfile",
+                ca_file,
+                "--ssl-certfile",
+                cert_file,
+                "--ssl-keyfile",
+                key_file,
                 "--enable-supernode-auth",
                 "--disable-runtime-dependency-installation",  # else `uv sync` per run
-                "--host", "127.0.0.1",
-                "--port", str(contract.SUPERLINK_SERVERAPPIO_PORT),
-                "--database", DATABASE,
-                "--health-server-address", health_address(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(contract.SUPERLINK_SERVERAPPIO_PORT),
+                "--database",
+                DATABASE,
+                "--health-server-address",
+                health_address(),
             ],
             environment={
                 **FLOWER_ENV,
@@ -160,12 +172,18 @@ class SuperLink(pulumi.ComponentResource):
             probes=(tcp_probe(contract.SUPERLINK_FLEET_PORT), tcp_probe(contract.SUPERLINK_CONTROL_PORT, period=5)),
             command=["python", "-m", contract.SUPERLINK_GATEWAY_MODULE],
             args=[
-                "--upstream", f"https://127.0.0.1:{contract.SUPERLINK_SERVERAPPIO_PORT}",
-                "--route", f"{contract.SUPERLINK_FLEET_PORT}={contract.FLEET_PATH_PREFIX}",
-                "--route", f"{contract.SUPERLINK_CONTROL_PORT}={contract.CONTROL_PATH_PREFIX}",
-                "--certfile", cert_file,
-                "--keyfile", key_file,
-                "--ca-certfile", ca_file,
+                "--upstream",
+                f"https://127.0.0.1:{contract.SUPERLINK_SERVERAPPIO_PORT}",
+                "--route",
+                f"{contract.SUPERLINK_FLEET_PORT}={contract.FLEET_PATH_PREFIX}",
+                "--route",
+                f"{contract.SUPERLINK_CONTROL_PORT}={contract.CONTROL_PATH_PREFIX}",
+                "--certfile",
+                cert_file,
+                "--keyfile",
+                key_file,
+                "--ca-certfile",
+                ca_file,
             ],
             ports={"fleet": contract.SUPERLINK_FLEET_PORT, "control": contract.SUPERLINK_CONTROL_PORT},
             mounts=[read_only_mount("tls", contract.CERTS_MOUNT)],
@@ -195,7 +213,9 @@ class SuperLink(pulumi.ComponentResource):
         workload.allow_traffic(
             f"{name}-netpol",
             ingress=[
-                netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]),
+                netpol.Rule(
+                    [netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]
+                ),
                 netpol.Rule([netpol.this_namespace()], [contract.SUPERLINK_CONTROL_PORT]),
                 netpol.Rule([netpol.in_cluster()], [contract.TRAINER_METRICS_PORT]),  # scrapers
             ],

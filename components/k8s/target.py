@@ -30,11 +30,7 @@ class Target:
     def service_host(self, service: str) -> str:
         return f"{service}.{self.namespace_name}.svc.cluster.local"
 
-    def opts(
-        self, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()
-    ) -> pulumi.ResourceOptions:
+    def opts(self, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         """Every Kubernetes object goes through this: the region's explicit provider, never
         the ambient kubeconfig."""
-        return pulumi.ResourceOptions(
-            parent=parent, provider=self.provider, depends_on=list(depends_on) or None
-        )
+        return pulumi.ResourceOptions(parent=parent, provider=self.provider, depends_on=list(depends_on) or None)

@@ -36,9 +36,7 @@ class NodeKey:
 
 
 def _ecdsa_p384(name: str, parent: pulumi.Resource) -> tls.PrivateKey:
-    return tls.PrivateKey(
-        name, algorithm="ECDSA", ecdsa_curve="P384", opts=pulumi.ResourceOptions(parent=parent)
-    )
+    return tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve="P384", opts=pulumi.ResourceOptions(parent=parent))
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,7 @@ class FederationTrust(pulumi.ComponentResource):
             f"{name}-ca",
             private_key_pem=self._ca_key.private_key_pem,
             is_ca_certificate=True,
-            subject=tls.SelfSignedCertSubjectArgs(
-                common_name="meridian federation CA", organization="meridian"
-            ),
+            subject=tls.SelfSignedCertSubjectArgs(common_name="meridian federation CA", organization="meridian"),
             validity_period_hours=CA_VALIDITY_HOURS,
             early_renewal_hours=EARLY_RENEWAL_HOURS,
             allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
@@ -77,9 +73,7 @@ class FederationTrust(pulumi.ComponentResource):
         )
         self.signing_private_key_pem = signing.private_key_pem
         self.signing_public_key_pem = signing.public_key_pem
-        self.register_outputs(
-            {"caCertPem": self.ca_cert_pem, "signingPublicKeyPem": self.signing_public_key_pem}
-        )
+        self.register_outputs({"caCertPem": self.ca_cert_pem, "signingPublicKeyPem": self.signing_public_key_pem})
 
     def node_key(self, region: str) -> NodeKey:
         if region not in self.node_keys:

@@ -8,6 +8,7 @@ from typing import Any
 from components.catalog import Cloud
 from components.config import Region, StackConfig, load_stack
 from meridian.mocks import Inventory, Recorded, short_hash
+from workloads.contract import Image
 
 
 def config_of(stack: str) -> StackConfig:
@@ -36,6 +37,30 @@ def under(inventory: Inventory, ancestor: str) -> list[Recorded]:
         if parent == ancestor:
             out.append(r)
     return out
+
+
+# Where each cloud's buckets say what they hold ("data" or "registry"): type, input, key.
+_BUCKET_PURPOSE = {
+    Cloud.AWS: ("aws:s3/bucket:Bucket", "tags", "meridian/purpose"),
+    Cloud.GCP: ("gcp:storage/bucket:Bucket", "labels", "meridian-purpose"),
+}
+
+
+def bucket_regions(inventory: Inventory, cloud: Cloud, purpose: str) -> list[str]:
+    """The region of every bucket of this cloud and purpose, sorted (a region twice: two buckets)."""
+    type_, key, label = _BUCKET_PURPOSE[cloud]
+    return sorted(b.region or "" for b in inventory.of_type(type_) if b.inputs[key].get(label) == purpose)
+
+
+def pushed_images(inventory: Inventory, region: str) -> list[tuple[Image, str, dict[str, Any]]]:
+    """Every workload image built for `region`: (image, its one pushed tag, the registry login)."""
+    pushed = []
+    for image in Image:
+        built = named(inventory, f"{region}-images-{image.value}", "docker-build:index:Image")
+        (tag,) = built.inputs["tags"]
+        (registry,) = plain(built.inputs["registries"])
+        pushed.append((image, tag, registry))
+    return pushed
 
 
 def of_type(resources: list[Recorded], type_: str) -> list[Recorded]:

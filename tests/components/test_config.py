@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, Federation, available_stacks, load_stack, namespace_values
+from components.config import ConfigError, Federation, available_stacks, load_stack
 from meridian.preview import ROOT, ProgramError, run_program
 from workloads.contract import FEDERATION_DEFAULTS, FederationDefaults
 from workloads.trainer.settings import TrainerSettings
+
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     """Mutation that sets a dotted path (`regions.2.gpu.max`) to a value."""
@@ -67,20 +68,45 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("unknown accelerator", _set("regions.0.gpu.accelerator", "tpu"), "regions[0].gpu.accelerator", "'t4'"),
     ("duplicate region", _duplicate_region, "regions[2].name", "duplicate region name"),
     ("home elsewhere", _set("home", "mars-1"), "home", "is not among regions"),
-    ("edge outside region", _set("regions.0.edgeSites.0.location", "us-west-2-lax-1a"), "regions[0].edgeSites[0].location", "not in parent region us-east-1"),
+    (
+        "edge outside region",
+        _set("regions.0.edgeSites.0.location", "us-west-2-lax-1a"),
+        "regions[0].edgeSites[0].location",
+        "not in parent region us-east-1",
+    ),
     ("residency mismatch", _set("regions.3.residency", "us"), "regions[3].residency", "lies in residency zone eu"),
     ("unknown residency", _set("regions.3.residency", "mars"), "regions[3].residency", "'us'"),
     ("duplicate edge site", _set("regions.1.edgeSites.0.name", "nyc"), "regions[1].edgeSites[0].name", "already used"),
     ("typo in a key", _rename_gpu_key, "regions[0].gpu.acelerator", "unknown field"),
     ("too few regions", _set("federation.minRegions", 9), "federation.minRegions", "exceeds the 6 region(s)"),
     ("unknown strategy", _set("federation.strategy", "fedbest"), "federation.strategy", "'fedavg'"),
-    ("canary without candidate", _set("inference.canary", {"stable": "v1", "weight": 20}), "inference.canary.candidate", "needs a candidate"),
+    (
+        "canary without candidate",
+        _set("inference.canary", {"stable": "v1", "weight": 20}),
+        "inference.canary.candidate",
+        "needs a candidate",
+    ),
     ("replicas inverted", _set("inference.minReplicas", 30), "inference.maxReplicas", "must be >= minReplicas (30)"),
-    ("API open to the world", _set("network.apiAllowedCidrs", ["0.0.0.0/0"]), "network.apiAllowedCidrs", "opens the Kubernetes API"),
+    (
+        "API open to the world",
+        _set("network.apiAllowedCidrs", ["0.0.0.0/0"]),
+        "network.apiAllowedCidrs",
+        "opens the Kubernetes API",
+    ),
     ("not a CIDR", _set("network.apiAllowedCidrs", ["10.0.0.300/8"]), "network.apiAllowedCidrs", "is not a CIDR"),
     ("missing owner tag", _without_owner, "tags.owner", "Field required"),
-    ("fallback without spot", _set("regions.3.gpu.onDemandFallback", True), "regions[3].gpu.onDemandFallback", "spot: true"),
-    ("GPU outside allowlist", _set("limits.gpuAllowlist", ["t4", "a10g"]), "regions[1].gpu.accelerator", "not in limits.gpuAllowlist"),
+    (
+        "fallback without spot",
+        _set("regions.3.gpu.onDemandFallback", True),
+        "regions[3].gpu.onDemandFallback",
+        "spot: true",
+    ),
+    (
+        "GPU outside allowlist",
+        _set("limits.gpuAllowlist", ["t4", "a10g"]),
+        "regions[1].gpu.accelerator",
+        "not in limits.gpuAllowlist",
+    ),
     ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
     ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
 ]
@@ -93,9 +119,7 @@ def test_every_shipped_stack_is_valid(stack: str) -> None:
 
 
 def test_the_shipped_stacks_are_the_documented_ones() -> None:
-    assert {"dev", "aws-prod", "gcp-eu", "multicloud-prod", "onprem", "local"} <= set(
-        available_stacks()
-    )
+    assert {"dev", "aws-prod", "gcp-eu", "multicloud-prod", "onprem", "local"} <= set(available_stacks())
     regions = load_stack("multicloud-prod").regions
     assert len(regions) >= 5 and {r.cloud for r in regions} == {"aws", "gcp"}
     assert all(r.cloud == "kubernetes" for r in load_stack("onprem").regions)
@@ -121,9 +145,7 @@ def test_a_malformed_stack_file_names_the_file_and_field(
     assert any(path == field and allowed in text for path, text in caught.value.problems), message
 
 
-@pytest.mark.parametrize(
-    ("mutate", "field"), [pytest.param(m, f, id=name) for name, m, f, _ in MALFORMED]
-)
+@pytest.mark.parametrize(("mutate", "field"), [pytest.param(m, f, id=name) for name, m, f, _ in MALFORMED])
 def test_the_program_registers_nothing_for_a_malformed_stack(
     mutate: Callable[[dict[str, Any]], None], field: str, base_config: dict[str, Any]
 ) -> None:
@@ -155,6 +177,7 @@ def test_the_cli_reports_a_config_mistake_without_a_traceback() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 2
     assert "stacks/Pulumi.no-such-stack.yaml" in result.stderr

@@ -25,8 +25,8 @@ from components.config import StackConfig
 from components.fleet import region_cidr, workloads_digest
 from components.gcp.labels import gcp_labels
 from components.k8s.flower import SUPERLINK_APP, SUPERNODE_APP
-from components.k8s.serving import SERVER_APP
 from components.k8s.namespace import namespace_name
+from components.k8s.serving import SERVER_APP
 from meridian.mocks import Inventory, ProgramError, resource_class
 from meridian.preview import run_program
 from tests.components.cloud_queries import config_of
@@ -40,7 +40,11 @@ def test_every_region_gets_workloads_through_its_own_cluster_provider(stack: str
     assert sorted(w.name for w in workloads) == sorted(f"{r.name}-workloads" for r in config.regions)
     for region in config.regions:
         provider = K8S_PROVIDER[region.cloud].format(region.name)
-        objects = [r for r in inventory.resources if r.type.startswith("kubernetes:") and r.name.startswith(f"{region.name}-workloads")]
+        objects = [
+            r
+            for r in inventory.resources
+            if r.type.startswith("kubernetes:") and r.name.startswith(f"{region.name}-workloads")
+        ]
         assert objects and all(o.provider == provider for o in objects)
 
 
@@ -54,7 +58,8 @@ def test_home_runs_the_superlink_and_every_other_region_dials_it(stack: str, inv
         if region.name == config.home:
             continue
         (node,) = [
-            r for r in inventory.of_type("kubernetes:apps/v1:Deployment")
+            r
+            for r in inventory.of_type("kubernetes:apps/v1:Deployment")
             if r.name == f"{region.name}-workloads-supernode-deployment"
         ]
         args = [a for c in node.inputs["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
@@ -63,7 +68,8 @@ def test_home_runs_the_superlink_and_every_other_region_dials_it(stack: str, inv
 
 def test_no_cloud_or_cluster_resource_uses_an_ambient_provider(inventory: Inventory) -> None:
     ambient = [
-        r.name for r in inventory.resources
+        r.name
+        for r in inventory.resources
         if r.custom and r.type.split(":")[0] in ("aws", "gcp", "kubernetes") and r.provider is None
     ]
     assert ambient == []
@@ -146,14 +152,14 @@ def _stack_with(raw: dict[str, Any], **changes: object) -> StackConfig:
 
 def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource(base_config: dict[str, Any]) -> None:
     config = _stack_with(base_config, home="us-west1")
-    with pytest.raises(ProgramError, match="home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
+    with pytest.raises(ProgramError, match=r"home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
         run_program(config, "refused")
     assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
 
 
 def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused(base_config: dict[str, Any]) -> None:
     config = _stack_with(base_config, cdn={"enabled": False})
-    with pytest.raises(ProgramError, match="CDN off.*us-west1, europe-west4, asia-northeast1 cannot"):
+    with pytest.raises(ProgramError, match=r"CDN off.*us-west1, europe-west4, asia-northeast1 cannot"):
         run_program(config, "no-cdn")
 
 

@@ -73,7 +73,9 @@ def test_refs_are_pinned_by_digest() -> None:
 
 
 def test_registry_credentials_are_passed_to_every_build() -> None:
-    auth = docker_build.RegistryArgs(address=REGISTRY.split("/")[0], username="AWS", password=pulumi.Output.secret("pw"))
+    auth = docker_build.RegistryArgs(
+        address=REGISTRY.split("/")[0], username="AWS", password=pulumi.Output.secret("pw")
+    )
     builds, _ = _build(registry_auth=auth)
     for inputs in builds.values():
         (registry,) = plain(inputs["registries"])  # a secret: it holds the password

@@ -18,9 +18,7 @@ DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 
 
 def _cdn_stacks() -> list[str]:
-    return [
-        s for s in available_stacks() if config_of(s).home_region.cloud is Cloud.AWS and config_of(s).cdn.enabled
-    ]
+    return [s for s in available_stacks() if config_of(s).home_region.cloud is Cloud.AWS and config_of(s).cdn.enabled]
 
 
 @pytest.fixture(params=_cdn_stacks())
@@ -73,4 +71,3 @@ def test_only_this_distribution_reads_the_registry_bucket(
     (cloudfront,) = [s for s in statements(key) if s.get("Principal") == {"Service": "cloudfront.amazonaws.com"}]
     assert cloudfront["Action"] == ["kms:Decrypt"]
     assert cloudfront["Condition"]["StringLike"]["AWS:SourceArn"] == "arn:aws:cloudfront::123456789012:distribution/*"
-

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.aws.region import artifact_prefix
 from components.catalog import Cloud
+from components.cloud_region import artifact_prefix
 from components.cluster_access import server_service_accounts, trainer_service_accounts
 from meridian.mocks import ACCOUNT, Inventory
 from tests.components.aws.arns import bucket_arn
@@ -22,7 +22,9 @@ def _bucket(inventory: Inventory, name: str) -> str:
 
 
 def _s3_resources(grants: list[dict[str, Any]]) -> set[str]:
-    return {res for s in grants if any(a.startswith("s3:") for a in as_list(s["Action"])) for res in as_list(s["Resource"])}
+    return {
+        res for s in grants if any(a.startswith("s3:") for a in as_list(s["Action"])) for res in as_list(s["Resource"])
+    }
 
 
 def test_trainer_reads_only_its_own_regions_data(stack: str, inventory: Inventory) -> None:
@@ -37,7 +39,9 @@ def test_trainer_reads_only_its_own_regions_data(stack: str, inventory: Inventor
         if registry:
             expected.add(f"{_bucket(inventory, registry)}/{artifact_prefix(region.name)}*")
             writes = [s for s in grants if "s3:PutObject" in as_list(s["Action"])]
-            assert [s["Resource"] for s in writes] == [f"{_bucket(inventory, registry)}/{artifact_prefix(region.name)}*"]
+            assert [s["Resource"] for s in writes] == [
+                f"{_bucket(inventory, registry)}/{artifact_prefix(region.name)}*"
+            ]
         assert _s3_resources(grants) == expected
         others = [_bucket(inventory, f"{r.name}-data") for r in regions_on(stack, Cloud.AWS) if r.name != region.name]
         assert not any(other in str(grants) for other in others)

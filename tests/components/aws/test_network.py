@@ -37,7 +37,9 @@ def test_each_edge_site_gets_an_opted_in_local_zone_subnet(stack: str, inventory
             subnet = named(inventory, f"{region.name}-network-edge-{site.name}", SUBNET)
             assert subnet.inputs["availabilityZone"] == site.location
             group = named(
-                inventory, f"{region.name}-network-{site.name}-zone-group", "aws:ec2/availabilityZoneGroup:AvailabilityZoneGroup"
+                inventory,
+                f"{region.name}-network-{site.name}-zone-group",
+                "aws:ec2/availabilityZoneGroup:AvailabilityZoneGroup",
             )
             assert group.inputs == {"groupName": local_zone_group(site.location), "optInStatus": "opted-in"}
 

@@ -8,7 +8,7 @@ from components.catalog import Cloud
 from components.images import BUILD_CACHE_TAG
 from meridian.mocks import Inventory
 from tests.components.aws.arns import key_arn
-from tests.components.cloud_queries import named, plain, regions_on
+from tests.components.cloud_queries import named, pushed_images, regions_on
 from workloads.contract import Image
 
 REPOSITORY = "aws:ecr/repository:Repository"
@@ -33,10 +33,8 @@ def test_every_image_has_a_hardened_repository_in_every_aws_region(stack: str, i
 
 def test_images_are_pushed_to_their_regions_registry(stack: str, inventory: Inventory) -> None:
     for region in regions_on(stack, Cloud.AWS):
-        for image in Image:
-            built = named(inventory, f"{region.name}-images-{image.value}", "docker-build:index:Image")
-            (tag,) = built.inputs["tags"]
-            assert tag.startswith(f"123456789012.dkr.ecr.{region.name}.amazonaws.com/meridian/{stack}/{image.value}:")
-            (registry,) = plain(built.inputs["registries"])
-            assert registry["address"] == f"123456789012.dkr.ecr.{region.name}.amazonaws.com"
+        host = f"123456789012.dkr.ecr.{region.name}.amazonaws.com"
+        for image, tag, registry in pushed_images(inventory, region.name):
+            assert tag.startswith(f"{host}/meridian/{stack}/{image.value}:")
+            assert registry["address"] == host
             assert registry["username"] == "AWS"

@@ -6,24 +6,18 @@ from __future__ import annotations
 from components.catalog import Cloud
 from meridian.mocks import Inventory
 from tests.components.aws.arns import bucket_arn, key_arn
-from tests.components.cloud_queries import config_of, mock_id, named, regions_on, statements, under
+from tests.components.cloud_queries import bucket_regions, config_of, mock_id, named, regions_on, statements, under
 
 BUCKET = "aws:s3/bucket:Bucket"
 
 
-def _buckets(inventory: Inventory, purpose: str) -> list[str]:
-    return sorted(
-        b.region or "" for b in inventory.of_type(BUCKET) if b.inputs["tags"].get("meridian/purpose") == purpose
-    )
-
-
 def test_one_data_bucket_per_aws_region_in_that_region(stack: str, inventory: Inventory) -> None:
-    assert _buckets(inventory, "data") == sorted(r.name for r in regions_on(stack, Cloud.AWS))
+    assert bucket_regions(inventory, Cloud.AWS, "data") == sorted(r.name for r in regions_on(stack, Cloud.AWS))
 
 
 def test_the_registry_bucket_exists_once_at_an_aws_home(stack: str, inventory: Inventory) -> None:
     home = config_of(stack).home_region
-    assert _buckets(inventory, "registry") == ([home.name] if home.cloud is Cloud.AWS else [])
+    assert bucket_regions(inventory, Cloud.AWS, "registry") == ([home.name] if home.cloud is Cloud.AWS else [])
 
 
 def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, inventory: Inventory) -> None:
@@ -32,7 +26,9 @@ def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, in
         key = named(inventory, f"{name}-key", "aws:kms/key:Key")
         assert key.inputs["enableKeyRotation"] is True and key.region == bucket.region
         (rule,) = named(
-            inventory, f"{name}-encryption", "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+            inventory,
+            f"{name}-encryption",
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         ).inputs["rules"]
         assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn(key)}
         versioning = named(inventory, f"{name}-versioning", "aws:s3/bucketVersioning:BucketVersioning")
@@ -43,7 +39,9 @@ def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, in
         assert versioning.inputs["bucket"] == block.inputs["bucket"] == mock_id(bucket)
         assert not [p for p in parts if "eplication" in p.type]
 
-        (policy,) = [p for p in inventory.of_type("aws:s3/bucketPolicy:BucketPolicy") if p.inputs["bucket"] == mock_id(bucket)]
+        (policy,) = [
+            p for p in inventory.of_type("aws:s3/bucketPolicy:BucketPolicy") if p.inputs["bucket"] == mock_id(bucket)
+        ]
         deny = statements(policy)[0]
         assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

@@ -53,7 +53,9 @@ def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, in
     geo = named(inventory, "global-geo-geo", RECORD).inputs
     assert geo["name"] == f"{inference_name(config)}." and geo["type"] == "A"
     policy = geo["routingPolicy"]
-    assert policy["healthCheck"] == mock_id(named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck"))
+    assert policy["healthCheck"] == mock_id(
+        named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck")
+    )
     endpoints = {r: v["inference_endpoint"] for r, v in inventory.outputs["regions"].items()}
     routed = {ip for item in policy["geos"] for ip in item["healthCheckedTargets"]["externalEndpoints"]}
     assert routed == set(endpoints.values())

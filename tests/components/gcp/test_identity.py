@@ -5,8 +5,8 @@ service account is usable only by that region's named ServiceAccounts."""
 from __future__ import annotations
 
 from components.catalog import Cloud
+from components.cloud_region import artifact_prefix
 from components.cluster_access import server_service_accounts, trainer_service_accounts
-from components.gcp.region import artifact_prefix
 from meridian.mocks import Inventory, Recorded
 from tests.components.cloud_queries import config_of, named, regions_on, under
 
@@ -40,7 +40,9 @@ def test_server_reads_only_the_registry(stack: str, inventory: Inventory) -> Non
     for region in regions_on(stack, Cloud.GCP):
         grants = [g.inputs for g in _grants(inventory, f"{region.name}-server")]
         if config.home_region.cloud is Cloud.GCP:
-            assert [(g["bucket"], g["role"]) for g in grants] == [(f"{config.home}-registry", "roles/storage.objectViewer")]
+            assert [(g["bucket"], g["role"]) for g in grants] == [
+                (f"{config.home}-registry", "roles/storage.objectViewer")
+            ]
         else:
             assert grants == []  # reads through the CDN
 
@@ -52,14 +54,13 @@ def test_service_accounts_trust_only_their_regions_kubernetes_accounts(stack: st
             ("server", server_service_accounts(region.name)),
         ):
             bindings = [
-                r.inputs for r in under(inventory, f"{region.name}-{role}")
+                r.inputs
+                for r in under(inventory, f"{region.name}-{role}")
                 if r.type == "gcp:serviceaccount/iAMMember:IAMMember"
             ]
             assert all(b["role"] == "roles/iam.workloadIdentityUser" for b in bindings)
             members = sorted(b["member"] for b in bindings)
             project = named(inventory, f"gcp-{region.name}", "pulumi:providers:gcp").inputs["project"]
-            assert members == sorted(
-                f"serviceAccount:{project}.svc.id.goog[{a.namespace}/{a.name}]" for a in expected
-            )
+            assert members == sorted(f"serviceAccount:{project}.svc.id.goog[{a.namespace}/{a.name}]" for a in expected)
             account = named(inventory, f"{region.name}-{role}", "gcp:serviceaccount/account:Account").inputs
             assert 6 <= len(account["accountId"]) <= 30

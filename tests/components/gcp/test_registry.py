@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from components.catalog import Cloud
 from meridian.mocks import Inventory
-from tests.components.cloud_queries import named, plain, regions_on
-from workloads.contract import Image
+from tests.components.cloud_queries import named, pushed_images, regions_on
 
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
 
@@ -22,10 +21,7 @@ def test_each_gcp_region_has_an_immutable_repository_and_a_cache(stack: str, inv
 
 def test_images_are_pushed_to_their_regions_repository(stack: str, inventory: Inventory) -> None:
     for region in regions_on(stack, Cloud.GCP):
-        for image in Image:
-            built = named(inventory, f"{region.name}-images-{image.value}", "docker-build:index:Image")
-            (tag,) = built.inputs["tags"]
+        for _, tag, registry in pushed_images(inventory, region.name):
             assert tag.startswith(f"{region.name}-docker.pkg.dev/")
-            (registry,) = plain(built.inputs["registries"])
             assert registry["address"] == f"{region.name}-docker.pkg.dev"
             assert registry["username"] == "oauth2accesstoken"

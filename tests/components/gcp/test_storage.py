@@ -6,26 +6,20 @@ from __future__ import annotations
 
 from components.catalog import Cloud
 from meridian.mocks import Inventory
-from tests.components.cloud_queries import config_of, mock_id, named, regions_on
+from tests.components.cloud_queries import bucket_regions, config_of, mock_id, named, regions_on
 
 BUCKET = "gcp:storage/bucket:Bucket"
 
 
-def _buckets(inventory: Inventory, purpose: str) -> list[str]:
-    return sorted(
-        b.region or "" for b in inventory.of_type(BUCKET) if b.inputs["labels"].get("meridian-purpose") == purpose
-    )
-
-
 def test_one_data_bucket_per_gcp_region_in_that_region(stack: str, inventory: Inventory) -> None:
-    assert _buckets(inventory, "data") == sorted(r.name for r in regions_on(stack, Cloud.GCP))
+    assert bucket_regions(inventory, Cloud.GCP, "data") == sorted(r.name for r in regions_on(stack, Cloud.GCP))
     for bucket in inventory.of_type(BUCKET):
         assert bucket.inputs["location"] == (bucket.region or "").upper()  # single region
 
 
 def test_the_registry_bucket_exists_once_at_a_gcp_home(stack: str, inventory: Inventory) -> None:
     home = config_of(stack).home_region
-    assert _buckets(inventory, "registry") == ([home.name] if home.cloud is Cloud.GCP else [])
+    assert bucket_regions(inventory, Cloud.GCP, "registry") == ([home.name] if home.cloud is Cloud.GCP else [])
 
 
 def test_every_bucket_is_cmek_uniform_private_and_versioned(stack: str, inventory: Inventory) -> None:

@@ -17,8 +17,8 @@ import pulumi_kubernetes as k8s
 from components.catalog import Cloud
 from components.cluster_access import ClusterAccess, WorkloadIdentity
 from components.config import Region, StackConfig
-from components.images import WorkloadImages, WorkloadImagesArgs
-from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
+from components.fleet import region_workloads
+from components.k8s.region import RegionWorkloads
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
 from meridian.mocks import Recorded, run_under_mocks
@@ -64,22 +64,8 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     superlink: pulumi.Output[str] | None = None
     home = config.home_region
     for region in [home, *[r for r in config.regions if r is not home]]:
-        access = access_for(region)
-        images = WorkloadImages(
-            f"{region.name}-images",
-            WorkloadImagesArgs(registry=access.image_registry, registry_auth=None, tag="test"),
-        )
-        workloads = RegionWorkloads(
-            f"{region.name}-workloads",
-            RegionWorkloadsArgs(
-                config=config,
-                region=region,
-                access=access,
-                images=images.refs,
-                superlink_address=superlink,
-                labels=labels,
-                trust=trust,
-            ),
+        workloads = region_workloads(
+            config, region, access_for(region), image_tag="test", labels=labels, trust=trust, superlink=superlink
         )
         if region is home:
             superlink = workloads.superlink_address

@@ -31,7 +31,7 @@ StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
 PolicyT = TypeVar("PolicyT", ResourceValidationPolicy, StackValidationPolicy)
 
 
-def description_of(check: Callable[..., Any]) -> str:
+def _description(check: Callable[..., Any]) -> str:
     """The check's docstring: a rule without a description is refused when the pack loads."""
     description = inspect.getdoc(check)
     if not description:
@@ -50,7 +50,7 @@ def _policy(
 ) -> PolicyT:
     return kind(
         name=name,
-        description=description_of(check),
+        description=_description(check),
         validate=validate,
         enforcement_level=enforcement,
         severity=severity,

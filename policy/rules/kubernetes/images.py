@@ -7,6 +7,7 @@ from fnmatch import fnmatchcase
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from ..config_schema import string_list
 from ..decorators import MANDATORY, resource_rule
 from ..props import items
 from .pod_specs import WORKLOAD_TYPES, container_name, containers, pod_spec
@@ -15,13 +16,10 @@ from .pod_specs import WORKLOAD_TYPES, container_name, containers, pod_spec
 DEFAULT_REGISTRIES = ["*.dkr.ecr.*.amazonaws.com/*", "*-docker.pkg.dev/*"]
 REGISTRIES_SCHEMA = PolicyConfigSchema(
     properties={
-        "allowedRegistries": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": DEFAULT_REGISTRIES,
-            "description": "glob patterns an image reference must match, e.g. "
-            "`123456789012.dkr.ecr.us-east-1.amazonaws.com/*`",
-        }
+        "allowedRegistries": string_list(
+            DEFAULT_REGISTRIES,
+            "glob patterns an image reference must match, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com/*`",
+        )
     }
 )
 

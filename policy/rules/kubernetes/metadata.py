@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource
 
+from ..config_schema import string_list
 from ..props import dig, items, mapping
 
 
@@ -51,11 +52,8 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> 
 
 EXEMPT_NAMESPACES_SCHEMA = PolicyConfigSchema(
     properties={
-        "exemptNamespaces": {
-            "type": "array",
-            "items": {"type": "string"},
-            "default": [],
-            "description": "namespaces of privileged cluster add-ons (a GPU device plugin) this rule does not apply to",
-        }
+        "exemptNamespaces": string_list(
+            [], "namespaces of privileged cluster add-ons (a GPU device plugin) this rule does not apply to"
+        )
     }
 )

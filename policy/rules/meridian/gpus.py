@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from ..config_schema import string_list
 from ..decorators import MANDATORY, resource_rule
 from ..kubernetes.pod_specs import WORKLOAD_TYPES, pod_spec
 from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
@@ -16,12 +17,11 @@ ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
 ACCELERATOR_LABEL = "meridian.io/accelerator"
 ALLOWLIST_SCHEMA = PolicyConfigSchema(
     properties={
-        "gpuAllowlist": {
-            "type": "array",
-            "items": {"type": "string", "enum": ALL_ACCELERATORS},
-            "default": ALL_ACCELERATORS,
-            "description": "accelerators the stack may run (stack config limits.gpuAllowlist)",
-        }
+        "gpuAllowlist": string_list(
+            ALL_ACCELERATORS,
+            "accelerators the stack may run (stack config limits.gpuAllowlist)",
+            allowed=ALL_ACCELERATORS,
+        )
     }
 )
 

@@ -19,6 +19,7 @@ from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackVal
 
 from ..aws.iam import ROLE, ROLE_POLICY, statements
 from ..aws.s3 import BUCKETS as AWS_BUCKETS
+from ..config_schema import string_list
 from ..decorators import MANDATORY, stack_rule
 from ..gcp.gcs import BUCKET as GCS_BUCKET
 from ..props import dig, items, mapping
@@ -86,13 +87,11 @@ CONFIG_SCHEMA = PolicyConfigSchema(
             "default": RESIDENCY_OF,
             "description": "region or storage location -> residency zone",
         },
-        "trainerSubjects": {
-            "type": "array",
-            "items": {"type": "string"},
+        "trainerSubjects": string_list(
             # components/cluster.py: each region's SuperLink and SuperNode ServiceAccounts.
-            "default": ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
-            "description": "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
-        },
+            ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
+            "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
+        ),
     }
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from ..config_schema import string_list
 from ..decorators import ADVISORY, resource_rule
 from ..kubernetes.metadata import labels_of
 from ..props import decoded, dig, mapping
@@ -39,9 +40,7 @@ GCP_LABELS: dict[str, tuple[str, ...]] = {
 }
 NAMESPACE = "kubernetes:core/v1:Namespace"
 DEFAULT_REQUIRED = ["owner", "stack", "cost-center"]
-REQUIRED_KEYS_SCHEMA = PolicyConfigSchema(
-    properties={"requiredKeys": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED}}
-)
+REQUIRED_KEYS_SCHEMA = PolicyConfigSchema(properties={"requiredKeys": string_list(DEFAULT_REQUIRED)})
 
 
 def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any]:

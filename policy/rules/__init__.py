@@ -1,4 +1,9 @@
-"""Meridian's policy rules, one module per service; `POLICIES` is the whole pack, in order."""
+"""Meridian's policy rules, one module per service; `POLICIES` is the whole pack, in order.
+
+What the rules share sits beside them, one job a module: `decorators` (a check becomes a rule),
+`props` (reading props), `stack` (finding resources and references), `config_schema`, `pricing`,
+and for Kubernetes objects `kubernetes.pod_specs` and `kubernetes.metadata`.
+"""
 
 from __future__ import annotations
 

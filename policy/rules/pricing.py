@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .support import dig, items, mapping
+from .props import dig, items, mapping
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 

@@ -28,6 +28,13 @@ def resource(type_: str, name: str = "subject", provider: Resource | None = None
     return Resource(type_, name, props, make_urn(STACK, "meridian", [type_], name), provider=provider)
 
 
+def namespaced(
+    type_: str, name: str, namespace: str, cluster: Resource = K8S, *, logical_name: str | None = None, **props: Any
+) -> Resource:
+    """A Kubernetes object `name` in `namespace` of `cluster` (logical name: `name` unless given)."""
+    return resource(type_, logical_name or name, cluster, metadata={"name": name, "namespace": namespace}, **props)
+
+
 def check(policy: Policy, *resources: Resource, config: Mapping[str, Any] | None = None) -> Report:
     return run_pack([policy], resources, {policy.name: dict(config)} if config else None)
 

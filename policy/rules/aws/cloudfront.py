@@ -7,7 +7,8 @@ from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from ..support import MANDATORY, items, mapping, resource_rule
+from ..decorators import MANDATORY, resource_rule
+from ..props import items, mapping
 
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
 HTTPS_VIEWER_POLICIES = ("https-only", "redirect-to-https")
@@ -23,7 +24,9 @@ def _behaviors(props: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     return found
 
 
-def _https_only(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("aws-cloudfront-https-only", Severity.HIGH, MANDATORY, types=[DISTRIBUTION])
+def HTTPS_ONLY(args: ResourceValidationArgs) -> Iterator[str]:
+    """CloudFront serves viewers over HTTPS only, with a TLS 1.2+ security policy and HTTPS to origins."""
     for where, behavior in _behaviors(args.props):
         policy = behavior.get("viewerProtocolPolicy")
         if policy not in HTTPS_VIEWER_POLICIES:
@@ -47,7 +50,9 @@ def _is_s3_origin(origin: Mapping[str, Any]) -> bool:
     return "s3OriginConfig" in origin or (".s3." in domain and domain.endswith(".amazonaws.com"))
 
 
-def _origin_access_control(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("aws-cloudfront-origin-access-control", Severity.HIGH, MANDATORY, types=[DISTRIBUTION])
+def ORIGIN_ACCESS_CONTROL(args: ResourceValidationArgs) -> Iterator[str]:
+    """CloudFront reads S3 origins through origin access control, so the bucket stays private."""
     for origin in items(args.props.get("origins")):
         origin = mapping(origin)
         if not _is_s3_origin(origin):
@@ -58,23 +63,5 @@ def _origin_access_control(args: ResourceValidationArgs) -> Iterator[str]:
         if mapping(origin.get("s3OriginConfig")).get("originAccessIdentity"):
             yield f"S3 origin {name} uses a legacy origin access identity: use origin access control"
 
-
-HTTPS_ONLY = resource_rule(
-    "aws-cloudfront-https-only",
-    "CloudFront serves viewers over HTTPS only, with a TLS 1.2+ security policy and HTTPS to origins.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=[DISTRIBUTION],
-    check=_https_only,
-)
-
-ORIGIN_ACCESS_CONTROL = resource_rule(
-    "aws-cloudfront-origin-access-control",
-    "CloudFront reads S3 origins through origin access control, so the bucket stays private.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=[DISTRIBUTION],
-    check=_origin_access_control,
-)
 
 POLICIES = [HTTPS_ONLY, ORIGIN_ACCESS_CONTROL]

@@ -7,7 +7,9 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from ..support import MANDATORY, items, mapping, of_types, refers_to, show, stack_rule
+from ..decorators import MANDATORY, stack_rule
+from ..props import items, mapping, show
+from ..stack import of_types, referenced, refers_to
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
@@ -38,19 +40,19 @@ def _serves_load_balancer(args: StackValidationArgs, group: PolicyResource | Non
 
 def _ingress(args: StackValidationArgs) -> Iterator[tuple[PolicyResource, PolicyResource | None, Mapping[str, Any]]]:
     """(resource declaring the rule, the group it opens, the rule)."""
-    groups = of_types(args, SECURITY_GROUP)
-    for group in groups:
+    for group in of_types(args, SECURITY_GROUP):
         for rule in items(group.props.get("ingress")):
             yield group, group, mapping(rule)
     for resource in of_types(args, SECURITY_GROUP_RULE, INGRESS_RULE):
         if resource.resource_type == SECURITY_GROUP_RULE and resource.props.get("type") != "ingress":
             continue
         target = resource.props.get("securityGroupId")
-        group = next((g for g in groups if refers_to(target, g)), None)
-        yield resource, group, resource.props
+        yield resource, referenced(args, target, SECURITY_GROUP), resource.props
 
 
-def _no_world_ingress(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("aws-security-group-no-world-ingress", Severity.CRITICAL, MANDATORY)
+def NO_WORLD_INGRESS(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """No security group admits 0.0.0.0/0 or ::/0, except tcp/443 on a load balancer's group."""
     for declared_by, group, rule in _ingress(args):
         world = _world_sources(rule)
         if not world:
@@ -66,13 +68,5 @@ def _no_world_ingress(args: StackValidationArgs) -> Iterator[tuple[str, str | No
             declared_by.urn,
         )
 
-
-NO_WORLD_INGRESS = stack_rule(
-    "aws-security-group-no-world-ingress",
-    "No security group admits 0.0.0.0/0 or ::/0, except tcp/443 on a load balancer's group.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    check=_no_world_ingress,
-)
 
 POLICIES = [NO_WORLD_INGRESS]

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from ..support import MANDATORY, dig, items, mapping, resource_rule
+from ..decorators import MANDATORY, resource_rule
+from ..props import decoded, dig, items, mapping
 
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY_DOCUMENT_TYPES = (
     "aws:iam/policy:Policy",
-    "aws:iam/rolePolicy:RolePolicy",
+    ROLE_POLICY,
     "aws:iam/userPolicy:UserPolicy",
     "aws:iam/groupPolicy:GroupPolicy",
 )
-ROLE = "aws:iam/role:Role"
 
 
 def statements(document: Any) -> list[Mapping[str, Any]]:
     """IAM statements of a policy given as a JSON string or an object."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except json.JSONDecodeError:
-            return []
-    return [mapping(s) for s in items(dig(document, "Statement"))]
+    return [mapping(s) for s in items(dig(decoded(document), "Statement"))]
 
 
 def touches_s3(resources: list[Any]) -> bool:
@@ -52,7 +48,9 @@ def _documents(args: ResourceValidationArgs) -> list[Any]:
     return [args.props.get("policy")]
 
 
-def _no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("aws-iam-no-wildcard-s3-actions", Severity.CRITICAL, MANDATORY, types=[*POLICY_DOCUMENT_TYPES, ROLE])
+def NO_WILDCARD_S3_ACTIONS(args: ResourceValidationArgs) -> Iterator[str]:
+    """IAM policies grant named S3 actions only: no `*`, `s3:*` or `s3:Get*` on buckets."""
     for document in _documents(args):
         for statement in statements(document):
             wildcards = wildcard_s3_actions(statement)
@@ -60,14 +58,5 @@ def _no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
                 sid = statement.get("Sid") or "a statement"
                 yield f"{sid} allows {', '.join(wildcards)} on S3: list the actions it needs"
 
-
-NO_WILDCARD_S3_ACTIONS = resource_rule(
-    "aws-iam-no-wildcard-s3-actions",
-    "IAM policies grant named S3 actions only: no `*`, `s3:*` or `s3:Get*` on buckets.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    types=[*POLICY_DOCUMENT_TYPES, ROLE],
-    check=_no_wildcards,
-)
 
 POLICIES = [NO_WILDCARD_S3_ACTIONS]

@@ -7,13 +7,16 @@ compliant companion is the violation. Inline settings of the legacy Bucket shape
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyResource, Severity, StackValidationArgs
+from pulumi_policy import PolicyResource, Severity, StackValidationArgs, StackValidationPolicy
 
-from ..support import MANDATORY, dig, items, mapping, of_types, refers_to, stack_rule
+from ..decorators import MANDATORY, stack_rule
+from ..props import dig, items, mapping
+from ..stack import of_types, refers_to
+from .iam import statements
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
@@ -40,16 +43,28 @@ def companions(args: StackValidationArgs, bucket: PolicyResource, types: tuple[s
     return [r for r in of_types(args, *types) if refers_to(r.props.get("bucket"), bucket, "bucket")]
 
 
-def _each_bucket(
-    args: StackValidationArgs, problem: Callable[[StackValidationArgs, PolicyResource], str | None]
-) -> Iterator[tuple[str, str | None]]:
-    for bucket in of_types(args, *BUCKETS):
-        message = problem(args, bucket)
-        if message:
-            yield f"bucket {bucket.name}: {message}", bucket.urn
+BucketCheck = Callable[[StackValidationArgs, PolicyResource], str | None]
 
 
-def _public_access(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+def bucket_rule(name: str, severity: Severity) -> Callable[[BucketCheck], StackValidationPolicy]:
+    """A mandatory rule asked of every bucket: the check returns what is wrong with it, or None."""
+
+    def declare(problem: BucketCheck) -> StackValidationPolicy:
+        @functools.wraps(problem)  # the docstring is the rule's description
+        def each_bucket(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+            for bucket in of_types(args, *BUCKETS):
+                message = problem(args, bucket)
+                if message:
+                    yield f"bucket {bucket.name}: {message}", bucket.urn
+
+        return stack_rule(name, severity, MANDATORY)(each_bucket)
+
+    return declare
+
+
+@bucket_rule("aws-s3-public-access-blocked", Severity.CRITICAL)
+def PUBLIC_ACCESS_BLOCKED(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+    """Every S3 bucket has a public access block with all four settings on."""
     blocks = companions(args, bucket, PUBLIC_ACCESS_BLOCK)
     if not blocks:
         return "no BucketPublicAccessBlock"
@@ -62,7 +77,9 @@ def _kms_rule(rule: Any) -> bool:
     return default.get("sseAlgorithm") in KMS_ALGORITHMS and bool(default.get("kmsMasterKeyId"))
 
 
-def _sse_kms(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+@bucket_rule("aws-s3-sse-kms", Severity.HIGH)
+def SSE_KMS(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+    """Every S3 bucket encrypts by default with SSE-KMS and a customer-managed key."""
     rules = [rule for c in companions(args, bucket, ENCRYPTION) for rule in items(c.props.get("rules"))]
     inline = dig(bucket.props, "serverSideEncryptionConfiguration", "rule")
     if inline is not None:
@@ -74,15 +91,6 @@ def _sse_kms(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
     return None
 
 
-def _statements(policy: Any) -> list[Mapping[str, Any]]:
-    if isinstance(policy, str):
-        try:
-            policy = json.loads(policy)
-        except json.JSONDecodeError:
-            return []
-    return [mapping(s) for s in items(dig(policy, "Statement"))]
-
-
 def denies_plain_http(statement: Mapping[str, Any]) -> bool:
     condition = mapping(mapping(statement.get("Condition")).get("Bool"))
     return (
@@ -92,51 +100,23 @@ def denies_plain_http(statement: Mapping[str, Any]) -> bool:
     )
 
 
-def _tls_only(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+@bucket_rule("aws-s3-tls-only", Severity.HIGH)
+def TLS_ONLY(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+    """Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport)."""
     policies = [c.props.get("policy") for c in companions(args, bucket, BUCKET_POLICY)]
     policies.append(bucket.props.get("policy"))
-    if any(denies_plain_http(s) for p in policies for s in _statements(p)):
+    if any(denies_plain_http(s) for p in policies for s in statements(p)):
         return None
     return "no bucket policy statement denies s3:* when aws:SecureTransport is false"
 
 
-def _versioning(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+@bucket_rule("aws-s3-versioning", Severity.MEDIUM)
+def VERSIONING_ENABLED(args: StackValidationArgs, bucket: PolicyResource) -> str | None:
+    """Every S3 bucket (the model registry and the data buckets) keeps object versions."""
     statuses = [dig(c.props, "versioningConfiguration", "status") for c in companions(args, bucket, VERSIONING)]
     if dig(bucket.props, "versioning", "enabled") is True or "Enabled" in statuses:
         return None
     return "versioning is not enabled"
 
-
-PUBLIC_ACCESS_BLOCKED = stack_rule(
-    "aws-s3-public-access-blocked",
-    "Every S3 bucket has a public access block with all four settings on.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    check=lambda args: _each_bucket(args, _public_access),
-)
-
-SSE_KMS = stack_rule(
-    "aws-s3-sse-kms",
-    "Every S3 bucket encrypts by default with SSE-KMS and a customer-managed key.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    check=lambda args: _each_bucket(args, _sse_kms),
-)
-
-TLS_ONLY = stack_rule(
-    "aws-s3-tls-only",
-    "Every S3 bucket policy denies requests that do not use TLS (aws:SecureTransport).",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    check=lambda args: _each_bucket(args, _tls_only),
-)
-
-VERSIONING_ENABLED = stack_rule(
-    "aws-s3-versioning",
-    "Every S3 bucket (the model registry and the data buckets) keeps object versions.",
-    severity=Severity.MEDIUM,
-    enforcement=MANDATORY,
-    check=lambda args: _each_bucket(args, _versioning),
-)
 
 POLICIES = [PUBLIC_ACCESS_BLOCKED, SSE_KMS, TLS_ONLY, VERSIONING_ENABLED]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from ..support import MANDATORY, dig, items, mapping, resource_rule
+from ..decorators import MANDATORY, resource_rule
+from ..props import dig, items, mapping, world_cidr
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
-def _private(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("gcp-gke-private-cluster", Severity.CRITICAL, MANDATORY, types=[CLUSTER, NODE_POOL])
+def PRIVATE_CLUSTER(args: ResourceValidationArgs) -> Iterator[str]:
+    """GKE nodes have no public IPs and the control plane admits only named CIDRs."""
     if args.resource_type == NODE_POOL:
         if dig(args.props, "networkConfig", "enablePrivateNodes") is False:
             yield "networkConfig.enablePrivateNodes is false: nodes would get public IPs"
@@ -28,17 +30,15 @@ def _private(args: ResourceValidationArgs) -> Iterator[str]:
     if not networks or not cidrs:
         yield "the control plane's public endpoint has no masterAuthorizedNetworksConfig CIDRs"
     for cidr in cidrs:
-        try:
-            world = ipaddress.ip_network(cidr, strict=False).prefixlen == 0
-        except ValueError:
-            world = False
-        if world:
+        if world_cidr(cidr):
             yield f"masterAuthorizedNetworksConfig admits {cidr}: the control plane is open to the world"
     if networks.get("gcpPublicCidrsAccessEnabled") is True:
         yield "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled admits every GCP address"
 
 
-def _workload_identity(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("gcp-gke-workload-identity", Severity.HIGH, MANDATORY, types=[CLUSTER, NODE_POOL])
+def WORKLOAD_IDENTITY(args: ResourceValidationArgs) -> Iterator[str]:
+    """GKE clusters use Workload Identity and node pools expose only the GKE metadata server."""
     if args.resource_type == CLUSTER:
         if not dig(args.props, "workloadIdentityConfig", "workloadPool"):
             yield "workloadIdentityConfig.workloadPool is not set"
@@ -48,7 +48,9 @@ def _workload_identity(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"nodeConfig.workloadMetadataConfig.mode is {mode}: pods would see the node's identity"
 
 
-def _shielded(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("gcp-gke-shielded-nodes", Severity.MEDIUM, MANDATORY, types=[CLUSTER, NODE_POOL])
+def SHIELDED_NODES(args: ResourceValidationArgs) -> Iterator[str]:
+    """GKE nodes are shielded: secure boot and integrity monitoring on."""
     if args.resource_type == CLUSTER:
         if args.props.get("enableShieldedNodes") is False:
             yield "enableShieldedNodes is false"
@@ -59,32 +61,5 @@ def _shielded(args: ResourceValidationArgs) -> Iterator[str]:
     if shielded.get("enableIntegrityMonitoring") is False:
         yield "nodeConfig.shieldedInstanceConfig.enableIntegrityMonitoring is false"
 
-
-PRIVATE_CLUSTER = resource_rule(
-    "gcp-gke-private-cluster",
-    "GKE nodes have no public IPs and the control plane admits only named CIDRs.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    types=[CLUSTER, NODE_POOL],
-    check=_private,
-)
-
-WORKLOAD_IDENTITY = resource_rule(
-    "gcp-gke-workload-identity",
-    "GKE clusters use Workload Identity and node pools expose only the GKE metadata server.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=[CLUSTER, NODE_POOL],
-    check=_workload_identity,
-)
-
-SHIELDED_NODES = resource_rule(
-    "gcp-gke-shielded-nodes",
-    "GKE nodes are shielded: secure boot and integrity monitoring on.",
-    severity=Severity.MEDIUM,
-    enforcement=MANDATORY,
-    types=[CLUSTER, NODE_POOL],
-    check=_shielded,
-)
 
 POLICIES = [PRIVATE_CLUSTER, WORKLOAD_IDENTITY, SHIELDED_NODES]

@@ -6,12 +6,14 @@ from collections.abc import Iterator
 
 from pulumi_policy import ResourceValidationArgs, Severity
 
-from ..support import MANDATORY, resource_rule
+from ..decorators import MANDATORY, resource_rule
 
 MAX_ROTATION_SECONDS = 365 * 24 * 3600
 
 
-def _rotation(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("gcp-kms-key-rotation", Severity.MEDIUM, MANDATORY, types=["gcp:kms/cryptoKey:CryptoKey"])
+def KEY_ROTATION(args: ResourceValidationArgs) -> Iterator[str]:
+    """Cloud KMS crypto keys rotate at least yearly."""
     period = args.props.get("rotationPeriod")
     if not period:
         yield "rotationPeriod is not set: the key never rotates"
@@ -24,14 +26,5 @@ def _rotation(args: ResourceValidationArgs) -> Iterator[str]:
     if seconds > MAX_ROTATION_SECONDS:
         yield f"rotationPeriod {period} is longer than a year"
 
-
-KEY_ROTATION = resource_rule(
-    "gcp-kms-key-rotation",
-    "Cloud KMS crypto keys rotate at least yearly.",
-    severity=Severity.MEDIUM,
-    enforcement=MANDATORY,
-    types=["gcp:kms/cryptoKey:CryptoKey"],
-    check=_rotation,
-)
 
 POLICIES = [KEY_ROTATION]

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from ..support import MANDATORY, dig, of_types, refers_to, stack_rule
+from ..decorators import MANDATORY, stack_rule
+from ..props import dig
+from ..stack import of_types, referenced
 
 FORWARDING_RULE = "gcp:compute/globalForwardingRule:GlobalForwardingRule"
 HTTPS_PROXY = "gcp:compute/targetHttpsProxy:TargetHttpsProxy"
@@ -17,21 +19,19 @@ MODERN_TLS = ("TLS_1_2", "TLS_1_3")
 MODERN_PROFILES = ("MODERN", "RESTRICTED")
 
 
-def _target(args: StackValidationArgs, value: object, *types: str) -> PolicyResource | None:
-    return next((r for r in of_types(args, *types) if refers_to(value, r)), None)
-
-
 def _redirects_to_https(args: StackValidationArgs, proxy: PolicyResource) -> bool:
-    url_map = _target(args, proxy.props.get("urlMap"), URL_MAP)
+    url_map = referenced(args, proxy.props.get("urlMap"), URL_MAP)
     return url_map is not None and dig(url_map.props, "defaultUrlRedirect", "httpsRedirect") is True
 
 
-def _https_only(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("gcp-lb-https-only", Severity.HIGH, MANDATORY)
+def HTTPS_ONLY(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Global load balancers serve HTTPS only; plain HTTP only redirects to HTTPS."""
     for rule in of_types(args, FORWARDING_RULE):
         target = rule.props.get("target")
-        if _target(args, target, HTTPS_PROXY) is not None:
+        if referenced(args, target, HTTPS_PROXY) is not None:
             continue
-        http_proxy = _target(args, target, HTTP_PROXY)
+        http_proxy = referenced(args, target, HTTP_PROXY)
         if http_proxy is not None and _redirects_to_https(args, http_proxy):
             continue
         yield (
@@ -43,9 +43,11 @@ def _https_only(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
         )
 
 
-def _modern_tls(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("gcp-lb-modern-tls", Severity.HIGH, MANDATORY)
+def MODERN_TLS_POLICY(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """HTTPS load balancers use an SSL policy with a MODERN or RESTRICTED profile and TLS 1.2+."""
     for proxy in of_types(args, HTTPS_PROXY):
-        policy = _target(args, proxy.props.get("sslPolicy"), SSL_POLICY)
+        policy = referenced(args, proxy.props.get("sslPolicy"), SSL_POLICY)
         if policy is None:
             yield f"HTTPS proxy {proxy.name} has no sslPolicy of this stack (GCP's default allows TLS 1.0)", proxy.urn
             continue
@@ -56,21 +58,5 @@ def _modern_tls(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
                 policy.urn,
             )
 
-
-HTTPS_ONLY = stack_rule(
-    "gcp-lb-https-only",
-    "Global load balancers serve HTTPS only; plain HTTP only redirects to HTTPS.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    check=_https_only,
-)
-
-MODERN_TLS_POLICY = stack_rule(
-    "gcp-lb-modern-tls",
-    "HTTPS load balancers use an SSL policy with a MODERN or RESTRICTED profile and TLS 1.2+.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    check=_modern_tls,
-)
 
 POLICIES = [HTTPS_ONLY, MODERN_TLS_POLICY]

@@ -6,25 +6,14 @@ from collections.abc import Iterator
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 
-from ..support import (
-    ADVISORY,
-    cluster_of,
-    dig,
-    labels_of,
-    mapping,
-    namespace_of,
-    of_types,
-    selector_matches,
-    stack_rule,
-)
+from ..decorators import ADVISORY, stack_rule
+from ..props import dig, mapping
+from ..stack import of_types
+from .metadata import cluster_of, labels_of, name_of, namespace_of, selector_matches
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPAS = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler")
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-
-
-def _name(resource: PolicyResource) -> str:
-    return str(dig(resource.props, "metadata", "name") or resource.name)
 
 
 def _autoscaled(args: StackValidationArgs, deployment: PolicyResource) -> bool:
@@ -32,7 +21,7 @@ def _autoscaled(args: StackValidationArgs, deployment: PolicyResource) -> bool:
         target = mapping(dig(hpa.props, "spec", "scaleTargetRef"))
         if (
             target.get("kind") == "Deployment"
-            and target.get("name") == _name(deployment)
+            and target.get("name") == name_of(deployment.props, deployment.name)
             and namespace_of(hpa.props) == namespace_of(deployment.props)
             and cluster_of(hpa) == cluster_of(deployment)
         ):
@@ -51,7 +40,9 @@ def _covered(args: StackValidationArgs, deployment: PolicyResource) -> bool:
     )
 
 
-def _pdb_for_replicated(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("k8s-pdb-for-replicated-deployments", Severity.MEDIUM, ADVISORY)
+def PDB_FOR_REPLICATED(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Every replicated or autoscaled Deployment (inference, edge) has a PodDisruptionBudget."""
     for deployment in of_types(args, DEPLOYMENT):
         replicas = dig(deployment.props, "spec", "replicas")
         replicated = replicas is not None and replicas > 1
@@ -60,20 +51,12 @@ def _pdb_for_replicated(args: StackValidationArgs) -> Iterator[tuple[str, str | 
         component = labels_of(deployment.props).get("app.kubernetes.io/component")
         yield (
             (
-                f"Deployment {namespace_of(deployment.props)}/{_name(deployment)}"
+                f"Deployment {namespace_of(deployment.props)}/{name_of(deployment.props, deployment.name)}"
                 f"{f' ({component})' if component else ''} is replicated but no PodDisruptionBudget "
                 "selects its pods"
             ),
             deployment.urn,
         )
 
-
-PDB_FOR_REPLICATED = stack_rule(
-    "k8s-pdb-for-replicated-deployments",
-    "Every replicated or autoscaled Deployment (inference, edge) has a PodDisruptionBudget.",
-    severity=Severity.MEDIUM,
-    enforcement=ADVISORY,
-    check=_pdb_for_replicated,
-)
 
 POLICIES = [PDB_FOR_REPLICATED]

@@ -7,10 +7,21 @@ from fnmatch import fnmatchcase
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from ..support import MANDATORY, WORKLOAD_TYPES, container_name, containers, items, pod_spec, resource_rule
+from ..config_schema import string_list
+from ..decorators import MANDATORY, resource_rule
+from ..props import items
+from .pod_specs import WORKLOAD_TYPES, container_name, containers, pod_spec
 
 # Without a stack's own list: the clouds' private registries (ECR, Artifact Registry).
 DEFAULT_REGISTRIES = ["*.dkr.ecr.*.amazonaws.com/*", "*-docker.pkg.dev/*"]
+REGISTRIES_SCHEMA = PolicyConfigSchema(
+    properties={
+        "allowedRegistries": string_list(
+            DEFAULT_REGISTRIES,
+            "glob patterns an image reference must match, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com/*`",
+        )
+    }
+)
 
 
 def split_image(image: str) -> tuple[str, str | None, str | None]:
@@ -23,7 +34,9 @@ def split_image(image: str) -> tuple[str, str | None, str | None]:
     return repository, tag, digest or None
 
 
-def _pinned(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("k8s-image-pinned", Severity.HIGH, MANDATORY, types=WORKLOAD_TYPES)
+def IMAGE_PINNED(args: ResourceValidationArgs) -> Iterator[str]:
+    """Container images are pinned by digest or a fixed tag, never `latest` or untagged."""
     for container in containers(pod_spec(args.resource_type, args.props)):
         image = str(container.get("image") or "")
         _, tag, digest = split_image(image)
@@ -34,7 +47,11 @@ def _pinned(args: ResourceValidationArgs) -> Iterator[str]:
             yield f"container {container_name(container)}: image {image!r} is not pinned (digest or a fixed tag)"
 
 
-def _from_registries(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule(
+    "k8s-image-from-stack-registries", Severity.HIGH, MANDATORY, types=WORKLOAD_TYPES, config_schema=REGISTRIES_SCHEMA
+)
+def IMAGE_FROM_STACK_REGISTRIES(args: ResourceValidationArgs) -> Iterator[str]:
+    """Container images come only from the stack's own registries."""
     allowed = [str(p) for p in items(args.get_config().get("allowedRegistries"))]
     for container in containers(pod_spec(args.resource_type, args.props)):
         image = str(container.get("image") or "")
@@ -44,34 +61,5 @@ def _from_registries(args: ResourceValidationArgs) -> Iterator[str]:
                 f"registries ({', '.join(allowed) or 'none configured'})"
             )
 
-
-IMAGE_PINNED = resource_rule(
-    "k8s-image-pinned",
-    "Container images are pinned by digest or a fixed tag, never `latest` or untagged.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=WORKLOAD_TYPES,
-    check=_pinned,
-)
-
-IMAGE_FROM_STACK_REGISTRIES = resource_rule(
-    "k8s-image-from-stack-registries",
-    "Container images come only from the stack's own registries.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=WORKLOAD_TYPES,
-    check=_from_registries,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "allowedRegistries": {
-                "type": "array",
-                "items": {"type": "string"},
-                "default": DEFAULT_REGISTRIES,
-                "description": "glob patterns an image reference must match, e.g. "
-                "`123456789012.dkr.ecr.us-east-1.amazonaws.com/*`",
-            }
-        }
-    ),
-)
 
 POLICIES = [IMAGE_PINNED, IMAGE_FROM_STACK_REGISTRIES]

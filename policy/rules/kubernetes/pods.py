@@ -6,25 +6,16 @@ in namespaces named in the `exemptNamespaces` config; everything else is held to
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import ResourceValidationArgs, Severity
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, Severity
 
-from ..support import (
-    EXEMPT_NAMESPACES_SCHEMA,
-    LONG_RUNNING_TYPES,
-    MANDATORY,
-    WORKLOAD_TYPES,
-    container_name,
-    containers,
-    init_containers,
-    items,
-    mapping,
-    namespace_of,
-    pod_spec,
-    resource_rule,
-)
+from ..decorators import MANDATORY, resource_rule
+from ..props import items, mapping
+from .metadata import EXEMPT_NAMESPACES_SCHEMA, namespace_of
+from .pod_specs import LONG_RUNNING_TYPES, WORKLOAD_TYPES, container_name, containers, init_containers, pod_spec
 
 ALLOWED_ADDED_CAPABILITIES = ("NET_BIND_SERVICE",)  # the only one Pod Security `restricted` allows
 
@@ -33,26 +24,26 @@ ContainerCheck = Callable[[Mapping[str, Any], Mapping[str, Any], bool], Iterator
 
 
 def pod_rule(
-    name: str, description: str, severity: Severity, check: ContainerCheck, *, types: frozenset[str] = WORKLOAD_TYPES
-):
-    def run(args: ResourceValidationArgs) -> Iterator[str]:
-        if namespace_of(args.props) in items(args.get_config().get("exemptNamespaces")):
-            args.not_applicable(f"namespace {namespace_of(args.props)} is exempt")
-        spec = pod_spec(args.resource_type, args.props)
-        for init, group in ((False, containers(spec, init=False)), (True, init_containers(spec))):
-            for container in group:
-                for message in check(spec, container, init):
-                    yield f"container {container_name(container)}: {message}"
+    name: str, severity: Severity, *, types: frozenset[str] = WORKLOAD_TYPES
+) -> Callable[[ContainerCheck], ResourceValidationPolicy]:
+    """A mandatory rule asked of every container of a pod, outside the exempt namespaces."""
 
-    return resource_rule(
-        name,
-        description,
-        severity=severity,
-        enforcement=MANDATORY,
-        types=types,
-        check=run,
-        config_schema=EXEMPT_NAMESPACES_SCHEMA,
-    )
+    def declare(check: ContainerCheck) -> ResourceValidationPolicy:
+        @functools.wraps(check)  # the docstring is the rule's description
+        def each_container(args: ResourceValidationArgs) -> Iterator[str]:
+            if namespace_of(args.props) in items(args.get_config().get("exemptNamespaces")):
+                args.not_applicable(f"namespace {namespace_of(args.props)} is exempt")
+            spec = pod_spec(args.resource_type, args.props)
+            for init, group in ((False, containers(spec, init=False)), (True, init_containers(spec))):
+                for container in group:
+                    for message in check(spec, container, init):
+                        yield f"container {container_name(container)}: {message}"
+
+        return resource_rule(name, severity, MANDATORY, types=types, config_schema=EXEMPT_NAMESPACES_SCHEMA)(
+            each_container
+        )
+
+    return declare
 
 
 def _security(container: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -65,19 +56,25 @@ def _effective(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) 
     return own if own is not None else mapping(spec.get("securityContext")).get(key)
 
 
-def _non_root(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-run-as-non-root", Severity.HIGH)
+def RUN_AS_NON_ROOT(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Containers run as a non-root user."""
     if _effective(spec, container, "runAsNonRoot") is not True:
         yield "runAsNonRoot must be true (container or pod securityContext)"
     if _effective(spec, container, "runAsUser") == 0:
         yield "runAsUser is 0 (root)"
 
 
-def _read_only_root(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-read-only-root-filesystem", Severity.MEDIUM)
+def READ_ONLY_ROOT_FILESYSTEM(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Containers have a read-only root filesystem."""
     if _security(container).get("readOnlyRootFilesystem") is not True:
         yield "readOnlyRootFilesystem must be true; mount an emptyDir for scratch space"
 
 
-def _no_escalation(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-no-privilege-escalation", Severity.HIGH)
+def NO_PRIVILEGE_ESCALATION(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Containers are not privileged and cannot escalate privileges."""
     security = _security(container)
     if security.get("allowPrivilegeEscalation") is not False:
         yield "allowPrivilegeEscalation must be false"
@@ -85,7 +82,9 @@ def _no_escalation(spec: Mapping[str, Any], container: Mapping[str, Any], init: 
         yield "privileged is true"
 
 
-def _capabilities(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-capabilities-dropped", Severity.MEDIUM)
+def CAPABILITIES_DROPPED(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Containers drop ALL capabilities (NET_BIND_SERVICE may be added back)."""
     capabilities = mapping(_security(container).get("capabilities"))
     if "ALL" not in items(capabilities.get("drop")):
         yield "capabilities.drop must include ALL"
@@ -94,7 +93,9 @@ def _capabilities(spec: Mapping[str, Any], container: Mapping[str, Any], init: b
         yield f"capabilities.add {extra}: only NET_BIND_SERVICE may be added"
 
 
-def _resources(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-requests-and-limits", Severity.MEDIUM)
+def RESOURCES_SET(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Containers set CPU and memory requests and limits."""
     resources = mapping(container.get("resources"))
     for kind in ("requests", "limits"):
         missing = [r for r in ("cpu", "memory") if not mapping(resources.get(kind)).get(r)]
@@ -102,43 +103,15 @@ def _resources(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool
             yield f"resources.{kind} lacks {', '.join(missing)}"
 
 
-def _probes(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+@pod_rule("k8s-probes", Severity.MEDIUM, types=LONG_RUNNING_TYPES)
+def PROBES_SET(spec: Mapping[str, Any], container: Mapping[str, Any], init: bool) -> Iterator[str]:
+    """Long-running containers have liveness and readiness probes."""
     if init:
         return  # init containers run to completion; probes do not apply
     for probe in ("livenessProbe", "readinessProbe"):
         if not container.get(probe):
             yield f"no {probe}"
 
-
-RUN_AS_NON_ROOT = pod_rule("k8s-run-as-non-root", "Containers run as a non-root user.", Severity.HIGH, _non_root)
-READ_ONLY_ROOT_FILESYSTEM = pod_rule(
-    "k8s-read-only-root-filesystem", "Containers have a read-only root filesystem.", Severity.MEDIUM, _read_only_root
-)
-NO_PRIVILEGE_ESCALATION = pod_rule(
-    "k8s-no-privilege-escalation",
-    "Containers are not privileged and cannot escalate privileges.",
-    Severity.HIGH,
-    _no_escalation,
-)
-CAPABILITIES_DROPPED = pod_rule(
-    "k8s-capabilities-dropped",
-    "Containers drop ALL capabilities (NET_BIND_SERVICE may be added back).",
-    Severity.MEDIUM,
-    _capabilities,
-)
-RESOURCES_SET = pod_rule(
-    "k8s-requests-and-limits",
-    "Containers set CPU and memory requests and limits.",
-    Severity.MEDIUM,
-    _resources,
-)
-PROBES_SET = pod_rule(
-    "k8s-probes",
-    "Long-running containers have liveness and readiness probes.",
-    Severity.MEDIUM,
-    _probes,
-    types=LONG_RUNNING_TYPES,
-)
 
 POLICIES = [
     RUN_AS_NON_ROOT,

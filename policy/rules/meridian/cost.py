@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 from pulumi_policy import PolicyConfigSchema, Severity, StackValidationArgs
 
+from ..decorators import MANDATORY, stack_rule
 from ..pricing import Priced, estimate
-from ..support import MANDATORY, resource_region, stack_rule
+from ..stack import resource_region
 
 
 def priced(args: StackValidationArgs) -> list[Priced]:
@@ -17,7 +18,23 @@ def priced(args: StackValidationArgs) -> list[Priced]:
     ]
 
 
-def _ceiling(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+CONFIG_SCHEMA = PolicyConfigSchema(
+    properties={
+        # Defaults match components/config.py Limits.
+        "maxGpus": {"type": "integer", "minimum": 1, "default": 64},
+        "maxUsdPerHour": {"type": "number", "exclusiveMinimum": 0, "default": 500.0},
+        "homeRegion": {
+            "type": "string",
+            "default": "",
+            "description": "the stack's home region: prices federation transfer to it",
+        },
+    }
+)
+
+
+@stack_rule("meridian-cost-ceiling", Severity.HIGH, MANDATORY, config_schema=CONFIG_SCHEMA)
+def COST_CEILING(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """At maximum scale the stack stays within its GPU count and $/hour ceiling."""
     config = args.get_config()
     max_gpus, max_usd = int(config["maxGpus"]), float(config["maxUsdPerHour"])
     result = estimate(priced(args), str(config.get("homeRegion") or "") or None)
@@ -34,25 +51,5 @@ def _ceiling(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
             None,
         )
 
-
-COST_CEILING = stack_rule(
-    "meridian-cost-ceiling",
-    "At maximum scale the stack stays within its GPU count and $/hour ceiling.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    check=_ceiling,
-    config_schema=PolicyConfigSchema(
-        properties={
-            # Defaults match components/config.py Limits.
-            "maxGpus": {"type": "integer", "minimum": 1, "default": 64},
-            "maxUsdPerHour": {"type": "number", "exclusiveMinimum": 0, "default": 500.0},
-            "homeRegion": {
-                "type": "string",
-                "default": "",
-                "description": "the stack's home region: prices federation transfer to it",
-            },
-        }
-    ),
-)
 
 POLICIES = [COST_CEILING]

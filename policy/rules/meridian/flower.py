@@ -12,21 +12,11 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, ResourceValidationArgs, Severity, StackValidationArgs
 
-from ..support import (
-    MANDATORY,
-    WORKLOAD_TYPES,
-    cluster_of,
-    container_name,
-    containers,
-    dig,
-    items,
-    mapping,
-    namespace_of,
-    of_types,
-    pod_spec,
-    resource_rule,
-    stack_rule,
-)
+from ..decorators import MANDATORY, resource_rule, stack_rule
+from ..kubernetes.metadata import cluster_of, name_of, namespace_of
+from ..kubernetes.pod_specs import WORKLOAD_TYPES, container_name, containers, pod_spec
+from ..props import dig, items, mapping
+from ..stack import of_types
 
 SERVICE = "kubernetes:core/v1:Service"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
@@ -35,6 +25,12 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 SUPERLINK_TLS_FLAGS = ("--ssl-certfile", "--ssl-keyfile", "--ssl-ca-certfile")
 SUPERNODE_TLS_FLAGS = ("--root-certificates",)
 INSECURE_FLAG = "--insecure"
+CONTROL_PORT_SCHEMA = PolicyConfigSchema(
+    properties={
+        # workloads/contract.py SUPERLINK_CONTROL_PORT (Flower's default control port).
+        "controlPort": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 9093}
+    }
+)
 
 
 def command_line(container: Mapping[str, Any]) -> list[str]:
@@ -45,7 +41,9 @@ def _has_flag(line: list[str], flag: str) -> bool:
     return any(part == flag or part.startswith(f"{flag}=") for part in line)
 
 
-def _tls(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule("meridian-flower-tls", Severity.CRITICAL, MANDATORY, types=WORKLOAD_TYPES)
+def FLOWER_TLS(args: ResourceValidationArgs) -> Iterator[str]:
+    """The Flower SuperLink and SuperNodes never run --insecure: TLS certificates are always configured."""
     for container in containers(pod_spec(args.resource_type, args.props)):
         line = command_line(container)
         text = " ".join(line)
@@ -84,7 +82,7 @@ def _service_problems(service: PolicyResource, control_port: int) -> Iterator[st
 
 def _ingress_problems(args: StackValidationArgs, ingress: PolicyResource, control_port: int) -> Iterator[str]:
     control_services = {
-        str(dig(s.props, "metadata", "name") or s.name)
+        name_of(s.props, s.name)
         for s in of_types(args, SERVICE)
         if any(_exposes(mapping(p), control_port) for p in items(dig(s.props, "spec", "ports")))
     }
@@ -108,7 +106,9 @@ def _admits_from_outside(rule: Mapping[str, Any], control_port: int) -> bool:
     return not sources or any("ipBlock" in s or "namespaceSelector" in s for s in sources)
 
 
-def _control_private(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("meridian-flower-control-api-private", Severity.CRITICAL, MANDATORY, config_schema=CONTROL_PORT_SCHEMA)
+def CONTROL_API_PRIVATE(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """The Flower control API is reachable only from inside its namespace: never public."""
     control_port = int(args.get_config()["controlPort"])
     for service in of_types(args, SERVICE):
         for message in _service_problems(service, control_port):
@@ -129,28 +129,5 @@ def _control_private(args: StackValidationArgs) -> Iterator[tuple[str, str | Non
                 policy.urn,
             )
 
-
-FLOWER_TLS = resource_rule(
-    "meridian-flower-tls",
-    "The Flower SuperLink and SuperNodes never run --insecure: TLS certificates are always configured.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    types=WORKLOAD_TYPES,
-    check=_tls,
-)
-
-CONTROL_API_PRIVATE = stack_rule(
-    "meridian-flower-control-api-private",
-    "The Flower control API is reachable only from inside its namespace: never public.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    check=_control_private,
-    config_schema=PolicyConfigSchema(
-        properties={
-            # workloads/contract.py SUPERLINK_CONTROL_PORT (Flower's default control port).
-            "controlPort": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 9093}
-        }
-    ),
-)
 
 POLICIES = [FLOWER_TLS, CONTROL_API_PRIVATE]

@@ -6,12 +6,24 @@ from collections.abc import Iterator
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
+from ..config_schema import string_list
+from ..decorators import MANDATORY, resource_rule
+from ..kubernetes.pod_specs import WORKLOAD_TYPES, pod_spec
 from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
-from ..support import MANDATORY, WORKLOAD_TYPES, items, mapping, pod_spec, resource_rule
+from ..props import items, mapping
 
 ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
 # components/cluster_access.py ACCELERATOR_LABEL: on existing clusters pods pick GPUs by this label.
 ACCELERATOR_LABEL = "meridian.io/accelerator"
+ALLOWLIST_SCHEMA = PolicyConfigSchema(
+    properties={
+        "gpuAllowlist": string_list(
+            ALL_ACCELERATORS,
+            "accelerators the stack may run (stack config limits.gpuAllowlist)",
+            allowed=ALL_ACCELERATORS,
+        )
+    }
+)
 
 
 def _accelerators(args: ResourceValidationArgs) -> Iterator[tuple[str, str | None]]:
@@ -39,7 +51,15 @@ def _accelerators(args: ResourceValidationArgs) -> Iterator[tuple[str, str | Non
             yield f"nodeSelector {ACCELERATOR_LABEL}", str(selector[ACCELERATOR_LABEL])
 
 
-def _allowlisted(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule(
+    "meridian-gpu-allowlist",
+    Severity.HIGH,
+    MANDATORY,
+    types=[EKS_NODE_GROUP, GKE_NODE_POOL, *WORKLOAD_TYPES],
+    config_schema=ALLOWLIST_SCHEMA,
+)
+def GPU_ALLOWLIST(args: ResourceValidationArgs) -> Iterator[str]:
+    """GPU node pools and GPU workloads use only the stack's allowed accelerators."""
     allowed = [str(a) for a in items(args.get_config().get("gpuAllowlist"))]
     for what, accelerator in _accelerators(args):
         if accelerator is None:
@@ -47,24 +67,5 @@ def _allowlisted(args: ResourceValidationArgs) -> Iterator[str]:
         elif accelerator not in allowed:
             yield f"{what} carries {accelerator}, not in the allowlist ({', '.join(allowed)})"
 
-
-GPU_ALLOWLIST = resource_rule(
-    "meridian-gpu-allowlist",
-    "GPU node pools and GPU workloads use only the stack's allowed accelerators.",
-    severity=Severity.HIGH,
-    enforcement=MANDATORY,
-    types=[EKS_NODE_GROUP, GKE_NODE_POOL, *WORKLOAD_TYPES],
-    check=_allowlisted,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "gpuAllowlist": {
-                "type": "array",
-                "items": {"type": "string", "enum": ALL_ACCELERATORS},
-                "default": ALL_ACCELERATORS,
-                "description": "accelerators the stack may run (stack config limits.gpuAllowlist)",
-            }
-        }
-    ),
-)
 
 POLICIES = [GPU_ALLOWLIST]

@@ -17,14 +17,15 @@ from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, PolicyResource, Severity, StackValidationArgs
 
-from ..aws.iam import statements
-from ..support import MANDATORY, dig, items, mapping, of_types, refers_to, resource_region, stack_rule
+from ..aws.iam import ROLE, ROLE_POLICY, statements
+from ..aws.s3 import BUCKETS as AWS_BUCKETS
+from ..config_schema import string_list
+from ..decorators import MANDATORY, stack_rule
+from ..gcp.gcs import BUCKET as GCS_BUCKET
+from ..props import dig, items, mapping
+from ..stack import of_types, refers_to, resource_region
 
-AWS_BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-GCS_BUCKET = "gcp:storage/bucket:Bucket"
 REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 GCP_ACCOUNT = "gcp:serviceaccount/account:Account"
 GCP_ACCOUNT_BINDINGS = ("gcp:serviceaccount/iAMMember:IAMMember", "gcp:serviceaccount/iAMBinding:IAMBinding")
 GCS_GRANTS = ("gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:storage/bucketIAMBinding:BucketIAMBinding")
@@ -86,13 +87,11 @@ CONFIG_SCHEMA = PolicyConfigSchema(
             "default": RESIDENCY_OF,
             "description": "region or storage location -> residency zone",
         },
-        "trainerSubjects": {
-            "type": "array",
-            "items": {"type": "string"},
+        "trainerSubjects": string_list(
             # components/cluster_access.py: each region's SuperLink and SuperNode ServiceAccounts.
-            "default": ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
-            "description": "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
-        },
+            ["system:serviceaccount:*:superlink", "system:serviceaccount:*:supernode"],
+            "glob patterns of the Kubernetes ServiceAccounts trainer identities trust",
+        ),
     }
 )
 
@@ -131,7 +130,9 @@ def _replication_targets(args: StackValidationArgs, bucket: PolicyResource) -> l
     return targets
 
 
-def _residency(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("meridian-data-residency", Severity.CRITICAL, MANDATORY, config_schema=CONFIG_SCHEMA)
+def DATA_RESIDENCY(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """Each region's data bucket lives in that region's residency zone and never replicates out of it."""
     zones: Mapping[str, Any] = args.get_config()["residencyOf"]
     for bucket in data_buckets(args):
         where = location(bucket)
@@ -220,7 +221,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _trainer_scope(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+@stack_rule("meridian-trainer-reads-own-region", Severity.CRITICAL, MANDATORY, config_schema=CONFIG_SCHEMA)
+def TRAINER_READS_OWN_REGION(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    """A region's trainer identity can reach only its own region's data bucket."""
     patterns = [str(p) for p in items(args.get_config()["trainerSubjects"])]
     zones: Mapping[str, Any] = args.get_config()["residencyOf"]
     data = data_buckets(args)
@@ -242,23 +245,5 @@ def _trainer_scope(args: StackValidationArgs) -> Iterator[tuple[str, str | None]
                     identity.urn,
                 )
 
-
-DATA_RESIDENCY = stack_rule(
-    "meridian-data-residency",
-    "Each region's data bucket lives in that region's residency zone and never replicates out of it.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    check=_residency,
-    config_schema=CONFIG_SCHEMA,
-)
-
-TRAINER_READS_OWN_REGION = stack_rule(
-    "meridian-trainer-reads-own-region",
-    "A region's trainer identity can reach only its own region's data bucket.",
-    severity=Severity.CRITICAL,
-    enforcement=MANDATORY,
-    check=_trainer_scope,
-    config_schema=CONFIG_SCHEMA,
-)
 
 POLICIES = [DATA_RESIDENCY, TRAINER_READS_OWN_REGION]

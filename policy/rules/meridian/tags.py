@@ -5,13 +5,15 @@ AWS tags may come from the provider's `defaultTags`, GCP labels from its `defaul
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from ..support import ADVISORY, dig, labels_of, mapping, resource_rule
+from ..config_schema import string_list
+from ..decorators import ADVISORY, resource_rule
+from ..kubernetes.metadata import labels_of
+from ..props import decoded, dig, mapping
 
 # Billable resources that must carry the tags even when they have no `tags` input of their own.
 AWS_TAGGED = (
@@ -38,6 +40,7 @@ GCP_LABELS: dict[str, tuple[str, ...]] = {
 }
 NAMESPACE = "kubernetes:core/v1:Namespace"
 DEFAULT_REQUIRED = ["owner", "stack", "cost-center"]
+REQUIRED_KEYS_SCHEMA = PolicyConfigSchema(properties={"requiredKeys": string_list(DEFAULT_REQUIRED)})
 
 
 def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any]:
@@ -46,13 +49,7 @@ def _provider_props(args: ResourceValidationArgs) -> Mapping[str, Any]:
 
 def _provider_mapping(args: ResourceValidationArgs, *path: str) -> Mapping[str, Any]:
     """Provider config arrives as the engine passes it: nested values are JSON strings."""
-    value = _provider_props(args).get(path[0])
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return mapping(dig(value, *path[1:]) if len(path) > 1 else value)
+    return mapping(dig(decoded(_provider_props(args).get(path[0])), *path[1:]))
 
 
 def _effective(args: ResourceValidationArgs) -> Mapping[str, Any]:
@@ -70,24 +67,20 @@ def _effective(args: ResourceValidationArgs) -> Mapping[str, Any]:
     return labels_of(args.props)
 
 
-def _required(args: ResourceValidationArgs) -> Iterator[str]:
+@resource_rule(
+    "meridian-required-tags",
+    Severity.MEDIUM,
+    ADVISORY,
+    types=[*AWS_TAGGED, *GCP_LABELS, NAMESPACE],
+    config_schema=REQUIRED_KEYS_SCHEMA,
+)
+def REQUIRED_TAGS(args: ResourceValidationArgs) -> Iterator[str]:
+    """Billable cloud resources and namespaces carry owner, stack and cost-center tags/labels."""
     required = [str(k) for k in args.get_config().get("requiredKeys") or DEFAULT_REQUIRED]
     present = _effective(args)
     missing = [k for k in required if not present.get(k)]
     if missing:
         yield f"missing {'labels' if not args.resource_type.startswith('aws:') else 'tags'}: {', '.join(missing)}"
 
-
-REQUIRED_TAGS = resource_rule(
-    "meridian-required-tags",
-    "Billable cloud resources and namespaces carry owner, stack and cost-center tags/labels.",
-    severity=Severity.MEDIUM,
-    enforcement=ADVISORY,
-    types=[*AWS_TAGGED, *GCP_LABELS, NAMESPACE],
-    check=_required,
-    config_schema=PolicyConfigSchema(
-        properties={"requiredKeys": {"type": "array", "items": {"type": "string"}, "default": DEFAULT_REQUIRED}}
-    ),
-)
 
 POLICIES = [REQUIRED_TAGS]

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from policy.rules.kubernetes.availability import PDB_FOR_REPLICATED
-from tests.policy.checks import K8S, assert_complies, assert_violates, resource
+from tests.policy.checks import assert_complies, assert_violates, namespaced
 from tests.policy.rules.kubernetes.workloads import LABELS, deployment
 
-NS = {"namespace": "meridian-inference"}
+NS = "meridian-inference"
 
 
-def pdb(labels: dict[str, str], namespace: str = "meridian-inference"):
-    return resource(
-        "kubernetes:policy/v1:PodDisruptionBudget",
-        "server-pdb",
-        K8S,
-        metadata={"name": "server", "namespace": namespace},
-        spec={"minAvailable": 1, "selector": {"matchLabels": labels}},
+def pdb(labels: dict[str, str], namespace: str = NS):
+    spec = {"minAvailable": 1, "selector": {"matchLabels": labels}}
+    return namespaced(
+        "kubernetes:policy/v1:PodDisruptionBudget", "server", namespace, logical_name="server-pdb", spec=spec
     )
 
 
 def hpa(target: str):
-    return resource(
-        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-        "server-hpa",
-        K8S,
-        metadata={"name": target, **NS},
-        spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}},
+    spec = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}}
+    return namespaced(
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", target, NS, logical_name="server-hpa", spec=spec
     )
 
 

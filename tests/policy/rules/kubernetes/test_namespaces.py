@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from policy.rules.kubernetes.namespaces import DEFAULT_DENY_INGRESS, POD_SECURITY_RESTRICTED
-from tests.policy.checks import K8S, assert_complies, assert_violates, check, provider, resource
+from tests.policy.checks import K8S, assert_complies, assert_violates, check, namespaced, provider, resource
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
 def namespace(level: str | None, name: str = "meridian-inference", cluster=K8S):
@@ -14,12 +15,9 @@ def namespace(level: str | None, name: str = "meridian-inference", cluster=K8S):
 
 
 def deny_all(namespace_name: str = "meridian-inference", cluster=K8S):
-    return resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-        f"deny-{cluster.name}",
-        cluster,
-        metadata={"name": "default-deny", "namespace": namespace_name},
-        spec={"podSelector": {}, "policyTypes": ["Ingress"]},
+    spec = {"podSelector": {}, "policyTypes": ["Ingress"]}
+    return namespaced(
+        NETWORK_POLICY, "default-deny", namespace_name, cluster, logical_name=f"deny-{cluster.name}", spec=spec
     )
 
 
@@ -47,13 +45,8 @@ def test_a_namespace_without_one_violates() -> None:
 
 
 def test_a_policy_that_allows_some_ingress_is_not_a_default_deny() -> None:
-    allowing = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-        "allow",
-        K8S,
-        metadata={"name": "allow", "namespace": "meridian-inference"},
-        spec={"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
-    )
+    spec = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]}
+    allowing = namespaced(NETWORK_POLICY, "allow", "meridian-inference", spec=spec)
     assert_violates(DEFAULT_DENY_INGRESS, namespace("restricted"), allowing, containing="no default-deny")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from policy.rules.meridian.flower import CONTROL_API_PRIVATE, FLOWER_TLS
-from tests.policy.checks import K8S, assert_complies, assert_violates, resource
+from tests.policy.checks import assert_complies, assert_violates, namespaced
 from tests.policy.rules.kubernetes.workloads import deployment, hardened_container
 
 TLS = ["--ssl-certfile=/tls/tls.crt", "--ssl-keyfile=/tls/tls.key", "--ssl-ca-certfile=/tls/ca.crt"]
 NS = "meridian-federation"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
 def superlink(*args: str):
@@ -17,13 +18,8 @@ def superlink(*args: str):
 
 def service(type_: str, port: int, target: int | None = None):
     ports = [{"name": "p", "port": port, "targetPort": target or port}]
-    return resource(
-        "kubernetes:core/v1:Service",
-        f"svc-{type_}-{port}",
-        K8S,
-        metadata={"name": "superlink", "namespace": NS},
-        spec={"type": type_, "ports": ports},
-    )
+    spec = {"type": type_, "ports": ports}
+    return namespaced("kubernetes:core/v1:Service", "superlink", NS, logical_name=f"svc-{type_}-{port}", spec=spec)
 
 
 def test_a_superlink_with_certificates_complies() -> None:
@@ -54,11 +50,10 @@ def test_a_load_balancer_in_front_of_the_control_port_violates() -> None:
 
 
 def test_an_ingress_to_the_control_port_violates() -> None:
-    ingress = resource(
+    ingress = namespaced(
         "kubernetes:networking.k8s.io/v1:Ingress",
         "flwr",
-        K8S,
-        metadata={"name": "flwr", "namespace": NS},
+        NS,
         spec={
             "rules": [
                 {
@@ -79,26 +74,13 @@ def test_an_ingress_to_the_control_port_violates() -> None:
 
 
 def test_a_network_policy_admitting_the_world_to_all_ports_violates() -> None:
-    policy = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-        "open",
-        K8S,
-        metadata={"name": "open", "namespace": NS},
-        spec={"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
-    )
+    spec = {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}
+    policy = namespaced(NETWORK_POLICY, "open", NS, spec=spec)
     deployed = superlink(*TLS)
     assert_violates(CONTROL_API_PRIVATE, deployed, policy, containing="admits the control port 9093 from outside")
 
 
 def test_a_network_policy_admitting_the_world_to_the_fleet_port_only_complies() -> None:
-    policy = resource(
-        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-        "fleet",
-        K8S,
-        metadata={"name": "fleet", "namespace": NS},
-        spec={
-            "podSelector": {},
-            "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 9092}]}],
-        },
-    )
+    spec = {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 9092}]}]}
+    policy = namespaced(NETWORK_POLICY, "fleet", NS, spec=spec)
     assert_complies(CONTROL_API_PRIVATE, superlink(*TLS), policy)

@@ -15,6 +15,14 @@ def s3_bucket(name: str, where, **tags: str):
     return resource("aws:s3/bucket:Bucket", name, where, tags={"meridian/purpose": "data", **tags})
 
 
+def replication_to(destination_arn: str, **rule: str):
+    """The EU data bucket's replication: one rule copying to `destination_arn`."""
+    rules = [{**rule, "destination": {"bucket": destination_arn}}]
+    return resource(
+        "aws:s3/bucketReplicationConfig:BucketReplicationConfig", "repl", AWS_EU, bucket="data-eu", rules=rules
+    )
+
+
 def test_the_residency_table_matches_the_catalog() -> None:
     for region, zone in {**AWS_REGIONS, **GCP_REGIONS}.items():
         assert RESIDENCY_OF[region] == zone.value, region
@@ -42,26 +50,14 @@ def test_a_gcs_multi_region_outside_the_zone_violates() -> None:
 
 def test_replication_to_another_zone_violates() -> None:
     source, copy = s3_bucket("data-eu", AWS_EU), resource("aws:s3/bucket:Bucket", "backup", AWS_US)
-    replication = resource(
-        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
-        "repl",
-        AWS_EU,
-        bucket="data-eu",
-        rules=[{"status": "Enabled", "destination": {"bucket": "arn:aws:s3:::backup"}}],
-    )
+    replication = replication_to("arn:aws:s3:::backup", status="Enabled")
     assert_violates(DATA_RESIDENCY, source, copy, replication, containing="replicates to arn:aws:s3:::backup (zone us)")
 
 
 def test_replication_within_the_zone_complies() -> None:
     frankfurt = provider("aws", "aws-eu-central-1", region="eu-central-1")
     source, copy = s3_bucket("data-eu", AWS_EU), resource("aws:s3/bucket:Bucket", "backup", frankfurt)
-    replication = resource(
-        "aws:s3/bucketReplicationConfig:BucketReplicationConfig",
-        "repl",
-        AWS_EU,
-        bucket="data-eu",
-        rules=[{"destination": {"bucket": "arn:aws:s3:::backup"}}],
-    )
+    replication = replication_to("arn:aws:s3:::backup")
     assert_complies(DATA_RESIDENCY, source, copy, replication)
 
 

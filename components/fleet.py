@@ -174,20 +174,20 @@ class Fleet(pulumi.ComponentResource):
         self.exports = {
             "regions": {
                 name: {
-                    "inference_endpoint": outcome.inference_endpoint,
-                    "image_registry": outcome.access.image_registry,
-                    "data_url": outcome.access.data_url,
+                    "inferenceEndpoint": outcome.inference_endpoint,
+                    "imageRegistry": outcome.access.image_registry,
+                    "dataUrl": outcome.access.data_url,
                 }
                 for name, outcome in self.regions.items()
             },
-            "model_registry_url": self.regions[home.name].access.model_registry_url,
-            "superlink_address": superlink,
+            "modelRegistryUrl": self.regions[home.name].access.model_registry_url,
+            "superlinkAddress": superlink,
         }
         if self.routing is not None:
             self.exports |= {
-                "inference_dns_name": self.routing.inference_name,
-                "registry_cdn_url": self.routing.registry_url,
-                "name_servers": self.routing.name_servers,
+                "inferenceDnsName": self.routing.inference_name,
+                "registryCdnUrl": self.routing.registry_url,
+                "nameServers": self.routing.name_servers,
             }
         self.register_outputs(self.exports)
 

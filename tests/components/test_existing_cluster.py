@@ -20,9 +20,9 @@ def test_onprem_uses_one_pinned_context_per_cluster_and_no_cloud(inventory_of: C
         provider = named(inventory, f"k8s-{region.name}", "pulumi:providers:kubernetes")
         assert provider.inputs["context"] == target.context
         exported = inventory.outputs["regions"][region.name]
-        assert exported["data_url"] == data_volume_url(target.data_volume_claim) == f"pvc://{target.data_volume_claim}"
-        assert exported["image_registry"] == target.image_registry
-    assert inventory.outputs["model_registry_url"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
+        assert exported["dataUrl"] == data_volume_url(target.data_volume_claim) == f"pvc://{target.data_volume_claim}"
+        assert exported["imageRegistry"] == target.image_registry
+    assert inventory.outputs["modelRegistryUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
 
 
 def test_images_for_an_existing_cluster_go_to_its_configured_registry(inventory_of: Callable[[str], Inventory]) -> None:

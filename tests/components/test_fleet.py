@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_every_region_gets_workloads_through_its_own_cluster_provider(stack: str
 
 def test_home_runs_the_superlink_and_every_other_region_dials_it(stack: str, inventory: Inventory) -> None:
     config = config_of(stack)
-    superlink = inventory.outputs["superlink_address"]
+    superlink = inventory.outputs["superlinkAddress"]
     assert superlink.endswith(":9092")
     links = [r for r in inventory.of_type("kubernetes:apps/v1:Deployment") if "superlink" in r.name]
     assert [r.name for r in links] == [f"{config.home}-workloads-superlink-deployment"]
@@ -90,14 +91,14 @@ def test_exports_name_every_region_and_the_global_entry_points(stack: str, inven
     config = config_of(stack)
     outputs = inventory.outputs
     assert set(outputs["regions"]) == {r.name for r in config.regions}
-    assert all(v["inference_endpoint"] for v in outputs["regions"].values())
+    assert all(v["inferenceEndpoint"] for v in outputs["regions"].values())
     if config.home_region.cloud is Cloud.KUBERNETES:
-        assert "inference_dns_name" not in outputs
-        assert outputs["model_registry_url"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
+        assert "inferenceDnsName" not in outputs
+        assert outputs["modelRegistryUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
     else:
-        assert outputs["inference_dns_name"] == f"inference.{config.dns.domain}"
+        assert outputs["inferenceDnsName"] == f"inference.{config.dns.domain}"
         if config.cdn.enabled:
-            assert outputs["model_registry_url"] == outputs["registry_cdn_url"] == f"https://models.{config.dns.domain}"
+            assert outputs["modelRegistryUrl"] == outputs["registryCdnUrl"] == f"https://models.{config.dns.domain}"
 
 
 def test_every_taggable_resource_carries_the_stacks_tags(stack: str, inventory: Inventory) -> None:
@@ -168,9 +169,9 @@ def test_without_a_cdn_a_single_cloud_fleet_reads_the_registry_bucket() -> None:
     config = stack.model_copy(update={"cdn": stack.cdn.model_copy(update={"enabled": False})})
     inventory = run_program(config, "aws-prod", providers={})
     assert inventory.of_type("aws:cloudfront/distribution:Distribution") == []
-    registry = inventory.outputs["model_registry_url"]
+    registry = inventory.outputs["modelRegistryUrl"]
     assert registry == "s3://us-east-1-registry"
-    assert {v["data_url"] for v in inventory.outputs["regions"].values()} == {
+    assert {v["dataUrl"] for v in inventory.outputs["regions"].values()} == {
         f"s3://{r.name}-data" for r in config.regions
     }
 
@@ -227,3 +228,30 @@ def test_a_twenty_region_stack_evaluates_in_under_twenty_seconds_of_cpu() -> Non
 
 def test_the_shared_inventory_fixture_is_per_stack(inventory_of: Callable[[str], Inventory]) -> None:
     assert inventory_of("dev") is inventory_of("dev")
+
+
+def _keys(value: object) -> set[str]:
+    """Every key of a nested export, region names excepted (they are the clouds' own)."""
+    if not isinstance(value, dict):
+        return set()
+    return set(value).union(*(_keys(v) for v in value.values()))
+
+
+def test_exports_are_camel_case_as_every_component_output_is(stack: str, inventory: Inventory) -> None:
+    regions = set(inventory.outputs["regions"])
+    keys = _keys(inventory.outputs) - regions
+    assert keys and all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", key) for key in keys), sorted(keys)
+
+
+def test_every_component_registers_camel_case_output_keys() -> None:
+    """register_outputs keys, read from the source: a rename after the first `pulumi up` costs
+    a diff on every stack, so the case style is settled here."""
+    pattern = re.compile(r"register_outputs\(\s*\{(?P<body>[^}]*)\}", re.DOTALL)
+    keys = [
+        (path.name, key)
+        for path in (Path(__file__).resolve().parents[2] / "components").rglob("*.py")
+        for match in pattern.finditer(path.read_text())
+        for key in re.findall(r'"([^"]+)"\s*:', match["body"])
+    ]
+    assert keys
+    assert [(name, key) for name, key in keys if not re.fullmatch(r"[a-z]+(?:[A-Z][a-z0-9]*)*", key)] == []

@@ -35,9 +35,9 @@ def test_every_regional_endpoint_is_health_checked_and_latency_routed(stack: str
         check = named(inventory, f"global-latency-{region.name}", CHECK).inputs
         assert check["type"] == "HTTP" and check["port"] == HTTP_PORT
         assert check["resourcePath"] == config.dns.health_check_path
-        assert endpoints[region.name]["inference_endpoint"] in (check.get("fqdn"), check.get("ipAddress"))
+        assert endpoints[region.name]["inferenceEndpoint"] in (check.get("fqdn"), check.get("ipAddress"))
         direct = named(inventory, f"global-latency-{region.name}", RECORD).inputs
-        assert direct["records"] == [endpoints[region.name]["inference_endpoint"]]
+        assert direct["records"] == [endpoints[region.name]["inferenceEndpoint"]]
 
         # the region is reachable from the latency name: directly, or through its location's pool
         own = f"{region.name}.{config.dns.domain}"
@@ -69,6 +69,6 @@ def test_the_zone_is_the_stacks_domain(stack: str, inventory: Inventory) -> None
     if config.home_region.cloud is Cloud.AWS:
         (zone,) = zones
         assert zone.inputs["name"] == config.dns.domain and zone.region == config.home
-        assert inventory.outputs["inference_dns_name"] == inference_name(config)
+        assert inventory.outputs["inferenceDnsName"] == inference_name(config)
     else:
         assert zones == []

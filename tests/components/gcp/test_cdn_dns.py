@@ -56,7 +56,7 @@ def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, in
     assert policy["healthCheck"] == mock_id(
         named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck")
     )
-    endpoints = {r: v["inference_endpoint"] for r, v in inventory.outputs["regions"].items()}
+    endpoints = {r: v["inferenceEndpoint"] for r, v in inventory.outputs["regions"].items()}
     routed = {ip for item in policy["geos"] for ip in item["healthCheckedTargets"]["externalEndpoints"]}
     assert routed == set(endpoints.values())
     assert {item["location"] for item in policy["geos"]} == set(routing_locations(config.regions, Cloud.GCP).values())

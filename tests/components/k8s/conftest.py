@@ -64,8 +64,8 @@ def _from_components(config: StackConfig) -> Deployed:
     return Deployed(
         config=config,
         resources=list(resources),
-        superlink_address=outputs[config.home]["superlink_address"],
-        inference_endpoints={r.name: outputs[r.name]["inference_endpoint"] for r in regions},
+        superlink_address=outputs[config.home]["superlinkAddress"],
+        inference_endpoints={r.name: outputs[r.name]["inferenceEndpoint"] for r in regions},
         image_registries={n: str(a.image_registry) for n, a in accesses.items()},
         model_registry_urls={n: str(a.model_registry_url) for n, a in accesses.items()},
         edge_endpoints={r.name: outputs[r.name]["edge_endpoints"] for r in regions},
@@ -77,10 +77,10 @@ def _from_program(config: StackConfig, inventory: Inventory) -> Deployed:
     return Deployed(
         config=config,
         resources=list(inventory.resources),
-        superlink_address=inventory.outputs["superlink_address"],
-        inference_endpoints={n: r["inference_endpoint"] for n, r in regions.items()},
-        image_registries={n: r["image_registry"] for n, r in regions.items()},
-        model_registry_urls=dict.fromkeys(regions, inventory.outputs["model_registry_url"])
+        superlink_address=inventory.outputs["superlinkAddress"],
+        inference_endpoints={n: r["inferenceEndpoint"] for n, r in regions.items()},
+        image_registries={n: r["imageRegistry"] for n, r in regions.items()},
+        model_registry_urls=dict.fromkeys(regions, inventory.outputs["modelRegistryUrl"])
         | {r.name: r.kubernetes.model_registry_url for r in config.regions if r.kubernetes},
         edge_endpoints=None,
     )

@@ -78,8 +78,8 @@ def deploy(config: StackConfig) -> tuple[list[Recorded], dict[str, dict[str, Any
     recorded = run_under_mocks(lambda: _program(config, regions)).resources
     outputs = {
         name: {
-            "inference_endpoint": resolved(w.inference_endpoint),
-            "superlink_address": resolved(w.superlink_address),
+            "inferenceEndpoint": resolved(w.inference_endpoint),
+            "superlinkAddress": resolved(w.superlink_address),
             "edge_endpoints": {site: resolved(e) for site, e in w.edge_endpoints.items()},
         }
         for name, w in regions.items()

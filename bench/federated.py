@@ -106,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             tables.append(_mode_table(name, result))
             if name == "none":
                 none_model = result.out_dir / "model.safetensors"
-            print(f"{name}: accuracy {tables[-1]['final_accuracy']:.4f}, uplink/round "
-                  f"{statistics.mean(tables[-1]['uplink_payload_bytes_per_round']):,.0f} B", flush=True)  # fmt: skip
+            print(
+                f"{name}: accuracy {tables[-1]['final_accuracy']:.4f}, uplink/round "
+                f"{statistics.mean(tables[-1]['uplink_payload_bytes_per_round']):,.0f} B",
+                flush=True,
+            )
     _compare(tables)
     assert none_model is not None
     localized = _localized(none_model, data)

@@ -63,9 +63,13 @@ def _print(stack: str, result: Estimate) -> None:
             low, high = groups[name]
             table.add_row(name, f"{low:,.2f}", f"{high:,.2f}", f"{low * month:,.0f}", f"{high * month:,.0f}")
         table.add_row(
-            "total", f"{result.usd_hour_min:,.2f}", f"{result.usd_hour_max:,.2f}",
-            f"{result.usd_hour_min * month:,.0f}", f"{result.usd_hour_max * month:,.0f}", style="bold",
-        )  # fmt: skip
+            "total",
+            f"{result.usd_hour_min:,.2f}",
+            f"{result.usd_hour_max:,.2f}",
+            f"{result.usd_hour_min * month:,.0f}",
+            f"{result.usd_hour_max * month:,.0f}",
+            style="bold",
+        )
         console.print(table)
     traffic = ", ".join(f"{k.replace('_', ' ')}: {v} GB/month" for k, v in price_table()["traffic"].items())
     console.print(f"GPUs: {result.gpus_min} at min scale, {result.gpus_max} at max. Traffic assumed: {traffic}.")

@@ -183,9 +183,14 @@ def run_pack(
             _settle(call(report_violation))
         except UnknownValueError as err:
             report.unknown.append(
-                Finding(policy.name, severity, EnforcementLevel.ADVISORY.value,
-                        f"can't run policy during preview: {err.message}", urn)
-            )  # fmt: skip
+                Finding(
+                    policy.name,
+                    severity,
+                    EnforcementLevel.ADVISORY.value,
+                    f"can't run policy during preview: {err.message}",
+                    urn,
+                )
+            )
         except _NotApplicableError as err:
             report.not_applicable.append((policy.name, urn, err.reason or ""))
 

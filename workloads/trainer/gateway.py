@@ -36,9 +36,20 @@ log = logging.getLogger("uvicorn.error")  # uvicorn configures this one
 # RFC 9110 7.6.1: meaningful for one connection only, never forwarded. Host is the upstream's;
 # uvicorn has already answered any `expect: 100-continue`.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-     "te", "trailer", "transfer-encoding", "upgrade", "host", "expect"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "expect",
+    }
+)
 # Connecting and sending are bounded; reading is not, since Control API streams stay open for
 # as long as a run's logs flow (Flower's own client sets no read timeout on them either).
 _UPSTREAM_TIMEOUT = httpx.Timeout(connect=10.0, read=None, write=30.0, pool=10.0)
@@ -235,8 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--upstream", required=True, help="the SuperLink, https://HOST:PORT")
-    parser.add_argument("--route", action="append", default=[], metavar="PORT=PREFIX",
-                        help="listen on PORT and forward only paths starting with PREFIX (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="PORT=PREFIX",
+        help="listen on PORT and forward only paths starting with PREFIX (repeatable)",
+    )
     parser.add_argument("--certfile", required=True, type=Path, help="this gateway's TLS certificate (PEM)")
     parser.add_argument("--keyfile", required=True, type=Path, help="its private key (PEM)")
     parser.add_argument("--ca-certfile", required=True, type=Path, help="CA that signed the upstream's certificate")

@@ -291,8 +291,11 @@ class LocalFederation:
 def main(argv: list[str] | None = None) -> int:
     from workloads.tasks.__main__ import prepare_data
 
-    parser = argparse.ArgumentParser(prog="python -m workloads.trainer.launch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m workloads.trainer.launch",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workdir", type=Path, default=Path("out/federation"))
     parser.add_argument("--regions", required=True, help="comma-separated region names")
     parser.add_argument("--task", default="digits")

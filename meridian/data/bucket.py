@@ -10,6 +10,7 @@ the usual environment (the AWS chain, `AWS_ENDPOINT_URL_S3`; Google's default cr
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,8 +44,8 @@ class Bucket:
             fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
         except ImportError as err:
             raise DataRefused(
-                f"{url}: {scheme}:// needs the {PACKAGES[scheme]} package, which is not installed here: "
-                "run this in the workloads' environment (.venv-workloads, `make venv`)"
+                f"{url}: {scheme}:// needs fsspec and {PACKAGES[scheme]}, not installed in {sys.executable} "
+                f"({err.msg}): run this with .venv-workloads/bin/python (built by `make venv`)"
             ) from err
         root = root.rstrip("/")
         return cls(fs=fs, scheme=scheme, name=root.split("/", 1)[0], root=root)

@@ -45,11 +45,12 @@ typecheck-workloads: $(VENV)/.installed $(WVENV)/.installed
 
 # The Pulumi side: the program under mocks, the policy pack, the operator CLI.
 test-infra: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest tests/components tests/policy tests/meridian --ignore=tests/meridian/local
+	$(VENV)/bin/python -m pytest tests/components tests/policy tests/meridian --ignore=tests/meridian/local --ignore=tests/meridian/data
 
-# The workloads for real (Flower on loopback, real servers, real torch), and the local stack.
+# The workloads for real (Flower on loopback, real servers, real torch), the local stack, and
+# `meridian data` against S3 and GCS servers on loopback.
 test-workloads: $(WVENV)/.installed
-	$(WVENV)/bin/python -m pytest tests/workloads tests/meridian/local tests/e2e
+	$(WVENV)/bin/python -m pytest tests/workloads tests/meridian/local tests/meridian/data tests/e2e
 
 # checkov over the rendered manifests, Dockerfiles and workflows; workflow JSON schema.
 scan: $(VENV)/.installed $(TVENV)/.installed

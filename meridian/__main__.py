@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "preview": ("meridian.preview", "run the Pulumi program offline under mocks"),
     "local": ("meridian.local.cli", "the whole fleet as processes on this machine (up/status/down)"),
+    "data": ("meridian.data.cli", "push a region's data to its own bucket, list it with digests"),
     "policy": ("meridian.policy", "run the policy pack offline over a stack or a saved deployment"),
     "cost": ("meridian.cost", "$/hour and $/month at min and max scale, per region and kind"),
     "diff": ("meridian.diff", "offline preview at a git ref vs the working tree, as Markdown"),

@@ -24,15 +24,17 @@ ENTRY_POINTS = [
     WORKLOADS,
     ROOT / "meridian" / "__main__.py",
     ROOT / "meridian" / "local",
+    ROOT / "meridian" / "data",
     ROOT / "bench" / "federated.py",
     ROOT / "bench" / "serving.py",
     ROOT / "tests" / "workloads",
     ROOT / "tests" / "meridian" / "local",
+    ROOT / "tests" / "meridian" / "data",
     ROOT / "tests" / "e2e",
 ]
 # Pinned for the servers without an import of their own: uvicorn loads them by name, fsspec
-# opens s3:// through s3fs.
-PLUGINS = {"uvloop", "httptools", "s3fs"}
+# opens s3:// through s3fs and gs:// through gcsfs.
+PLUGINS = {"uvloop", "httptools", "s3fs", "gcsfs"}
 
 
 def pins(path: Path) -> dict[str, str]:

@@ -216,6 +216,13 @@ class Federation(_Model):
     proximal_mu: float = Field(default=FEDERATION_DEFAULTS.proximal_mu, ge=0)
     round_timeout_seconds: int = Field(default=FEDERATION_DEFAULTS.round_timeout_seconds, ge=10)
     dirichlet_alpha: float = Field(default=0.5, gt=0)  # how unevenly the local stack splits data
+    data_version: str = Field(
+        default="1",
+        pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="The regions' training data generation: bump it after `meridian data push` "
+        "to train again. With the settings above it keys the run (components/k8s/federated_run.py); "
+        "a new trainer image alone does not start a run.",
+    )
 
     def run_config(self) -> dict[str, str | int | float]:
         """These settings as the trainer's run config (`flwr run --run-config`; the keys of

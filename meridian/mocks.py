@@ -48,9 +48,10 @@ class Recorded:
     custom: bool  # False for ComponentResources
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)  # what the engine adds: ids, tagsAll, ...
+    ignore_changes: list[str] = field(default_factory=list)  # the `ignore_changes` option, as sent
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "outputs"}
+        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "ignore_changes")}
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _has(type_token: str, attribute: str) -> bool:
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also hands each registration's parent and kind to the mocks."""
+    """MockMonitor that also hands each registration's parent, kind and ignore_changes to the mocks."""
 
     def __init__(self, mocks: CloudMocks):
         super().__init__(mocks)
@@ -117,6 +118,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._one_at_a_time:
             self.cloud.pending_parent = None if is_root else _urn_name(parent)
             self.cloud.pending_custom = bool(request.custom)
+            self.cloud.pending_ignore_changes = list(request.ignoreChanges)
             return super().RegisterResource(request)
 
 
@@ -130,6 +132,7 @@ class CloudMocks(pulumi_mocks.Mocks):
         self.disabled_defaults = set(json.loads(config.get(DISABLE_DEFAULT_PROVIDERS, "[]")))
         self.pending_parent: str | None = None
         self.pending_custom = True
+        self.pending_ignore_changes: list[str] = []
 
     def _explicit(self, package: str, provider: str | None, what: str) -> None:
         """The engine refuses a default provider the stack disabled: so do the mocks."""
@@ -156,6 +159,7 @@ class CloudMocks(pulumi_mocks.Mocks):
                 custom=self.pending_custom,
                 inputs=args.inputs,
                 outputs=outputs,
+                ignore_changes=self.pending_ignore_changes,
             )
         )
         resource_id = f"{args.name}-{short_hash(args.typ, args.name)}"

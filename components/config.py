@@ -216,6 +216,13 @@ class Federation(_Model):
     proximal_mu: float = Field(default=FEDERATION_DEFAULTS.proximal_mu, ge=0)
     round_timeout_seconds: int = Field(default=FEDERATION_DEFAULTS.round_timeout_seconds, ge=10)
     dirichlet_alpha: float = Field(default=0.5, gt=0)  # how unevenly the local stack splits data
+    data_version: str = Field(
+        default="1",
+        pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="The regions' training data generation: bump it after `meridian data push` "
+        "to train again. With the settings above it keys the run (components/k8s/federated_run.py); "
+        "a new trainer image alone does not start a run.",
+    )
 
     def run_config(self) -> dict[str, str | int | float]:
         """These settings as the trainer's run config (`flwr run --run-config`; the keys of
@@ -270,10 +277,65 @@ class Cdn(_Model):
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
 
 
+# A Route53 hosted zone id is at most 32 characters (https://docs.aws.amazon.com/Route53/latest/
+# APIReference/API_HostedZone.html, read 2026-11-30); the ids Route53 assigns are `Z` and
+# upper-case letters and digits. A Cloud DNS managed zone's name: 1-63 characters, lowercase
+# letters, digits and dashes, starting with a letter, ending with a letter or digit
+# (https://cloud.google.com/dns/docs/reference/rest/v1/managedZones, read 2026-11-30).
+_HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_MANAGED_ZONE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ExistingZone(_Model):
+    """A public zone the stack's records go into instead of one it creates: it serves the
+    stack's domain (or a parent of it) and is delegated already. One key per cloud, and the
+    key must be the home region's cloud, which serves the fleet's DNS."""
+
+    route53_hosted_zone_id: str | None = Field(default=None, description="AWS home: the hosted zone's id, Z...")
+    cloud_dns_managed_zone: str | None = Field(
+        default=None, description="GCP home: the managed zone's name (not its DNS name), in the stack's project"
+    )
+
+    @field_validator("route53_hosted_zone_id")
+    @classmethod
+    def _hosted_zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not _HOSTED_ZONE_ID.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Route53 hosted zone id: give the id alone, `Z` then upper-case "
+                "letters and digits (e.g. Z0123456789ABCDEFGHIJ), not /hostedzone/... or the zone's name"
+            )
+        return value
+
+    @field_validator("cloud_dns_managed_zone")
+    @classmethod
+    def _managed_zone_name(cls, value: str | None) -> str | None:
+        if value is not None and not _MANAGED_ZONE_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Cloud DNS managed zone name: 1-63 lowercase letters, digits and '-', "
+                "starting with a letter (the zone's name, not its DNS name)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.route53_hosted_zone_id is None) == (self.cloud_dns_managed_zone is None):
+            raise ValueError("set exactly one of route53HostedZoneId (AWS home) or cloudDnsManagedZone (GCP home)")
+        return self
+
+    @property
+    def cloud(self) -> Cloud:
+        return Cloud.AWS if self.route53_hosted_zone_id is not None else Cloud.GCP
+
+
 class Dns(_Model):
     domain: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
     health_check_path: str = Field(default="/v2/health/ready", pattern=r"^/")
     ttl_seconds: int = Field(default=60, ge=5, le=86_400)
+    existing_zone: ExistingZone | None = Field(
+        default=None,
+        description="Use this zone instead of creating one (then no name servers to delegate); "
+        "without it the stack creates a zone for `domain` and exports its name servers.",
+    )
 
 
 class Network(_Model):
@@ -346,6 +408,18 @@ class StackConfig(_Model):
                         f"edge site name {site.name!r} is already used by another region",
                     )
                 seen.add(site.name)
+        existing = self.dns.existing_zone
+        if existing is not None:
+            home_cloud = self.home_region.cloud
+            key = "route53HostedZoneId" if existing.cloud is Cloud.AWS else "cloudDnsManagedZone"
+            if home_cloud is Cloud.KUBERNETES:
+                raise _at(f"dns.existingZone.{key}", f"home {self.home} is an existing cluster: no DNS zone is used")
+            if existing.cloud is not home_cloud:
+                wanted = "route53HostedZoneId" if home_cloud is Cloud.AWS else "cloudDnsManagedZone"
+                raise _at(
+                    f"dns.existingZone.{key}",
+                    f"home {self.home} is on {home_cloud}, which serves the fleet's DNS: give {wanted}",
+                )
         for i, region in enumerate(self.regions):
             if region.gpu.accelerator not in self.limits.gpu_allowlist:
                 allowed = ", ".join(a.value for a in self.limits.gpu_allowlist)

@@ -187,8 +187,9 @@ class Fleet(pulumi.ComponentResource):
             self.exports |= {
                 "inferenceDnsName": self.routing.inference_name,
                 "registryCdnUrl": self.routing.registry_url,
-                "nameServers": self.routing.name_servers,
             }
+            if self.routing.name_servers is not None:  # a zone of its own, to delegate to
+                self.exports["nameServers"] = self.routing.name_servers
         self.register_outputs(self.exports)
 
 

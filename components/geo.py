@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -136,3 +137,25 @@ class RoutedName:
     health_check_path: str
     port: int
     ttl: int
+
+
+@dataclass(frozen=True)
+class Zone:
+    """The DNS zone the fleet's records go into, whichever cloud serves it: `id` is what records
+    name it by (a Route53 hosted zone id, a Cloud DNS managed zone's name). `name_servers` are
+    the ones to delegate the domain to; None for an existing zone, delegated already."""
+
+    id: pulumi.Output[str]
+    name_servers: pulumi.Output[Sequence[str]] | None
+
+
+def existing_zone_problem(domain: str, zone_dns_name: str, public: bool) -> str | None:
+    """Why an existing zone cannot hold the stack's records, or None: it must be public (health
+    checks, certificate validation and clients resolve from the internet) and serve the domain
+    itself or a parent of it (`example.com` can hold `inference.api.example.com`)."""
+    zone, wanted = zone_dns_name.rstrip(".").lower(), domain.rstrip(".").lower()
+    if not public:
+        return f"zone {zone} is private: the fleet's names must resolve on the internet"
+    if wanted != zone and not wanted.endswith(f".{zone}"):
+        return f"zone {zone} cannot hold names under {wanted}: give the zone of {wanted} or of a parent domain"
+    return None

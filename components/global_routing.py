@@ -3,6 +3,10 @@ domain, latency (Route53) or geo (Cloud DNS) routing with health checks over eve
 inference endpoint at `inference.<domain>`, and the CDN in front of the model registry at
 `models.<domain>`.
 
+The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
+must delegate to before the certificates validate, or an existing, delegated one named by
+`dns.existingZone`, looked up instead of created (then there is nothing to delegate).
+
 No CDN fronts the inference API yet: the regional load balancers speak plain HTTP, and a CDN
 may only reach its origins over HTTPS (policy aws-cloudfront-https-only). Clients use the
 latency-routed name until the regions terminate TLS themselves."""
@@ -18,12 +22,12 @@ import pulumi_gcp as gcp
 
 from components.aws.cdn import RegistryCdn as AwsRegistryCdn
 from components.aws.cdn import RegistryCdnArgs as AwsRegistryCdnArgs
-from components.aws.dns import LatencyRouting, LatencyRoutingArgs
+from components.aws.dns import LatencyRouting, LatencyRoutingArgs, hosted_zone
 from components.catalog import Cloud
 from components.config import StackConfig
 from components.gcp.cdn import RegistryCdn as GcpRegistryCdn
 from components.gcp.cdn import RegistryCdnArgs as GcpRegistryCdnArgs
-from components.gcp.dns import GeoRouting, GeoRoutingArgs
+from components.gcp.dns import GeoRouting, GeoRoutingArgs, managed_zone
 from components.gcp.project import Project
 from components.geo import RegionalEndpoint, RoutedName
 from workloads.contract import HTTP_PORT
@@ -68,7 +72,8 @@ class GlobalRoutingArgs:
 class GlobalRouting(pulumi.ComponentResource):
     inference_name: str
     registry_url: str | None
-    name_servers: pulumi.Output[Sequence[str]]
+    # the created zone's name servers, to delegate the domain to; None: an existing zone
+    name_servers: pulumi.Output[Sequence[str]] | None
 
     def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:global_routing:GlobalRouting", name, None, opts)
@@ -89,35 +94,27 @@ class GlobalRouting(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=home.provider)
         component = pulumi.ResourceOptions(parent=self, providers=[home.provider])
+        existing = config.dns.existing_zone
         if isinstance(home, AwsHome):
-            zone = aws.route53.Zone(f"{name}-zone", name=domain, comment=f"Meridian stack {args.stack}", opts=child)
-            LatencyRouting(f"{name}-latency", LatencyRoutingArgs(zone_id=zone.zone_id, routed=routed), opts=component)
+            zone = hosted_zone(f"{name}-zone", domain, f"Meridian stack {args.stack}", existing, child)
+            LatencyRouting(f"{name}-latency", LatencyRoutingArgs(zone_id=zone.id, routed=routed), opts=component)
             if self.registry_url:
                 AwsRegistryCdn(
                     f"{name}-registry-cdn",
                     AwsRegistryCdnArgs(
                         bucket=home.registry_bucket,
                         domain_name=registry_domain,
-                        zone_id=zone.zone_id,
+                        zone_id=zone.id,
                         settings=config.cdn,
                         us_east_1=home.us_east_1,
                     ),
                     opts=component,
                 )
-            self.name_servers = zone.name_servers
         else:
-            zone = gcp.dns.ManagedZone(
-                f"{name}-zone",
-                project=home.project.id,
-                name=f"meridian-{args.stack}",
-                dns_name=f"{domain}.",
-                visibility="public",
-                dnssec_config=gcp.dns.ManagedZoneDnssecConfigArgs(state="on"),
-                opts=child,
-            )
+            zone = managed_zone(f"{name}-zone", f"meridian-{args.stack}", domain, home.project.id, existing, child)
             GeoRouting(
                 f"{name}-geo",
-                GeoRoutingArgs(project=home.project.id, zone_name=zone.name, routed=routed),
+                GeoRoutingArgs(project=home.project.id, zone_name=zone.id, routed=routed),
                 opts=component,
             )
             if self.registry_url:
@@ -134,14 +131,14 @@ class GlobalRouting(pulumi.ComponentResource):
                 gcp.dns.RecordSet(
                     f"{name}-registry",
                     project=home.project.id,
-                    managed_zone=zone.name,
+                    managed_zone=zone.id,
                     name=f"{registry_domain}.",
                     type="A",
                     ttl=config.dns.ttl_seconds,
                     rrdatas=[cdn.address.address],
                     opts=child,
                 )
-            self.name_servers = zone.name_servers
+        self.name_servers = zone.name_servers
         self.register_outputs(
             {
                 "inferenceName": self.inference_name,

@@ -48,9 +48,10 @@ class Recorded:
     custom: bool  # False for ComponentResources
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)  # what the engine adds: ids, tagsAll, ...
+    ignore_changes: list[str] = field(default_factory=list)  # the `ignore_changes` option, as sent
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "outputs"}
+        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "ignore_changes")}
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _has(type_token: str, attribute: str) -> bool:
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also hands each registration's parent and kind to the mocks."""
+    """MockMonitor that also hands each registration's parent, kind and ignore_changes to the mocks."""
 
     def __init__(self, mocks: CloudMocks):
         super().__init__(mocks)
@@ -117,6 +118,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._one_at_a_time:
             self.cloud.pending_parent = None if is_root else _urn_name(parent)
             self.cloud.pending_custom = bool(request.custom)
+            self.cloud.pending_ignore_changes = list(request.ignoreChanges)
             return super().RegisterResource(request)
 
 
@@ -128,8 +130,10 @@ class CloudMocks(pulumi_mocks.Mocks):
         self.provider_regions: dict[str, str | None] = {}  # provider resource name -> region
         self.provider_defaults: dict[str, dict[str, str]] = {}  # provider name -> default tags/labels
         self.disabled_defaults = set(json.loads(config.get(DISABLE_DEFAULT_PROVIDERS, "[]")))
+        self.domain = str(_json_or_empty(config.get("meridian:dns")).get("domain") or "example.com")
         self.pending_parent: str | None = None
         self.pending_custom = True
+        self.pending_ignore_changes: list[str] = []
 
     def _explicit(self, package: str, provider: str | None, what: str) -> None:
         """The engine refuses a default provider the stack disabled: so do the mocks."""
@@ -156,6 +160,7 @@ class CloudMocks(pulumi_mocks.Mocks):
                 custom=self.pending_custom,
                 inputs=args.inputs,
                 outputs=outputs,
+                ignore_changes=self.pending_ignore_changes,
             )
         )
         resource_id = f"{args.name}-{short_hash(args.typ, args.name)}"
@@ -177,7 +182,16 @@ class CloudMocks(pulumi_mocks.Mocks):
         provider = _provider_name(args.provider)
         self._explicit(args.token.split(":")[0], provider, f"invoke {args.token}")
         region = self.provider_regions.get(provider or "") or args.args.get("region") or "us-east-1"
-        return _invoke(args.token, dict(args.args), str(region)), []
+        return _invoke(args.token, dict(args.args), str(region), self.domain), []
+
+
+def _json_or_empty(text: str | None) -> dict[str, Any]:
+    """A structured config value (JSON text) as a mapping; {} when absent or not JSON."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _default_tags_or_labels(inputs: dict[str, Any]) -> dict[str, str]:
@@ -353,7 +367,8 @@ def _tls_outputs(typ: str, name: str) -> dict[str, Any]:
     return {}
 
 
-def _invoke(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
+def _invoke(token: str, args: dict[str, Any], region: str, domain: str = "example.com") -> dict[str, Any]:
+    """`domain`: the stack's (`meridian:dns`), which an existing zone the stack names serves."""
     match token:
         case "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {
@@ -390,6 +405,35 @@ def _invoke(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
             return {"emailAddress": email, "member": f"serviceAccount:{email}", "id": email}
         case "gcp:compute/getZones:getZones":
             return {"names": [f"{region}-{z}" for z in "abc"], "id": region}
+        case "aws:route53/getZone:getZone":  # the zone the stack names exists, public, serving its domain
+            zone_id = str(args.get("zoneId"))
+            return {
+                "zoneId": zone_id,
+                "id": zone_id,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+                "name": domain,
+                "privateZone": False,
+                "nameServers": [
+                    f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in ((1, "org"), (2, "co.uk"), (3, "com"), (4, "net"))
+                ],
+                "primaryNameServer": "ns-1.awsdns-01.org",
+                "resourceRecordSetCount": 2,
+                "callerReference": "existing",
+                "comment": "",
+                "tags": {},
+            }
+        case "gcp:dns/getManagedZone:getManagedZone":
+            project = args.get("project") or "meridian"
+            return {
+                "name": args.get("name"),
+                "project": project,
+                "id": f"projects/{project}/managedZones/{args.get('name')}",
+                "managedZoneId": str(int(short_hash(str(args.get("name")))[:8], 16)),
+                "dnsName": f"{domain}.",
+                "visibility": "public",
+                "nameServers": [f"ns-cloud-a{n}.googledomains.com." for n in (1, 2, 3, 4)],
+                "description": "",
+            }
         case "gcp:container/getEngineVersions:getEngineVersions":
             return {
                 "latestMasterVersion": "1.33.5-gke.1000",

@@ -1,6 +1,7 @@
 """Route53 latency routing: every regional inference endpoint gets its own name, a health
 check on the readiness path, and a latency record under the fleet's inference name, so clients
-reach the nearest healthy region."""
+reach the nearest healthy region. The records go into the stack's own hosted zone, or into an
+existing one (`dns.existingZone.route53HostedZoneId`) looked up rather than created."""
 
 from __future__ import annotations
 
@@ -9,10 +10,33 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.geo import RoutedName, is_ip, pools
+from components.config import ExistingZone
+from components.geo import RoutedName, Zone, existing_zone_problem, is_ip, pools
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 HEALTH_CHECK_FAILURES = 3  # ~90 s of failures before a region leaves the answer
+
+
+def hosted_zone(
+    name: str, domain: str, comment: str, existing: ExistingZone | None, opts: pulumi.ResourceOptions
+) -> Zone:
+    """The stack's own public hosted zone for `domain`, or the existing one the stack names,
+    looked up (with `opts`' provider) and checked: public, and serving the domain or a parent."""
+    if existing is None or existing.route53_hosted_zone_id is None:
+        zone = aws.route53.Zone(name, name=domain, comment=comment, opts=opts)
+        return Zone(id=zone.zone_id, name_servers=zone.name_servers)
+    found = aws.route53.get_zone_output(
+        zone_id=existing.route53_hosted_zone_id,
+        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider),
+    )
+
+    def checked(result: aws.route53.GetZoneResult) -> str:
+        problem = existing_zone_problem(domain, result.name, public=not result.private_zone)
+        if problem:
+            raise ValueError(f"dns.existingZone.route53HostedZoneId {result.zone_id}: {problem}")
+        return result.zone_id
+
+    return Zone(id=found.apply(checked), name_servers=None)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Cloud DNS routing for a GCP-homed fleet: every regional inference endpoint gets its own
 name, and the fleet's inference name answers by the client's location (geo routing) with
-health checks on the readiness path, so clients reach the nearest healthy region."""
+health checks on the readiness path, so clients reach the nearest healthy region. The records
+go into the stack's own managed zone (DNSSEC on), or into an existing one
+(`dns.existingZone.cloudDnsManagedZone`) looked up rather than created."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.geo import RoutedName, is_ip, pools
+from components.config import ExistingZone
+from components.geo import RoutedName, Zone, existing_zone_problem, is_ip, pools
 
 # Cloud DNS health checks for external endpoints probe from exactly three source regions.
 PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
@@ -20,6 +23,38 @@ class GeoRoutingArgs:
     project: str
     zone_name: pulumi.Input[str]  # the managed zone
     routed: RoutedName
+
+
+def managed_zone(
+    name: str, zone_name: str, domain: str, project: str, existing: ExistingZone | None, opts: pulumi.ResourceOptions
+) -> Zone:
+    """The stack's own public managed zone `zone_name` for `domain`, or the existing one the stack
+    names, looked up in `project` (with `opts`' provider) and checked: public, and serving the
+    domain or a parent."""
+    if existing is None or existing.cloud_dns_managed_zone is None:
+        zone = gcp.dns.ManagedZone(
+            name,
+            project=project,
+            name=zone_name,
+            dns_name=_fqdn(domain),
+            visibility="public",
+            dnssec_config=gcp.dns.ManagedZoneDnssecConfigArgs(state="on"),
+            opts=opts,
+        )
+        return Zone(id=zone.name, name_servers=zone.name_servers)
+    found = gcp.dns.get_managed_zone_output(
+        name=existing.cloud_dns_managed_zone,
+        project=project,
+        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider),
+    )
+
+    def checked(result: gcp.dns.GetManagedZoneResult) -> str:
+        problem = existing_zone_problem(domain, result.dns_name, public=result.visibility == "public")
+        if problem:
+            raise ValueError(f"dns.existingZone.cloudDnsManagedZone {result.name}: {problem}")
+        return result.name
+
+    return Zone(id=found.apply(checked), name_servers=None)
 
 
 def _fqdn(name: str) -> str:

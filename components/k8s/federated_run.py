@@ -6,13 +6,20 @@ In order:
    twice and keeps registrations in its database, so each runs once per key: changes to its
    spec (a new trainer image) are ignored. To rotate a node key, replace the key and its Job
    (`pulumi up --replace`).
-2. one Job submits the federated run with the stack's federation settings. It is replaced,
-   so a new run starts, whenever those settings or the trainer image change.
+2. one Job submits the federated run. Its identity (Pulumi name, object name, label) is a key
+   over what the run trains on: the run config it passes and `federation.dataVersion`. A new
+   key is a new Job, so a new run; the old Job is deleted once the new one exists. A new
+   trainer image alone is ignored (`ignore_changes` on its image): the run is one-shot, and
+   code changes reach the cluster by the SuperLink's and SuperNodes' Deployments rolling, not
+   by training again. The next keyed run starts on the image current then: a new key is a new
+   resource, created from the program's values (an ignored value is only read from state when
+   the same resource is updated or replaced).
 Built by the SuperLink, whose children these objects are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +54,29 @@ def run_config(federation: Federation) -> str:
         "metrics-port": contract.TRAINER_METRICS_PORT,
     }
     return " ".join(f"{key}={json.dumps(value)}" for key, value in values.items())
+
+
+RUN_JOB = "federated-run"  # the run Job's name is RUN_JOB-<run key>
+RUN_KEY_LABEL = "meridian.io/run-key"
+# The one container's image, as a Pulumi property path (https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/
+# and /docs/iac/concepts/miscellaneous/property-paths/, read 2026-11-30).
+RUN_IMAGE_PATH = "spec.template.spec.containers[0].image"
+
+
+def run_key(federation: Federation) -> str:
+    """What the run trains on, hashed: the run config the Job passes and the data version.
+    The trainer image is not part of it (see the module docstring)."""
+    keyed = json.dumps({"runConfig": run_config(federation), "dataVersion": federation.data_version}, sort_keys=True)
+    return hashlib.sha256(keyed.encode()).hexdigest()[:10]
+
+
+def run_job_name(federation: Federation) -> str:
+    return f"{RUN_JOB}-{run_key(federation)}"
+
+
+def run_job_options(depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+    """The run Job's own options: after the registrations; a new image alone changes nothing."""
+    return pulumi.ResourceOptions(depends_on=list(depends_on), ignore_changes=[RUN_IMAGE_PATH])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,8 +116,13 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
         read_only_mount("keys", PUBLIC_KEYS_MOUNT),
     ]
 
-    def job(suffix: str, command: Sequence[str], opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
-        labels = target.labels(FLWR_CLI_APP, "federation")
+    def job(
+        suffix: str,
+        command: Sequence[str],
+        opts: pulumi.ResourceOptions,
+        extra_labels: dict[str, str] | None = None,
+    ) -> k8s.batch.v1.Job:
+        labels = {**target.labels(FLWR_CLI_APP, "federation"), **(extra_labels or {})}
         flwr = container(
             "flwr",
             args.image,
@@ -120,10 +155,12 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
         )
         for region in args.trust.node_keys
     ]
+    federation = target.config.federation
     job(
-        "federated-run",
-        ["flwr", "run", contract.TRAINER_APP_DIR, CONNECTION, "--run-config", run_config(target.config.federation)],
-        pulumi.ResourceOptions(depends_on=registrations, delete_before_replace=True),
+        run_job_name(federation),
+        ["flwr", "run", contract.TRAINER_APP_DIR, CONNECTION, "--run-config", run_config(federation)],
+        run_job_options(registrations),
+        {RUN_KEY_LABEL: run_key(federation)},
     )
     cli.allow_traffic(
         f"{name}-flwr-cli-netpol",

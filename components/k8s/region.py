@@ -103,7 +103,6 @@ class RegionWorkloads(pulumi.ComponentResource):
                 identity=access.trainer_identity,
                 superlink_address=node_address,
                 data_url=access.data_url,
-                gpus=gpus,
             ),
             pulumi.ResourceOptions(parent=self),
         )

@@ -3,16 +3,24 @@
 It reads its data from a directory: a read-only PersistentVolumeClaim on an existing cluster,
 else an emptyDir its init container fills from the region's bucket through the pod's cloud
 identity, which can read that bucket and nothing else.
+
+It runs on CPU: the trainer image installs CPU torch (workloads/trainer/requirements.txt: the
+federated models are small) and the ClientApp never asks for CUDA, so a GPU given to it would
+sit idle, held from the inference servers. It requests no GPU and does not tolerate the GPU
+taint; in a cloud region it is pinned to the system pool (the untainted CPU nodes every cloud
+layer labels `meridian.io/pool: system`). On an existing cluster, whose nodes carry none of our
+labels, it goes wherever the cluster schedules CPU work. Training on GPUs would take a CUDA
+build of the trainer image and a GPU request together, never one without the other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_access import WorkloadIdentity
+from components.cluster_access import POOL_LABEL, WorkloadIdentity
 from components.k8s import network_policy as netpol
 from components.k8s.flower import FLOWER_ENV, SUPERLINK_APP, SUPERNODE_APP, flower_probes, health_address
 from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume
@@ -23,6 +31,7 @@ from workloads import contract
 
 SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
 SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
+SYSTEM_POOL = {POOL_LABEL: "system"}  # the cloud layers' CPU pool (components/aws|gcp/cluster.py)
 DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
 
 
@@ -34,7 +43,6 @@ class SuperNodeArgs:
     identity: WorkloadIdentity  # may read this region's data bucket, nothing else
     superlink_address: pulumi.Input[str]  # "<host>:<fleet port>"
     data_url: pulumi.Input[str]  # s3://, gs:// (copied in) or pvc://<claim> (mounted)
-    gpus: int  # per pod; 0 where the region has none
 
 
 class SuperNode(pulumi.ComponentResource):
@@ -91,7 +99,7 @@ class SuperNode(pulumi.ComponentResource):
         node = container(
             SUPERNODE_APP,
             args.image,
-            resources=replace(SUPERNODE_RESOURCES, gpus=args.gpus),
+            resources=SUPERNODE_RESOURCES,  # CPU only: see the module docstring
             probes=flower_probes(),
             command=["flower-supernode"],
             args=[
@@ -123,7 +131,7 @@ class SuperNode(pulumi.ComponentResource):
                 init_containers=init,
                 service_account=account.metadata.name,
                 volumes=volumes,
-                gpu=args.gpus > 0,
+                node_selector=SYSTEM_POOL if region.kubernetes is None else None,
             ),
             component="federation",
             replicas=1,  # one node identity per region: two pods would share one node key

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, Federation, available_stacks, load_stack
+from components.config import ConfigError, Federation, available_stacks, load_stack, namespace_values, parse
 from meridian.preview import ROOT, ProgramError, run_program
 from workloads.contract import FEDERATION_DEFAULTS, FederationDefaults
 from workloads.trainer.settings import TrainerSettings
@@ -109,6 +109,31 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
     ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
+    (
+        "existing zone of the other cloud",
+        _set("dns.existingZone", {"cloudDnsManagedZone": "corp-zone"}),
+        "dns.existingZone.cloudDnsManagedZone",
+        "home us-east-1 is on aws, which serves the fleet's DNS: give route53HostedZoneId",
+    ),
+    (
+        "existing zone named twice",
+        _set("dns.existingZone", {"route53HostedZoneId": "Z0123", "cloudDnsManagedZone": "corp-zone"}),
+        "dns.existingZone",
+        "exactly one of route53HostedZoneId (AWS home) or cloudDnsManagedZone (GCP home)",
+    ),
+    (
+        "hosted zone id with its path",
+        _set("dns.existingZone", {"route53HostedZoneId": "/hostedzone/Z0123"}),
+        "dns.existingZone.route53HostedZoneId",
+        "give the id alone",
+    ),
+    (
+        "managed zone by its DNS name",
+        _set("dns.existingZone", {"cloudDnsManagedZone": "corp.example.com."}),
+        "dns.existingZone.cloudDnsManagedZone",
+        "not its DNS name",
+    ),
+    ("blank data version", _set("federation.dataVersion", ""), "federation.dataVersion", "should match pattern"),
 ]
 
 
@@ -194,3 +219,18 @@ def test_the_federation_defaults_are_the_trainers_own() -> None:
     passed = unset.run_config()
     assert {key: app_config[key] for key in passed} == passed
     assert TrainerSettings.from_run_config(passed) == TrainerSettings()
+
+
+def test_an_existing_cluster_home_uses_no_dns_zone() -> None:
+    document = yaml.safe_load((ROOT / "stacks/Pulumi.onprem.yaml").read_text())
+    document["config"]["meridian:dns"]["existingZone"] = {"route53HostedZoneId": "Z0123"}
+    with pytest.raises(
+        ConfigError, match=r"dns\.existingZone\.route53HostedZoneId: home fra-dc1 is an existing cluster"
+    ):
+        parse(namespace_values(document["config"]), "stacks/Pulumi.onprem.yaml")
+
+
+def test_the_data_version_defaults_to_1_and_only_keys_the_run() -> None:
+    """`federation.dataVersion` is bumped after `meridian data push`; the trainer never sees it."""
+    assert Federation().data_version == "1"
+    assert "data-version" not in Federation(data_version="2").run_config()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from components.catalog import Cloud
-from components.geo import routing_locations
+from components.geo import existing_zone_problem, routing_locations
 from components.global_routing import inference_name
 from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named
@@ -15,6 +17,7 @@ from workloads.contract import HTTP_PORT
 
 RECORD = "aws:route53/record:Record"
 CHECK = "aws:route53/healthCheck:HealthCheck"
+ZONE = "aws:route53/zone:Zone"
 
 
 def test_every_regional_endpoint_is_health_checked_and_latency_routed(stack: str, inventory: Inventory) -> None:
@@ -63,12 +66,50 @@ def test_a_shared_location_answers_while_any_member_is_healthy(inventory_of: Cal
     )
 
 
-def test_the_zone_is_the_stacks_domain(stack: str, inventory: Inventory) -> None:
+def test_the_zone_is_the_stacks_own_and_its_name_servers_are_exported_to_delegate_to(
+    stack: str, inventory: Inventory
+) -> None:
     config = config_of(stack)
-    zones = inventory.of_type("aws:route53/zone:Zone")
-    if config.home_region.cloud is Cloud.AWS:
-        (zone,) = zones
-        assert zone.inputs["name"] == config.dns.domain and zone.region == config.home
-        assert inventory.outputs["inferenceDnsName"] == inference_name(config)
-    else:
+    zones = inventory.of_type(ZONE)
+    if config.home_region.cloud is not Cloud.AWS or config.dns.existing_zone is not None:
         assert zones == []
+        return
+    (zone,) = zones
+    assert zone.inputs["name"] == config.dns.domain and zone.region == config.home
+    assert inventory.outputs["inferenceDnsName"] == inference_name(config)
+    assert inventory.outputs["nameServers"] == zone.outputs["nameServers"]
+    records = inventory.of_type(RECORD)
+    assert records and all(r.inputs["zoneId"] == zone.outputs["zoneId"] for r in records)
+
+
+def test_an_existing_hosted_zone_is_looked_up_and_holds_every_record(inventory_of: Callable[[str], Inventory]) -> None:
+    """aws-prod names its zone (dns.existingZone.route53HostedZoneId): it creates none, every
+    record (routing, certificate validation, the CDN alias) goes into the looked-up zone, and
+    there are no name servers to delegate to."""
+    config = config_of("aws-prod")
+    assert config.dns.existing_zone is not None
+    zone_id = config.dns.existing_zone.route53_hosted_zone_id
+    inventory = inventory_of("aws-prod")
+    assert inventory.of_type(ZONE) == []
+    records = inventory.of_type(RECORD)
+    assert {r.inputs["name"] for r in records} >= {inference_name(config), f"models.{config.dns.domain}"}
+    assert {r.inputs["zoneId"] for r in records} == {zone_id}
+    assert "nameServers" not in inventory.outputs
+
+
+@pytest.mark.parametrize(
+    ("domain", "zone", "public", "problem"),
+    [
+        ("api.example.com", "api.example.com.", True, None),
+        ("api.example.com", "example.com", True, None),  # a parent zone holds the names too
+        ("api.example.com", "Example.COM.", True, None),
+        ("api.example.com", "other.com", True, "cannot hold names under api.example.com"),
+        ("api.example.com", "xample.com", True, "cannot hold names under api.example.com"),  # not a label boundary
+        ("api.example.com", "example.com", False, "is private"),
+    ],
+)
+def test_an_existing_zone_must_be_public_and_serve_the_domain_or_a_parent(
+    domain: str, zone: str, public: bool, problem: str | None
+) -> None:
+    found = existing_zone_problem(domain, zone, public)
+    assert found is None if problem is None else problem in (found or "")

@@ -4,14 +4,19 @@ client's location with health checks on every regional endpoint."""
 
 from __future__ import annotations
 
+import yaml
+
 from components.catalog import Cloud
+from components.config import namespace_values, stack_file
 from components.geo import routing_locations
 from components.global_routing import inference_name
 from meridian.mocks import Inventory
+from meridian.preview import provider_config, run_program
 from tests.components.cloud_queries import config_of, mock_id, named
 from workloads.contract import HTTP_PORT
 
 RECORD = "gcp:dns/recordSet:RecordSet"
+ZONE = "gcp:dns/managedZone:ManagedZone"
 
 
 def _gcp_home(stack: str) -> bool:
@@ -63,3 +68,29 @@ def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, in
     for region in config.regions:
         own = named(inventory, f"global-geo-{region.name}", RECORD).inputs
         assert own["rrdatas"] == [endpoints[region.name]] and own["type"] == "A"
+
+
+def test_the_zone_is_the_stacks_own_and_its_name_servers_are_exported_to_delegate_to(
+    stack: str, inventory: Inventory
+) -> None:
+    config = config_of(stack)
+    if not _gcp_home(stack) or config.dns.existing_zone is not None:
+        assert inventory.of_type(ZONE) == []
+        return
+    zone = named(inventory, "global-zone", ZONE)
+    assert zone.inputs["name"] == f"meridian-{stack}" and zone.inputs["visibility"] == "public"
+    assert inventory.outputs["nameServers"] == zone.outputs["nameServers"]
+    assert {r.inputs["managedZone"] for r in inventory.of_type(RECORD)} == {zone.inputs["name"]}
+
+
+def test_an_existing_managed_zone_is_looked_up_and_holds_every_record() -> None:
+    """gcp-eu with dns.existingZone.cloudDnsManagedZone: no zone of its own, every record goes
+    into the named zone, and there are no name servers to delegate to."""
+    raw = namespace_values(yaml.safe_load(stack_file("gcp-eu").read_text())["config"])
+    raw["dns"] = {**raw["dns"], "existingZone": {"cloudDnsManagedZone": "corp-eu"}}
+    inventory = run_program(raw, "gcp-eu", providers=provider_config("gcp-eu"))
+    assert inventory.of_type(ZONE) == []
+    records = inventory.of_type(RECORD)
+    assert f"{inference_name(config_of('gcp-eu'))}." in {r.inputs["name"] for r in records}
+    assert {r.inputs["managedZone"] for r in records} == {"corp-eu"}
+    assert "nameServers" not in inventory.outputs

@@ -96,12 +96,13 @@ def test_images_come_from_their_regions_registry(deployed: Deployed) -> None:
                     assert c["image"].startswith(expected + "/"), c["image"]
 
 
-def test_gpu_workloads_get_one_gpu_and_tolerate_the_gpu_taint_where_the_region_has_gpus(
+def test_the_inference_server_alone_gets_one_gpu_and_tolerates_the_gpu_taint_where_the_region_has_gpus(
     deployed: Deployed,
 ) -> None:
+    """The SuperNode trains with CPU torch, so it holds no GPU (test_supernode.py)."""
     for region in deployed.config.regions:
         namespace = namespace_name(region.name)
-        for name in ("server", "supernode"):
+        for name in ("server",):
             obj = deployed.named("Deployment", namespace, name)
             (c,) = containers(obj)
             spec = pod_spec(obj)
@@ -114,6 +115,6 @@ def test_gpu_workloads_get_one_gpu_and_tolerate_the_gpu_taint_where_the_region_h
                 assert GPU not in c["resources"]["limits"]
                 assert not tolerations
     for obj in deployed.objects("Deployment"):
-        if obj["metadata"]["name"] not in ("server", "supernode"):
+        if obj["metadata"]["name"] != "server":
             for c in containers(obj):
                 assert GPU not in c["resources"]["limits"], c["name"]

@@ -3,11 +3,17 @@ with their own key, reading only their region's data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from components.cluster_access import GPU_TAINT_KEY, POOL_LABEL
 from components.k8s.flower import FLEET_SERVICE
 from components.k8s.namespace import namespace_name
+from components.k8s.pods import GPU_RESOURCE
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.manifests import containers, flags, pod_spec
 from workloads import contract
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_one_supernode_per_region_in_its_own_namespace(deployed: Deployed) -> None:
@@ -63,3 +69,21 @@ def test_a_supernode_reads_only_its_regions_data_from_a_read_only_directory(depl
             source = flags(sync)["--source"] or ""
             assert source.startswith(("s3://", "gs://")) and region.name in source  # its own bucket
             assert flags(sync)["--dest"] == contract.DATA_MOUNT
+
+
+def test_a_supernode_trains_on_cpu_and_never_holds_or_tolerates_a_gpu(deployed: Deployed) -> None:
+    """The trainer image installs CPU torch (workloads/trainer/requirements.txt): a GPU given to
+    the SuperNode would sit idle, held from the inference servers."""
+    requirements = (ROOT / "workloads/trainer/requirements.txt").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements
+    for region in deployed.config.regions:
+        spec = pod_spec(deployed.named("Deployment", namespace_name(region.name), "supernode"))
+        assert spec is not None
+        for c in [*spec["containers"], *(spec.get("initContainers") or [])]:
+            assert GPU_RESOURCE not in c["resources"]["requests"], c["name"]
+            assert GPU_RESOURCE not in c["resources"]["limits"], c["name"]
+        assert all(t["key"] != GPU_TAINT_KEY for t in spec.get("tolerations") or [])
+        if region.kubernetes is None:  # our cloud pools: the untainted CPU system pool
+            assert spec["nodeSelector"] == {POOL_LABEL: "system"}
+        else:  # an existing cluster's nodes carry none of our labels
+            assert "nodeSelector" not in spec

@@ -109,6 +109,18 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
     ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
+    (
+        "admin not a role",
+        _set("aws.adminRoleArns.1", "arn:aws:iam::123456789012:user/alice"),
+        "aws.adminRoleArns[1]",
+        "is not an IAM role ARN",
+    ),
+    (
+        "admin listed twice",
+        _set("aws.adminRoleArns.1", "arn:aws:iam::123456789012:role/meridian-platform-admin"),
+        "aws.adminRoleArns[1]",
+        "listed twice",
+    ),
 ]
 
 

@@ -2,7 +2,10 @@
 the SuperLink's PersistentVolumeClaim binds, and metrics-server, so the inference HPA has
 CPU metrics. EKS installs neither by itself. Both are managed EKS add-ons pinned here, in one
 place, and both wait for the node groups: their controllers are Deployments that need nodes,
-and an add-on whose pods cannot schedule stays DEGRADED until `pulumi up` times out.
+and an add-on whose pods cannot schedule stays DEGRADED until `pulumi up` times out. The
+driver's node DaemonSet tolerates every taint by default (`node.tolerateAllTaints: true` in
+its chart's values.yaml, kubernetes-sigs/aws-ebs-csi-driver), so volumes attach on GPU and edge
+nodes too; its controller and metrics-server run on the untainted system group.
 
 Sources (read 2026-11-30):
 - EBS CSI driver add-on: name `aws-ebs-csi-driver`, IRSA for `kube-system/ebs-csi-controller-sa`
@@ -65,7 +68,6 @@ class EksAddons(pulumi.ComponentResource):
     def __init__(self, name: str, args: EksAddonsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:EksAddons", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=list(args.node_groups))
         self.ebs_csi_role = ServiceAccountRole(
             f"{name}-ebs-csi",
             ServiceAccountRoleArgs(
@@ -80,19 +82,22 @@ class EksAddons(pulumi.ComponentResource):
             opts=child,
         )
 
-        def addon(suffix: str, pin: AddonPin, role_arn: pulumi.Input[str] | None = None) -> aws.eks.Addon:
+        def addon(suffix: str, pin: AddonPin, role: ServiceAccountRole | None = None) -> aws.eks.Addon:
             return aws.eks.Addon(
                 f"{name}-{suffix}",
                 cluster_name=args.cluster_name,
                 addon_name=pin.name,
                 addon_version=pin.version,
-                service_account_role_arn=role_arn,
+                service_account_role_arn=role.role.arn if role else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
-                opts=after_nodes,
+                # its controller acts as soon as it runs: nodes to run on, and its permissions
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[*args.node_groups, *(role.attachments if role else [])]
+                ),
             )
 
-        self.ebs_csi_driver = addon("ebs-csi-driver", EBS_CSI_DRIVER, self.ebs_csi_role.role.arn)
+        self.ebs_csi_driver = addon("ebs-csi-driver", EBS_CSI_DRIVER, self.ebs_csi_role)
         self.metrics_server = addon("metrics-server", METRICS_SERVER)
         self.register_outputs(
             {

@@ -53,6 +53,7 @@ def use_key(key_arn: pulumi.Input[str], *actions: str) -> dict[str, Any]:
 
 class ServiceAccountRole(pulumi.ComponentResource):
     role: aws.iam.Role
+    attachments: list[aws.iam.RolePolicyAttachment]  # of managed_policy_arns: depend on these to act
     identity: WorkloadIdentity
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
@@ -83,7 +84,9 @@ class ServiceAccountRole(pulumi.ComponentResource):
                 policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": args.statements}),
                 opts=child,
             )
-        for i, policy_arn in enumerate(args.managed_policy_arns):
+        self.attachments = [
             aws.iam.RolePolicyAttachment(f"{name}-managed-{i}", role=self.role.name, policy_arn=policy_arn, opts=child)
+            for i, policy_arn in enumerate(args.managed_policy_arns)
+        ]
         self.identity = WorkloadIdentity(annotations={"eks.amazonaws.com/role-arn": self.role.arn})
         self.register_outputs({"roleArn": self.role.arn})

@@ -357,6 +357,32 @@ class Network(_Model):
         return cidrs
 
 
+# An IAM role ARN (commercial, China or GovCloud partition), optionally with a path.
+_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
+class AwsSettings(_Model):
+    """What only the AWS regions read."""
+
+    admin_role_arns: list[str] = Field(
+        default_factory=list,
+        description="IAM roles given cluster-admin on every EKS cluster (access entries); "
+        "the identity running `pulumi up` has its own and must not be listed",
+    )
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _role_arns(cls, arns: list[str]) -> list[str]:
+        for i, arn in enumerate(arns):
+            if not _ROLE_ARN.fullmatch(arn):
+                raise _at(
+                    f"[{i}]", f"{arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<path/>name)"
+                )
+            if arn in arns[:i]:
+                raise _at(f"[{i}]", f"{arn} is listed twice (EKS allows one access entry per principal)")
+        return arns
+
+
 class Limits(_Model):
     """Guard rails read by the policy pack and the cost tool."""
 
@@ -382,6 +408,7 @@ class StackConfig(_Model):
     cdn: Cdn = Cdn()
     dns: Dns
     network: Network = Network()
+    aws: AwsSettings = AwsSettings()
     limits: Limits = Limits()
     tags: Tags
     kubernetes_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
@@ -420,6 +447,8 @@ class StackConfig(_Model):
                     f"dns.existingZone.{key}",
                     f"home {self.home} is on {home_cloud}, which serves the fleet's DNS: give {wanted}",
                 )
+        if self.aws.admin_role_arns and not any(r.cloud is Cloud.AWS for r in self.regions):
+            raise _at("aws.adminRoleArns", "this stack has no AWS region (no EKS cluster to give access to)")
         for i, region in enumerate(self.regions):
             if region.gpu.accelerator not in self.limits.gpu_allowlist:
                 allowed = ", ".join(a.value for a in self.limits.gpu_allowlist)
@@ -451,7 +480,7 @@ def _problem(error: dict[str, Any]) -> tuple[str, str]:
     msg = str(error["msg"]).removeprefix("Value error, ")
     if msg.startswith("@"):  # raised by _at(): the field is inside the message
         field, _, msg = msg[1:].partition("@")
-        path = f"{path}.{field}" if path else field
+        path = f"{path}{'' if field.startswith('[') else '.'}{field}" if path else field
     elif error["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; the fields are in components/config.py)"
     elif error["type"] == "enum":

@@ -255,6 +255,7 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
                 }
             case "aws:iam/role:Role" | "aws:iam/policy:Policy":
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:{typ.split(':')[-1].lower()}/{physical}"
+                out["name"] = physical  # auto-named by the provider when the program gives none
             case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
                 url = str(inputs.get("url", "")).removeprefix("https://")
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{url}"

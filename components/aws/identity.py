@@ -17,7 +17,10 @@ class ServiceAccountRoleArgs:
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]  # the issuer URL without `https://`
     service_accounts: tuple[ServiceAccountRef, ...]  # the role trusts these and no other
-    statements: list[dict[str, Any]]  # the role's whole permission set; empty means none
+    statements: list[dict[str, Any]]  # the role's own permissions (inline); empty means none
+    # AWS-managed policies attached as they are (an add-on's published policy, e.g. the EBS CSI
+    # driver's), so they follow AWS's updates; empty for our own workloads
+    managed_policy_arns: tuple[pulumi.Input[str], ...] = ()
 
 
 def read_objects(bucket_arn: pulumi.Input[str], prefix: str = "") -> list[dict[str, Any]]:
@@ -50,6 +53,7 @@ def use_key(key_arn: pulumi.Input[str], *actions: str) -> dict[str, Any]:
 
 class ServiceAccountRole(pulumi.ComponentResource):
     role: aws.iam.Role
+    attachments: list[aws.iam.RolePolicyAttachment]  # of managed_policy_arns: depend on these to act
     identity: WorkloadIdentity
 
     def __init__(self, name: str, args: ServiceAccountRoleArgs, opts: pulumi.ResourceOptions | None = None):
@@ -80,5 +84,9 @@ class ServiceAccountRole(pulumi.ComponentResource):
                 policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": args.statements}),
                 opts=child,
             )
+        self.attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{i}", role=self.role.name, policy_arn=policy_arn, opts=child)
+            for i, policy_arn in enumerate(args.managed_policy_arns)
+        ]
         self.identity = WorkloadIdentity(annotations={"eks.amazonaws.com/role-arn": self.role.arn})
         self.register_outputs({"roleArn": self.role.arn})

@@ -10,8 +10,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.account import lookup_account
+from components.aws.addons import EBS_GP3_ENCRYPTED, EBS_PROVISIONER, EksAddons, EksAddonsArgs
 from components.aws.cdn import cloudfront_key_statement
 from components.aws.cluster import EksCluster, EksClusterArgs
+from components.aws.cluster_admins import ClusterAdmins, ClusterAdminsArgs
 from components.aws.identity import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
@@ -30,6 +32,9 @@ from components.cluster_access import (
     server_service_accounts,
     trainer_service_accounts,
 )
+from components.k8s.storage import DefaultStorageClass, DefaultStorageClassArgs
+
+DEFAULT_STORAGE_CLASS = "gp3"
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class AwsRegion(pulumi.ComponentResource):
     data_bucket: SecureBucket
     model_registry: AwsModelRegistry | None  # the registry this region reads, if on AWS
     eks: EksCluster
+    addons: EksAddons
 
     def __init__(self, name: str, args: AwsRegionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:AwsRegion", name, None, opts)
@@ -76,6 +82,41 @@ class AwsRegion(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # What the workloads need of the cluster itself: volumes for the SuperLink's claim,
+        # metrics for the HPA, and the stack's admins.
+        self.addons = EksAddons(
+            f"{name}-addons",
+            EksAddonsArgs(
+                cluster_name=self.eks.cluster.name,
+                oidc_provider_arn=self.eks.oidc_provider.arn,
+                oidc_issuer=self.eks.oidc_issuer,
+                account=account,
+                node_groups=self.eks.node_groups,
+            ),
+            opts=child,
+        )
+        storage = DefaultStorageClass(
+            f"{name}-storage",
+            DefaultStorageClassArgs(
+                provider=self.eks.provider,
+                name=DEFAULT_STORAGE_CLASS,
+                provisioner=EBS_PROVISIONER,
+                parameters=EBS_GP3_ENCRYPTED,
+                labels=common.tags,
+                depends_on=(self.addons.ebs_csi_driver,),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if common.config.aws.admin_role_arns:
+            ClusterAdmins(
+                f"{name}-admins",
+                ClusterAdminsArgs(
+                    cluster_name=self.eks.cluster.name,
+                    role_arns=tuple(common.config.aws.admin_role_arns),
+                    account=account,
+                ),
+                opts=child,
+            )
         self.data_bucket = SecureBucket(
             f"{name}-data",
             SecureBucketArgs(purpose="data", stack=common.stack, account=account),
@@ -142,7 +183,8 @@ class AwsRegion(pulumi.ComponentResource):
             model_registry_url=registry_url,
             trainer_identity=trainer.identity,
             server_identity=server.identity,
-            depends_on=list(self.eks.node_groups),
+            # the workloads start once their nodes, volumes and metrics exist
+            depends_on=[*self.eks.node_groups, self.addons, storage],
             registry_auth=images.auth,
         )
         self.register_outputs(

@@ -134,6 +134,18 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "not its DNS name",
     ),
     ("blank data version", _set("federation.dataVersion", ""), "federation.dataVersion", "should match pattern"),
+    (
+        "admin not a role",
+        _set("aws.adminRoleArns.1", "arn:aws:iam::123456789012:user/alice"),
+        "aws.adminRoleArns[1]",
+        "is not an IAM role ARN",
+    ),
+    (
+        "admin listed twice",
+        _set("aws.adminRoleArns.1", "arn:aws:iam::123456789012:role/meridian-platform-admin"),
+        "aws.adminRoleArns[1]",
+        "listed twice",
+    ),
 ]
 
 

@@ -18,9 +18,13 @@ def test_one_restricted_namespace_per_region(deployed: Deployed) -> None:
         assert {"owner", "stack", "cost-center"} <= set(labels)
 
 
-def test_every_object_but_namespaces_lives_in_a_meridian_namespace(deployed: Deployed) -> None:
+# Cluster-scoped kinds Meridian creates: namespaces, and a cloud cluster's default StorageClass.
+CLUSTER_SCOPED = {"Namespace", "StorageClass"}
+
+
+def test_every_namespaced_object_lives_in_a_meridian_namespace(deployed: Deployed) -> None:
     for obj in deployed.objects():
-        if obj["kind"] != "Namespace":
+        if obj["kind"] not in CLUSTER_SCOPED:
             assert obj["metadata"]["namespace"].startswith("meridian-"), obj["metadata"]["name"]
 
 

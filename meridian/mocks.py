@@ -48,9 +48,12 @@ class Recorded:
     custom: bool  # False for ComponentResources
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)  # what the engine adds: ids, tagsAll, ...
+    # names of the resources it waits for (explicit `depends_on`, a component expanded to its
+    # custom children, and those its inputs come from), as the SDK sends them to the engine
+    dependencies: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "outputs"}
+        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "dependencies")}
 
 
 @dataclass
@@ -117,6 +120,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         with self._one_at_a_time:
             self.cloud.pending_parent = None if is_root else _urn_name(parent)
             self.cloud.pending_custom = bool(request.custom)
+            self.cloud.pending_dependencies = sorted({_urn_name(u) for u in request.dependencies})
             return super().RegisterResource(request)
 
 
@@ -130,6 +134,7 @@ class CloudMocks(pulumi_mocks.Mocks):
         self.disabled_defaults = set(json.loads(config.get(DISABLE_DEFAULT_PROVIDERS, "[]")))
         self.pending_parent: str | None = None
         self.pending_custom = True
+        self.pending_dependencies: list[str] = []
 
     def _explicit(self, package: str, provider: str | None, what: str) -> None:
         """The engine refuses a default provider the stack disabled: so do the mocks."""
@@ -156,6 +161,7 @@ class CloudMocks(pulumi_mocks.Mocks):
                 custom=self.pending_custom,
                 inputs=args.inputs,
                 outputs=outputs,
+                dependencies=self.pending_dependencies,
             )
         )
         resource_id = f"{args.name}-{short_hash(args.typ, args.name)}"

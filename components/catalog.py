@@ -176,21 +176,23 @@ def edge_location_belongs(cloud: Cloud, region: str, location: str) -> bool:
 # availability" page (compute/docs/gpus/gpu-regions-zones) is an interactive table that no
 # stored copy holds, so these rows were read on 2026-11-30 from SkyPilot's GCP catalog, which
 # is generated from the Compute Engine API: skypilot-org/skypilot-catalog
-# catalogs/v7/gcp/vms.csv at commit 017e2502fb63c7a28757acd94002b2d6099d3e3d. T4 and A100:
-# its accelerator rows (`,,,T4,1,...`, `,,,A100,1,...`); L4: the zones of its g2-standard-4
-# rows (G2 machines carry L4); H100: the zones of its a3-highgpu-1g rows (A3 High carries
-# H100 80GB). Only what was read is recorded: V100 rows were not read, so no region offers
-# V100 here, and a stack asking for it is refused until someone adds its zones with a source.
+# catalogs/v7/gcp/vms.csv at commit 017e2502fb63c7a28757acd94002b2d6099d3e3d. T4, V100 and
+# A100: its accelerator rows (`,,,T4,1,...`, `,,,V100,1,...`, `,,,A100,1,...`, the A100 40GB);
+# L4: the zones of its g2-standard-4 rows (G2 machines carry L4); H100: the zones of its
+# a3-highgpu-1g rows (A3 High carries H100 80GB). Only what was read is recorded: a region
+# absent here offers none of these, and the config refuses a GPU pool there.
 GCP_GPU_ZONES: dict[str, dict[Accelerator, tuple[str, ...]]] = {
     "us-central1": {
         Accelerator.T4: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
         Accelerator.L4: ("us-central1-a", "us-central1-b", "us-central1-c"),
+        Accelerator.V100: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
         Accelerator.A100: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
         Accelerator.H100: ("us-central1-a", "us-central1-b", "us-central1-c"),
     },
     "us-east1": {
         Accelerator.T4: ("us-east1-c", "us-east1-d"),
         Accelerator.L4: ("us-east1-b", "us-east1-c", "us-east1-d"),
+        Accelerator.V100: ("us-east1-c",),
         Accelerator.A100: ("us-east1-b",),
     },
     "us-east4": {
@@ -201,6 +203,7 @@ GCP_GPU_ZONES: dict[str, dict[Accelerator, tuple[str, ...]]] = {
     "us-west1": {
         Accelerator.T4: ("us-west1-a", "us-west1-b"),
         Accelerator.L4: ("us-west1-a", "us-west1-b", "us-west1-c"),
+        Accelerator.V100: ("us-west1-a", "us-west1-b"),
         Accelerator.A100: ("us-west1-b",),
         Accelerator.H100: ("us-west1-a", "us-west1-b"),
     },
@@ -224,6 +227,7 @@ GCP_GPU_ZONES: dict[str, dict[Accelerator, tuple[str, ...]]] = {
     "europe-west4": {
         Accelerator.T4: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
         Accelerator.L4: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        Accelerator.V100: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
         Accelerator.A100: ("europe-west4-a", "europe-west4-b"),
         Accelerator.H100: ("europe-west4-b", "europe-west4-c"),
     },

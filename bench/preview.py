@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.catalog import AWS_REGIONS, GCP_REGIONS  # noqa: E402
+from components.catalog import AWS_REGIONS, GCP_REGIONS, Accelerator, gcp_gpu_zones  # noqa: E402
 from components.config import StackConfig  # noqa: E402
 
 SIZES = (1, 5, 20)
@@ -31,7 +31,8 @@ RESULTS = ROOT / "bench" / "results" / "preview.json"
 def generated_stack(regions: int) -> dict[str, Any]:
     """A valid stack of `regions` regions alternating AWS and GCP, home in the first."""
     aws = iter(AWS_REGIONS.items())
-    gcp = iter(GCP_REGIONS.items())
+    # GCP regions whose zones offer the T4 (the config refuses the others)
+    gcp = iter((n, r) for n, r in GCP_REGIONS.items() if gcp_gpu_zones(n, Accelerator.T4))
     entries = []
     for i in range(regions):
         cloud = "aws" if i % 2 == 0 else "gcp"

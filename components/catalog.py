@@ -169,3 +169,95 @@ def edge_location_belongs(cloud: Cloud, region: str, location: str) -> bool:
     if cloud is Cloud.GCP:
         return location.startswith(f"{region}-") and len(location) == len(region) + 2
     return True
+
+
+# Which zones of each catalog GCP region offer each accelerator: a GPU node pool must sit in
+# one of them, else GKE cannot create its nodes. Source: Google Cloud's "GPU regions and zones
+# availability" page (compute/docs/gpus/gpu-regions-zones) is an interactive table that no
+# stored copy holds, so these rows were read on 2026-11-30 from SkyPilot's GCP catalog, which
+# is generated from the Compute Engine API: skypilot-org/skypilot-catalog
+# catalogs/v7/gcp/vms.csv at commit 017e2502fb63c7a28757acd94002b2d6099d3e3d. T4, V100 and
+# A100: its accelerator rows (`,,,T4,1,...`, `,,,V100,1,...`, `,,,A100,1,...`, the A100 40GB);
+# L4: the zones of its g2-standard-4 rows (G2 machines carry L4); H100: the zones of its
+# a3-highgpu-1g rows (A3 High carries H100 80GB). Only what was read is recorded: a region
+# absent here offers none of these, and the config refuses a GPU pool there.
+GCP_GPU_ZONES: dict[str, dict[Accelerator, tuple[str, ...]]] = {
+    "us-central1": {
+        Accelerator.T4: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        Accelerator.L4: ("us-central1-a", "us-central1-b", "us-central1-c"),
+        Accelerator.V100: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        Accelerator.A100: ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"),
+        Accelerator.H100: ("us-central1-a", "us-central1-b", "us-central1-c"),
+    },
+    "us-east1": {
+        Accelerator.T4: ("us-east1-c", "us-east1-d"),
+        Accelerator.L4: ("us-east1-b", "us-east1-c", "us-east1-d"),
+        Accelerator.V100: ("us-east1-c",),
+        Accelerator.A100: ("us-east1-b",),
+    },
+    "us-east4": {
+        Accelerator.T4: ("us-east4-a", "us-east4-b", "us-east4-c"),
+        Accelerator.L4: ("us-east4-a", "us-east4-c"),
+        Accelerator.H100: ("us-east4-a", "us-east4-b", "us-east4-c"),
+    },
+    "us-west1": {
+        Accelerator.T4: ("us-west1-a", "us-west1-b"),
+        Accelerator.L4: ("us-west1-a", "us-west1-b", "us-west1-c"),
+        Accelerator.V100: ("us-west1-a", "us-west1-b"),
+        Accelerator.A100: ("us-west1-b",),
+        Accelerator.H100: ("us-west1-a", "us-west1-b"),
+    },
+    "northamerica-northeast1": {
+        Accelerator.T4: ("northamerica-northeast1-c",),
+        Accelerator.L4: ("northamerica-northeast1-b",),
+    },
+    "southamerica-east1": {
+        Accelerator.T4: ("southamerica-east1-a", "southamerica-east1-c"),
+    },
+    "europe-west1": {
+        Accelerator.T4: ("europe-west1-b", "europe-west1-c", "europe-west1-d"),
+        Accelerator.L4: ("europe-west1-b", "europe-west1-c"),
+        Accelerator.H100: ("europe-west1-b", "europe-west1-c"),
+    },
+    "europe-west3": {
+        Accelerator.T4: ("europe-west3-b",),
+        Accelerator.L4: ("europe-west3-a", "europe-west3-b"),
+        Accelerator.H100: ("europe-west3-c",),
+    },
+    "europe-west4": {
+        Accelerator.T4: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        Accelerator.L4: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        Accelerator.V100: ("europe-west4-a", "europe-west4-b", "europe-west4-c"),
+        Accelerator.A100: ("europe-west4-a", "europe-west4-b"),
+        Accelerator.H100: ("europe-west4-b", "europe-west4-c"),
+    },
+    "europe-north1": {
+        Accelerator.H100: ("europe-north1-c",),
+    },
+    "europe-west2": {
+        Accelerator.T4: ("europe-west2-a", "europe-west2-b"),
+        Accelerator.L4: ("europe-west2-a", "europe-west2-b"),
+    },
+    "asia-southeast1": {
+        Accelerator.T4: ("asia-southeast1-a", "asia-southeast1-b", "asia-southeast1-c"),
+        Accelerator.L4: ("asia-southeast1-a", "asia-southeast1-b", "asia-southeast1-c"),
+        Accelerator.A100: ("asia-southeast1-b", "asia-southeast1-c"),
+        Accelerator.H100: ("asia-southeast1-b", "asia-southeast1-c"),
+    },
+    "asia-northeast1": {
+        Accelerator.T4: ("asia-northeast1-a", "asia-northeast1-c"),
+        Accelerator.L4: ("asia-northeast1-a", "asia-northeast1-b", "asia-northeast1-c"),
+        Accelerator.A100: ("asia-northeast1-a", "asia-northeast1-c"),
+        Accelerator.H100: ("asia-northeast1-b",),
+    },
+    "asia-south1": {
+        Accelerator.T4: ("asia-south1-a", "asia-south1-b"),
+        Accelerator.L4: ("asia-south1-a", "asia-south1-b", "asia-south1-c"),
+        Accelerator.H100: ("asia-south1-c",),
+    },
+}
+
+
+def gcp_gpu_zones(region: str, accelerator: Accelerator) -> tuple[str, ...]:
+    """The zones of a GCP region that offer an accelerator, sorted; empty when none does."""
+    return tuple(sorted(GCP_GPU_ZONES.get(region, {}).get(accelerator, ())))

@@ -37,6 +37,7 @@ from components.catalog import (
     Cloud,
     Residency,
     edge_location_belongs,
+    gcp_gpu_zones,
 )
 from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
 
@@ -168,6 +169,12 @@ class Region(_Model):
                 "gpu.accelerator",
                 f"{self.gpu.accelerator!s} is not offered by {self.cloud} on "
                 f"{self.gpu.machine_type}; it offers: {offered}",
+            )
+        if self.cloud is Cloud.GCP and not gcp_gpu_zones(self.name, self.gpu.accelerator):
+            raise _at(
+                "gpu.accelerator",
+                f"no zone of {self.name} offers {self.gpu.accelerator!s} (components/catalog.py GCP_GPU_ZONES); "
+                "pick another accelerator or region",
             )
         cpu = CPU_MACHINES[self.cloud]
         fields = [("systemMachineType", self.system_machine_type)] + [

@@ -22,6 +22,7 @@ from components.cluster_access import ClusterAccess
 from components.config import Region, StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
+from components.gcp.services import ProjectServices
 from components.geo import RegionalEndpoint, routing_locations
 from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
 from components.images import WorkloadImages, WorkloadImagesArgs
@@ -99,6 +100,8 @@ class Fleet(pulumi.ComponentResource):
         gcp_registry: pulumi.Output[str] | None = None
         global_home: AwsHome | GcpHome | None = None
         aws_providers: dict[str, aws.Provider] = {}
+        # The project's APIs, once per stack: the first GCP region enables them for all.
+        gcp_services: ProjectServices | None = None
         superlink: pulumi.Output[str] | None = None
         for region in ordered:
             if region.cloud is Cloud.KUBERNETES:
@@ -120,9 +123,12 @@ class Fleet(pulumi.ComponentResource):
                 else:
                     built = GcpRegion(
                         region.name,
-                        GcpRegionArgs(common=common, project=project or "", registry_bucket=gcp_registry),
+                        GcpRegionArgs(
+                            common=common, project=project or "", registry_bucket=gcp_registry, services=gcp_services
+                        ),
                         opts=child,
                     )
+                    gcp_services = built.services
                     if built.registry_bucket is not None:
                         gcp_registry = built.registry_bucket.bucket.name
                         global_home = GcpHome(
@@ -168,7 +174,10 @@ class Fleet(pulumi.ComponentResource):
                         for r in config.regions
                     ],
                 ),
-                opts=child,
+                # a GCP home's zone, records and CDN wait for the project's APIs
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[gcp_services] if gcp_services else None)
+                ),
             )
 
         self.exports = {

@@ -49,9 +49,12 @@ class Recorded:
     inputs: dict[str, Any]
     outputs: dict[str, Any] = field(default_factory=dict)  # what the engine adds: ids, tagsAll, ...
     ignore_changes: list[str] = field(default_factory=list)  # the `ignore_changes` option, as sent
+    # names of the resources it waits for (explicit `depends_on`, a component expanded to its
+    # custom children, and those its inputs come from), as the SDK sends them to the engine
+    dependencies: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "ignore_changes")}
+        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "ignore_changes", "dependencies")}
 
 
 @dataclass
@@ -104,8 +107,18 @@ def _has(type_token: str, attribute: str) -> bool:
     return cls is not None and hasattr(cls, attribute)
 
 
+@dataclass(frozen=True)
+class _Registration:
+    """What the engine sees of a registration beyond MockResourceArgs (parent, kind, options)."""
+
+    parent: str | None = None
+    custom: bool = True
+    ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also hands each registration's parent, kind and ignore_changes to the mocks."""
+    """MockMonitor that also hands each registration's parent, kind and options to the mocks."""
 
     def __init__(self, mocks: CloudMocks):
         super().__init__(mocks)
@@ -116,9 +129,12 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         parent = request.parent
         is_root = not parent or "::pulumi:pulumi:Stack::" in parent
         with self._one_at_a_time:
-            self.cloud.pending_parent = None if is_root else _urn_name(parent)
-            self.cloud.pending_custom = bool(request.custom)
-            self.cloud.pending_ignore_changes = list(request.ignoreChanges)
+            self.cloud.pending = _Registration(
+                parent=None if is_root else _urn_name(parent),
+                custom=bool(request.custom),
+                ignore_changes=list(request.ignoreChanges),
+                dependencies=sorted({_urn_name(u) for u in request.dependencies}),
+            )
             return super().RegisterResource(request)
 
 
@@ -131,9 +147,7 @@ class CloudMocks(pulumi_mocks.Mocks):
         self.provider_defaults: dict[str, dict[str, str]] = {}  # provider name -> default tags/labels
         self.disabled_defaults = set(json.loads(config.get(DISABLE_DEFAULT_PROVIDERS, "[]")))
         self.domain = str(_json_or_empty(config.get("meridian:dns")).get("domain") or "example.com")
-        self.pending_parent: str | None = None
-        self.pending_custom = True
-        self.pending_ignore_changes: list[str] = []
+        self.pending = _Registration()  # the registration new_resource is answering
 
     def _explicit(self, package: str, provider: str | None, what: str) -> None:
         """The engine refuses a default provider the stack disabled: so do the mocks."""
@@ -143,7 +157,7 @@ class CloudMocks(pulumi_mocks.Mocks):
     # -- resources ---------------------------------------------------------------------------
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         provider = _provider_name(args.provider)
-        if self.pending_custom:
+        if self.pending.custom:
             self._explicit(args.typ.split(":")[0], provider, f"{args.typ} {args.name}")
         if args.typ.startswith("pulumi:providers:"):
             self.provider_regions[args.name] = args.inputs.get("region") or args.inputs.get("context")
@@ -154,13 +168,14 @@ class CloudMocks(pulumi_mocks.Mocks):
             Recorded(
                 type=args.typ,
                 name=args.name,
-                parent=self.pending_parent,
+                parent=self.pending.parent,
                 provider=provider,
                 region=region,
-                custom=self.pending_custom,
+                custom=self.pending.custom,
                 inputs=args.inputs,
                 outputs=outputs,
-                ignore_changes=self.pending_ignore_changes,
+                ignore_changes=self.pending.ignore_changes,
+                dependencies=self.pending.dependencies,
             )
         )
         resource_id = f"{args.name}-{short_hash(args.typ, args.name)}"

@@ -39,7 +39,9 @@ class GkeClusterArgs:
     network: GcpNetwork
     keys: KeyRing
     api_allowed_cidrs: list[str]  # empty: the API endpoint is private only
-    gpu_zone: pulumi.Input[str]  # GPU pools sit in one zone so min/desired/max are exact counts
+    # GPU pools sit in one zone, one that offers the accelerator (components/catalog.py
+    # GCP_GPU_ZONES), so min/desired/max are exact counts
+    gpu_zone: str
     account_id_prefix: str = "meridian"
     # The node VMs' labels: the provider's default labels reach top-level `labels` only, not
     # the nested node config, so the pools set them themselves.

@@ -22,9 +22,10 @@ class Project:
         return f"{self.id}.svc.id.goog"
 
 
-def lookup_project(project_id: str, provider: gcp.Provider) -> Project:
-    """One invoke per region: the project number names the service agents."""
+def lookup_project(project_id: str, provider: gcp.Provider, depends_on: list[pulumi.Resource] | None = None) -> Project:
+    """One invoke per region: the project number names the service agents. `depends_on`: what
+    must exist first (the Resource Manager API it calls)."""
     found = gcp.organizations.get_project_output(
-        project_id=project_id, opts=pulumi.InvokeOutputOptions(provider=provider)
+        project_id=project_id, opts=pulumi.InvokeOutputOptions(provider=provider, depends_on=depends_on)
     )
     return Project(id=project_id, number=found.number)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
+from components.catalog import Cloud, gcp_gpu_zones
 from components.cloud_region import CloudRegionArgs, artifact_prefix
 from components.cluster_access import ClusterAccess, server_service_accounts, trainer_service_accounts
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
@@ -25,6 +26,7 @@ from components.gcp.labels import gcp_labels
 from components.gcp.network import GcpNetwork, GcpNetworkArgs
 from components.gcp.project import Project, lookup_project
 from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
+from components.gcp.services import ProjectServices, ProjectServicesArgs, required_apis
 from components.gcp.storage import GcsBucket, GcsBucketArgs
 
 
@@ -38,6 +40,8 @@ class GcpRegionArgs:
     common: CloudRegionArgs  # its tags become the provider's default labels
     project: str
     registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP
+    # The project's APIs, registered by the stack's first GCP region (None: this one).
+    services: ProjectServices | None
 
 
 class GcpRegion(pulumi.ComponentResource):
@@ -47,6 +51,7 @@ class GcpRegion(pulumi.ComponentResource):
     registry_bucket: GcsBucket | None  # at home only
     gke: GkeCluster
     project: Project
+    services: ProjectServices
 
     def __init__(self, name: str, args: GcpRegionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:gcp:GcpRegion", name, None, opts)
@@ -59,11 +64,22 @@ class GcpRegion(pulumi.ComponentResource):
             default_labels=labels,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
-        invoke = pulumi.InvokeOutputOptions(provider=self.provider)
-        project = self.project = lookup_project(args.project, self.provider)
+        self.services = args.services or ProjectServices(
+            "gcp-apis",
+            ProjectServicesArgs(
+                project=args.project,
+                apis=required_apis(gcp_home=common.config.home_region.cloud is Cloud.GCP),
+                provider=self.provider,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Every child, and every invoke, waits until the project's APIs are enabled.
+        child = pulumi.ResourceOptions(parent=self, providers=[self.provider], depends_on=[self.services])
+        invoke = pulumi.InvokeOutputOptions(provider=self.provider, depends_on=[self.services])
+        project = self.project = lookup_project(args.project, self.provider, depends_on=[self.services])
         storage_agent = gcp.storage.get_project_service_account_output(project=args.project, opts=invoke)
-        zones = gcp.compute.get_zones_output(region=region.name, project=args.project, status="UP", opts=invoke)
+        # The catalog's first zone offering the accelerator (the config refused a region with none).
+        gpu_zone = gcp_gpu_zones(region.name, region.gpu.accelerator)[0]
         suffix = account_suffix(common.stack, region.name)
 
         keys = KeyRing(
@@ -85,7 +101,7 @@ class GcpRegion(pulumi.ComponentResource):
                 network=network,
                 keys=keys,
                 api_allowed_cidrs=common.config.network.api_allowed_cidrs,
-                gpu_zone=zones.names.apply(lambda names: min(names)),
+                gpu_zone=gpu_zone,
                 account_id_prefix=f"nodes-{suffix}",
                 node_labels=labels,
             ),

@@ -107,6 +107,12 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "regions[1].gpu.accelerator",
         "not in limits.gpuAllowlist",
     ),
+    (
+        "GPU in no zone of its GCP region",
+        _set("regions.3.name", "europe-north1"),
+        "regions[3].gpu.accelerator",
+        "no zone of europe-north1 offers t4",
+    ),
     ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
     ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
     (

@@ -4,7 +4,15 @@ under a customer key; a GPU pool with a managed driver and the stack's bounds, e
 
 from __future__ import annotations
 
-from components.catalog import GCP_ACCELERATOR_TYPES, Cloud
+from components.catalog import (
+    GCP_ACCELERATOR_TYPES,
+    GCP_GPU_MACHINES,
+    GCP_GPU_ZONES,
+    GCP_REGIONS,
+    Cloud,
+    edge_location_belongs,
+    gcp_gpu_zones,
+)
 from components.cluster_access import ACCELERATOR_LABEL, CAPACITY_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
 from components.gcp.cluster import RELEASE_CHANNEL
 from meridian.mocks import Inventory
@@ -90,3 +98,20 @@ def test_each_edge_site_gets_a_cpu_pool_in_its_zone(stack: str, inventory: Inven
         assert node["machineType"] == region.edge_machine(site) and "guestAccelerators" not in node
         assert node["labels"][EDGE_SITE_LABEL] == site.name and node["labels"][CAPACITY_LABEL] == "on-demand"
         assert {"key": EDGE_SITE_LABEL, "value": site.name, "effect": "NO_SCHEDULE"} in node["taints"]
+
+
+def test_gpu_pools_sit_in_a_zone_that_offers_their_accelerator(stack: str, inventory: Inventory) -> None:
+    for region in regions_on(stack, Cloud.GCP):
+        offered = gcp_gpu_zones(region.name, region.gpu.accelerator)
+        pools = [p for p in inventory.of_type(POOL) if p.name.startswith(f"{region.name}-gke-gpu")]
+        assert pools
+        for pool in pools:
+            assert pool.inputs["nodeLocations"] == [offered[0]]  # the catalog's first, stable across runs
+
+
+def test_the_gpu_zone_catalog_names_zones_of_catalog_regions() -> None:
+    for region, offers in GCP_GPU_ZONES.items():
+        assert region in GCP_REGIONS
+        for accelerator, zones in offers.items():
+            assert any(accelerator in m.accelerators for m in GCP_GPU_MACHINES.values())
+            assert zones and all(edge_location_belongs(Cloud.GCP, region, z) for z in zones)

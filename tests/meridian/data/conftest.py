@@ -15,43 +15,28 @@ from typing import Any
 # buckets get after the lookup anyway. Set before anything imports gcsfs.
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
-import boto3
 import fsspec
 import pytest
 from gcp_storage_emulator import server as emulator_routes
 from gcp_storage_emulator.handlers import objects as emulator_objects
 from gcp_storage_emulator.server import create_server
-from moto.server import ThreadedMotoServer
 
-from tests.meridian.data.stores import AWS_EU_REGION, CREDENTIALS, GCP_EU_REGION, Store
+from tests.meridian.data.stores import AWS_EU_REGION, GCP_EU_REGION, Store
+from tests.moto_s3 import moto_s3
 
 
 @pytest.fixture(scope="session")
 def s3_store() -> Iterator[Store]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDENTIALS)
+    with moto_s3() as s3:
 
         def make_bucket(name: str, location: str) -> None:
             extra = {} if location == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": location}}
-            client.create_bucket(Bucket=name, **extra)  # pyright: ignore[reportArgumentType]
+            s3.client.create_bucket(Bucket=name, **extra)
 
         def unfinished_uploads(bucket: str) -> list[str]:
-            return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+            return [u["Key"] for u in s3.client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
-        options = {
-            "key": "testing",
-            "secret": "testing",
-            "endpoint_url": endpoint,
-            "client_kwargs": {"region_name": "us-east-1"},
-            "skip_instance_cache": True,
-        }
-        yield Store("s3", AWS_EU_REGION, endpoint, options, make_bucket, unfinished_uploads)
-    finally:
-        server.stop()
+        yield Store("s3", AWS_EU_REGION, s3.endpoint, s3.options, make_bucket, unfinished_uploads)
 
 
 # The emulator's responses take an HTTPStatus, which has no 499.

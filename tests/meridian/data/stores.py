@@ -16,7 +16,6 @@ import fsspec
 STACK = "multicloud-prod"
 AWS_EU_REGION = "eu-central-1"
 GCP_EU_REGION = "europe-west4"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclass(frozen=True)

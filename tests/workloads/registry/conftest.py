@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import torch
-from moto.server import ThreadedMotoServer
 from torch import nn
 
+from tests.moto_s3 import moto_s3
 from workloads.localization.pruning import prune_structured
 from workloads.registry import Variant, generate_keypair
 from workloads.registry.variants import quantize_int8
@@ -46,20 +45,6 @@ def variants(digits: Task) -> dict[Variant, nn.Module]:
 @pytest.fixture(scope="session")
 def s3_registry() -> Iterator[tuple[str, dict[str, Any]]]:
     """(bucket URL, fsspec storage options) of a moto S3 server (real HTTP on 127.0.0.1)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(Bucket=BUCKET)
-        options = {
-            "key": "testing",
-            "secret": "testing",
-            "endpoint_url": endpoint,
-            "client_kwargs": {"region_name": "us-east-1"},
-            "skip_instance_cache": True,
-        }
-        yield f"s3://{BUCKET}", options
-    finally:
-        server.stop()
+    with moto_s3() as s3:
+        s3.client.create_bucket(Bucket=BUCKET)
+        yield f"s3://{BUCKET}", s3.options

@@ -9,7 +9,9 @@ bench/results/preview.json. Each size runs in a fresh process, as `pulumi previe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -90,7 +92,8 @@ def main() -> None:
     result = {
         "benchmark": "preview",
         "command": ".venv/bin/python bench/preview.py",
-        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "method": f"best of {REPEATS} fresh-process runs of the program under mocks per size",
         "rows": rows,
         "summary": {

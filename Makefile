@@ -45,7 +45,7 @@ typecheck-workloads: $(VENV)/.installed $(WVENV)/.installed
 
 # The Pulumi side: the program under mocks, the policy pack, the operator CLI.
 test-infra: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest tests/components tests/policy tests/meridian --ignore=tests/meridian/local --ignore=tests/meridian/data
+	$(VENV)/bin/python -m pytest tests/test_pulumi_yaml.py tests/components tests/policy tests/meridian --ignore=tests/meridian/local --ignore=tests/meridian/data
 
 # The workloads for real (Flower on loopback, real servers, real torch), the local stack, and
 # `meridian data` against S3 and GCS servers on loopback.

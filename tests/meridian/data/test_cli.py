@@ -13,17 +13,26 @@ import pytest
 
 from meridian.__main__ import main
 from tests.meridian.data.stores import AWS_EU_REGION, STACK, Store, unique_bucket, write_outputs
+from tests.moto_s3 import CREDENTIALS
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def _aws_environment(store: Store) -> dict[str, str]:
+    """What an operator's shell holds: the S3 endpoint and the credentials moto accepts."""
     return {
         "AWS_ENDPOINT_URL_S3": store.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+
+
+@pytest.fixture
+def aws_shell(s3_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process CLI sees that environment too."""
+    for name, value in _aws_environment(s3_store).items():
+        monkeypatch.setenv(name, value)
 
 
 def test_push_then_ls_through_python_dash_m(s3_store: Store, tmp_path: Path) -> None:
@@ -70,11 +79,10 @@ def test_push_and_ls_on_gcs(
     assert f"labels.json  15  sha256:{hashlib.sha256(labels).hexdigest()}" in out
 
 
+@pytest.mark.usefixtures("aws_shell")
 def test_a_region_not_in_the_stack_is_refused_and_nothing_written(
-    s3_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    s3_store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in _aws_environment(s3_store).items():
-        monkeypatch.setenv(name, value)
     bucket = unique_bucket("data")
     s3_store.make_bucket(bucket, "eu-west-1")
     # Outputs can name any bucket; the stack decides which regions exist.
@@ -91,11 +99,10 @@ def test_a_region_not_in_the_stack_is_refused_and_nothing_written(
     assert s3_store.fs().find(bucket) == []
 
 
+@pytest.mark.usefixtures("aws_shell")
 def test_a_bucket_in_the_wrong_zone_is_refused_naming_region_and_bucket(
-    s3_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    s3_store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in _aws_environment(s3_store).items():
-        monkeypatch.setenv(name, value)
     bucket = unique_bucket("data")
     s3_store.make_bucket(bucket, "us-east-2")
     outputs = write_outputs(tmp_path / "outputs.json", {AWS_EU_REGION: f"s3://{bucket}"})

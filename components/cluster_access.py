@@ -36,6 +36,7 @@ def workload_namespace(region: str) -> str:
 # ServiceAccounts after its apps in the region's namespace (tests hold both sides together).
 TRAINER_SERVICE_ACCOUNT_NAMES = ("superlink", "supernode")  # aggregator (home) and nodes
 SERVER_SERVICE_ACCOUNT_NAME = "server"
+LOCALIZER_SERVICE_ACCOUNT_NAME = "localizer"  # fine-tunes, signs and publishes the region's variants
 
 
 def trainer_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
@@ -67,6 +68,35 @@ class WorkloadIdentity:
 
 
 @dataclass(frozen=True)
+class ArtifactSigner:
+    """How a region signs what it publishes, and the public key that verifies it.
+
+    `key_ref` is what the workloads' `--signing-key` takes: `awskms:///<key arn>` or
+    `gcpkms://projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>/cryptoKeyVersions/<n>` where
+    the cloud's KMS signs Ed25519 (the private key never leaves it); elsewhere a PEM path inside
+    the pod, mounted from `private_key_pem` (a Pulumi secret) on clusters without a KMS.
+    """
+
+    key_ref: pulumi.Input[str]
+    public_key_pem: pulumi.Input[str]
+    private_key_pem: pulumi.Input[str] | None = None
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    """Signed artifacts in one residency zone: one region's variants, or the home's global model.
+
+    `store_url` is the fsspec URL publishers write to (`s3://<bucket>/<prefix>`,
+    `gs://<bucket>/<prefix>`); `read_url` is how readers reach it: its CDN path
+    (`https://<cdn host>/<prefix>`) or, with the CDN off, `store_url` itself.
+    """
+
+    store_url: pulumi.Input[str]
+    read_url: pulumi.Input[str]
+    signer: ArtifactSigner
+
+
+@dataclass(frozen=True)
 class ClusterAccess:
     provider: k8s.Provider  # explicit provider for this cluster: never the ambient kubeconfig
     image_registry: pulumi.Input[str]  # where this region's images are pushed, e.g. ECR repo prefix
@@ -81,3 +111,9 @@ class ClusterAccess:
     # tag rewritten on every build); None: image_registry, which exempts that tag from
     # immutability (ECR). Artifact Registry cannot exempt a tag, so GCP gives a mutable one.
     build_cache_registry: pulumi.Input[str] | None = None
+    # The model pipeline (issue 10): the region's own registry (its localizer publishes there, its
+    # servers and edges read it), the home's global-model registry (home only: the run publishes
+    # there, every localizer reads it) and the localizer's cloud identity.
+    models: ModelRegistry | None = None
+    global_models: ModelRegistry | None = None
+    localizer_identity: WorkloadIdentity = field(default_factory=WorkloadIdentity)

@@ -86,6 +86,7 @@ class EdgeServers(pulumi.ComponentResource):
                 replicas=site.capacity,
                 pod_annotations=scrape_annotations(),
                 site_labels=site_label,
+                gated_by_pipeline=True,  # ready once the region's first int8 model is published
             )
             selector = {**target.selector(EDGE_APP), **site_label}
             svc = service(
@@ -97,6 +98,7 @@ class EdgeServers(pulumi.ComponentResource):
                 public=True,
                 parent=self,
                 selector=selector,
+                gated_by_pipeline=True,
             )
             disruption_budget(f"{name}-{site.name}-pdb", workload, app, selector=selector)
             self.endpoints[site.name] = load_balancer_address(svc)

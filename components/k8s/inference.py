@@ -68,9 +68,17 @@ class RegionalInference(pulumi.ComponentResource):
                 rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
             ),
             pod_annotations=scrape_annotations(),
+            gated_by_pipeline=True,  # ready once the region's first model is published
         )
         svc = service(
-            f"{name}-service", SERVER_APP, target, SERVER_APP, {"http": contract.HTTP_PORT}, public=True, parent=self
+            f"{name}-service",
+            SERVER_APP,
+            target,
+            SERVER_APP,
+            {"http": contract.HTTP_PORT},
+            public=True,
+            parent=self,
+            gated_by_pipeline=True,
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",

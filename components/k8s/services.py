@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
+from components.k8s.awaiting import ADDRESS_ASSIGNED
 from components.k8s.labels import metadata
 from components.k8s.target import Target
 
@@ -28,9 +29,15 @@ def service(
     public: bool,
     parent: pulumi.Resource,
     selector: Mapping[str, str] | None = None,
+    gated_by_pipeline: bool = False,
 ) -> k8s.core.v1.Service:
-    """A ClusterIP Service, or with `public` a LoadBalancer that keeps client source IPs."""
-    annotations = _LOAD_BALANCER_ANNOTATIONS.get(target.region.cloud, {}) if public else {}
+    """A ClusterIP Service, or with `public` a LoadBalancer that keeps client source IPs.
+    `gated_by_pipeline`: its pods wait for a model, so `pulumi up` waits only for the load
+    balancer's address, not for ready endpoints (components/k8s/awaiting.py)."""
+    annotations = {
+        **(_LOAD_BALANCER_ANNOTATIONS.get(target.region.cloud, {}) if public else {}),
+        **(ADDRESS_ASSIGNED if gated_by_pipeline and public else {}),
+    }
     return k8s.core.v1.Service(
         resource_name,
         metadata=metadata(name, target.namespace, target.labels(app, "service"), annotations),

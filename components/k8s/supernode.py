@@ -136,6 +136,7 @@ class SuperNode(pulumi.ComponentResource):
             component="federation",
             replicas=1,  # one node identity per region: two pods would share one node key
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+            gated_by_pipeline=True,  # ready once the region's data is pushed to its bucket
         )
         workload.allow_traffic(
             f"{name}-netpol",

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import WorkloadIdentity
 from components.k8s import network_policy as netpol
+from components.k8s.awaiting import ROLLOUT_STARTED
 from components.k8s.labels import metadata
 from components.k8s.target import Target
 
@@ -57,14 +58,19 @@ class Workload:
         strategy: k8s.apps.v1.DeploymentStrategyArgs | None = None,
         pod_annotations: Mapping[str, str] | None = None,
         site_labels: Mapping[str, str] | None = None,
+        gated_by_pipeline: bool = False,
     ) -> k8s.apps.v1.Deployment:
         """A Deployment named `name` (default: the app) whose pods carry the app's labels plus
-        `site_labels`, which also narrow its selector (several Deployments of one app)."""
+        `site_labels`, which also narrow its selector (several Deployments of one app).
+        `gated_by_pipeline`: its pods wait for data or a model, so `pulumi up` waits only for the
+        rollout to start (components/k8s/awaiting.py)."""
         extra = dict(site_labels or {})
         labels = {**self.target.labels(self.app, component), **extra}
         return k8s.apps.v1.Deployment(
             resource_name,
-            metadata=metadata(name or self.app, self.target.namespace, labels),
+            metadata=metadata(
+                name or self.app, self.target.namespace, labels, ROLLOUT_STARTED if gated_by_pipeline else None
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 strategy=strategy,

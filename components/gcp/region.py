@@ -146,9 +146,10 @@ class GcpRegion(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Publishers list their prefix (immutability checks, `latest`) and so read the whole
-        # bucket; they create and replace objects under their own prefix only. The home's trainer
-        # (the SuperLink's ServerApp) publishes the global model; each localizer its region's.
+        # Publishers read the whole bucket (publish's immutability probe lists, which IAM checks
+        # on the bucket, out of a prefix condition's reach) and create and replace objects under
+        # their own prefix only. The home's trainer (the SuperLink's ServerApp) publishes the
+        # global model; each localizer its region's variants.
         trainer_grants = [read_bucket(self.data_bucket.bucket.name)]
         if common.is_home:
             trainer_grants += [read_bucket(registry), publish_prefix(registry, f"{GLOBAL_MODELS_PREFIX}/")]

@@ -19,12 +19,14 @@ import pulumi_gcp as gcp
 from components.cluster_access import ArtifactSigner
 from components.gcp.keys import KeyRing
 
-# https://docs.cloud.google.com/kms/docs/algorithms (read 2026-11-30): purpose ASYMMETRIC_SIGN,
-# algorithm EC_SIGN_ED25519 ("EdDSA on Curve25519 in pure mode, taking data as input": the
-# workloads send `data`, not a digest). SOFTWARE protection: the key is as non-exportable as an
-# HSM one, without the HSM's price per key version and operation; these signatures vouch for
-# model artifacts, not for payments. The level cannot change once the key exists (a move to HSM
-# is a new key, rolled out like any signer change: new reference, new public key).
+# https://docs.cloud.google.com/kms/docs/algorithms (read 2026-11-30): purpose ASYMMETRIC_SIGN
+# (asymmetricSign, getPublicKey), algorithm EC_SIGN_ED25519, which the API defines as "EdDSA on
+# the Curve25519 in pure mode (taking data as input)": the workloads send `data`, not a digest.
+# SOFTWARE protection: the key is as non-exportable as an HSM one, without the HSM's price per
+# key version and operation; these signatures vouch for model artifacts. The page's table of
+# algorithms per protection level could not be read here: confirm EC_SIGN_ED25519 at SOFTWARE
+# before the first `pulumi up`. The level cannot change once the key exists (a move to HSM is
+# a new key, rolled out like any signer change: new reference, new public key).
 ALGORITHM = "EC_SIGN_ED25519"
 PROTECTION_LEVEL = "SOFTWARE"
 # The version KMS creates with the key; rotation is manual for asymmetric keys

@@ -5,6 +5,7 @@ its CDN path; at home `ClusterAccess.global_models`; the localizer's Workload Id
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from components.catalog import Cloud
 from components.gcp.signing import ALGORITHM
 from meridian.mocks import ED25519_PUBLIC_KEY_PEM
-from tests.components.cloud_queries import config_of, named, regions_on, under
+from tests.components.cloud_queries import config_of, mock_id, named, regions_on, under
 from tests.components.gcp.conftest import GCP_STACKS, FleetRun
 
 KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -42,8 +43,9 @@ def test_each_region_signs_with_its_own_ed25519_kms_key(stack: str, fleet_run: C
 def test_only_the_localizer_and_at_home_the_trainer_may_sign(stack: str, fleet_run: Callable[[str], FleetRun]) -> None:
     run = fleet_run(stack)
     for region in regions_on(stack, Cloud.GCP):
+        key = named(run.inventory, f"{region.name}-models-signer", KEY)
         grants = [r.inputs for r in under(run.inventory, f"{region.name}-models-signer") if r.type == KEY_GRANT]
-        assert {g["role"] for g in grants} == {"roles/cloudkms.signer"}
+        assert {(g["role"], g["cryptoKeyId"]) for g in grants} == {("roles/cloudkms.signer", mock_id(key))}
         roles = ["localizer", "trainer"] if region.name == config_of(stack).home else ["localizer"]
         assert sorted(g["member"] for g in grants) == sorted(_account(run, region.name, r) for r in roles)
 
@@ -67,7 +69,7 @@ def test_each_region_publishes_to_its_own_registry_and_reads_it_through_the_cdn_
             f"gcpkms://projects/{project['project']}/locations/{region.name}/keyRings/"
             f"meridian-{stack}-{region.name}/cryptoKeys/{region.name}-models-signer/cryptoKeyVersions/1"
         )
-        assert run.value(signer.public_key_pem) == ED25519_PUBLIC_KEY_PEM
+        assert run.value(signer.public_key_pem) == ED25519_PUBLIC_KEY_PEM  # KMS's answer, passed through
         assert signer.private_key_pem is None  # the private key never leaves KMS
         email = _account(run, region.name, "localizer").removeprefix("serviceAccount:")
         assert run.value(access.localizer_identity.annotations["iam.gke.io/gcp-service-account"]) == email
@@ -98,3 +100,11 @@ def test_without_a_cdn_readers_use_the_buckets_themselves(gcp_eu_without_cdn: Fl
     assert global_models is not None
     assert run.value(global_models.read_url) == f"gs://{home}-registry/global"
     assert run.inventory.of_type("gcp:compute/backendBucket:BackendBucket") == []
+
+
+def test_the_offline_engine_answers_with_a_real_ed25519_public_key() -> None:
+    """SubjectPublicKeyInfo of an Ed25519 key (RFC 8410: OID 1.3.101.112, 32 key bytes)."""
+    lines = ED25519_PUBLIC_KEY_PEM.strip().splitlines()
+    assert lines[0] == "-----BEGIN PUBLIC KEY-----" and lines[-1] == "-----END PUBLIC KEY-----"
+    der = base64.b64decode("".join(lines[1:-1]))
+    assert der[:12].hex() == "302a300506032b6570032100" and len(der) == 44

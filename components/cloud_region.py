@@ -14,6 +14,11 @@ def artifact_prefix(region: str) -> str:
     return f"models/{region}/"
 
 
+# The home's registry holds the global model under this prefix (`<store>/global`, CDN path
+# `/global/*`); each region's own registry holds its variants under its name (`/<region>/*`).
+GLOBAL_MODELS_PREFIX = "global"
+
+
 @dataclass(frozen=True)
 class CloudRegionArgs:
     config: StackConfig

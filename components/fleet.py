@@ -12,6 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
+import pulumi_gcp as gcp
 import pulumi_tls as tls
 
 from components.aws.providers import certificate_provider
@@ -98,6 +99,8 @@ class Fleet(pulumi.ComponentResource):
         self.regions = {}
         aws_registry: AwsModelRegistry | None = None
         gcp_registry: pulumi.Output[str] | None = None
+        gcp_home: GcpRegion | None = None
+        gcp_registries: dict[str, gcp.storage.Bucket] = {}  # every GCP region's, for the CDN
         global_home: AwsHome | GcpHome | None = None
         aws_providers: dict[str, aws.Provider] = {}
         # The project's APIs, once per stack: the first GCP region enables them for all.
@@ -129,13 +132,9 @@ class Fleet(pulumi.ComponentResource):
                         opts=child,
                     )
                     gcp_services = built.services
-                    if built.registry_bucket is not None:
-                        gcp_registry = built.registry_bucket.bucket.name
-                        global_home = GcpHome(
-                            provider=built.provider,
-                            project=built.project,
-                            registry_bucket=built.registry_bucket.bucket,
-                        )
+                    gcp_registries[region.name] = built.registry_bucket.bucket
+                    if region is home:
+                        gcp_home, gcp_registry = built, built.registry_bucket.bucket.name
                 access = built.access
 
             workloads = region_workloads(
@@ -152,6 +151,10 @@ class Fleet(pulumi.ComponentResource):
                 superlink = workloads.superlink_address
             self.regions[region.name] = RegionOutcome(access=access, inference_endpoint=workloads.inference_endpoint)
 
+        if gcp_home is not None:
+            global_home = GcpHome(
+                provider=gcp_home.provider, project=gcp_home.project, home=home.name, registry_buckets=gcp_registries
+            )
         if home.cloud is Cloud.AWS and aws_registry is not None:
             global_home = AwsHome(
                 provider=aws_providers[home.name],

@@ -1,7 +1,7 @@
 """The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
 domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
-inference endpoint at `inference.<domain>`, and the CDN in front of the model registry at
-`models.<domain>`.
+inference endpoint at `inference.<domain>`, and the CDN in front of the model registries at
+`models.<domain>` (`/<region>/*` each region's, `/global/*` the home's global model).
 
 The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
 must delegate to before the certificates validate, or an existing, delegated one named by
@@ -13,7 +13,7 @@ latency-routed name until the regions terminate TLS themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -58,7 +58,8 @@ class AwsHome:
 class GcpHome:
     provider: gcp.Provider
     project: Project
-    registry_bucket: gcp.storage.Bucket
+    home: str  # the home region: its registry also holds the global model
+    registry_buckets: Mapping[str, gcp.storage.Bucket]  # every GCP region's own registry
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,8 @@ class GlobalRouting(pulumi.ComponentResource):
                 cdn = GcpRegistryCdn(
                     f"{name}-registry-cdn",
                     GcpRegistryCdnArgs(
-                        bucket=home.registry_bucket,
+                        buckets=home.registry_buckets,
+                        home=home.home,
                         domain_name=registry_domain,
                         project=home.project,
                         settings=config.cdn,

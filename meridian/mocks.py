@@ -29,6 +29,9 @@ PROJECT = "meridian"
 ACCOUNT = "123456789012"
 GCP_PROJECT_NUMBER = "271828182845"
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+# A real Ed25519 public key (SubjectPublicKeyInfo PEM, as Cloud KMS's getPublicKey returns it):
+# the one of the private key whose 32 bytes are 0x00..0x1f, so a test may sign and verify with it.
+ED25519_PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n-----END PUBLIC KEY-----\n"
 
 
 def short_hash(*parts: str) -> str:
@@ -419,6 +422,18 @@ def _invoke(token: str, args: dict[str, Any], region: str, domain: str = "exampl
         case "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
             email = f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
             return {"emailAddress": email, "member": f"serviceAccount:{email}", "id": email}
+        case "gcp:kms/getKMSCryptoKeyVersion:getKMSCryptoKeyVersion":  # an asymmetric key's version
+            name = f"{args.get('cryptoKey')}/cryptoKeyVersions/{args.get('version') or 1}"
+            return {
+                "name": name,
+                "id": f"//cloudkms.googleapis.com/v1/{name}",
+                "cryptoKey": args.get("cryptoKey"),
+                "version": args.get("version") or 1,
+                "algorithm": "EC_SIGN_ED25519",
+                "protectionLevel": "SOFTWARE",
+                "state": "ENABLED",
+                "publicKeys": [{"algorithm": "EC_SIGN_ED25519", "pem": ED25519_PUBLIC_KEY_PEM}],
+            }
         case "gcp:compute/getZones:getZones":
             return {"names": [f"{region}-{z}" for z in "abc"], "id": region}
         case "aws:route53/getZone:getZone":  # the zone the stack names exists, public, serving its domain

@@ -1,14 +1,19 @@
-"""Cloud CDN in front of the model registry bucket: a global external HTTPS load balancer
-(Google-managed certificate, TLS 1.2+, no HTTP listener) with a CDN-enabled backend bucket,
-served at `models.<domain>`."""
+"""Cloud CDN in front of the model registries: a global external HTTPS load balancer
+(Google-managed certificate, TLS 1.2+, no HTTP listener) served at `models.<domain>`, with one
+CDN-enabled backend bucket per GCP region's registry bucket. Each region's artifacts live under
+`<region>/` in its own bucket and are served at `/<region>/*`; the home's bucket also serves
+`/global/*` (the global model) and whatever path no rule names. Paths map to object names as
+they are: no rewriting."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
 
+from components.cloud_region import GLOBAL_MODELS_PREFIX
 from components.config import Cdn
 from components.gcp.project import Project
 
@@ -17,7 +22,8 @@ MAX_TTL_SECONDS = 31_536_000
 
 @dataclass(frozen=True)
 class RegistryCdnArgs:
-    bucket: gcp.storage.Bucket
+    buckets: Mapping[str, gcp.storage.Bucket]  # region -> its registry bucket
+    home: str  # the region whose bucket holds the global model
     domain_name: str  # e.g. models.eu.example.com
     project: Project
     settings: Cdn
@@ -31,32 +37,55 @@ class RegistryCdn(pulumi.ComponentResource):
         super().__init__("meridian:gcp:RegistryCdn", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = args.project.id
-        # The bucket stays private (public access prevention enforced): only Cloud CDN's
-        # cache-fill agent may read it, and only its objects.
-        fill = gcp.storage.BucketIAMMember(
-            f"{name}-cache-fill",
-            bucket=args.bucket.name,
-            role="roles/storage.objectViewer",
-            member=args.project.service_agent("cloud-cdn-fill"),
+        ttl = args.settings.default_ttl_seconds
+
+        def backend(region: str, bucket: gcp.storage.Bucket) -> gcp.compute.BackendBucket:
+            # The bucket stays private (public access prevention enforced): only Cloud CDN's
+            # cache-fill agent may read it, and only its objects.
+            fill = gcp.storage.BucketIAMMember(
+                f"{name}-{region}-cache-fill",
+                bucket=bucket.name,
+                role="roles/storage.objectViewer",
+                member=args.project.service_agent("cloud-cdn-fill"),
+                opts=child,
+            )
+            return gcp.compute.BackendBucket(
+                f"{name}-{region}-backend",
+                project=project,
+                bucket_name=bucket.name,
+                enable_cdn=True,
+                compression_mode="AUTOMATIC",
+                cdn_policy=gcp.compute.BackendBucketCdnPolicyArgs(
+                    cache_mode="CACHE_ALL_STATIC",
+                    default_ttl=ttl,
+                    client_ttl=ttl,
+                    max_ttl=max(ttl, MAX_TTL_SECONDS),
+                    request_coalescing=True,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[fill]),
+            )
+
+        backends = {region: backend(region, bucket) for region, bucket in args.buckets.items()}
+        home = backends[args.home].self_link
+        routes = {f"/{region}/*": b.self_link for region, b in backends.items()}
+        routes[f"/{GLOBAL_MODELS_PREFIX}/*"] = home
+        url_map = gcp.compute.URLMap(
+            f"{name}-urls",
+            project=project,
+            default_service=home,
+            host_rules=[gcp.compute.URLMapHostRuleArgs(hosts=[args.domain_name], path_matcher="registries")],
+            path_matchers=[
+                gcp.compute.URLMapPathMatcherArgs(
+                    name="registries",
+                    default_service=home,
+                    path_rules=[
+                        gcp.compute.URLMapPathMatcherPathRuleArgs(paths=[path], service=service)
+                        for path, service in routes.items()
+                    ],
+                )
+            ],
             opts=child,
         )
-        ttl = args.settings.default_ttl_seconds
-        backend = gcp.compute.BackendBucket(
-            f"{name}-backend",
-            project=project,
-            bucket_name=args.bucket.name,
-            enable_cdn=True,
-            compression_mode="AUTOMATIC",
-            cdn_policy=gcp.compute.BackendBucketCdnPolicyArgs(
-                cache_mode="CACHE_ALL_STATIC",
-                default_ttl=ttl,
-                client_ttl=ttl,
-                max_ttl=max(ttl, MAX_TTL_SECONDS),
-                request_coalescing=True,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[fill]),
-        )
-        url_map = gcp.compute.URLMap(f"{name}-urls", project=project, default_service=backend.self_link, opts=child)
         certificate = gcp.compute.ManagedSslCertificate(
             f"{name}-cert",
             project=project,

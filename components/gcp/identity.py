@@ -19,13 +19,20 @@ class BucketGrant:
     prefix: str = ""  # limit the grant to objects under this prefix (an IAM condition)
 
 
-def read_bucket(bucket: pulumi.Input[str]) -> BucketGrant:
-    return BucketGrant(bucket, "roles/storage.objectViewer")
+def read_bucket(bucket: pulumi.Input[str], prefix: str = "") -> BucketGrant:
+    """Read objects (under `prefix` only, when given). A prefix condition cannot cover
+    listing, which IAM checks on the bucket: readers of a prefix fetch by name."""
+    return BucketGrant(bucket, "roles/storage.objectViewer", prefix)
 
 
-def write_prefix(bucket: pulumi.Input[str], prefix: str) -> BucketGrant:
-    """Create objects under one prefix; no overwrite or delete (objectCreator)."""
-    return BucketGrant(bucket, "roles/storage.objectCreator", prefix)
+def publish_prefix(bucket: pulumi.Input[str], prefix: str) -> BucketGrant:
+    """Publish artifacts under one prefix: create its objects and replace its `latest` pointers.
+    objectCreator is not enough: GCS replaces an object only with storage.objects.delete too
+    (objects.insert in https://docs.cloud.google.com/storage/docs/access-control/iam-json,
+    read 2026-11-30), and every publish rewrites `<model>/latest/<region>/<variant>.json`
+    (workloads/registry/store.py). objectUser is the least predefined role with both, and no
+    IAM permissions; versioning keeps what a replace or delete leaves behind."""
+    return BucketGrant(bucket, "roles/storage.objectUser", prefix)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """One GCP region of the fleet: network, private GKE with its node pools, the region's data
-bucket, an Artifact Registry repository, the workloads' service accounts, and at home the model
-registry bucket. Everything goes through this region's own provider."""
+bucket, its model registry bucket (at home also the global model's) with its Ed25519 signer in
+Cloud KMS, an Artifact Registry repository, and the workloads' service accounts. Everything goes
+through this region's own provider."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.catalog import Cloud, gcp_gpu_zones
-from components.cloud_region import CloudRegionArgs, artifact_prefix
-from components.cluster_access import ClusterAccess, server_service_accounts, trainer_service_accounts
+from components.cloud_region import GLOBAL_MODELS_PREFIX, CloudRegionArgs
+from components.cluster_access import (
+    ClusterAccess,
+    ModelRegistry,
+    localizer_service_accounts,
+    server_service_accounts,
+    trainer_service_accounts,
+)
 from components.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.gcp.identity import (
-    BucketGrant,
     WorkloadServiceAccount,
     WorkloadServiceAccountArgs,
+    publish_prefix,
     read_bucket,
-    write_prefix,
 )
 from components.gcp.keys import KeyRing
 from components.gcp.labels import gcp_labels
@@ -27,7 +33,14 @@ from components.gcp.network import GcpNetwork, GcpNetworkArgs
 from components.gcp.project import Project, lookup_project
 from components.gcp.registry import ArtifactRepository, ArtifactRepositoryArgs
 from components.gcp.services import ProjectServices, ProjectServicesArgs, required_apis
+from components.gcp.signing import ModelSigner, ModelSignerArgs
 from components.gcp.storage import GcsBucket, GcsBucketArgs
+
+
+def cdn_fronts_gcp(common: CloudRegionArgs) -> bool:
+    """The stack's CDN is its home cloud's, and reaches that cloud's buckets only: a GCP
+    region's registry is on it when the home is on GCP too (components/global_routing.py)."""
+    return common.model_registry_url is not None and common.config.home_region.cloud is Cloud.GCP
 
 
 def account_suffix(stack: str, region: str) -> str:
@@ -39,7 +52,7 @@ def account_suffix(stack: str, region: str) -> str:
 class GcpRegionArgs:
     common: CloudRegionArgs  # its tags become the provider's default labels
     project: str
-    registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP
+    registry_bucket: pulumi.Output[str] | None  # home's registry bucket when home is on GCP (None: this one)
     # The project's APIs, registered by the stack's first GCP region (None: this one).
     services: ProjectServices | None
 
@@ -48,7 +61,8 @@ class GcpRegion(pulumi.ComponentResource):
     provider: gcp.Provider
     access: ClusterAccess
     data_bucket: GcsBucket
-    registry_bucket: GcsBucket | None  # at home only
+    registry_bucket: GcsBucket  # the region's own; at home also the global model's
+    signer: ModelSigner
     gke: GkeCluster
     project: Project
     services: ProjectServices
@@ -122,8 +136,9 @@ class GcpRegion(pulumi.ComponentResource):
             )
 
         self.data_bucket = bucket("data")
-        self.registry_bucket = bucket("registry") if common.is_home else None
-        registry_bucket = self.registry_bucket.bucket.name if self.registry_bucket else args.registry_bucket
+        self.registry_bucket = bucket("registry")
+        registry = self.registry_bucket.bucket.name
+        home_registry = registry if common.is_home else args.registry_bucket
 
         images = ArtifactRepository(
             f"{name}-artifacts",
@@ -131,28 +146,58 @@ class GcpRegion(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Publishers read the whole bucket (publish's immutability probe lists, which IAM checks
+        # on the bucket, out of a prefix condition's reach) and create and replace objects under
+        # their own prefix only. The home's trainer (the SuperLink's ServerApp) publishes the
+        # global model; each localizer its region's variants.
         trainer_grants = [read_bucket(self.data_bucket.bucket.name)]
-        server_grants: list[BucketGrant] = []
-        if registry_bucket is not None:
-            trainer_grants.append(write_prefix(registry_bucket, artifact_prefix(region.name)))
-            server_grants.append(read_bucket(registry_bucket))
+        if common.is_home:
+            trainer_grants += [read_bucket(registry), publish_prefix(registry, f"{GLOBAL_MODELS_PREFIX}/")]
+        localizer_grants = [
+            read_bucket(self.data_bucket.bucket.name),
+            read_bucket(registry),
+            publish_prefix(registry, f"{region.name}/"),
+        ]
+        if common.model_registry_url is None and not common.is_home and home_registry is not None:
+            # No CDN: the global model is read from the home's bucket, and nothing else of it.
+            localizer_grants.append(read_bucket(home_registry, f"{GLOBAL_MODELS_PREFIX}/"))
         # Each workload's account is trusted by that workload's ServiceAccounts alone.
-        accounts = {"trainer": trainer_service_accounts(region.name), "server": server_service_accounts(region.name)}
-
-        def service_account(role: str, grants: list[BucketGrant]) -> WorkloadServiceAccount:
-            return WorkloadServiceAccount(
+        accounts = {
+            "trainer": (trainer_service_accounts(region.name), trainer_grants),
+            "server": (server_service_accounts(region.name), [read_bucket(registry)]),
+            "localizer": (localizer_service_accounts(region.name), localizer_grants),
+        }
+        identities = {
+            role: WorkloadServiceAccount(
                 f"{name}-{role}",
                 WorkloadServiceAccountArgs(
-                    account_id=f"{role}-{suffix}", project=project, service_accounts=accounts[role], grants=grants
+                    account_id=f"{role}-{suffix}", project=project, service_accounts=refs, grants=grants
                 ),
                 opts=child,
             )
+            for role, (refs, grants) in accounts.items()
+        }
+        signers = ["localizer", "trainer"] if common.is_home else ["localizer"]
+        self.signer = ModelSigner(
+            f"{name}-models-signer",
+            ModelSignerArgs(
+                keys=keys,
+                project=args.project,
+                location=region.name,
+                signers=[identities[role].account.member for role in signers],
+            ),
+            opts=child,
+        )
 
-        trainer = service_account("trainer", trainer_grants)
-        server = service_account("server", server_grants)
+        def models(prefix: str) -> ModelRegistry:
+            """Where this bucket's `prefix` is published, and read: through the CDN where it
+            fronts this cloud's buckets (a GCP home's), else from the bucket itself."""
+            store = pulumi.Output.format("gs://{0}/{1}", registry, prefix)
+            read = f"{common.model_registry_url}/{prefix}" if cdn_fronts_gcp(common) else store
+            return ModelRegistry(store_url=store, read_url=read, signer=self.signer.signer)
 
         registry_url = common.model_registry_url or (
-            pulumi.Output.concat("gs://", registry_bucket) if registry_bucket is not None else None
+            pulumi.Output.concat("gs://", home_registry) if home_registry is not None else None
         )
         if registry_url is None:
             raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
@@ -161,16 +206,20 @@ class GcpRegion(pulumi.ComponentResource):
             image_registry=images.registry,
             data_url=pulumi.Output.concat("gs://", self.data_bucket.bucket.name),
             model_registry_url=registry_url,
-            trainer_identity=trainer.identity,
-            server_identity=server.identity,
+            trainer_identity=identities["trainer"].identity,
+            server_identity=identities["server"].identity,
             depends_on=list(self.gke.node_pools),
             registry_auth=images.auth,
             build_cache_registry=images.cache_registry,
+            models=models(region.name),
+            global_models=models(GLOBAL_MODELS_PREFIX) if common.is_home else None,
+            localizer_identity=identities["localizer"].identity,
         )
         self.register_outputs(
             {
                 "cluster": self.gke.cluster.name,
                 "dataBucket": self.data_bucket.bucket.name,
+                "registryBucket": registry,
                 "imageRegistry": images.registry,
             }
         )

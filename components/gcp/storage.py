@@ -26,7 +26,9 @@ class GcsBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GcsBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:gcp:GcsBucket", name, None, opts)
-        labels = {"meridian-purpose": args.purpose}  # beside the provider's default labels
+        # Beside the provider's default labels: what it holds and which region it serves, as
+        # the residency rules read them (policy/rules/meridian/residency.py).
+        labels = {"meridian-purpose": args.purpose, "meridian-region": args.location}
         self.key, grant = args.keys.key(f"{name}-key", encrypter=args.storage_agent, labels=labels)
         self.bucket = gcp.storage.Bucket(
             name,

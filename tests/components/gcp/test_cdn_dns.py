@@ -1,5 +1,6 @@
-"""At a GCP home: Cloud CDN serves the registry through a global HTTPS load balancer (managed
-certificate, TLS 1.2+, no HTTP listener), and Cloud DNS answers the inference name by the
+"""At a GCP home: Cloud CDN serves every GCP region's registry bucket (path `/<region>/*`, the
+global model at `/global/*`) through one global HTTPS load balancer (managed certificate,
+TLS 1.2+, no HTTP listener), and Cloud DNS answers the inference name by the
 client's location with health checks on every regional endpoint."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from meridian.preview import provider_config, run_program
 from tests.components.cloud_queries import config_of, mock_id, named
 from workloads.contract import HTTP_PORT
 
+GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
 RECORD = "gcp:dns/recordSet:RecordSet"
 ZONE = "gcp:dns/managedZone:ManagedZone"
 
@@ -23,15 +25,12 @@ def _gcp_home(stack: str) -> bool:
     return config_of(stack).home_region.cloud is Cloud.GCP
 
 
-def test_registry_cdn_is_https_only_through_a_private_bucket(stack: str, inventory: Inventory) -> None:
+def test_registry_cdn_is_https_only_through_private_buckets(stack: str, inventory: Inventory) -> None:
     backends = inventory.of_type("gcp:compute/backendBucket:BackendBucket")
     config = config_of(stack)
     if not (_gcp_home(stack) and config.cdn.enabled):
         assert backends == []
         return
-    (backend,) = backends
-    assert backend.inputs["enableCdn"] is True
-    assert backend.inputs["bucketName"] == f"{config.home}-registry"
     rules = inventory.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert [r.inputs["portRange"] for r in rules] == ["443"]  # no HTTP listener at all
     assert inventory.of_type("gcp:compute/targetHttpProxy:TargetHttpProxy") == []
@@ -39,9 +38,34 @@ def test_registry_cdn_is_https_only_through_a_private_bucket(stack: str, invento
     assert tls["minTlsVersion"] == "TLS_1_2" and tls["profile"] == "MODERN"
     cert = named(inventory, "global-registry-cdn-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
     assert cert.inputs["managed"]["domains"] == [f"models.{config.dns.domain}"]
-    fill = named(inventory, "global-registry-cdn-cache-fill", "gcp:storage/bucketIAMMember:BucketIAMMember").inputs
-    assert fill["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
-    assert fill["role"] == "roles/storage.objectViewer"
+
+
+def test_each_regions_registry_has_a_cdn_backend_at_its_own_path_and_global_is_the_homes(
+    stack: str, inventory: Inventory
+) -> None:
+    config = config_of(stack)
+    if not (_gcp_home(stack) and config.cdn.enabled):
+        return
+    regions = [r.name for r in config.regions if r.cloud is Cloud.GCP]
+    backends = {b.name: b for b in inventory.of_type("gcp:compute/backendBucket:BackendBucket")}
+    assert sorted(backends) == sorted(f"global-registry-cdn-{r}-backend" for r in regions)
+    for region in regions:
+        backend = backends[f"global-registry-cdn-{region}-backend"].inputs
+        assert backend["bucketName"] == f"{region}-registry" and backend["enableCdn"] is True
+        fill = named(inventory, f"global-registry-cdn-{region}-cache-fill", GRANT).inputs
+        assert fill["bucket"] == f"{region}-registry" and fill["role"] == "roles/storage.objectViewer"
+        assert fill["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
+
+    url_map = named(inventory, "global-registry-cdn-urls", "gcp:compute/uRLMap:URLMap").inputs
+    (host,) = url_map["hostRules"]
+    assert host["hosts"] == [f"models.{config.dns.domain}"]
+    (matcher,) = url_map["pathMatchers"]
+    assert matcher["name"] == host["pathMatcher"]
+    link = {b.name: b.outputs["selfLink"] for b in backends.values()}
+    routes = {path: rule["service"] for rule in matcher["pathRules"] for path in rule["paths"]}
+    home = link[f"global-registry-cdn-{config.home}-backend"]
+    assert routes == {f"/{r}/*": link[f"global-registry-cdn-{r}-backend"] for r in regions} | {"/global/*": home}
+    assert url_map["defaultService"] == matcher["defaultService"] == home
 
 
 def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, inventory: Inventory) -> None:

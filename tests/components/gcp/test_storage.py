@@ -1,12 +1,12 @@
-"""One GCS data bucket per GCP region, in that region, and at a GCP home the model registry:
-a customer key the GCS agent alone may use, uniform access, public access prevention
-enforced, versioning."""
+"""Per GCP region, in that region: a data bucket and a model registry bucket (the home's also
+holds the global model), each with a customer key the GCS agent alone may use, uniform access,
+public access prevention enforced, versioning, and labels saying what it holds for which region."""
 
 from __future__ import annotations
 
 from components.catalog import Cloud
 from meridian.mocks import Inventory
-from tests.components.cloud_queries import bucket_regions, config_of, mock_id, named, regions_on
+from tests.components.cloud_queries import bucket_regions, mock_id, named, regions_on
 
 BUCKET = "gcp:storage/bucket:Bucket"
 
@@ -17,9 +17,15 @@ def test_one_data_bucket_per_gcp_region_in_that_region(stack: str, inventory: In
         assert bucket.inputs["location"] == (bucket.region or "").upper()  # single region
 
 
-def test_the_registry_bucket_exists_once_at_a_gcp_home(stack: str, inventory: Inventory) -> None:
-    home = config_of(stack).home_region
-    assert bucket_regions(inventory, Cloud.GCP, "registry") == ([home.name] if home.cloud is Cloud.GCP else [])
+def test_every_gcp_region_has_its_own_registry_bucket_in_that_region(stack: str, inventory: Inventory) -> None:
+    assert bucket_regions(inventory, Cloud.GCP, "registry") == sorted(r.name for r in regions_on(stack, Cloud.GCP))
+
+
+def test_every_bucket_is_labelled_with_what_it_holds_and_the_region_it_serves(inventory: Inventory) -> None:
+    """The residency rules read these labels (policy/rules/meridian/residency.py)."""
+    for bucket in inventory.of_type(BUCKET):
+        purpose = bucket.name.removeprefix(f"{bucket.region}-")
+        assert bucket.inputs["labels"] == {"meridian-purpose": purpose, "meridian-region": bucket.region}
 
 
 def test_every_bucket_is_cmek_uniform_private_and_versioned(stack: str, inventory: Inventory) -> None:

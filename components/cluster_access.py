@@ -47,6 +47,10 @@ def server_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
     return (ServiceAccountRef(workload_namespace(region), SERVER_SERVICE_ACCOUNT_NAME),)
 
 
+def localizer_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
+    return (ServiceAccountRef(workload_namespace(region), LOCALIZER_SERVICE_ACCOUNT_NAME),)
+
+
 # Node labels and taints every cloud puts on its pools, so components/k8s schedules the same
 # way everywhere. GPU nodes also carry the standard `nvidia.com/gpu` NoSchedule taint.
 POOL_LABEL = "meridian.io/pool"  # "system" | "gpu" | "edge"

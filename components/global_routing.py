@@ -51,7 +51,7 @@ def registry_cdn_url(config: StackConfig) -> str | None:
 class AwsHome:
     provider: aws.Provider  # the home region's: Route53 and CloudFront are global services
     us_east_1: aws.Provider  # CloudFront certificates live in us-east-1 only
-    registry_bucket: aws.s3.Bucket
+    registry_buckets: dict[str, aws.s3.Bucket]  # every AWS region's (the CDN serves each at /<region>)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ class GlobalRouting(pulumi.ComponentResource):
                 AwsRegistryCdn(
                     f"{name}-registry-cdn",
                     AwsRegistryCdnArgs(
-                        bucket=home.registry_bucket,
+                        buckets=home.registry_buckets,
+                        home=config.home,
                         domain_name=registry_domain,
                         zone_id=zone.id,
                         settings=config.cdn,

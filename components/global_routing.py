@@ -1,7 +1,8 @@
 """The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
 domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
-inference endpoint at `inference.<domain>`, and the CDN in front of the model registry at
-`models.<domain>`.
+inference endpoint at `inference.<domain>`, and the CDN in front of the model registries at
+`models.<domain>` (an AWS home's serves every AWS region's registry at `/<region>/*` and the
+global model at `/global/*`).
 
 The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
 must delegate to before the certificates validate, or an existing, delegated one named by

@@ -1,6 +1,6 @@
 """What every cloud region (components/aws, components/gcp) is built from, whichever cloud it is
 on: the Fleet decides these facts once per region and each cloud adds its own registry links.
-Both clouds also confine a region's trainer to the same prefix of the model registry."""
+Both clouds lay out their registry buckets the same way, so one CDN path serves either."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from dataclasses import dataclass
 
 from components.config import Region, StackConfig
 
+# The home's registry bucket holds the global model under `global/`, beside its own region's
+# variants under `<home>/`; the CDN serves both at the same paths (`/global/*`, `/<region>/*`).
+GLOBAL_MODELS = "global"
 
-def artifact_prefix(region: str) -> str:
-    """A region's trainer publishes its localized models under this registry prefix only."""
-    return f"models/{region}/"
 
-
-# The home's registry holds the global model under this prefix (`<store>/global`, CDN path
-# `/global/*`); each region's own registry holds its variants under its name (`/<region>/*`).
-GLOBAL_MODELS_PREFIX = "global"
+def artifact_prefix(path: str) -> str:
+    """The object prefix of a registry path (a region's name, or GLOBAL_MODELS), as grants name
+    it: it ends in `/`, so one region's prefix never matches another's."""
+    return f"{path}/"
 
 
 @dataclass(frozen=True)

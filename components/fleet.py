@@ -97,7 +97,8 @@ class Fleet(pulumi.ComponentResource):
         # One trust for the whole federation: its CA and node keys span every region.
         trust = FederationTrust("federation", FederationTrustArgs(config), opts=child)
         self.regions = {}
-        aws_registry: AwsModelRegistry | None = None
+        aws_home_registry: AwsModelRegistry | None = None
+        aws_registries: dict[str, aws.s3.Bucket] = {}  # every AWS region's, for the CDN
         gcp_registry: pulumi.Output[str] | None = None
         gcp_home: GcpRegion | None = None
         gcp_registries: dict[str, gcp.storage.Bucket] = {}  # every GCP region's, for the CDN
@@ -119,10 +120,13 @@ class Fleet(pulumi.ComponentResource):
                     tags=tags,
                 )
                 if region.cloud is Cloud.AWS:
-                    built = AwsRegion(region.name, AwsRegionArgs(common=common, registry=aws_registry), opts=child)
+                    built = AwsRegion(
+                        region.name, AwsRegionArgs(common=common, home_registry=aws_home_registry), opts=child
+                    )
                     aws_providers[region.name] = built.provider
-                    if region is home and built.model_registry is not None:
-                        aws_registry = built.model_registry
+                    aws_registries[region.name] = built.model_registry.bucket
+                    if region is home:
+                        aws_home_registry = built.model_registry
                 else:
                     built = GcpRegion(
                         region.name,
@@ -155,11 +159,11 @@ class Fleet(pulumi.ComponentResource):
             global_home = GcpHome(
                 provider=gcp_home.provider, project=gcp_home.project, home=home.name, registry_buckets=gcp_registries
             )
-        if home.cloud is Cloud.AWS and aws_registry is not None:
+        if home.cloud is Cloud.AWS:
             global_home = AwsHome(
                 provider=aws_providers[home.name],
                 us_east_1=certificate_provider(aws_providers, tags, parent=self),
-                registry_bucket=aws_registry.bucket,
+                registry_buckets=aws_registries,
             )
 
         self.routing = None

@@ -1,7 +1,8 @@
 """The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
 domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
 inference endpoint at `inference.<domain>`, and the CDN in front of the model registries at
-`models.<domain>` (`/<region>/*` each region's, `/global/*` the home's global model).
+`models.<domain>`: `/<region>/*` serves each region of the home's cloud from its own registry
+bucket, `/global/*` the home's global model.
 
 The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
 must delegate to before the certificates validate, or an existing, delegated one named by
@@ -51,7 +52,7 @@ def registry_cdn_url(config: StackConfig) -> str | None:
 class AwsHome:
     provider: aws.Provider  # the home region's: Route53 and CloudFront are global services
     us_east_1: aws.Provider  # CloudFront certificates live in us-east-1 only
-    registry_bucket: aws.s3.Bucket
+    registry_buckets: dict[str, aws.s3.Bucket]  # every AWS region's (the CDN serves each at /<region>)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ class GlobalRouting(pulumi.ComponentResource):
                 AwsRegistryCdn(
                     f"{name}-registry-cdn",
                     AwsRegistryCdnArgs(
-                        bucket=home.registry_bucket,
+                        buckets=home.registry_buckets,
+                        home=config.home,
                         domain_name=registry_domain,
                         zone_id=zone.id,
                         settings=config.cdn,

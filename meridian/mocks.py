@@ -11,6 +11,7 @@ refusal of a default provider that `pulumi:disable-default-providers` turns off.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import json
@@ -413,6 +414,22 @@ def _invoke(token: str, args: dict[str, Any], region: str, domain: str = "exampl
             return {"json": json.dumps(_policy_document(args)), "id": "policy"}
         case "aws:ssm/getParameter:getParameter":
             return {"value": "ami-0123456789abcdef0", "name": args.get("name"), "id": args.get("name")}
+        case "aws:kms/getPublicKey:getPublicKey":  # an ECC_NIST_EDWARDS25519 key's, as KMS hands it out
+            key = str(args.get("keyId"))
+            spki = _ED25519_SPKI_PREFIX + ed25519_public_key(hashlib.sha256(key.encode()).digest())
+            encoded = base64.b64encode(spki).decode()
+            return {
+                "id": key,
+                "keyId": key,
+                "arn": key,
+                "customerMasterKeySpec": "ECC_NIST_EDWARDS25519",
+                "keyUsage": "SIGN_VERIFY",
+                "signingAlgorithms": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
+                "encryptionAlgorithms": [],
+                "publicKey": encoded,
+                "publicKeyPem": f"-----BEGIN PUBLIC KEY-----\n{encoded}\n-----END PUBLIC KEY-----\n",
+                "region": region,
+            }
         case "aws:eks/getAddonVersion:getAddonVersion":
             return {"version": "v1.0.0-eksbuild.1", "id": args.get("addonName")}
         case "gcp:organizations/getClientConfig:getClientConfig":
@@ -492,3 +509,35 @@ def _policy_document(args: dict[str, Any]) -> dict[str, Any]:
             ]
         statements.append(out)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# SubjectPublicKeyInfo of an Ed25519 key (RFC 8410): this DER prefix, then the 32-byte key.
+_ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_BASE_Y = 4 * pow(5, _P - 2, _P) % _P
+_BASE_X = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_Point = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
+
+
+def _add(p: _Point, q: _Point) -> _Point:
+    a, b = (p[1] - p[0]) * (q[1] - q[0]) % _P, (p[1] + p[0]) * (q[1] + q[0]) % _P
+    c, d = 2 * p[3] * q[3] * _D % _P, 2 * p[2] * q[2] % _P
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
+
+
+def ed25519_public_key(seed: bytes) -> bytes:
+    """The public key of a 32-byte Ed25519 private key (RFC 8032, 5.1.5), so the mocks hand out
+    keys that verify like KMS's; the workloads' environment has `cryptography`, this one not."""
+    digest = hashlib.sha512(seed).digest()
+    scalar = (int.from_bytes(digest[:32], "little") & ((1 << 254) - 8)) | (1 << 254)
+    point: _Point = (_BASE_X, _BASE_Y, 1, _BASE_X * _BASE_Y % _P)
+    result: _Point = (0, 1, 1, 0)
+    while scalar:
+        if scalar & 1:
+            result = _add(result, point)
+        point, scalar = _add(point, point), scalar >> 1
+    z = pow(result[2], _P - 2, _P)
+    x, y = result[0] * z % _P, result[1] * z % _P
+    return (y | (x & 1) << 255).to_bytes(32, "little")

@@ -68,6 +68,7 @@ def pack_config(config: StackConfig) -> dict[str, Any]:
         },
         "meridian-data-residency": {"residencyOf": residency},
         "meridian-trainer-reads-own-region": {"residencyOf": residency},
+        "meridian-models-stay-in-zone": {"residencyOf": residency},
         "k8s-image-from-stack-registries": {"allowedRegistries": registries(config)},
         "meridian-flower-control-api-private": {"controlPort": SUPERLINK_CONTROL_PORT},
     }

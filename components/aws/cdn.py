@@ -1,4 +1,6 @@
-"""CloudFront in front of the model registry bucket: HTTPS only (TLS 1.2+), the bucket readable
+"""CloudFront in front of the model registries: one origin per AWS region's registry bucket, each
+served at `/<region>/*` (its objects live under `<region>/`, so paths need no rewriting) and the
+global model at `/global/*` from the home's bucket; HTTPS only (TLS 1.2+), every bucket readable
 by this distribution alone through origin access control, served at `models.<domain>`."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import pulumi_aws as aws
 
 from components.aws.account import Account
 from components.aws.storage import attach_bucket_policy
+from components.cloud_region import GLOBAL_MODELS
 from components.config import Cdn
 
 MIN_TLS = "TLSv1.2_2021"
@@ -88,7 +91,8 @@ def alias_to(
 
 @dataclass(frozen=True)
 class RegistryCdnArgs:
-    bucket: aws.s3.Bucket
+    buckets: dict[str, aws.s3.Bucket]  # each AWS region's registry bucket, by region
+    home: str  # whose bucket also holds the global model (and answers any other path)
     domain_name: str  # e.g. models.api.example.com
     zone_id: pulumi.Input[str]  # Route53 zone holding domain_name (certificate validation, alias)
     settings: Cdn
@@ -109,7 +113,7 @@ class RegistryCdn(pulumi.ComponentResource):
             origin_access_control_origin_type="s3",
             signing_behavior="always",
             signing_protocol="sigv4",
-            description=f"{args.domain_name} reads the registry bucket",
+            description=f"{args.domain_name} reads the registry buckets",
             opts=child,
         )
         ttl = args.settings.default_ttl_seconds
@@ -133,7 +137,15 @@ class RegistryCdn(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        origin_id = "registry"
+        # Every path is read-only (artifacts are published to the buckets) and cached alike.
+        behavior = {
+            "allowed_methods": ["GET", "HEAD"],
+            "cached_methods": ["GET", "HEAD"],
+            "viewer_protocol_policy": "https-only",
+            "cache_policy_id": cache.id,
+            "compress": True,
+        }
+        paths = [(GLOBAL_MODELS, args.home), *((region, region) for region in args.buckets)]
         self.distribution = aws.cloudfront.Distribution(
             name,
             enabled=True,
@@ -141,18 +153,20 @@ class RegistryCdn(pulumi.ComponentResource):
             aliases=[args.domain_name],
             origins=[
                 aws.cloudfront.DistributionOriginArgs(
-                    origin_id=origin_id,
-                    domain_name=args.bucket.bucket_regional_domain_name,
+                    origin_id=region,
+                    domain_name=bucket.bucket_regional_domain_name,
                     origin_access_control_id=access.id,
                 )
+                for region, bucket in args.buckets.items()
+            ],
+            ordered_cache_behaviors=[
+                aws.cloudfront.DistributionOrderedCacheBehaviorArgs(
+                    path_pattern=f"/{path}/*", target_origin_id=origin, **behavior
+                )
+                for path, origin in paths
             ],
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
-                target_origin_id=origin_id,
-                allowed_methods=["GET", "HEAD"],  # artifacts are read-only through the CDN
-                cached_methods=["GET", "HEAD"],
-                viewer_protocol_policy="https-only",
-                cache_policy_id=cache.id,
-                compress=True,
+                target_origin_id=args.home, **behavior
             ),
             price_class=args.settings.price_class,
             http_version="http2and3",
@@ -166,21 +180,27 @@ class RegistryCdn(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        attach_bucket_policy(
-            f"{name}-bucket-policy",
-            args.bucket,
-            [
-                {
-                    "Sid": "ThisDistributionReads",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "cloudfront.amazonaws.com"},
-                    "Action": "s3:GetObject",
-                    "Resource": pulumi.Output.concat(args.bucket.arn, "/*"),
-                    "Condition": {"StringEquals": {"AWS:SourceArn": self.distribution.arn}},
-                }
-            ],
-            child,
-        )
+        for region, bucket in args.buckets.items():
+            attach_bucket_policy(
+                f"{name}-{region}-bucket-policy",
+                bucket,
+                [
+                    {
+                        "Sid": "ThisDistributionReads",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudfront.amazonaws.com"},
+                        "Action": "s3:GetObject",
+                        "Resource": pulumi.Output.concat(bucket.arn, "/*"),
+                        "Condition": {"StringEquals": {"AWS:SourceArn": self.distribution.arn}},
+                    }
+                ],
+                # The home's policy had no region in its name: renamed without an alias, the old
+                # one's delete would run after the new one's create and drop the bucket's policy.
+                pulumi.ResourceOptions(
+                    parent=self,
+                    aliases=[pulumi.Alias(name=f"{name}-bucket-policy")] if region == args.home else None,
+                ),
+            )
         alias_to(f"{name}-alias", args.domain_name, args.zone_id, self.distribution, self)
         self.url = f"https://{args.domain_name}"
         self.register_outputs({"url": self.url, "distributionDomain": self.distribution.domain_name})

@@ -23,17 +23,21 @@ class ServiceAccountRoleArgs:
     managed_policy_arns: tuple[pulumi.Input[str], ...] = ()
 
 
+def list_objects(bucket_arn: pulumi.Input[str], prefix: str = "") -> dict[str, Any]:
+    """List one bucket (optionally only keys under a prefix). Listing also decides how S3 answers
+    a missing key: 404 to a caller that may list the bucket, 403 to one that may not."""
+    return {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn} | (
+        {"Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}} if prefix else {}
+    )
+
+
+def get_objects(bucket_arn: pulumi.Input[str], prefix: str = "") -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": "s3:GetObject", "Resource": pulumi.Output.concat(bucket_arn, "/", prefix, "*")}
+
+
 def read_objects(bucket_arn: pulumi.Input[str], prefix: str = "") -> list[dict[str, Any]]:
     """List one bucket and read its objects (optionally under a prefix)."""
-    return [
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
-        | ({"Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}} if prefix else {}),
-        {
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": pulumi.Output.concat(bucket_arn, "/", prefix, "*"),
-        },
-    ]
+    return [list_objects(bucket_arn, prefix), get_objects(bucket_arn, prefix)]
 
 
 def write_objects(bucket_arn: pulumi.Input[str], prefix: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
-"""One AWS region of the fleet: network, EKS with its node groups, the region's data bucket,
-ECR repositories, the workloads' IAM roles, and at home the model registry bucket. Everything
-goes through this region's own provider."""
+"""One AWS region of the fleet: network, EKS with its node groups, the region's data bucket, its
+model registry bucket and Ed25519 signing key (its models stay in its residency zone), ECR
+repositories and the workloads' IAM roles. Everything goes through this region's own provider."""
 
 from __future__ import annotations
 
@@ -17,18 +17,24 @@ from components.aws.cluster_admins import ClusterAdmins, ClusterAdminsArgs
 from components.aws.identity import (
     ServiceAccountRole,
     ServiceAccountRoleArgs,
+    get_objects,
+    list_objects,
     read_objects,
     use_key,
     write_objects,
 )
+from components.aws.keys import artifact_signer
 from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
-from components.cloud_region import CloudRegionArgs, artifact_prefix
+from components.catalog import Cloud
+from components.cloud_region import GLOBAL_MODELS, CloudRegionArgs, artifact_prefix
 from components.cluster_access import (
     ClusterAccess,
+    ModelRegistry,
     ServiceAccountRef,
+    localizer_service_accounts,
     server_service_accounts,
     trainer_service_accounts,
 )
@@ -39,7 +45,7 @@ DEFAULT_STORAGE_CLASS = "gp3"
 
 @dataclass(frozen=True)
 class AwsModelRegistry:
-    """The home region's registry bucket, for the IAM policies of every AWS region."""
+    """A region's registry bucket and its encryption key, as IAM policies and the CDN name them."""
 
     bucket: aws.s3.Bucket
     key: aws.kms.Key
@@ -48,14 +54,16 @@ class AwsModelRegistry:
 @dataclass(frozen=True)
 class AwsRegionArgs:
     common: CloudRegionArgs
-    registry: AwsModelRegistry | None  # None at home (created here) or when home is not on AWS
+    # The home's registry, whose global model this region's localizer reads from the bucket when
+    # no CDN serves it; None at home (its own) or when the home is not on AWS.
+    home_registry: AwsModelRegistry | None
 
 
 class AwsRegion(pulumi.ComponentResource):
     provider: aws.Provider
     access: ClusterAccess
     data_bucket: SecureBucket
-    model_registry: AwsModelRegistry | None  # the registry this region reads, if on AWS
+    model_registry: AwsModelRegistry  # this region's own, in its region
     eks: EksCluster
     addons: EksAddons
 
@@ -117,30 +125,33 @@ class AwsRegion(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        self.data_bucket = SecureBucket(
-            f"{name}-data",
-            SecureBucketArgs(purpose="data", stack=common.stack, account=account),
-            opts=child,
+        # The AWS home's CloudFront (components/global_routing.py) serves every AWS region's
+        # registry at `<cdn>/<region>`; with the CDN off or another home, readers use the bucket.
+        cdn_url = common.model_registry_url if common.config.home_region.cloud is Cloud.AWS else None
+
+        def bucket(purpose: str, cdn: str | None = None) -> SecureBucket:
+            return SecureBucket(
+                f"{name}-{purpose}",
+                SecureBucketArgs(
+                    purpose=purpose,
+                    region=region.name,
+                    stack=common.stack,
+                    account=account,
+                    key_service_statements=[cloudfront_key_statement(account)] if cdn else [],
+                    policy_attached_by_cdn=cdn is not None,
+                ),
+                opts=child,
+            )
+
+        self.data_bucket = bucket("data")
+        registry_bucket = bucket("registry", cdn_url)
+        self.model_registry = AwsModelRegistry(bucket=registry_bucket.bucket, key=registry_bucket.key)
+        signing_key, signer = artifact_signer(
+            f"{name}-signing", stack=common.stack, account=account, provider=self.provider, opts=child
         )
         images = ImageRepositories(
             f"{name}-ecr", ImageRepositoriesArgs(stack=common.stack, account=account), opts=child
         )
-
-        self.model_registry = args.registry
-        if common.is_home:
-            cdn = common.config.cdn.enabled
-            registry_bucket = SecureBucket(
-                f"{name}-registry",
-                SecureBucketArgs(
-                    purpose="registry",
-                    stack=common.stack,
-                    account=account,
-                    key_service_statements=[cloudfront_key_statement(account)] if cdn else [],
-                    policy_attached_by_cdn=cdn,
-                ),
-                opts=child,
-            )
-            self.model_registry = AwsModelRegistry(bucket=registry_bucket.bucket, key=registry_bucket.key)
 
         def role(
             role_name: str, statements: list[dict[str, object]], accounts: tuple[ServiceAccountRef, ...]
@@ -156,23 +167,54 @@ class AwsRegion(pulumi.ComponentResource):
                 opts=child,
             )
 
-        data = self.data_bucket
-        trainer_statements = [*read_objects(data.bucket.arn), use_key(data.key.arn, "Decrypt")]
-        server_statements: list[dict[str, object]] = []
-        if self.model_registry is not None:
-            registry = self.model_registry
-            trainer_statements += [
-                *write_objects(registry.bucket.arn, artifact_prefix(region.name)),
-                use_key(registry.key.arn, "GenerateDataKey", "Encrypt"),
+        data, own = self.data_bucket, self.model_registry
+        reads_data = [*read_objects(data.bucket.arn), use_key(data.key.arn, "Decrypt")]
+        # The whole own bucket is listable, so a `latest` not yet published is a 404, not a 403;
+        # it holds only this region's variants (and at home the global model).
+        reads_own_registry = [list_objects(own.bucket.arn), use_key(own.key.arn, "Decrypt")]
+
+        def publishes(path: str) -> list[dict[str, object]]:
+            """Publish signed artifacts under `<path>/` of this region's bucket, signed with its key
+            (a publish reads back the `latest` pointer it advances)."""
+            prefix = artifact_prefix(path)
+            return [
+                get_objects(own.bucket.arn, prefix),
+                *write_objects(own.bucket.arn, prefix),
+                use_key(own.key.arn, "GenerateDataKey"),
+                use_key(signing_key.arn, "Sign", "GetPublicKey"),
             ]
-            server_statements += [*read_objects(registry.bucket.arn), use_key(registry.key.arn, "Decrypt")]
-        trainer = role("trainer", trainer_statements, trainer_service_accounts(region.name))
-        server = role("server", server_statements, server_service_accounts(region.name))
+
+        # At home the SuperLink's ServerApp publishes the global model; elsewhere the trainer
+        # reaches its own data alone.
+        publishes_global = [*reads_own_registry, *publishes(GLOBAL_MODELS)] if common.is_home else []
+        home_registry = own if common.is_home else args.home_registry
+        reads_global = (
+            [
+                *read_objects(home_registry.bucket.arn, artifact_prefix(GLOBAL_MODELS)),
+                use_key(home_registry.key.arn, "Decrypt"),
+            ]
+            if home_registry is not None and cdn_url is None
+            else []  # over HTTPS from the CDN (or from a home on another cloud)
+        )
+        localizer = role(
+            "localizer",
+            [*reads_data, *reads_own_registry, *publishes(region.name), *reads_global],
+            localizer_service_accounts(region.name),
+        )
+        trainer = role("trainer", [*reads_data, *publishes_global], trainer_service_accounts(region.name))
+        server = role(
+            "server",
+            [*reads_own_registry, get_objects(own.bucket.arn, artifact_prefix(region.name))],
+            server_service_accounts(region.name),
+        )
+
+        def models(path: str) -> ModelRegistry:
+            """This region's registry path `<path>`: published to the bucket, read from the CDN."""
+            store = pulumi.Output.concat("s3://", own.bucket.bucket, "/", path)
+            return ModelRegistry(store_url=store, read_url=f"{cdn_url}/{path}" if cdn_url else store, signer=signer)
 
         registry_url = common.model_registry_url or (
-            pulumi.Output.concat("s3://", self.model_registry.bucket.bucket)
-            if self.model_registry is not None
-            else None
+            pulumi.Output.concat("s3://", home_registry.bucket.bucket) if home_registry is not None else None
         )
         if registry_url is None:
             raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
@@ -186,11 +228,16 @@ class AwsRegion(pulumi.ComponentResource):
             # the workloads start once their nodes, volumes and metrics exist
             depends_on=[*self.eks.node_groups, self.addons, storage],
             registry_auth=images.auth,
+            models=models(region.name),
+            global_models=models(GLOBAL_MODELS) if common.is_home else None,
+            localizer_identity=localizer.identity,
         )
         self.register_outputs(
             {
                 "cluster": self.eks.cluster.name,
                 "dataBucket": data.bucket.bucket,
+                "registryBucket": own.bucket.bucket,
+                "signingKey": signing_key.arn,
                 "imageRegistry": images.registry,
             }
         )

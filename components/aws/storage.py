@@ -1,5 +1,6 @@
 """S3 buckets that hold data or models: customer-key encryption, versioning, no public access,
-TLS only, and no replication (a region's data never leaves its residency zone)."""
+TLS only, and no replication (a region's data and models never leave its residency zone).
+Each is tagged with what it holds and the region it serves, which the residency policy reads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from components.aws.keys import customer_key
 @dataclass(frozen=True)
 class SecureBucketArgs:
     purpose: str  # "data" or "registry": says what the bucket holds, in its name and tags
+    region: str  # the region whose data or models it holds (it lives there too)
     stack: str
     account: Account
     # Services allowed to decrypt with the bucket's key (e.g. CloudFront reading the registry).
@@ -46,7 +48,9 @@ def attach_bucket_policy(
     document = pulumi.Output.json_dumps(
         {"Version": "2012-10-17", "Statement": [tls_only_statement(bucket.arn), *extra_statements]}
     )
-    return aws.s3.BucketPolicy(name, bucket=bucket.id, policy=document, opts=opts)
+    # In the bucket's own region whichever provider registers it (the CDN's is the home's):
+    # pulumi-aws 7 resources take a `region` of their own.
+    return aws.s3.BucketPolicy(name, bucket=bucket.id, policy=document, region=bucket.region, opts=opts)
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -57,7 +61,8 @@ class SecureBucket(pulumi.ComponentResource):
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"meridian/purpose": args.purpose}  # beside the provider's default tags
+        # beside the provider's default tags; policy/rules/meridian/residency.py reads both
+        tags = {"meridian/purpose": args.purpose, "meridian/region": args.region}
         self.key = customer_key(
             name,
             "S3 server-side encryption",

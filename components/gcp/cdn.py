@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from components.cloud_region import GLOBAL_MODELS_PREFIX
+from components.cloud_region import GLOBAL_MODELS
 from components.config import Cdn
 from components.gcp.project import Project
 
@@ -68,7 +68,7 @@ class RegistryCdn(pulumi.ComponentResource):
         backends = {region: backend(region, bucket) for region, bucket in args.buckets.items()}
         home = backends[args.home].self_link
         routes = {f"/{region}/*": b.self_link for region, b in backends.items()}
-        routes[f"/{GLOBAL_MODELS_PREFIX}/*"] = home
+        routes[f"/{GLOBAL_MODELS}/*"] = home
         url_map = gcp.compute.URLMap(
             f"{name}-urls",
             project=project,

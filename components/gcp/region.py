@@ -12,7 +12,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.catalog import Cloud, gcp_gpu_zones
-from components.cloud_region import GLOBAL_MODELS_PREFIX, CloudRegionArgs
+from components.cloud_region import GLOBAL_MODELS, CloudRegionArgs, artifact_prefix
 from components.cluster_access import (
     ClusterAccess,
     ModelRegistry,
@@ -152,15 +152,15 @@ class GcpRegion(pulumi.ComponentResource):
         # global model; each localizer its region's variants.
         trainer_grants = [read_bucket(self.data_bucket.bucket.name)]
         if common.is_home:
-            trainer_grants += [read_bucket(registry), publish_prefix(registry, f"{GLOBAL_MODELS_PREFIX}/")]
+            trainer_grants += [read_bucket(registry), publish_prefix(registry, artifact_prefix(GLOBAL_MODELS))]
         localizer_grants = [
             read_bucket(self.data_bucket.bucket.name),
             read_bucket(registry),
-            publish_prefix(registry, f"{region.name}/"),
+            publish_prefix(registry, artifact_prefix(region.name)),
         ]
         if common.model_registry_url is None and not common.is_home and home_registry is not None:
             # No CDN: the global model is read from the home's bucket, and nothing else of it.
-            localizer_grants.append(read_bucket(home_registry, f"{GLOBAL_MODELS_PREFIX}/"))
+            localizer_grants.append(read_bucket(home_registry, artifact_prefix(GLOBAL_MODELS)))
         # Each workload's account is trusted by that workload's ServiceAccounts alone.
         accounts = {
             "trainer": (trainer_service_accounts(region.name), trainer_grants),
@@ -212,7 +212,7 @@ class GcpRegion(pulumi.ComponentResource):
             registry_auth=images.auth,
             build_cache_registry=images.cache_registry,
             models=models(region.name),
-            global_models=models(GLOBAL_MODELS_PREFIX) if common.is_home else None,
+            global_models=models(GLOBAL_MODELS) if common.is_home else None,
             localizer_identity=identities["localizer"].identity,
         )
         self.register_outputs(

@@ -62,6 +62,37 @@ def test_a_trainer_granted_another_regions_data_bucket_is_caught() -> None:
     assert any("may reach data bucket eu-west-1-data of eu-west-1" in m for m in messages), messages
 
 
+def test_a_regions_registry_bucket_moved_out_of_its_zone_is_caught() -> None:
+    resources = records("aws-prod")
+    (eu_registry,) = [r for r in _named(resources, "aws:s3/bucket:Bucket") if r["name"] == "eu-west-1-registry"]
+    eu_registry["provider"] = "aws-us-east-1"  # created through the home's provider: in the US
+    report = check("aws-prod", resources)
+    # and the EU localizer, publishing there, now writes to the US
+    assert {v.policy for v in report.mandatory} == {"meridian-data-residency", "meridian-models-stay-in-zone"}
+    assert any(
+        "registry bucket eu-west-1-registry serves eu-west-1 (zone eu) but lives in us-east-1 (zone us)" in v.message
+        for v in report.mandatory
+    )
+
+
+def test_a_localizer_granted_writes_on_another_zones_registry_is_caught() -> None:
+    resources = records("aws-prod")
+    (localizer,) = [r for r in _named(resources, "aws:iam/rolePolicy:RolePolicy") if r["name"] == "eu-west-1-localizer"]
+    document = json.loads(localizer["inputs"]["policy"])
+    document["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::us-east-1-registry/eu-west-1/*"}
+    )
+    localizer["inputs"]["policy"] = json.dumps(document)
+    report = check("aws-prod", resources)
+    assert {v.policy for v in report.mandatory} == {"meridian-models-stay-in-zone"}
+    assert [v.message for v in report.mandatory] == [
+        (
+            "localizer identity eu-west-1-localizer of eu-west-1 (zone eu) may write registry bucket "
+            "us-east-1-registry in us-east-1 (zone us)"
+        )
+    ]
+
+
 def test_a_stack_over_its_gpu_ceiling_is_caught() -> None:
     resources = records("dev")
     report = run_pack(

@@ -1,23 +1,25 @@
-"""One S3 data bucket per AWS region, in that region, and at home the model registry: customer
-key (rotated), versioning, every public access block, TLS-only policy, no replication."""
+"""One S3 data bucket and one model registry bucket per AWS region, in that region and tagged
+with it: customer key (rotated), versioning, every public access block, TLS-only policy, no
+replication."""
 
 from __future__ import annotations
 
 from components.catalog import Cloud
 from meridian.mocks import Inventory
 from tests.components.aws.arns import bucket_arn, key_arn
-from tests.components.cloud_queries import bucket_regions, config_of, mock_id, named, regions_on, statements, under
+from tests.components.cloud_queries import bucket_regions, mock_id, named, regions_on, statements, under
 
 BUCKET = "aws:s3/bucket:Bucket"
 
 
-def test_one_data_bucket_per_aws_region_in_that_region(stack: str, inventory: Inventory) -> None:
-    assert bucket_regions(inventory, Cloud.AWS, "data") == sorted(r.name for r in regions_on(stack, Cloud.AWS))
-
-
-def test_the_registry_bucket_exists_once_at_an_aws_home(stack: str, inventory: Inventory) -> None:
-    home = config_of(stack).home_region
-    assert bucket_regions(inventory, Cloud.AWS, "registry") == ([home.name] if home.cloud is Cloud.AWS else [])
+def test_one_data_and_one_registry_bucket_per_aws_region_in_that_region(stack: str, inventory: Inventory) -> None:
+    regions = sorted(r.name for r in regions_on(stack, Cloud.AWS))
+    assert bucket_regions(inventory, Cloud.AWS, "data") == bucket_regions(inventory, Cloud.AWS, "registry") == regions
+    for region in regions:
+        for purpose in ("data", "registry"):
+            bucket = named(inventory, f"{region}-{purpose}", BUCKET)
+            assert bucket.region == region
+            assert bucket.inputs["tags"] == {"meridian/purpose": purpose, "meridian/region": region}
 
 
 def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, inventory: Inventory) -> None:
@@ -46,6 +48,7 @@ def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, in
         assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert set(deny["Resource"]) == {bucket_arn(bucket), f"{bucket_arn(bucket)}/*"}
+        assert policy.inputs["region"] == bucket.region  # whichever provider registers it
 
 
 def test_no_bucket_replicates_anywhere(inventory: Inventory) -> None:

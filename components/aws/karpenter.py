@@ -12,7 +12,10 @@ one NodePool. What it takes, per region:
   no instance-profile write actions (it keeps the two reads its clean-up runs on every delete);
 - a node role of its own (joined to the cluster by an EC2_LINUX access entry) in that profile;
 - the charts `karpenter-crd` (Helm keeps the CRDs current) and `karpenter` (`skip_crds`), pinned,
-  the controller on the system node group (which stays a managed node group for this reason);
+  the controller on the system node group (which stays a managed node group for this reason).
+  `helm.v3.Release`, as the GPU device plugin: Helm installs atomically and rolls back, and the
+  offline engine records one resource with its pinned inputs. `helm.v4.Chart` renders in the
+  engine, pulling the chart from the OCI registry on every preview (out of reach offline);
 - per GPU pool an `EC2NodeClass` (EKS-optimized AL2023 AMI by alias: Karpenter picks the NVIDIA
   variant for GPU instance types; private subnets by discovery tag; the cluster security group)
   and a `NodePool` (the pool's instance type and capacity types, the GPU taint and pool labels,
@@ -232,7 +235,10 @@ class Karpenter(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(
                 on_cluster,
-                pulumi.ResourceOptions(depends_on=[crds, args.system_nodes, access, *node_policies]),
+                # its permissions stay until it has terminated its nodes (destroy runs in reverse)
+                pulumi.ResourceOptions(
+                    depends_on=[crds, args.system_nodes, access, *node_policies, self.controller_role]
+                ),
             ),
         )
 

@@ -55,7 +55,9 @@ def localizer_service_accounts(region: str) -> tuple[ServiceAccountRef, ...]:
 # way everywhere. GPU nodes also carry the standard `nvidia.com/gpu` NoSchedule taint.
 POOL_LABEL = "meridian.io/pool"  # "system" | "gpu" | "edge"
 ACCELERATOR_LABEL = "meridian.io/accelerator"  # catalog.Accelerator value, on GPU nodes
-CAPACITY_LABEL = "meridian.io/capacity"  # "spot" | "on-demand"
+# "spot" | "on-demand"; not on a Karpenter pool that mixes both (its nodes say theirs in
+# `karpenter.sh/capacity-type`)
+CAPACITY_LABEL = "meridian.io/capacity"
 EDGE_SITE_LABEL = "meridian.io/edge-site"  # the edge site's name; also a NoSchedule taint key
 GPU_TAINT_KEY = "nvidia.com/gpu"
 

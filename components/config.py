@@ -83,6 +83,8 @@ class _Model(BaseModel):
 class GpuPool(_Model):
     accelerator: Accelerator
     machine_type: str | None = Field(default=None, description="Cloud machine type; not used for `kubernetes` regions.")
+    # On EKS, Karpenter launches GPU nodes for pending GPU pods only: there `max` (and spot) bound
+    # the pool, `min` and `desired` size nothing (components/aws/karpenter.py).
     min: int = Field(ge=0, le=1000)
     desired: int = Field(ge=0, le=1000)
     max: int = Field(ge=1, le=1000)

@@ -275,6 +275,12 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
             case "aws:iam/role:Role" | "aws:iam/policy:Policy":
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:{typ.split(':')[-1].lower()}/{physical}"
                 out["name"] = physical  # auto-named by the provider when the program gives none
+            case "aws:cloudwatch/eventRule:EventRule":
+                out["name"] = physical  # auto-named, as a role
+            case "aws:iam/instanceProfile:InstanceProfile":
+                out |= {"arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/{physical}", "name": physical}
+            case "aws:sqs/queue:Queue":
+                out |= {"name": physical, "url": f"https://sqs.{region}.amazonaws.com/{ACCOUNT}/{physical}"}
             case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
                 url = str(inputs.get("url", "")).removeprefix("https://")
                 out["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{url}"

@@ -1,7 +1,7 @@
 """EKS: a cluster whose API is private (or reachable only from named CIDRs), whose secrets are
 encrypted with a customer key and whose control plane logs, plus its managed node groups: a
-small system group, the GPU group (spot first, an on-demand fallback when asked) and one CPU
-group per edge site in that site's Local Zone."""
+small system group (it runs Karpenter, which launches the GPU nodes: components/aws/karpenter.py)
+and one CPU group per edge site in that site's Local Zone."""
 
 from __future__ import annotations
 
@@ -15,21 +15,14 @@ import pulumi_kubernetes as k8s
 
 from components.aws.account import Account
 from components.aws.keys import customer_key
-from components.cluster_access import (
-    ACCELERATOR_LABEL,
-    CAPACITY_LABEL,
-    EDGE_SITE_LABEL,
-    GPU_TAINT_KEY,
-    POOL_LABEL,
-)
+from components.cluster_access import CAPACITY_LABEL, EDGE_SITE_LABEL, POOL_LABEL
 from components.config import Region
 from components.kubeconfig import exec_kubeconfig
 
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_RETENTION_DAYS = 90
-GPU_AMI = "AL2023_x86_64_NVIDIA"  # NVIDIA driver and container toolkit preinstalled
 CPU_AMI = "AL2023_x86_64_STANDARD"
-SYSTEM_NODES = (2, 2, 3)  # min, desired, max: CoreDNS, metrics, the GPU plugin's controller
+SYSTEM_NODES = (2, 2, 3)  # min, desired, max: CoreDNS, metrics, Karpenter (2 replicas, one per node)
 
 
 def _assume_role_policy(service: str) -> str:
@@ -58,7 +51,8 @@ class EksCluster(pulumi.ComponentResource):
     oidc_provider: aws.iam.OpenIdConnectProvider
     oidc_issuer: pulumi.Output[str]  # without `https://`, as IRSA trust conditions want it
     provider: k8s.Provider
-    gpu_node_groups: list[aws.eks.NodeGroup]
+    security_group_id: pulumi.Output[str]  # the cluster security group EKS creates; every node needs it
+    system_node_group: aws.eks.NodeGroup
     edge_node_groups: dict[str, aws.eks.NodeGroup]
     node_groups: list[aws.eks.NodeGroup]  # all of them: the Kubernetes layer waits for these
 
@@ -156,8 +150,6 @@ class EksCluster(pulumi.ComponentResource):
             *,
             subnets: list[pulumi.Output[str]],
             instance_type: str,
-            ami_type: str,
-            capacity: str,
             bounds: tuple[int, int, int],
             labels: dict[str, str],
             taints: list[aws.eks.NodeGroupTaintArgs],
@@ -169,76 +161,39 @@ class EksCluster(pulumi.ComponentResource):
                 node_role_arn=node_role.arn,
                 subnet_ids=subnets,
                 instance_types=[instance_type],
-                ami_type=ami_type,
-                capacity_type=capacity,
+                ami_type=CPU_AMI,
+                capacity_type="ON_DEMAND",
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=low, desired_size=desired, max_size=high),
                 update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-                labels={**labels, CAPACITY_LABEL: "spot" if capacity == "SPOT" else "on-demand"},
+                labels={**labels, CAPACITY_LABEL: "on-demand"},
                 taints=taints,
                 tags={"meridian/pool": suffix},
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=node_policies,
-                    # the cluster autoscaler owns the current size once the group exists
-                    ignore_changes=["scalingConfig.desiredSize"],
-                ),
+                # fixed sizes: nothing autoscales these groups (GPU capacity is Karpenter's)
+                opts=pulumi.ResourceOptions(parent=self, depends_on=node_policies),
             )
 
-        system = node_group(
+        self.system_node_group = node_group(
             "system",
             subnets=args.subnet_ids,
             instance_type=region.system_machine,
-            ami_type=CPU_AMI,
-            capacity="ON_DEMAND",
             bounds=SYSTEM_NODES,
             labels={POOL_LABEL: "system"},
             taints=[],
         )
-
-        gpu = region.gpu
-        gpu_labels = {POOL_LABEL: "gpu", ACCELERATOR_LABEL: gpu.accelerator.value}
-        gpu_taints = [aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="present", effect="NO_SCHEDULE")]
-        self.gpu_node_groups = [
-            node_group(
-                "gpu-spot" if gpu.spot else "gpu",
-                subnets=args.subnet_ids,
-                instance_type=gpu.machine_type or "",
-                ami_type=GPU_AMI,
-                capacity="SPOT" if gpu.spot else "ON_DEMAND",
-                bounds=(gpu.min, gpu.desired, gpu.max),
-                labels=gpu_labels,
-                taints=gpu_taints,
-            )
-        ]
-        if gpu.on_demand_fallback:
-            # Idle until spot capacity runs short; the autoscaler's priority expander prefers spot.
-            self.gpu_node_groups.append(
-                node_group(
-                    "gpu-on-demand",
-                    subnets=args.subnet_ids,
-                    instance_type=gpu.machine_type or "",
-                    ami_type=GPU_AMI,
-                    capacity="ON_DEMAND",
-                    bounds=(0, 0, gpu.max),
-                    labels=gpu_labels,
-                    taints=gpu_taints,
-                )
-            )
 
         self.edge_node_groups = {
             site.name: node_group(
                 f"edge-{site.name}",
                 subnets=[args.edge_subnet_ids[site.name]],
                 instance_type=region.edge_machine(site),
-                ami_type=CPU_AMI,
-                capacity="ON_DEMAND",
                 bounds=(site.capacity, site.capacity, site.capacity),
                 labels={POOL_LABEL: "edge", EDGE_SITE_LABEL: site.name},
                 taints=[aws.eks.NodeGroupTaintArgs(key=EDGE_SITE_LABEL, value=site.name, effect="NO_SCHEDULE")],
             )
             for site in region.edge_sites
         }
-        self.node_groups = [system, *self.gpu_node_groups, *self.edge_node_groups.values()]
+        self.node_groups = [self.system_node_group, *self.edge_node_groups.values()]
+        self.security_group_id = self.cluster.vpc_config.apply(_cluster_security_group)
 
         kubeconfig = pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data
@@ -261,6 +216,12 @@ class EksCluster(pulumi.ComponentResource):
         self.register_outputs(
             {"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint, "oidcIssuer": self.oidc_issuer}
         )
+
+
+def _cluster_security_group(vpc: aws.eks.outputs.ClusterVpcConfig) -> str:
+    if not vpc.cluster_security_group_id:
+        raise ValueError("the EKS cluster reports no cluster security group: Karpenter's nodes need it")
+    return vpc.cluster_security_group_id
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:

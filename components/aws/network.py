@@ -18,6 +18,9 @@ AZ_COUNT = 2  # EKS needs subnets in at least two AZs; more AZs add NAT cost, no
 class NetworkArgs:
     cidr: str  # the region's /16; carved into subnets here
     edge_sites: list[EdgeSite] = field(default_factory=list)
+    # on the private subnets only, e.g. `karpenter.sh/discovery: <cluster>`: what node
+    # provisioners launch into (never the public subnets, nor a Local Zone)
+    private_subnet_tags: dict[str, str] = field(default_factory=dict)
 
 
 def carve(cidr: str) -> tuple[list[str], list[str], list[str]]:
@@ -133,7 +136,11 @@ class AwsNetwork(pulumi.ComponentResource):
             private_rt = default_route(f"private-{i}", nat_gateway_id=nat.id)
             private_tables.append(private_rt)
             private = subnet(
-                f"private-{i}", private_cidrs[i], zone(i), private_rt, {"kubernetes.io/role/internal-elb": "1"}
+                f"private-{i}",
+                private_cidrs[i],
+                zone(i),
+                private_rt,
+                {"kubernetes.io/role/internal-elb": "1", **args.private_subnet_tags},
             )
             self.public_subnet_ids.append(public.id)
             self.private_subnet_ids.append(private.id)

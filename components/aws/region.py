@@ -1,6 +1,7 @@
-"""One AWS region of the fleet: network, EKS with its node groups, the region's data bucket, its
-model registry bucket and Ed25519 signing key (its models stay in its residency zone), ECR
-repositories and the workloads' IAM roles. Everything goes through this region's own provider."""
+"""One AWS region of the fleet: network, EKS with its node groups and Karpenter (the GPU nodes),
+the region's data bucket, its model registry bucket and Ed25519 signing key (its models stay in
+its residency zone), ECR repositories and the workloads' IAM roles. Everything goes through this
+region's own provider."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from components.aws.identity import (
     use_key,
     write_objects,
 )
+from components.aws.karpenter import DISCOVERY_TAG, Karpenter, KarpenterArgs
 from components.aws.keys import artifact_signer
 from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
@@ -66,6 +68,7 @@ class AwsRegion(pulumi.ComponentResource):
     model_registry: AwsModelRegistry  # this region's own, in its region
     eks: EksCluster
     addons: EksAddons
+    karpenter: Karpenter
 
     def __init__(self, name: str, args: AwsRegionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:aws:AwsRegion", name, None, opts)
@@ -75,7 +78,15 @@ class AwsRegion(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
         account = lookup_account(self.provider)
 
-        network = AwsNetwork(f"{name}-network", NetworkArgs(cidr=common.cidr, edge_sites=region.edge_sites), opts=child)
+        network = AwsNetwork(
+            f"{name}-network",
+            NetworkArgs(
+                cidr=common.cidr,
+                edge_sites=region.edge_sites,
+                private_subnet_tags={DISCOVERY_TAG: common.unique_name},  # the cluster's name
+            ),
+            opts=child,
+        )
         self.eks = EksCluster(
             f"{name}-eks",
             EksClusterArgs(
@@ -102,6 +113,24 @@ class AwsRegion(pulumi.ComponentResource):
                 node_groups=self.eks.node_groups,
             ),
             opts=child,
+        )
+        # GPU nodes come and go with the GPU pods, spot first (components/aws/karpenter.py).
+        self.karpenter = Karpenter(
+            f"{name}-karpenter",
+            KarpenterArgs(
+                cluster_name=common.unique_name,
+                region=region.name,
+                gpu=region.gpu,
+                cluster_security_group_id=self.eks.security_group_id,
+                oidc_provider_arn=self.eks.oidc_provider.arn,
+                oidc_issuer=self.eks.oidc_issuer,
+                account=account,
+                k8s_provider=self.eks.provider,
+                system_nodes=self.eks.system_node_group,
+                tags=common.tags,
+                labels=common.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers=[self.provider, self.eks.provider]),
         )
         storage = DefaultStorageClass(
             f"{name}-storage",
@@ -225,8 +254,8 @@ class AwsRegion(pulumi.ComponentResource):
             model_registry_url=registry_url,
             trainer_identity=trainer.identity,
             server_identity=server.identity,
-            # the workloads start once their nodes, volumes and metrics exist
-            depends_on=[*self.eks.node_groups, self.addons, storage],
+            # the workloads start once their nodes (or GPU NodePool), volumes and metrics exist
+            depends_on=[*self.eks.node_groups, self.karpenter, self.addons, storage],
             registry_auth=images.auth,
             models=models(region.name),
             global_models=models(GLOBAL_MODELS) if common.is_home else None,

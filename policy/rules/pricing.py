@@ -4,6 +4,11 @@ The cost-ceiling rule, `meridian cost` and `meridian diff` all price resources h
 agree. A resource is priced from its inputs (machine type, scaling bounds, spot) and its
 region; traffic-priced kinds (CDN, NAT, inter-region transfer) use the table's stated
 monthly traffic. Anything billable that the table cannot price is listed, never guessed.
+
+Node capacity comes from managed node groups, GKE node pools and Karpenter NodePools (EKS's
+GPU nodes). A NodePool has no node count: its bound is its `limits` (`nvidia.com/gpu`, or
+`nodes`), its minimum is zero (Karpenter launches for pending pods only), and it is priced at
+on-demand rates unless spot is its only capacity type (at maximum scale spot may run short).
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ KINDS = (GPU_NODES, CPU_NODES, CONTROL_PLANE, NAT, LOAD_BALANCER, CDN, TRANSFER)
 
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 GKE_NODE_POOL = "gcp:container/nodePool:NodePool"
-NODE_POOLS = (EKS_NODE_GROUP, GKE_NODE_POOL)
+KARPENTER_NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODE_POOLS = (EKS_NODE_GROUP, GKE_NODE_POOL, KARPENTER_NODE_POOL)
+GPU_RESOURCE = "nvidia.com/gpu"
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
 CLUSTERS = {"aws:eks/cluster:Cluster": "aws", "gcp:container/cluster:Cluster": "gcp"}
 NATS = {"aws:ec2/natGateway:NatGateway": "aws", "gcp:compute/routerNat:RouterNat": "gcp"}
 LOAD_BALANCERS = {
@@ -179,8 +188,71 @@ def _count(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) else 0
 
 
+def _quantity(value: Any) -> int | None:
+    """A whole Kubernetes quantity (`8`, `8.0`, `"8"`); None when absent or not a plain count."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def node_pool_requirement(props: Mapping[str, Any], key: str) -> list[str]:
+    """The values a Karpenter NodePool allows for a node label (`In` requirements only)."""
+    for requirement in items(dig(props, "spec", "template", "spec", "requirements")):
+        requirement = mapping(requirement)
+        if requirement.get("key") == key and requirement.get("operator") == "In":
+            return [str(v) for v in items(requirement.get("values"))]
+    return []
+
+
+def _karpenter_node_pool(resource: Priced, estimate: Estimate) -> None:
+    """Priced at its bound: the most nodes its limits allow, of its priciest instance type."""
+    props = resource.props
+    region = resource.region if cloud_of(resource.region) else region_in_name(resource.provider)
+    types = node_pool_requirement(props, INSTANCE_TYPE_LABEL)
+    machines = {t: machine("aws", t) for t in types}
+    unknown = [t for t, m in machines.items() if m is None]
+    if not types or unknown or region is None or cloud_of(region) != "aws":
+        what = ", ".join(unknown) or ", ".join(types) or "any instance type"
+        estimate.unpriced.append(f"{resource.name}: machine {what} in {region or '?'} (aws)")
+        return
+    known = [m for m in machines.values() if m is not None]
+    limits = mapping(dig(props, "spec", "limits"))
+    bounds = []
+    gpu_limit, node_limit = _quantity(limits.get(GPU_RESOURCE)), _quantity(limits.get("nodes"))
+    if gpu_limit is not None and all(m.gpus for m in known):
+        bounds.append(gpu_limit // min(m.gpus for m in known))
+    if node_limit is not None:
+        bounds.append(node_limit)
+    if not bounds:
+        estimate.unpriced.append(f"{resource.name}: no `{GPU_RESOURCE}` or `nodes` limit, so no maximum scale")
+        return
+    high = min(bounds)
+    spot = node_pool_requirement(props, CAPACITY_TYPE_LABEL) == ["spot"]
+    priciest = max(known, key=lambda m: m.usd_per_hour)
+    per_node = priciest.usd_per_hour * region_factor("aws", region)
+    if spot:
+        per_node *= float(dig(price_table(), "spot", "aws", "factor"))
+    gpus = max(m.gpus for m in known)
+    estimate.items.append(
+        LineItem(
+            region=region,
+            kind=GPU_NODES if gpus else CPU_NODES,
+            resource=resource.name,
+            usd_hour_min=0.0,
+            usd_hour_max=per_node * high,
+            gpus_min=0,
+            gpus_max=gpus * high,
+            accelerator=priciest.accelerator,
+            detail=f"0-{high} x {'|'.join(types)}{' spot' if spot else ''} (Karpenter)",
+        )
+    )
+
+
 def _node_pool(resource: Priced, estimate: Estimate) -> None:
     props = resource.props
+    if resource.type == KARPENTER_NODE_POOL:
+        _karpenter_node_pool(resource, estimate)
+        return
     if resource.type == EKS_NODE_GROUP:
         cloud, region = "aws", resource.region
         machine_type = str(next(iter(items(props.get("instanceTypes"))), "") or "")

@@ -41,7 +41,7 @@ def test_a_bad_ref_is_a_clear_error() -> None:
 
 
 @pytest.mark.slow
-def test_raising_a_gpu_bound_in_a_commit_shows_the_node_group_change_and_its_cost(tmp_path: Path) -> None:
+def test_raising_a_gpu_bound_in_a_commit_shows_the_node_pool_change_and_its_cost(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(repo)], check=True)
     stack_file = repo / "stacks" / "Pulumi.dev.yaml"
@@ -55,8 +55,8 @@ def test_raising_a_gpu_bound_in_a_commit_shows_the_node_group_change_and_its_cos
     diff = diff_stack("dev", "HEAD~1", repo=repo)
 
     assert diff.added == [] and diff.removed == []
-    changed = {name: keys for type_, name, keys in diff.changed if type_ == "aws:eks/nodeGroup:NodeGroup"}
-    assert any("scalingConfig.maxSize" in keys for keys in changed.values()), diff.changed
+    changed = {name: keys for type_, name, keys in diff.changed if type_ == "kubernetes:karpenter.sh/v1:NodePool"}
+    assert changed == {"us-east-1-karpenter-gpu-pool": ["spec.limits.nvidia.com/gpu"]}, diff.changed
     assert diff.head_cost.gpus_max == diff.base_cost.gpus_max + 4
     assert diff.head_cost.usd_hour_max > diff.base_cost.usd_hour_max
     assert "GPUs at max scale | 4 | 8 | +4 |" in markdown(diff)

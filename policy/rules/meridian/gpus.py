@@ -1,4 +1,5 @@
-"""GPUs: every GPU pool's accelerator is in the stack's allowlist (`limits.gpuAllowlist`)."""
+"""GPUs: every GPU pool's accelerator is in the stack's allowlist (`limits.gpuAllowlist`): node
+groups and pools by their machine types, Karpenter NodePools by their instance-type requirement."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 from ..config_schema import string_list
 from ..decorators import MANDATORY, resource_rule
 from ..kubernetes.pod_specs import WORKLOAD_TYPES, pod_spec
-from ..pricing import EKS_NODE_GROUP, GKE_NODE_POOL, gpu_accelerator, machine
+from ..pricing import (
+    EKS_NODE_GROUP,
+    GKE_NODE_POOL,
+    INSTANCE_TYPE_LABEL,
+    KARPENTER_NODE_POOL,
+    gpu_accelerator,
+    machine,
+    node_pool_requirement,
+)
 from ..props import items, mapping
 
 ALL_ACCELERATORS = ["t4", "l4", "a10g", "v100", "a100", "h100"]
@@ -28,8 +37,15 @@ ALLOWLIST_SCHEMA = PolicyConfigSchema(
 
 def _accelerators(args: ResourceValidationArgs) -> Iterator[tuple[str, str | None]]:
     """(what, accelerator or None when the machine is unknown) for each GPU the resource uses."""
-    if args.resource_type == EKS_NODE_GROUP:
-        for machine_type in items(args.props.get("instanceTypes")):
+    if args.resource_type in (EKS_NODE_GROUP, KARPENTER_NODE_POOL):
+        instance_types = (
+            items(args.props.get("instanceTypes"))
+            if args.resource_type == EKS_NODE_GROUP
+            else node_pool_requirement(args.props, INSTANCE_TYPE_LABEL)
+        )
+        if not instance_types and args.resource_type == KARPENTER_NODE_POOL:
+            yield f"a NodePool allowing any instance type (no `{INSTANCE_TYPE_LABEL}` requirement)", None
+        for machine_type in instance_types:
             known = machine("aws", str(machine_type))
             if known is None:
                 yield f"instance type {machine_type}", None
@@ -55,7 +71,7 @@ def _accelerators(args: ResourceValidationArgs) -> Iterator[tuple[str, str | Non
     "meridian-gpu-allowlist",
     Severity.HIGH,
     MANDATORY,
-    types=[EKS_NODE_GROUP, GKE_NODE_POOL, *WORKLOAD_TYPES],
+    types=[EKS_NODE_GROUP, GKE_NODE_POOL, KARPENTER_NODE_POOL, *WORKLOAD_TYPES],
     config_schema=ALLOWLIST_SCHEMA,
 )
 def GPU_ALLOWLIST(args: ResourceValidationArgs) -> Iterator[str]:

@@ -1,15 +1,12 @@
 """EKS per AWS region, as every shipped stack asks: a private or CIDR-restricted API, secrets
-under a rotated customer key, control-plane logs, and the node groups the stack sizes."""
+under a rotated customer key, control-plane logs, and the node groups the stack sizes (GPU
+nodes are Karpenter's: test_karpenter.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-
-from components.aws.cluster import CONTROL_PLANE_LOGS, GPU_AMI
+from components.aws.cluster import CONTROL_PLANE_LOGS
 from components.catalog import Cloud
-from components.cluster_access import ACCELERATOR_LABEL, EDGE_SITE_LABEL, GPU_TAINT_KEY, POOL_LABEL
+from components.cluster_access import EDGE_SITE_LABEL, POOL_LABEL
 from meridian.mocks import Inventory
 from tests.components.aws.arns import key_arn
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on
@@ -54,29 +51,6 @@ def test_secrets_are_encrypted_with_a_rotated_customer_key_and_logs_are_on(stack
         assert {"api", "audit", "authenticator"} <= set(cluster["enabledClusterLogTypes"])
 
 
-def test_gpu_node_groups_carry_the_stacks_accelerator_bounds_and_gpu_taint(stack: str, inventory: Inventory) -> None:
-    for region in regions_on(stack, Cloud.AWS):
-        gpu = region.gpu
-        primary = named(inventory, f"{region.name}-eks-{'gpu-spot' if gpu.spot else 'gpu'}", NODE_GROUP).inputs
-        assert primary["amiType"] == GPU_AMI == "AL2023_x86_64_NVIDIA"
-        assert primary["instanceTypes"] == [gpu.machine_type]
-        assert primary["capacityType"] == ("SPOT" if gpu.spot else "ON_DEMAND")
-        assert primary["scalingConfig"] == {"minSize": gpu.min, "desiredSize": gpu.desired, "maxSize": gpu.max}
-        assert primary["labels"][ACCELERATOR_LABEL] == gpu.accelerator.value
-        assert primary["labels"][POOL_LABEL] == "gpu"
-        assert {"key": GPU_TAINT_KEY, "value": "present", "effect": "NO_SCHEDULE"} in primary["taints"]
-
-        fallbacks = [g for g in inventory.of_type(NODE_GROUP) if g.name == f"{region.name}-eks-gpu-on-demand"]
-        if gpu.on_demand_fallback:
-            (fallback,) = fallbacks
-            assert fallback.inputs["capacityType"] == "ON_DEMAND"
-            assert fallback.inputs["amiType"] == GPU_AMI
-            assert fallback.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": gpu.max}
-            assert fallback.inputs["taints"] == primary["taints"]
-        else:
-            assert fallbacks == []
-
-
 def test_a_small_system_group_runs_without_gpu_taints(stack: str, inventory: Inventory) -> None:
     for region in regions_on(stack, Cloud.AWS):
         system = named(inventory, f"{region.name}-eks-system", NODE_GROUP).inputs
@@ -107,15 +81,3 @@ def test_vpc_cni_enforces_network_policies(stack: str, inventory: Inventory) -> 
         addon = named(inventory, f"{region.name}-eks-vpc-cni", "aws:eks/addon:Addon").inputs
         assert addon["addonName"] == "vpc-cni"
         assert '"enableNetworkPolicy": "true"' in addon["configurationValues"]
-
-
-@pytest.mark.parametrize("stack_name", ["aws-prod", "multicloud-prod"])
-def test_spot_with_fallback_stacks_get_two_gpu_groups_per_region(
-    stack_name: str, inventory_of: Callable[[str], Inventory]
-) -> None:
-    inventory = inventory_of(stack_name)
-    fallback_regions = [r for r in regions_on(stack_name, Cloud.AWS) if r.gpu.on_demand_fallback]
-    assert fallback_regions, "these stacks ask for an on-demand fallback somewhere"
-    for region in regions_on(stack_name, Cloud.AWS):
-        groups = [g for g in inventory.of_type(NODE_GROUP) if g.name.startswith(f"{region.name}-eks-gpu")]
-        assert len(groups) == (2 if region.gpu.on_demand_fallback else 1)

@@ -18,8 +18,9 @@ def test_one_restricted_namespace_per_region(deployed: Deployed) -> None:
         assert {"owner", "stack", "cost-center"} <= set(labels)
 
 
-# Cluster-scoped kinds Meridian creates: namespaces, and a cloud cluster's default StorageClass.
-CLUSTER_SCOPED = {"Namespace", "StorageClass"}
+# Cluster-scoped kinds Meridian creates: namespaces, a cloud cluster's default StorageClass, and
+# on EKS Karpenter's GPU NodePool and EC2NodeClass.
+CLUSTER_SCOPED = {"Namespace", "StorageClass", "NodePool", "EC2NodeClass"}
 
 
 def test_every_namespaced_object_lives_in_a_meridian_namespace(deployed: Deployed) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from components.catalog import CPU_MACHINES, GCP_ACCELERATOR_TYPES, GPU_MACHINES, REGIONS, Cloud
 from policy.rules import pricing
-from policy.rules.pricing import CDN, CONTROL_PLANE, GPU_NODES, TRANSFER, Priced, estimate
+from policy.rules.pricing import CDN, CONTROL_PLANE, GPU_NODES, KARPENTER_NODE_POOL, TRANSFER, Priced, estimate
 
 
 def _entries():
@@ -103,3 +103,37 @@ def test_fixed_and_traffic_priced_kinds() -> None:
 def test_unknown_machines_are_listed_not_guessed() -> None:
     result = estimate([Priced("aws:eks/nodeGroup:NodeGroup", "x", {"instanceTypes": ["x9.mega"]}, "us-east-1")])
     assert result.items == [] and result.unpriced == ["x: machine x9.mega in us-east-1 (aws)"]
+
+
+def karpenter_pool(limits: dict, capacity: list[str], types: tuple[str, ...] = ("g5.xlarge",)) -> Priced:
+    requirements = [
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(types)},
+        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
+    ]
+    props = {"spec": {"template": {"spec": {"requirements": requirements}}, "limits": limits}}
+    # a Kubernetes provider has no region: the cluster's provider is named after it
+    return Priced(KARPENTER_NODE_POOL, "gpu", props, None, provider="eu-west-1-eks-k8s")
+
+
+def test_a_karpenter_node_pool_is_bounded_by_its_gpu_limit_and_starts_at_zero() -> None:
+    (item,) = estimate([karpenter_pool({"nvidia.com/gpu": 6.0}, ["spot", "on-demand"])]).items
+    per_node = 1.006 * 1.12  # on-demand: at maximum scale spot may have run short
+    assert (item.region, item.kind, item.gpus_min, item.gpus_max) == ("eu-west-1", GPU_NODES, 0, 6)
+    assert item.usd_hour_min == 0 and item.usd_hour_max == pytest.approx(6 * per_node)
+
+
+def test_a_spot_only_node_pool_is_priced_at_spot_rates_and_a_node_limit_bounds_too() -> None:
+    (item,) = estimate([karpenter_pool({"nvidia.com/gpu": "8", "nodes": 3}, ["spot"])]).items
+    assert item.gpus_max == 3 and item.usd_hour_max == pytest.approx(3 * 1.006 * 1.12 * 0.35)
+
+
+def test_a_multi_gpu_instance_type_divides_the_gpu_limit() -> None:
+    (item,) = estimate([karpenter_pool({"nvidia.com/gpu": 8}, ["on-demand"], ("g5.12xlarge",))]).items
+    assert item.gpus_max == 8  # two 4-GPU nodes
+
+
+def test_a_node_pool_without_a_limit_or_a_known_machine_is_listed_unpriced() -> None:
+    unbounded = estimate([karpenter_pool({"cpu": 1000}, ["on-demand"])])
+    assert unbounded.items == [] and "no `nvidia.com/gpu` or `nodes` limit" in unbounded.unpriced[0]
+    unknown = estimate([karpenter_pool({"nvidia.com/gpu": 1}, ["on-demand"], ("x9.mega",))])
+    assert unknown.items == [] and "x9.mega" in unknown.unpriced[0]

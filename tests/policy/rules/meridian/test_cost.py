@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policy.rules.meridian.cost import COST_CEILING
 from tests.policy.checks import AWS_US, assert_complies, assert_violates, resource
+from tests.policy.karpenter_pools import node_pool
 
 
 def pool(maximum: int, instance: str = "g5.xlarge"):
@@ -36,3 +37,14 @@ def test_a_machine_the_table_cannot_price_violates() -> None:
 
 def test_the_defaults_come_from_the_schema() -> None:
     assert_violates(COST_CEILING, pool(65, "g4dn.xlarge"), containing="exceed maxGpus 64")
+
+
+def test_karpenter_gpu_limits_count_toward_the_ceiling() -> None:
+    """With EKS's GPU node groups replaced by Karpenter, the NodePool's limit is what bounds GPUs."""
+    pool = node_pool(["g5.xlarge"], {"nvidia.com/gpu": 8}, ["spot", "on-demand"])
+    assert_violates(COST_CEILING, pool, config={"maxGpus": 4}, containing="8 GPUs at maximum scale exceed maxGpus 4")
+    assert_complies(COST_CEILING, pool, config={"maxGpus": 8, "maxUsdPerHour": 9})
+
+
+def test_a_karpenter_pool_without_a_gpu_limit_violates() -> None:
+    assert_violates(COST_CEILING, node_pool(["g5.xlarge"], {}), containing="no `nvidia.com/gpu` or `nodes` limit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policy.rules.meridian.gpus import GPU_ALLOWLIST
 from tests.policy.checks import AWS_US, GCP_EU, assert_complies, assert_violates, resource
+from tests.policy.karpenter_pools import node_pool
 from tests.policy.rules.kubernetes.workloads import deployment
 
 
@@ -43,3 +44,14 @@ def test_a_pod_selecting_an_accelerator_on_an_existing_cluster_is_checked() -> N
 
 def test_cpu_pools_need_no_allowlist_entry() -> None:
     assert_complies(GPU_ALLOWLIST, eks_pool("m5.large"), config={"gpuAllowlist": ["t4"]})
+
+
+def test_a_karpenter_node_pool_is_checked_by_its_instance_types() -> None:
+    assert_violates(
+        GPU_ALLOWLIST, node_pool(["p5.48xlarge"], {}), config={"gpuAllowlist": ["a10g"]}, containing="carries h100"
+    )
+    assert_complies(GPU_ALLOWLIST, node_pool(["g5.xlarge"], {}), config={"gpuAllowlist": ["a10g"]})
+
+
+def test_a_karpenter_node_pool_allowing_any_instance_type_violates() -> None:
+    assert_violates(GPU_ALLOWLIST, node_pool([], {}), containing="allowing any instance type")

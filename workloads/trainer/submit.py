@@ -47,6 +47,7 @@ RUN_KEY = "run-key"  # the trainer's run config key (settings.py) that tags a ru
 ACTIVE = (Status.PENDING, Status.STARTING, Status.RUNNING)
 _PAGE = 100  # runs per ListRuns call (the SuperLink returns 20 when no limit is given)
 _FLWR = Path(sys.executable).parent / "flwr"  # the CLI of this environment (the image's venv)
+_SUBMIT_TIMEOUT_S = 300  # `flwr run` builds and uploads the app bundle (< 10 MB)
 _A = TypeVar("_A")
 _T = TypeVar("_T")
 
@@ -109,12 +110,11 @@ class SuperLink:
             page = self._call("listing runs", self.client.ListRuns, request).run_dict.values()
             for proto in page:
                 run = run_from_proto(proto)
-                key = run.override_config.get(RUN_KEY, "")
                 found[run.run_id] = RunInfo(
                     run.run_id,
                     run.status.status,
                     run.status.sub_status,
-                    key if isinstance(key, str) else str(key),
+                    str(run.override_config.get(RUN_KEY, "")),
                     datetime.fromisoformat(run.pending_at),
                 )
             if len(page) < _PAGE:
@@ -126,34 +126,33 @@ class SuperLink:
         self._call(f"stopping {run}", self.client.StopRun, StopRunRequest(run_id=run.run_id))
 
     def submit(self, app: Path, run_config: str, run_key: str) -> int:
-        """`flwr run`: the app bundle built from `app`, its run config tagged with the key."""
-        result = subprocess.run(
-            [
-                str(_FLWR), "run", str(app), self.connection,
-                "--run-config", run_config,
-                "--run-config", f"{RUN_KEY}={json.dumps(run_key)}",
-                "--format", "json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,  # the failure is reported from Flower's JSON answer
-        )  # fmt: skip
+        """`flwr run`: the app bundle built from `app`, its run config tagged with the key.
+        If it times out, the run may still have been submitted: the Job's retry finds it."""
+        command = [
+            str(_FLWR), "run", str(app), self.connection,
+            "--run-config", run_config,
+            "--run-config", f"{RUN_KEY}={json.dumps(run_key)}",
+            "--format", "json",
+        ]  # fmt: skip
+        failed = f"{self.connection}: submitting the run with run key {run_key} failed"
+        try:
+            # check=False: a failure is reported from Flower's JSON answer
+            result = subprocess.run(command, capture_output=True, text=True, timeout=_SUBMIT_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise SubmitError(f"{failed}: `flwr run` did not answer within {_SUBMIT_TIMEOUT_S}s") from None
         try:
             answer = json.loads(result.stdout)
         except json.JSONDecodeError:
             answer = {}
         if result.returncode != 0 or not answer.get("success"):
             detail = answer.get("error-message") or (result.stdout + result.stderr).strip()
-            raise SubmitError(f"{self.connection}: submitting the run with run key {run_key} failed: {detail}")
+            raise SubmitError(f"{failed}: {detail}")
         return int(answer["run-id"])
 
 
-def submit_alone(
-    superlink: SuperLink, app: Path, run_config: str, run_key: str, log: Callable[[str], None]
-) -> int | None:
+def submit_alone(superlink: SuperLink, app: Path, run_config: str, run_key: str, log: Callable[[str], None]) -> None:
     """Stop every active run of another key, then submit, unless a run with this key is still
-    active or is the newest; the new run's id, or None when nothing was submitted."""
+    active or is the newest."""
     runs = superlink.runs()
     for run in runs:
         if run.active and run.run_key != run_key:
@@ -162,10 +161,9 @@ def submit_alone(
     submitted = next((r for r in runs if r.run_key == run_key and (r.active or r is runs[0])), None)
     if submitted is not None:
         log(f"{superlink.connection}: {submitted} was submitted before; nothing submitted")
-        return None
+        return
     run_id = superlink.submit(app, run_config, run_key)
     log(f"{superlink.connection}: submitted run {run_id} with run key {run_key}")
-    return run_id
 
 
 def _checked_run_config(text: str) -> str:

@@ -148,9 +148,11 @@ DATA_SYNC_COMMAND = ("python", "-m", "workloads.tasks", "sync-data")
 NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data directory
 
 # The federated run: a Job at home submits the trainer's Flower App from the trainer image
-#   flwr run <TRAINER_APP_DIR> <connection> --run-config '<key=value ...>'
-# (keys: workloads/trainer/pyproject.toml); the ServerApp then serves its Prometheus metrics
-# on TRAINER_METRICS_PORT inside the SuperLink pod.
+#   python -m workloads.trainer.submit --connection <connection> --app <TRAINER_APP_DIR> \
+#       --run-key <key> --run-config '<key=value ...>'
+# (`flwr run`, after stopping runs of other keys; run config keys: workloads/trainer/pyproject.toml);
+# the ServerApp then serves its Prometheus metrics on TRAINER_METRICS_PORT inside the SuperLink pod.
+SUBMIT_RUN_COMMAND = ("python", "-m", "workloads.trainer.submit")
 TRAINER_APP_DIR = "/app/workloads/trainer"
 TRAINER_METRICS_PORT = 9400
 

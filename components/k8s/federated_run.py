@@ -14,6 +14,10 @@ In order:
    by training again. The next keyed run starts on the image current then: a new key is a new
    resource, created from the program's values (an ignored value is only read from state when
    the same resource is updated or replaced).
+   The Job runs `python -m workloads.trainer.submit`, not a bare `flwr run`: it stops every run
+   of another key still going in the SuperLink (two runs would compete for the same
+   SuperNodes), and tags the run with the key (run config `run-key`), so a retry of the Job
+   (restartPolicy OnFailure) after a successful submit submits nothing.
 Built by the SuperLink, whose children these objects are.
 """
 
@@ -156,9 +160,15 @@ def federated_run_jobs(name: str, args: FederatedRunArgs, parent: pulumi.Resourc
         for region in args.trust.node_keys
     ]
     federation = target.config.federation
+    submit = {
+        "--connection": CONNECTION,
+        "--app": contract.TRAINER_APP_DIR,
+        "--run-key": run_key(federation),
+        "--run-config": run_config(federation),
+    }
     job(
         run_job_name(federation),
-        ["flwr", "run", contract.TRAINER_APP_DIR, CONNECTION, "--run-config", run_config(federation)],
+        [*contract.SUBMIT_RUN_COMMAND, *(part for option in submit.items() for part in option)],
         run_job_options(registrations),
         {RUN_KEY_LABEL: run_key(federation)},
     )

@@ -43,6 +43,7 @@ class TrainerSettings:
     out_dir: str = "out/federated"
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no Prometheus endpoint
+    run_key: str = ""  # what the run trains on, hashed; set by workloads/trainer/submit.py to tag the run
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object]) -> TrainerSettings:

@@ -34,13 +34,22 @@ def test_every_supernode_key_is_registered_once_at_home(deployed: Deployed) -> N
     assert commands == sorted(f"/etc/meridian/supernodes/{r.name}.pub" for r in deployed.config.regions)
 
 
+def _submit_options(run: dict[str, Any]) -> dict[str, str]:
+    """The run Job's `python -m workloads.trainer.submit --option value ...`, as {option: value}."""
+    (cli,) = containers(run)
+    command = cli["command"]
+    assert command[: len(contract.SUBMIT_RUN_COMMAND)] == list(contract.SUBMIT_RUN_COMMAND)
+    options = command[len(contract.SUBMIT_RUN_COMMAND) :]
+    return dict(zip(options[::2], options[1::2], strict=True))
+
+
 def test_one_job_at_home_submits_the_run_with_the_stacks_federation_settings(deployed: Deployed) -> None:
     (run,) = [j for j in deployed.objects("Job") if j["metadata"]["name"].startswith(f"{RUN_JOB}-")]
     assert run["metadata"]["namespace"] == namespace_name(deployed.config.home)
-    (cli,) = containers(run)
-    assert cli["command"][:4] == ["flwr", "run", contract.TRAINER_APP_DIR, "meridian"]
-    assert cli["command"][4] == "--run-config"
-    settings = tomllib.loads("\n".join(cli["command"][5].split(" ")))
+    options = _submit_options(run)
+    assert options["--connection"] == "meridian"
+    assert options["--app"] == contract.TRAINER_APP_DIR
+    settings = tomllib.loads("\n".join(options["--run-config"].split(" ")))
     federation = deployed.config.federation
     assert settings["strategy"] == federation.strategy.value
     assert settings["rounds"] == federation.rounds
@@ -66,10 +75,14 @@ def test_the_jobs_reach_the_control_port_verifying_the_federation_ca(deployed: D
     assert connection["root-certificates"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
 
 
-def test_the_run_job_is_named_and_labelled_by_its_run_key(deployed: Deployed) -> None:
+def test_the_run_job_is_named_and_labelled_by_its_run_key_and_tags_its_run_with_it(deployed: Deployed) -> None:
+    """The submit command stops runs of other keys and submits nothing when the Job retries
+    after a successful submit (tests/workloads/trainer/test_submit.py): it needs the key."""
     federation = deployed.config.federation
     run = deployed.named("Job", namespace_name(deployed.config.home), run_job_name(federation))
     assert run["metadata"]["labels"][RUN_KEY_LABEL] == run_key(federation)
+    assert _submit_options(run)["--run-key"] == run_key(federation)
+    assert run["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"  # retries: the submit is idempotent
 
 
 def _home_run_job(config: StackConfig, image_tag: str) -> Recorded:

@@ -29,6 +29,7 @@ from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
 from meridian.local.latency import Site, edge_site_place, region_place
 from meridian.local.load import LoadResult, run_load
+from meridian.local.plan import LocalPlan
 from meridian.local.report import RunFacts, print_summary, write_report
 from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
 from workloads import contract
@@ -64,46 +65,14 @@ class LocalFleet:
         self.supervisor = Supervisor(self.out)
         self.timings: dict[str, float] = {}
         self.version = config.inference.canary.stable
-        self.home = config.home
-        self.registry_dir = self.out / "registry"  # <registry>/global and <registry>/<region>
-        self.keys = self.out / "keys"
-        self.data = self.out / "data"
+        self.plan = LocalPlan(config, self.out, self.python, quick)
+        self.registry_dir = self.plan.registry_dir  # <registry>/global and <registry>/<region>
+        self.keys = self.plan.keys
+        self.data = self.plan.data
         ports = iter(range(port_base, port_base + 100))
         self.registry_port = next(ports)
         self.server_ports = {r.name: next(ports) for r in self.regions}
         self.edge_ports = {s.name: next(ports) for r in self.regions for s in r.edge_sites}
-
-    # -- keys and registries: what ClusterAccess.models / .global_models are in the cloud ----
-    def key(self, region: str, file: str) -> Path:
-        """Each region signs with its own key (the home's also signs the global model)."""
-        return self.keys / region / file
-
-    def store(self, prefix: str) -> str:
-        """The registry a region (or `global`) publishes to: its own prefix, as in the cloud."""
-        return (self.registry_dir / prefix).as_uri()
-
-    def publish_env(self) -> dict[str, str]:
-        """The SuperLink's environment: its ServerApp publishes the global model."""
-        return contract.global_publish_env(
-            self.store(contract.GLOBAL_REGION), str(self.key(self.home, contract.SIGNING_KEY_FILE))
-        )
-
-    def localizer_argv(self, region: str) -> list[str]:
-        """One localizer pass for `region`, as its CronJob runs it (plus --report, for the report)."""
-        tuning = {"--finetune-epochs": "1", "--recovery-epochs": "1"} if self.quick else None
-        flags = contract.localizer_args(
-            global_registry=self.store(contract.GLOBAL_REGION),
-            global_key=str(self.key(self.home, contract.TRUSTED_KEY_FILE)),
-            region=region,
-            data_url=(self.data / region).as_uri(),
-            store=self.store(region),
-            signing_key=str(self.key(region, contract.SIGNING_KEY_FILE)),
-            task=self.config.federation.task,
-            work_dir=str(self.out / "localization" / "work" / region),
-            extra=tuning,
-        )
-        report = self.out / "localization" / f"{region}.json"
-        return [self.python, *contract.LOCALIZER_COMMAND[1:], *flags, "--report", str(report)]
 
     # -- the serving processes, planned before any work so a busy port fails fast -----------
     def serving_specs(self) -> list[ProcessSpec]:
@@ -127,7 +96,7 @@ class LocalFleet:
         for region in self.regions:
             # The region's CDN path and its signer's public key, as ClusterAccess.models gives them.
             source = ["--registry-url", f"{registry_url}/{region.name}",
-                      "--trusted-key", str(self.key(region.name, contract.TRUSTED_KEY_FILE)), *common]  # fmt: skip
+                      "--trusted-key", str(self.plan.key(region.name, contract.TRUSTED_KEY_FILE)), *common]  # fmt: skip
             server = self._model_server("server", region.name, self.server_ports[region.name], region.name, source)
             specs.append(server)
             edge_flags = ["--upstream-url", str(server.url),
@@ -188,7 +157,7 @@ class LocalFleet:
         run_config = {**federation.run_config(), "rounds": rounds, "out-dir": str(run_dir)}
         nodes = [Node(name, self.data / name) for name in names]
         outcome: dict[str, Any] = {}
-        federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.publish_env())
+        federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
         try:
             federation_run.start()
 
@@ -217,8 +186,8 @@ class LocalFleet:
         started = time.monotonic()
         reports: dict[str, dict[str, Any]] = {}
         for region in self.regions:
-            self.supervisor.run(f"localize-{region.name}", self.localizer_argv(region.name), timeout=300)
-            report = self.out / "localization" / f"{region.name}.json"
+            self.supervisor.run(f"localize-{region.name}", self.plan.localizer_argv(region.name), timeout=300)
+            report = self.plan.report(region.name)
             if not report.exists():  # the pass found nothing to do: no global model was published
                 raise LocalStackError(f"localize-{region.name} published nothing; see {self.supervisor.logs}")
             reports[region.name] = json.loads(report.read_text())

@@ -124,11 +124,14 @@ class SuperLink(pulumi.ComponentResource):
             signer = args.global_models.signer
             publishing = contract.global_publish_env(args.global_models.store_url, signer.key_ref)
             signing_pem = signer.private_key_pem
-        signing_secret = (
-            None
-            if signing_pem is None
-            else workload.secret(f"{name}-signing-secret", "artifact-signing", {contract.SIGNING_KEY_FILE: signing_pem})
-        )
+        signing_volumes: list[k8s.core.v1.VolumeArgs] = []
+        signing_mounts: list[k8s.core.v1.VolumeMountArgs] = []
+        if signing_pem is not None:
+            signing_secret = workload.secret(
+                f"{name}-signing-secret", "artifact-signing", {contract.SIGNING_KEY_FILE: signing_pem}
+            )
+            signing_volumes.append(secret_volume("signing", signing_secret.metadata.name, [contract.SIGNING_KEY_FILE]))
+            signing_mounts.append(read_only_mount("signing", contract.KEYS_MOUNT))
         state = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-state",
             metadata=metadata("superlink-state", target.namespace, target.labels(SUPERLINK_APP, "state")),
@@ -175,7 +178,7 @@ class SuperLink(pulumi.ComponentResource):
             ports={"health": contract.FLOWER_HEALTH_PORT, "metrics": contract.TRAINER_METRICS_PORT},
             mounts=[
                 read_only_mount("tls", contract.CERTS_MOUNT),
-                *([read_only_mount("signing", contract.KEYS_MOUNT)] if signing_secret is not None else []),
+                *signing_mounts,
                 k8s.core.v1.VolumeMountArgs(name="state", mount_path=STATE_MOUNT),
             ],
         )
@@ -210,11 +213,7 @@ class SuperLink(pulumi.ComponentResource):
                 service_account=account.metadata.name,
                 volumes=[
                     secret_volume("tls", tls_secret.metadata.name, tls_files),
-                    *(
-                        [secret_volume("signing", signing_secret.metadata.name, [contract.SIGNING_KEY_FILE])]
-                        if signing_secret is not None
-                        else []
-                    ),
+                    *signing_volumes,
                     k8s.core.v1.VolumeArgs(
                         name="state",
                         persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(

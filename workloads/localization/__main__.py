@@ -36,7 +36,7 @@ from workloads.registry.signing import load_signing_key
 from workloads.tasks import Shard, load_task
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     defaults = LocalizationConfig()
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--task", required=True, help="built-in task name or package.module:TASK")
@@ -121,7 +121,7 @@ def _follow(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         report = _follow(args) if args.command == "follow" else _localize(args)
     except FollowError as err:

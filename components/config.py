@@ -271,7 +271,9 @@ class Inference(_Model):
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
     queue_capacity: int = Field(default=256, ge=1)
     edge_confidence_threshold: float = Field(default=0.8, ge=0, le=1)
-    canary: Canary = Canary(stable="v1")
+    # `latest`: follow the region's registry (its localizer publishes there); pinning a version
+    # (and a candidate) is an operator's later step, once versions exist.
+    canary: Canary = Canary(stable="latest")
 
     @model_validator(mode="after")
     def _replica_bounds(self) -> Self:

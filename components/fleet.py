@@ -19,7 +19,7 @@ from components.aws.providers import certificate_provider
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
 from components.cloud_region import CloudRegionArgs
-from components.cluster_access import ClusterAccess
+from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
@@ -107,6 +107,7 @@ class Fleet(pulumi.ComponentResource):
         # The project's APIs, once per stack: the first GCP region enables them for all.
         gcp_services: ProjectServices | None = None
         superlink: pulumi.Output[str] | None = None
+        global_models: ModelRegistry | None = None  # the home's, followed by every region
         for region in ordered:
             if region.cloud is Cloud.KUBERNETES:
                 access = ExistingCluster(region.name, ExistingClusterArgs(region=region), opts=child).access
@@ -141,6 +142,8 @@ class Fleet(pulumi.ComponentResource):
                         gcp_home, gcp_registry = built, built.registry_bucket.bucket.name
                 access = built.access
 
+            if region is home:
+                global_models = access.global_models
             workloads = region_workloads(
                 config,
                 region,
@@ -149,6 +152,7 @@ class Fleet(pulumi.ComponentResource):
                 labels=tags,
                 trust=trust,
                 superlink=superlink,
+                global_models=global_models,
                 opts=child,
             )
             if region is home:
@@ -218,10 +222,12 @@ def region_workloads(
     labels: dict[str, str],
     trust: FederationTrust,
     superlink: pulumi.Output[str] | None,
+    global_models: ModelRegistry | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> RegionWorkloads:
     """A region's workload images, pushed to its own registry, and its workloads deployed from
-    them once its cluster is ready. `superlink` is None at home, which runs the SuperLink."""
+    them once its cluster is ready. `superlink` is None at home, which runs the SuperLink;
+    `global_models` is the home's global registry, which the region's localizer follows."""
     images = WorkloadImages(
         f"{region.name}-images",
         WorkloadImagesArgs(
@@ -242,6 +248,7 @@ def region_workloads(
             superlink_address=superlink,
             labels=labels,
             trust=trust,
+            global_models=global_models,
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=access.depends_on)),
     )

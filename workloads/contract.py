@@ -8,8 +8,13 @@ Standard library only: the Pulumi program imports this module too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
+
+# A flag's value: a plain string here and in the local stack, a Pulumi Input in components/k8s.
+V = TypeVar("V")
 
 
 class Image(StrEnum):
@@ -125,9 +130,13 @@ NODE_KEY_FILE = "node.key"
 
 # Artifact signing (Ed25519, PEM): the home trainer signs what it publishes with the private
 # key; servers and edges verify with the public key (ENV_TRUSTED_KEY points at it).
-ENV_SIGNING_KEY = "MERIDIAN_SIGNING_KEY"  # path of the Ed25519 private key (home trainer only)
+ENV_SIGNING_KEY = "MERIDIAN_SIGNING_KEY"  # the signing key ref (KMS ref or PEM path; home trainer only)
 SIGNING_KEY_FILE = "artifact-signing.key"  # under KEYS_MOUNT
 TRUSTED_KEY_FILE = "artifact-signing.pub"  # under KEYS_MOUNT
+# A PEM signing key mounted from a Secret (clusters without a KMS) sits here; a signer's
+# `key_ref` names this path then.
+SIGNING_KEY_PATH = f"{KEYS_MOUNT}/{SIGNING_KEY_FILE}"
+GLOBAL_TRUSTED_KEY_FILE = "global-signing.pub"  # under KEYS_MOUNT: the home's key, for localizers
 
 # Which artifact variant a server loads (workloads.registry.artifact.Variant values).
 ENV_MODEL_VARIANT = "MERIDIAN_MODEL_VARIANT"
@@ -165,3 +174,49 @@ def flwr_connection_config(connection: str, address: str, root_certificates: str
         f'[superlink.{connection}]\naddress = "{address}"\n'
         f'root-certificates = "{root_certificates}"\n'
     )
+
+
+# The model pipeline, one hop at a time (see the design). The home's ServerApp, when a run
+# completes, publishes the global model as ArtifactId(MODEL_NAME, <UTC YYYYMMDD.HHMMSS>,
+# GLOBAL_REGION, fp32) to ENV_GLOBAL_STORE_URL, signed with ENV_SIGNING_KEY; no store, no publish.
+# They come from the SuperLink's environment (its ServerApp subprocess inherits it), not the run
+# config: where a cluster publishes is a fact of the cluster, and the run Job is keyed by its run
+# config, so a new bucket must not restart training.
+ENV_GLOBAL_STORE_URL = "MERIDIAN_GLOBAL_STORE_URL"
+GLOBAL_REGION = "global"  # the global model's `region` in the registry
+# Then each region's localizer (a CronJob in the cloud, a step of the local stack) runs one pass:
+LOCALIZER_COMMAND = ("python", "-m", "workloads.localization", "follow")
+
+
+def global_publish_env(store_url: V, signing_key: V) -> dict[str, V]:
+    """The SuperLink's environment that makes its ServerApp publish the global model."""
+    return {ENV_GLOBAL_STORE_URL: store_url, ENV_SIGNING_KEY: signing_key}
+
+
+def localizer_args(
+    *,
+    global_registry: V,
+    global_key: V,
+    region: V,
+    data_url: V,
+    store: V,
+    signing_key: V,
+    task: V,
+    work_dir: V,
+    extra: Mapping[str, V] | None = None,
+) -> list[str | V]:
+    """The flags of LOCALIZER_COMMAND, built here for both of its callers (the Kubernetes
+    CronJob and the local stack), so they differ only in URLs and paths. `extra` adds tuning
+    flags (`{"--finetune-epochs": "1"}`)."""
+    flags: Sequence[tuple[str, V]] = [
+        ("--global-registry", global_registry),
+        ("--global-key", global_key),
+        ("--region", region),
+        ("--data-url", data_url),
+        ("--store", store),
+        ("--signing-key", signing_key),
+        ("--task", task),
+        ("--work-dir", work_dir),
+        *(extra or {}).items(),
+    ]
+    return [part for flag, value in flags for part in (flag, value)]

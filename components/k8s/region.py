@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_access import ClusterAccess
+from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.k8s import network_policy as netpol
 from components.k8s.edge import EdgeServers, EdgeServersArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
 from components.k8s.labels import metadata
+from components.k8s.localizer import Localizer, LocalizerArgs
 from components.k8s.namespace import namespace_name, restricted_namespace
 from components.k8s.serving import ModelSource
 from components.k8s.superlink import SuperLink, SuperLinkArgs
@@ -34,6 +35,9 @@ class RegionWorkloadsArgs:
     superlink_address: pulumi.Input[str] | None  # None: this region is home, runs the SuperLink
     labels: dict[str, str] = field(default_factory=dict)
     trust: FederationTrust  # the stack's one FederationTrust, shared by every region
+    # The home's global registry (its ClusterAccess.global_models), which every region's
+    # localizer follows; None until the home's cloud fills it.
+    global_models: ModelRegistry | None = None
 
 
 class RegionWorkloads(pulumi.ComponentResource):
@@ -86,7 +90,13 @@ class RegionWorkloads(pulumi.ComponentResource):
         if args.superlink_address is None:
             superlink = SuperLink(
                 f"{name}-superlink",
-                SuperLinkArgs(target=target, image=trainer, trust=args.trust, identity=access.trainer_identity),
+                SuperLinkArgs(
+                    target=target,
+                    image=trainer,
+                    trust=args.trust,
+                    identity=access.trainer_identity,
+                    global_models=access.global_models,
+                ),
                 pulumi.ResourceOptions(parent=self),
             )
             node_address: pulumi.Input[str] = superlink.internal_address
@@ -106,6 +116,24 @@ class RegionWorkloads(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
+        if access.models is not None:
+            if args.global_models is None:
+                raise ValueError(
+                    f"region {region.name}: it has a model registry but no global registry to follow "
+                    f"(the home {args.config.home}'s ClusterAccess.global_models)"
+                )
+            Localizer(
+                f"{name}-localizer",
+                LocalizerArgs(
+                    target=target,
+                    image=trainer,
+                    models=access.models,
+                    global_models=args.global_models,
+                    data_url=access.data_url,
+                    identity=access.localizer_identity,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
         models = ModelSource(
             registry_url=access.model_registry_url,
             trusted_key_config_map=trusted_key.metadata.name,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cluster_access import WorkloadIdentity
+from components.cluster_access import ModelRegistry, WorkloadIdentity
 from components.k8s import network_policy as netpol
 from components.k8s.federated_run import FederatedRunArgs, federated_run_jobs
 from components.k8s.flower import (
@@ -60,6 +60,9 @@ class SuperLinkArgs:
     image: pulumi.Input[str]  # the trainer image
     trust: FederationTrust  # signs the SuperLink's certificate; knows every node key
     identity: WorkloadIdentity  # the trainer's cloud identity at home
+    # The home's global registry: where the ServerApp publishes each run's global model, signed
+    # by its signer (workloads/trainer/publish.py). None: the model stays on the state volume.
+    global_models: ModelRegistry | None = None
 
 
 class SuperLink(pulumi.ComponentResource):
@@ -113,9 +116,22 @@ class SuperLink(pulumi.ComponentResource):
             {contract.TLS_CERT_FILE: cert_pem, contract.TLS_KEY_FILE: key_pem, contract.TLS_CA_FILE: trust.ca_cert_pem},
             secret_type="kubernetes.io/tls",
         )
-        signing_secret = workload.secret(
-            f"{name}-signing-secret", "artifact-signing", {contract.SIGNING_KEY_FILE: trust.signing_private_key_pem}
-        )
+        # The global model's signer: a KMS key ref, or a PEM key mounted from this Secret
+        # (key_ref = contract.SIGNING_KEY_PATH). Without a global registry, the trust's key as before.
+        publishing: dict[str, pulumi.Input[str]] = {}
+        signing_pem: pulumi.Input[str] | None = trust.signing_private_key_pem
+        if args.global_models is not None:
+            signer = args.global_models.signer
+            publishing = contract.global_publish_env(args.global_models.store_url, signer.key_ref)
+            signing_pem = signer.private_key_pem
+        signing_volumes: list[k8s.core.v1.VolumeArgs] = []
+        signing_mounts: list[k8s.core.v1.VolumeMountArgs] = []
+        if signing_pem is not None:
+            signing_secret = workload.secret(
+                f"{name}-signing-secret", "artifact-signing", {contract.SIGNING_KEY_FILE: signing_pem}
+            )
+            signing_volumes.append(secret_volume("signing", signing_secret.metadata.name, [contract.SIGNING_KEY_FILE]))
+            signing_mounts.append(read_only_mount("signing", contract.KEYS_MOUNT))
         state = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-state",
             metadata=metadata("superlink-state", target.namespace, target.labels(SUPERLINK_APP, "state")),
@@ -156,12 +172,13 @@ class SuperLink(pulumi.ComponentResource):
                 **FLOWER_ENV,
                 contract.ENV_REGION: target.region.name,
                 contract.ENV_MODEL_NAME: contract.MODEL_NAME,
-                contract.ENV_SIGNING_KEY: f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}",
+                contract.ENV_SIGNING_KEY: contract.SIGNING_KEY_PATH,
+                **publishing,
             },
             ports={"health": contract.FLOWER_HEALTH_PORT, "metrics": contract.TRAINER_METRICS_PORT},
             mounts=[
                 read_only_mount("tls", contract.CERTS_MOUNT),
-                read_only_mount("signing", contract.KEYS_MOUNT),
+                *signing_mounts,
                 k8s.core.v1.VolumeMountArgs(name="state", mount_path=STATE_MOUNT),
             ],
         )
@@ -196,7 +213,7 @@ class SuperLink(pulumi.ComponentResource):
                 service_account=account.metadata.name,
                 volumes=[
                     secret_volume("tls", tls_secret.metadata.name, tls_files),
-                    secret_volume("signing", signing_secret.metadata.name, [contract.SIGNING_KEY_FILE]),
+                    *signing_volumes,
                     k8s.core.v1.VolumeArgs(
                         name="state",
                         persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(

@@ -26,6 +26,7 @@ class RunFacts:
     parameters: int
     rounds: list[dict[str, Any]]  # the trainer's per-round records
     localization: dict[str, dict[str, Any]]  # region -> the localization report
+    loaded: dict[str, dict[str, str]]  # server/edge -> version, region, variant it says it serves
     timings: dict[str, float]  # phase -> seconds
 
 
@@ -62,6 +63,7 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
         "uplink_fp32_bytes_per_round": fp32_bytes,
         "uplink_reduction": (sum(fp32_bytes) / sum(sent)) if sum(sent) else None,
         "localized": facts.localization,
+        "loaded": facts.loaded,
         "requests": len(load.outcomes),
         "failed_requests": len(load.errors),
         "errors": [o.error for o in load.errors[:5]],
@@ -180,6 +182,17 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
             )
     lines += [
         "",
+        "## Loaded artifacts",
+        "",
+        "What each server and edge reports serving (its V2 model metadata).",
+        "",
+        "| process | version | region | variant |",
+        "| --- | --- | --- | --- |",
+        *[
+            f"| {name} | {row['version']} | {row['region']} | {row['variant']} |"
+            for name, row in sorted(summary["loaded"].items())
+        ],
+        "",
         "## Serving",
         "",
         f"- requests: {summary['requests']}, failed: **{summary['failed_requests']}**",
@@ -238,6 +251,12 @@ def print_summary(summary: dict[str, Any]) -> None:
     table.add_row("serving accuracy", _pct(summary["serving_accuracy"]))
     table.add_row("failed requests", str(summary["failed_requests"]))
     console.print(table)
+    loaded = Table(title="Artifacts loaded (as each process reports)")
+    for column in ("process", "version", "region", "variant"):
+        loaded.add_column(column)
+    for name, row in sorted(summary["loaded"].items()):
+        loaded.add_row(name, row["version"], row["region"], row["variant"])
+    console.print(loaded)
     latency = Table(title="Latency per user metro (measured + modelled RTT)")
     for column in ("metro", "routed to", "requests", "p50 ms", "p99 ms"):
         latency.add_column(column)

@@ -2,10 +2,14 @@
 
 The same workloads `pulumi up` deploys, in the same order, from the same stack config:
 credentials and data shards -> Flower SuperLink + one SuperNode per region (TLS, node auth)
--> federated training -> per-region localization, signed artifacts in a local registry ->
-the registry served over HTTP (the CDN's role) -> one inference server per region and one
-edge server per edge site, each pulling and verifying its artifact -> simulated users ->
-report. Then it serves until Ctrl-C (or returns at once with --detach).
+-> federated training, whose ServerApp publishes the signed global model to the local global
+registry -> per region, one pass of the localizer (`workloads.localization follow`, the
+command the region's CronJob runs, built by the same `contract.localizer_args`) publishing the
+region's signed variants to its own registry -> the registries served over HTTP (the CDN's
+role, one path per region) -> one inference server per region and one edge server per edge
+site, each following its region's `latest` -> simulated users -> report (which artifact each
+server and edge says it loaded). Then it serves until Ctrl-C (or returns at once with --detach).
+Only URLs and paths differ from the cluster: file:// registries and data directories here.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
 from meridian.local.latency import Site, edge_site_place, region_place
 from meridian.local.load import LoadResult, run_load
+from meridian.local.plan import LocalPlan
 from meridian.local.report import RunFacts, print_summary, write_report
 from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
+from workloads import contract
 from workloads.processes import descendants, stop_pids
 
 
@@ -59,9 +65,10 @@ class LocalFleet:
         self.supervisor = Supervisor(self.out)
         self.timings: dict[str, float] = {}
         self.version = config.inference.canary.stable
-        self.registry_dir = self.out / "registry"
-        self.keys = self.out / "keys"
-        self.data = self.out / "data"
+        self.plan = LocalPlan(config, self.out, self.python, quick)
+        self.registry_dir = self.plan.registry_dir  # <registry>/global and <registry>/<region>
+        self.keys = self.plan.keys
+        self.data = self.plan.data
         ports = iter(range(port_base, port_base + 100))
         self.registry_port = next(ports)
         self.server_ports = {r.name: next(ports) for r in self.regions}
@@ -71,7 +78,6 @@ class LocalFleet:
     def serving_specs(self) -> list[ProcessSpec]:
         registry_url = f"http://127.0.0.1:{self.registry_port}"
         inference = self.config.inference
-        public_key = str(self.keys / "artifact-signing.pub")
         specs = [
             ProcessSpec(
                 name="registry-cdn",
@@ -83,18 +89,20 @@ class LocalFleet:
             )
         ]  # fmt: skip
         common = [
-            "--host", "127.0.0.1", "--registry-url", registry_url, "--trusted-key", public_key,
-            "--stable", self.version, "--max-batch-size", str(inference.max_batch_size),
+            "--host", "127.0.0.1", "--stable", self.version, "--max-batch-size", str(inference.max_batch_size),
             "--max-batch-wait-ms", str(inference.max_batch_wait_ms),
             "--queue-capacity", str(inference.queue_capacity), "--torch-threads", "1",
         ]  # fmt: skip
         for region in self.regions:
-            server = self._model_server("server", region.name, self.server_ports[region.name], region.name, common)
+            # The region's CDN path and its signer's public key, as ClusterAccess.models gives them.
+            source = ["--registry-url", f"{registry_url}/{region.name}",
+                      "--trusted-key", str(self.plan.key(region.name, contract.TRUSTED_KEY_FILE)), *common]  # fmt: skip
+            server = self._model_server("server", region.name, self.server_ports[region.name], region.name, source)
             specs.append(server)
             edge_flags = ["--upstream-url", str(server.url),
                           "--confidence-threshold", str(inference.edge_confidence_threshold)]  # fmt: skip
             specs.extend(
-                self._model_server("edge", site.name, self.edge_ports[site.name], region.name, [*edge_flags, *common])
+                self._model_server("edge", site.name, self.edge_ports[site.name], region.name, [*edge_flags, *source])
                 for site in region.edge_sites
             )
         return specs
@@ -126,8 +134,8 @@ class LocalFleet:
     def _phase(self, name: str, started: float) -> None:
         self.timings[name] = time.monotonic() - started
 
-    # -- 1. federated training ---------------------------------------------------------------
-    def train(self) -> tuple[list[dict[str, Any]], Path, int]:
+    # -- 1. federated training, the global model published ----------------------------------------
+    def train(self) -> tuple[list[dict[str, Any]], int]:
         from workloads.tasks import load_task
         from workloads.tasks.__main__ import prepare_data
         from workloads.trainer.launch import FederationError, LocalFederation, Node
@@ -135,6 +143,12 @@ class LocalFleet:
         federation = self.config.federation
         names = [r.name for r in self.regions]
         started = time.monotonic()
+        for name in names:
+            self.supervisor.run(
+                f"keygen-{name}",
+                [self.python, "-m", "workloads.registry", "keygen", "--out", str(self.keys / name)],
+                timeout=60,
+            )
         prepare_data(federation.task, names, self.data, 0, federation.dirichlet_alpha)
         task = load_task(federation.task)
         parameters = sum(p.numel() for p in task.build_model().parameters())
@@ -143,7 +157,7 @@ class LocalFleet:
         run_config = {**federation.run_config(), "rounds": rounds, "out-dir": str(run_dir)}
         nodes = [Node(name, self.data / name) for name in names]
         outcome: dict[str, Any] = {}
-        federation_run = LocalFederation(self.out / "federation", nodes)
+        federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
         try:
             federation_run.start()
 
@@ -165,27 +179,17 @@ class LocalFleet:
         if "error" in outcome:
             raise LocalStackError(f"federated training failed: {outcome['error']}")
         self._phase("training", started)
-        return outcome["result"].rounds, run_dir / "model.safetensors", parameters
+        return outcome["result"].rounds, parameters
 
-    # -- 2. localization, signed artifacts -----------------------------------------------------
-    def localize(self, global_model: Path) -> dict[str, dict[str, Any]]:
+    # -- 2. each region's localizer: one pass, as its CronJob runs it -------------------------
+    def localize(self) -> dict[str, dict[str, Any]]:
         started = time.monotonic()
-        self.supervisor.run(
-            "keygen", [self.python, "-m", "workloads.registry", "keygen", "--out", str(self.keys)], timeout=60
-        )
         reports: dict[str, dict[str, Any]] = {}
-        epochs = ["--finetune-epochs", "1", "--recovery-epochs", "1"] if self.quick else []
         for region in self.regions:
-            report = self.out / "localization" / f"{region.name}.json"
-            self.supervisor.run(
-                f"localize-{region.name}",
-                [self.python, "-m", "workloads.localization", "--global-model", str(global_model),
-                 "--task", self.config.federation.task, "--data-dir", str(self.data / region.name),
-                 "--region", region.name, "--store", self.registry_dir.as_uri(),
-                 "--signing-key", str(self.keys / "artifact-signing.key"), "--version", self.version,
-                 "--report", str(report), *epochs],
-                timeout=300,
-            )  # fmt: skip
+            self.supervisor.run(f"localize-{region.name}", self.plan.localizer_argv(region.name), timeout=300)
+            report = self.plan.report(region.name)
+            if not report.exists():  # the pass found nothing to do: no global model was published
+                raise LocalStackError(f"localize-{region.name} published nothing; see {self.supervisor.logs}")
             reports[region.name] = json.loads(report.read_text())
         self._phase("localization", started)
         return reports
@@ -196,6 +200,22 @@ class LocalFleet:
         for spec in specs:  # registry first, then each region's server before its edges
             self.supervisor.start(spec, ready_timeout=120)
         self._phase("serving start", started)
+
+    def loaded(self, specs: list[ProcessSpec]) -> dict[str, dict[str, str]]:
+        """Which artifact each server and edge says it serves: its V2 model metadata (the
+        stable version, and the artifact it loaded for it, `<model>/<version>/<region>/<variant>`)."""
+        import httpx
+
+        loaded = {}
+        for spec in specs:
+            if spec.role not in ("server", "edge"):
+                continue
+            metadata = httpx.get(f"{spec.url}/v2/models/{contract.MODEL_NAME}", timeout=10).json()
+            stable = metadata["parameters"]["stable"]
+            description = metadata["parameters"]["artifacts"][stable]
+            _, version, region, variant = description.split(" ", 1)[0].split("/")
+            loaded[spec.name] = {"version": version, "region": region, "variant": variant, "loaded": description}
+        return loaded
 
     # -- 4. users ------------------------------------------------------------------------------
     def load(self) -> LoadResult:
@@ -263,9 +283,10 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
     try:
         specs = fleet.serving_specs()
         fleet.supervisor.check_ports(specs)
-        rounds, global_model, parameters = fleet.train()
-        localized = fleet.localize(global_model)
+        rounds, parameters = fleet.train()
+        localized = fleet.localize()
         fleet.serve(specs)
+        loaded = fleet.loaded(specs)
         load = fleet.load()
         facts = RunFacts(
             stack=stack,
@@ -275,6 +296,7 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
             parameters=parameters,
             rounds=rounds,
             localization=localized,
+            loaded=loaded,
             timings=fleet.timings,
         )
         summary = write_report(facts, load, fleet.out)

@@ -82,6 +82,16 @@ def test_local_up_serves_the_whole_fleet_and_down_leaves_nothing(tmp_path: Path)
         assert report["failed_requests"] == 0
         assert report["answered_at_edge"] > 0 and report["answered_by_region"] > 0
         assert report["uplink_reduction"] > 3  # int8 updates against fp32
+        # The pipeline, hop by hop: the run's global model, localized per region, is what each
+        # server (fp32) and edge (int8) of that region says it serves.
+        pointer = out / "registry" / "global" / MODEL_NAME / "latest" / "global" / "fp32.json"
+        global_version = json.loads(pointer.read_text())["version"]
+        regions = {p["name"]: p["name"].split("-", 1)[1] for p in state["processes"] if p["role"] == "server"}
+        regions |= {"edge-nyc": "local-us", "edge-fra": "local-eu"}
+        assert {name: (row["version"], row["region"], row["variant"]) for name, row in report["loaded"].items()} == {
+            name: (global_version, region, "fp32" if name.startswith("server-") else "int8")
+            for name, region in regions.items()
+        }
         for plot in ("convergence.png", "bytes.png", "latency.png"):
             assert (out / plot).stat().st_size > 1000
         assert "failed: **0**" in (out / "report.md").read_text()

@@ -3,7 +3,7 @@
 from workloads.registry.artifact import ArtifactId, ArtifactRejected, Manifest, Variant
 from workloads.registry.http import HttpRegistry
 from workloads.registry.signing import generate_keypair, load_signing_key, load_trusted_key
-from workloads.registry.store import fetch_verified, latest_version, publish, version_order
+from workloads.registry.store import fetch_verified, is_published, latest_version, publish, version_order
 from workloads.registry.verified import VerifiedArtifact, load_model
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "VerifiedArtifact",
     "fetch_verified",
     "generate_keypair",
+    "is_published",
     "latest_version",
     "load_model",
     "load_signing_key",

@@ -133,6 +133,13 @@ def _advance_latest(fs: AbstractFileSystem, root: str, artifact: ArtifactId) -> 
     fs.pipe_file(path, json.dumps({"version": artifact.version}).encode())
 
 
+def is_published(store_url: str, artifact: ArtifactId, *, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Whether `artifact` was published to completion: its signature, written last, is there.
+    (Whether it verifies is each consumer's check, with the key it trusts.)"""
+    fs, root = _filesystem(store_url, storage_options)
+    return bool(fs.exists(f"{root}/{artifact.path}/{SIGNATURE_FILE}"))
+
+
 def latest_version(
     store_url: str,
     model: str,

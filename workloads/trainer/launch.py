@@ -97,6 +97,7 @@ class LocalFederation:
         python_path: Sequence[Path] = (),
         threads_per_node: int = 1,
         ready_timeout: float = 90.0,
+        superlink_env: Mapping[str, str] | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.nodes = {node.region: node for node in nodes}
@@ -119,6 +120,9 @@ class LocalFederation:
             # Regions share this machine's cores: one thread each avoids oversubscription.
             "OMP_NUM_THREADS": str(threads_per_node),
         }
+        # The SuperLink's own additions (its ServerApp subprocess inherits them), e.g. where it
+        # publishes the global model: contract.global_publish_env.
+        self.superlink_env = dict(superlink_env or {})
         self.credentials: FederationCredentials | None = None
 
     def __enter__(self) -> LocalFederation:
@@ -132,10 +136,14 @@ class LocalFederation:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _spawn(self, name: str, command: list[str], append: bool = True) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, command: list[str], append: bool = True, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.log").open("ab" if append else "wb")
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir)
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**self.env, **(env or {})}, cwd=self.workdir
+        )
 
     def _log_tail(self, name: str, lines: int = 25) -> str:
         path = self.logs / f"{name}.log"
@@ -180,6 +188,7 @@ class LocalFederation:
                 "--host", "127.0.0.1",
                 "--port", str(port),
             ],
+            env=self.superlink_env,
         )  # fmt: skip
         self._wait_for_port(port, self.superlink, "superlink")
         home = Path(self.env["FLWR_HOME"])

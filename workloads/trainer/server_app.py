@@ -1,11 +1,13 @@
 """What the SuperLink runs for a federated training run (the ServerApp): the configured Flower
 strategy, wrapped in Meridian's round rules (guarded_strategy.py), run by Flower's own
-`Strategy.start`; then the final global model is saved for localization.
+`Strategy.start`; then the final global model is saved and published for localization
+(publish.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import torch
@@ -15,6 +17,7 @@ from flwr.serverapp import Grid, ServerApp
 from workloads.tasks import load_task
 from workloads.trainer.guarded_strategy import GuardedStrategy
 from workloads.trainer.metrics import FederationMetrics
+from workloads.trainer.publish import publish_global_model
 from workloads.trainer.records import RoundLog, save_model
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.strategies import build_strategy
@@ -55,4 +58,6 @@ def train(grid: Grid, settings: TrainerSettings, run_id: int) -> dict[str, Any]:
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    train(grid, TrainerSettings.from_run_config(context.run_config), context.run_id)
+    settings = TrainerSettings.from_run_config(context.run_config)
+    info = train(grid, settings, context.run_id)
+    publish_global_model(settings.out_path, info, os.environ)

@@ -15,13 +15,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
-from components.cluster_access import ClusterAccess, WorkloadIdentity
+from components.cluster_access import ArtifactSigner, ClusterAccess, ModelRegistry, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.fleet import region_workloads
 from components.k8s.region import RegionWorkloads
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
 from meridian.mocks import Recorded, run_under_mocks
+from workloads import contract
 
 _IDENTITY_ANNOTATION = {
     Cloud.AWS: ("eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/{region}-{role}"),
@@ -36,7 +37,35 @@ def _identity(region: Region, role: str) -> WorkloadIdentity:
     return WorkloadIdentity({key: value.format(region=region.name, role=role)})
 
 
-def access_for(region: Region) -> ClusterAccess:
+# What the clouds' ClusterAccess.models / .global_models hold (until they fill them themselves):
+# a bucket prefix per region in its zone, read through the CDN path, signed by a KMS key; an
+# existing cluster signs with a PEM key mounted from a Secret.
+PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA{region}\n-----END PUBLIC KEY-----\n"
+PRIVATE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI{region}\n-----END PRIVATE KEY-----\n"
+CDN = "https://models.example.com"
+
+
+def _signer(region: Region) -> ArtifactSigner:
+    public = PUBLIC_KEY_PEM.format(region=region.name)
+    if region.cloud is Cloud.AWS:
+        return ArtifactSigner(f"awskms:///arn:aws:kms:{region.name}:123456789012:key/{region.name}-signing", public)
+    if region.cloud is Cloud.GCP:
+        key = f"projects/meridian/locations/{region.name}/keyRings/meridian/cryptoKeys/artifact-signing"
+        return ArtifactSigner(f"gcpkms://{key}/cryptoKeyVersions/1", public)
+    private = pulumi.Output.secret(PRIVATE_KEY_PEM.format(region=region.name))
+    return ArtifactSigner(contract.SIGNING_KEY_PATH, public, private)
+
+
+def registries(region: Region, home: bool) -> tuple[ModelRegistry, ModelRegistry | None]:
+    """The region's own registry, and at home the global one (same signer, `global` prefix)."""
+    bucket = f"{'s3' if region.cloud is not Cloud.GCP else 'gs'}://meridian-models-{region.name}"
+    signer = _signer(region)
+    own = ModelRegistry(f"{bucket}/{region.name}", f"{CDN}/{region.name}", signer)
+    return own, ModelRegistry(f"{bucket}/global", f"{CDN}/global", signer) if home else None
+
+
+def access_for(region: Region, home: bool = False) -> ClusterAccess:
+    models, global_models = registries(region, home)
     if region.kubernetes is not None:
         target = region.kubernetes
         return ClusterAccess(
@@ -46,6 +75,9 @@ def access_for(region: Region) -> ClusterAccess:
             model_registry_url=target.model_registry_url,
             trainer_identity=_identity(region, "trainer"),
             server_identity=_identity(region, "server"),
+            models=models,
+            global_models=global_models,
+            localizer_identity=_identity(region, "localizer"),
         )
     scheme = "s3" if region.cloud is Cloud.AWS else "gs"
     return ClusterAccess(
@@ -55,6 +87,9 @@ def access_for(region: Region) -> ClusterAccess:
         model_registry_url="https://models.example.com",
         trainer_identity=_identity(region, "trainer"),
         server_identity=_identity(region, "server"),
+        models=models,
+        global_models=global_models,
+        localizer_identity=_identity(region, "localizer"),
     )
 
 
@@ -63,9 +98,17 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     trust = FederationTrust("federation", FederationTrustArgs(config))
     superlink: pulumi.Output[str] | None = None
     home = config.home_region
+    global_models = access_for(home, home=True).global_models
     for region in [home, *[r for r in config.regions if r is not home]]:
         workloads = region_workloads(
-            config, region, access_for(region), image_tag="test", labels=labels, trust=trust, superlink=superlink
+            config,
+            region,
+            access_for(region, home=region is home),
+            image_tag="test",
+            labels=labels,
+            trust=trust,
+            superlink=superlink,
+            global_models=global_models,
         )
         if region is home:
             superlink = workloads.superlink_address

@@ -47,10 +47,18 @@ def manifest(pulumi_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **body}
 
 
-def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template of a workload object (a CronJob's is in its Job template)."""
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]
     if obj["kind"] not in POD_TEMPLATE_KINDS:
         return None
-    return obj["spec"]["template"]["spec"]
+    return obj["spec"]["template"]
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    template = pod_template(obj)
+    return None if template is None else template["spec"]
 
 
 def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:

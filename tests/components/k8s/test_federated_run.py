@@ -91,7 +91,17 @@ def _home_run_job(config: StackConfig, image_tag: str) -> Recorded:
     def program() -> None:
         trust = FederationTrust("federation", FederationTrustArgs(config))
         home = config.home_region
-        region_workloads(config, home, access_for(home), image_tag=image_tag, labels={}, trust=trust, superlink=None)
+        access = access_for(home, home=True)
+        region_workloads(
+            config,
+            home,
+            access,
+            image_tag=image_tag,
+            labels={},
+            trust=trust,
+            superlink=None,
+            global_models=access.global_models,
+        )
 
     recorded = run_under_mocks(program).resources
     (job,) = [

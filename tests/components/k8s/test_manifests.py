@@ -7,7 +7,7 @@ import pytest
 
 from tests.components import custom_resources
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import manifest, pod_spec
+from tests.components.k8s.manifests import manifest, pod_spec, pod_template
 
 
 def test_every_object_passes_strict_schema_validation(deployed: Deployed) -> None:
@@ -57,8 +57,9 @@ def test_every_object_carries_the_stacks_required_labels(deployed: Deployed) -> 
     required = {"owner", "stack", "cost-center"}
     for obj in deployed.objects():
         assert required <= set(obj["metadata"].get("labels") or {}), f"{obj['kind']} {obj['metadata']['name']}"
-        if pod_spec(obj) is not None:
-            assert required <= set(obj["spec"]["template"]["metadata"]["labels"])
+        template = pod_template(obj)
+        if template is not None:
+            assert required <= set(template["metadata"]["labels"])
 
 
 def test_no_pod_runs_as_the_namespaces_default_service_account(deployed: Deployed) -> None:

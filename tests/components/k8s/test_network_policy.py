@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import pod_spec
+from tests.components.k8s.manifests import pod_template
 from workloads import contract
 
 
@@ -21,9 +21,10 @@ def test_every_namespace_has_a_default_deny_for_both_directions(deployed: Deploy
 
 def test_every_workload_pod_is_selected_by_an_allow_policy(deployed: Deployed) -> None:
     for obj in deployed.objects():
-        if pod_spec(obj) is None:
+        template = pod_template(obj)
+        if template is None:
             continue
-        labels = obj["spec"]["template"]["metadata"]["labels"]
+        labels = template["metadata"]["labels"]
         allows = [
             p
             for p in _policies(deployed, obj["metadata"]["namespace"])

@@ -15,9 +15,12 @@ from workloads.contract import Image
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
 
 
-def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -> list[Recorded]:
+def _deploy_one(
+    region_name: str, superlink_address: str | None, images: dict, *, follow_global: bool = True
+) -> list[Recorded]:
     config = load_stack("dev")
     region = next(r for r in config.regions if r.name == region_name)
+    global_models = access_for(config.home_region, home=True).global_models if follow_global else None
 
     def program() -> None:
         RegionWorkloads(
@@ -25,10 +28,11 @@ def _deploy_one(region_name: str, superlink_address: str | None, images: dict) -
             RegionWorkloadsArgs(
                 config=config,
                 region=region,
-                access=access_for(region),
+                access=access_for(region, home=region is config.home_region),
                 images=images,
                 superlink_address=superlink_address,
                 trust=FederationTrust("federation", FederationTrustArgs(config)),
+                global_models=global_models,
             ),
         )
 
@@ -53,11 +57,13 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
 
 def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
-    its identity and NetworkPolicy; no SuperLink, no run Jobs, no GPU plugin (GKE brings its
-    own), no edge servers (the region has no edge site)."""
+    its identity and NetworkPolicy, and its localizer; no SuperLink, no run Jobs, no GPU plugin
+    (GKE brings its own), no edge servers (the region has no edge site)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
     components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
-    assert components == sorted(["FederationTrust", "RegionWorkloads", "SuperNode", "RegionalInference", "EdgeServers"])
+    assert components == sorted(
+        ["FederationTrust", "RegionWorkloads", "SuperNode", "Localizer", "RegionalInference", "EdgeServers"]
+    )
     objects = sorted(
         (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]) for r in resources if r.type.startswith("kubernetes:")
     )
@@ -70,6 +76,10 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("Secret", "supernode-auth"),
             ("Deployment", "supernode"),
             ("NetworkPolicy", "supernode"),
+            ("ServiceAccount", "localizer"),
+            ("ConfigMap", "global-model-trust"),
+            ("CronJob", "localizer"),
+            ("NetworkPolicy", "localizer"),
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
@@ -80,3 +90,8 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
     )
     (node,) = [r for r in resources if r.type.endswith(":Deployment") and r.inputs["metadata"]["name"] == "supernode"]
     assert "superlink.example.com:9092" in node.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_a_region_with_a_registry_but_no_global_registry_to_follow_is_refused() -> None:
+    with pytest.raises(Exception, match="no global registry to follow"):
+        _deploy_one("europe-west4", "superlink.example.com:9092", REFS, follow_global=False)

@@ -1,4 +1,4 @@
-"""`python -m workloads.localization` localizes one region and publishes all three variants,
+"""`python -m workloads.localization localize` localizes one region and publishes all three variants,
 signed; what a consumer fetches and loads performs as the published metrics say."""
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
 
 def run(inputs: dict[str, Path], *extra: str) -> int:
     return main([
-        "--global-model", str(inputs["global"]), "--task", "digits", "--data-dir", str(inputs["data"]),
+        "localize", "--global-model", str(inputs["global"]), "--task", "digits", "--data-dir", str(inputs["data"]),
         "--region", REGION, "--store", f"file://{inputs['registry']}", "--signing-key", str(inputs["private"]),
         "--version", "4", "--parent-version", "3", "--finetune-epochs", "3", "--recovery-epochs", "2", *extra,
     ])  # fmt: skip

@@ -1,10 +1,14 @@
 """The trainer image's Dockerfile and requirements follow the house rules (checked as text:
 there is no Docker engine here; checkov scans the Dockerfile in CI)."""
 
+import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+from tests.workloads.test_images import image_tree
 from workloads import contract
 from workloads.trainer import health
 
@@ -42,3 +46,23 @@ def test_the_health_check_passes_only_while_a_flower_port_listens(monkeypatch):
         monkeypatch.setattr(health, "PORTS", (server.getsockname()[1],))
         assert health.main() == 0
     assert health.main() == 1
+
+
+def test_it_carries_the_localizer_and_the_global_publish_with_all_they_import(tmp_path):
+    """The localizer CronJob and the ServerApp's publish run from this image: every module
+    they import is among the files the Dockerfile copies (torch and the rest: requirements.txt)."""
+    app = image_tree("trainer", tmp_path / "app")
+    modules = ["workloads.localization.__main__", "workloads.trainer.server_app", "workloads.tasks.sync"]
+    probe = f"import {', '.join(modules)}, workloads; print(workloads.__file__)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=app,
+        env={**os.environ, "PYTHONPATH": str(app)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(app / "workloads" / "__init__.py")
+    assert contract.LOCALIZER_COMMAND[:3] == ("python", "-m", "workloads.localization")

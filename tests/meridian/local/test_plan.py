@@ -1,0 +1,37 @@
+"""The local stack's model pipeline steps (meridian/local/plan.py) are the cluster's commands
+with local paths: the localizer's real argument parser accepts them, and the ServerApp gets the
+environment that makes it publish. (tests/components/k8s/test_localizer.py holds them equal to
+the Kubernetes objects.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.config import load_stack
+from meridian.local.plan import LocalPlan
+from workloads import contract
+from workloads.localization.__main__ import build_parser
+
+
+def test_each_regions_pass_is_the_localizers_follow_with_file_urls(tmp_path: Path) -> None:
+    config = load_stack("local")
+    plan = LocalPlan(config, tmp_path, "python3", quick=True)
+    for region in config.regions:
+        argv = plan.localizer_argv(region.name)
+        assert argv[:4] == ["python3", "-m", "workloads.localization", "follow"]
+        args = build_parser().parse_args(argv[3:])
+        assert (args.command, args.region, args.task) == ("follow", region.name, config.federation.task)
+        assert args.global_registry == (tmp_path / "registry" / "global").as_uri()
+        assert args.store == (tmp_path / "registry" / region.name).as_uri()
+        assert args.data_url == (tmp_path / "data" / region.name).as_uri()
+        assert args.global_key == tmp_path / "keys" / config.home / contract.TRUSTED_KEY_FILE
+        assert args.signing_key == str(tmp_path / "keys" / region.name / contract.SIGNING_KEY_FILE)
+        assert (args.finetune_epochs, args.recovery_epochs) == (1, 1)  # --quick
+
+
+def test_the_server_app_publishes_to_the_global_registry_signed_by_the_home(tmp_path: Path) -> None:
+    config = load_stack("local")
+    assert LocalPlan(config, tmp_path, "python3", quick=False).publish_env() == {
+        contract.ENV_GLOBAL_STORE_URL: (tmp_path / "registry" / "global").as_uri(),
+        contract.ENV_SIGNING_KEY: str(tmp_path / "keys" / config.home / contract.SIGNING_KEY_FILE),
+    }

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from workloads.contract import MODEL_NAME
 from workloads.localization.localize import LocalizationConfig, localize
 from workloads.registry.artifact import ArtifactId, Variant
-from workloads.registry.signing import load_signing_key
+from workloads.registry.signing import load_signer
 from workloads.registry.store import publish
 from workloads.tasks import Shard, load_task
 
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="the region's shard directory")
     parser.add_argument("--region", required=True)
     parser.add_argument("--store", required=True, help="registry URL (file://, s3://, gs://)")
-    parser.add_argument("--signing-key", type=Path, required=True, help="Ed25519 private key (PEM)")
+    parser.add_argument(
+        "--signing-key",
+        required=True,
+        help="Ed25519 private key: a PEM path, awskms:///<key arn> or gcpkms://projects/.../cryptoKeyVersions/<n>",
+    )
     parser.add_argument("--version", required=True, help="version of the published artifacts")
     parser.add_argument("--parent-version", help="global model version (default: --version)")
     parser.add_argument("--model-name", default=MODEL_NAME)
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Everything that can be wrong with the inputs fails here, before minutes of training.
     task = load_task(args.task)
-    key = load_signing_key(args.signing_key)
+    key = load_signer(args.signing_key)  # a KMS key is reached (and its spec checked) now
     artifacts = {variant: ArtifactId(args.model_name, args.version, args.region, variant) for variant in Variant}
     shard = Shard.load(args.data_dir)
     config = LocalizationConfig(

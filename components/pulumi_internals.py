@@ -42,6 +42,11 @@ def resolved(value: pulumi.Input[Any]) -> Any:
     return None if value is None else _sync_await(pulumi.Output.from_input(value).future())
 
 
+def is_secret(value: pulumi.Input[Any]) -> bool:
+    """Whether an output, after a run, is a secret (state keeps it encrypted)."""
+    return _sync_await(pulumi.Output.from_input(value).is_secret())
+
+
 def _exports() -> dict[str, Any]:
     stack = pulumi.runtime.get_root_resource()
     return dict(getattr(stack, "outputs", {}) or {})  # the root Stack keeps its exports here

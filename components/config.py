@@ -115,6 +115,10 @@ class EdgeSite(_Model):
     machine_type: str | None = None
 
 
+# The fsspec protocols the workloads' images can publish to (s3fs, gcsfs, local files).
+WRITABLE_MODEL_STORES = ("s3", "gs", "file")
+
+
 class KubernetesTarget(_Model):
     """An existing cluster: only the Kubernetes layer is deployed there."""
 
@@ -124,7 +128,22 @@ class KubernetesTarget(_Model):
     )
     image_registry: str = Field(description="registry the images are pushed to, e.g. ghcr.io/acme")
     model_registry_url: str = Field(description="where artifacts are read, e.g. https://models.acme")
+    model_store_url: str = Field(
+        description="fsspec URL the region's localizer publishes its signed artifacts to (and, at "
+        "home, the run its global model), e.g. s3://models (MinIO) or file:///srv/models; "
+        "modelRegistryUrl must serve the same objects"
+    )
     data_volume_claim: Name = Field(description="PersistentVolumeClaim holding this region's data")
+
+    @field_validator("model_store_url")
+    @classmethod
+    def _writable(cls, value: str) -> str:
+        scheme, separator, rest = value.partition("://")
+        if not separator or not rest or scheme not in WRITABLE_MODEL_STORES:
+            allowed = ", ".join(f"{s}://" for s in WRITABLE_MODEL_STORES)
+            read_only = " (http(s) is read-only: that is modelRegistryUrl)" if scheme in ("http", "https") else ""
+            raise ValueError(f"{value!r} is not a store the localizer can write to{read_only}; use {allowed}")
+        return value
 
 
 class Region(_Model):

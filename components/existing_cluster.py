@@ -1,5 +1,11 @@
 """An existing cluster (cloud `kubernetes`: on-prem, kind, k3d): nothing is provisioned, the
-stack names how to reach it and where its images, models and data live."""
+stack names how to reach it and where its images, models and data live.
+
+Such a cluster has no cloud KMS, so its region signs what it publishes with an Ed25519 key that
+Pulumi generates (pulumi-tls, one per region): the private half lives only in the stack's state,
+encrypted as a secret, and reaches the localizer as a PEM file mounted from a Kubernetes Secret
+(`key_ref`, a path in the pod); readers get the public half only.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,15 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_tls as tls
 
-from components.cluster_access import ClusterAccess, WorkloadIdentity
+from components.cluster_access import ArtifactSigner, ClusterAccess, ModelRegistry, WorkloadIdentity
 from components.config import Region
+from workloads import contract
+
+# Where the localizer (and, at home, the run) finds the region's private key: the Secret made
+# from `ArtifactSigner.private_key_pem` is mounted at contract.KEYS_MOUNT.
+SIGNING_KEY_PATH = f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}"
 
 
 def data_volume_url(claim: str) -> str:
@@ -20,6 +32,7 @@ def data_volume_url(claim: str) -> str:
 @dataclass(frozen=True)
 class ExistingClusterArgs:
     region: Region
+    home: bool = False  # the home region also hosts the global model's registry
 
 
 class ExistingCluster(pulumi.ComponentResource):
@@ -39,6 +52,15 @@ class ExistingCluster(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        key = tls.PrivateKey(
+            f"{args.region.name}-artifact-signing", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
+        )
+        signer = ArtifactSigner(
+            key_ref=SIGNING_KEY_PATH, public_key_pem=key.public_key_pem, private_key_pem=key.private_key_pem
+        )
+        # The operator's store and the URL that serves it: the region's artifacts and, at home,
+        # the global model sit side by side (their paths carry the region, or `global`).
+        models = ModelRegistry(store_url=target.model_store_url, read_url=target.model_registry_url, signer=signer)
         self.access = ClusterAccess(
             provider=self.provider,
             image_registry=target.image_registry,
@@ -48,5 +70,7 @@ class ExistingCluster(pulumi.ComponentResource):
             trainer_identity=WorkloadIdentity(),
             server_identity=WorkloadIdentity(),
             registry_auth=None,  # the builder's own `docker login` for this registry is used
+            models=models,
+            global_models=models if args.home else None,
         )
-        self.register_outputs({"context": target.context})
+        self.register_outputs({"context": target.context, "signingPublicKeyPem": key.public_key_pem})

@@ -110,7 +110,8 @@ class Fleet(pulumi.ComponentResource):
         global_models: ModelRegistry | None = None  # the home's, followed by every region
         for region in ordered:
             if region.cloud is Cloud.KUBERNETES:
-                access = ExistingCluster(region.name, ExistingClusterArgs(region=region), opts=child).access
+                cluster_args = ExistingClusterArgs(region=region, home=region is home)
+                access = ExistingCluster(region.name, cluster_args, opts=child).access
             else:
                 common = CloudRegionArgs(
                     config=config,

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings
+from google.protobuf import struct_pb2
+from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import CONFIG
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -41,8 +42,22 @@ def resolved(value: pulumi.Input[Any]) -> Any:
     return None if value is None else _sync_await(pulumi.Output.from_input(value).future())
 
 
+def is_secret(value: pulumi.Input[Any]) -> bool:
+    """Whether an output, after a run, is a secret (state keeps it encrypted)."""
+    return _sync_await(pulumi.Output.from_input(value).is_secret())
+
+
+def _exports() -> dict[str, Any]:
+    stack = pulumi.runtime.get_root_resource()
+    return dict(getattr(stack, "outputs", {}) or {})  # the root Stack keeps its exports here
+
+
 def stack_outputs() -> dict[str, Any]:
     """What the program exported with `pulumi.export`, resolved."""
-    stack = pulumi.runtime.get_root_resource()
-    exported = dict(getattr(stack, "outputs", {}) or {})  # the root Stack keeps its exports here
-    return {key: resolved(value) for key, value in exported.items()}
+    return {key: resolved(value) for key, value in _exports().items()}
+
+
+def stack_outputs_on_the_wire() -> struct_pb2.Struct:
+    """The exports as the SDK sends them to the engine, secrets marked where they sit: what state keeps."""
+    # The root Stack registers its exports with rpc.serialize_properties; no public API serializes.
+    return _sync_await(rpc.serialize_properties(_exports(), {}))

@@ -3,10 +3,11 @@
 There is no cloud account and no Pulumi CLI here, so `meridian preview` (the whole program)
 and the component tests (one layer alone) run under `pulumi.runtime.set_mocks` through
 `run_under_mocks(program)`. `CloudMocks`, the one mock class, records every registration
-(type, name, parent, provider and its region, engine-shaped inputs) and answers it and every
-invoke as AWS, GCP, Kubernetes, pulumi-tls and docker-build would, including what the engine
-adds itself: the provider's default tags and labels (`tagsAll`, `pulumiLabels`) and the
-refusal of a default provider that `pulumi:disable-default-providers` turns off.
+(type, name, parent, provider and its region, engine-shaped inputs, which of them arrive as
+Pulumi secrets, what a component registers as its outputs) and answers it and every invoke as
+AWS, GCP, Kubernetes, pulumi-tls and docker-build would, including what the engine adds itself:
+the provider's default tags and labels (`tagsAll`, `pulumiLabels`) and the refusal of a default
+provider that `pulumi:disable-default-providers` turns off.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import hashlib
 import importlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
 import pulumi
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 
-from components.pulumi_internals import fresh_root_stack, run_to_completion, stack_outputs
+from components.pulumi_internals import fresh_root_stack, run_to_completion, stack_outputs, stack_outputs_on_the_wire
 
 PROJECT = "meridian"
 ACCOUNT = "123456789012"
@@ -33,6 +35,53 @@ DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 # A real Ed25519 public key (SubjectPublicKeyInfo PEM, as Cloud KMS's getPublicKey returns it):
 # the one of the private key whose 32 bytes are 0x00..0x1f, so a test may sign and verify with it.
 ED25519_PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n-----END PUBLIC KEY-----\n"
+# The credentials the mocked invokes hand out (registry passwords, access tokens): a test can
+# follow them through the program the way it follows the PEM stand-ins of pulumi-tls keys.
+MOCK_CREDENTIALS = ("mock-ecr-password", "QVdTOm1vY2s=", "mock-gcp-token")
+
+# How the SDK marks a secret on the wire: {SECRET_SIG_KEY: SECRET_SIG, "value": <the value>}
+# (pulumi/runtime/rpc.py). The deserialized inputs keep the mark, pushed up to the top-level
+# property; the wire form has it exactly where the secret sits, so paths are read from there.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+PropertyPath = tuple[str | int, ...]  # keys and list indices from the top-level property down
+
+
+def secret_paths(wire: struct_pb2.Struct) -> list[PropertyPath]:
+    """Where a serialized property map carries a secret (the outermost mark of each)."""
+
+    def walk(value: Any, path: PropertyPath) -> Iterator[PropertyPath]:
+        if isinstance(value, struct_pb2.Struct):
+            if SECRET_SIG_KEY in value.fields and value[SECRET_SIG_KEY] == SECRET_SIG:
+                yield path
+                return
+            for key, item in value.items():
+                yield from walk(item, (*path, key))
+        elif isinstance(value, struct_pb2.ListValue):
+            for index, item in enumerate(value):
+                yield from walk(item, (*path, index))
+
+    return sorted(walk(wire, ()), key=str)
+
+
+def _mark_secret(value: struct_pb2.Value) -> None:
+    """Wrap a serialized value in the secret mark, in place."""
+    plain = struct_pb2.Value()
+    plain.CopyFrom(value)
+    value.struct_value.fields[SECRET_SIG_KEY].string_value = SECRET_SIG
+    value.struct_value.fields["value"].CopyFrom(plain)
+
+
+def unmarked(value: Any) -> Any:
+    """A deserialized value without its secret marks (what the program passed, in plain text)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+            return unmarked(value.get("value"))
+        return {k: unmarked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unmarked(v) for v in value]
+    return value
 
 
 def short_hash(*parts: str) -> str:
@@ -56,9 +105,15 @@ class Recorded:
     # names of the resources it waits for (explicit `depends_on`, a component expanded to its
     # custom children, and those its inputs come from), as the SDK sends them to the engine
     dependencies: list[str] = field(default_factory=list)
+    urn: str = ""
+    secret_inputs: list[PropertyPath] = field(default_factory=list)  # where the inputs arrive as secrets
+    # a component's `register_outputs` (they land in state too), plain, and where they are secret
+    registered_outputs: dict[str, Any] = field(default_factory=dict)
+    secret_registered_outputs: list[PropertyPath] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("outputs", "ignore_changes", "dependencies")}
+        internal = ("outputs", "ignore_changes", "dependencies", "urn", "secret_inputs", "registered_outputs")
+        return {k: v for k, v in asdict(self).items() if k not in (*internal, "secret_registered_outputs")}
 
 
 @dataclass
@@ -68,6 +123,7 @@ class Inventory:
     stack: str
     resources: list[Recorded] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: list[PropertyPath] = field(default_factory=list)  # exports that state keeps as secrets
 
     def of_type(self, *types: str) -> list[Recorded]:
         return [r for r in self.resources if r.type in types]
@@ -119,10 +175,14 @@ class _Registration:
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    urn: str = ""
+    secret_inputs: list[PropertyPath] = field(default_factory=list)
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also hands each registration's parent, kind and options to the mocks."""
+    """MockMonitor that also hands each registration's parent, kind and options to the mocks, and
+    marks the outputs a resource declares secret (`additional_secret_outputs`: pulumi-tls private
+    keys, ...) as the engine does; the SDK's MockMonitor leaves them plain."""
 
     def __init__(self, mocks: CloudMocks):
         super().__init__(mocks)
@@ -138,8 +198,24 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=sorted({_urn_name(u) for u in request.dependencies}),
+                urn=self.make_urn(request.parent, request.type, request.name),
+                secret_inputs=secret_paths(request.object),
             )
-            return super().RegisterResource(request)
+            response = super().RegisterResource(request)
+        for name in request.additionalSecretOutputs:
+            if name in response.object.fields:
+                _mark_secret(response.object.fields[name])
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's `register_outputs`: kept on its record, secrets marked as sent."""
+        outputs = json_format.MessageToDict(request.outputs)
+        with self._one_at_a_time:
+            for recorded in self.cloud.recorded:
+                if recorded.urn == request.urn:
+                    recorded.registered_outputs = unmarked(outputs)
+                    recorded.secret_registered_outputs = secret_paths(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
 
 class CloudMocks(pulumi_mocks.Mocks):
@@ -180,6 +256,8 @@ class CloudMocks(pulumi_mocks.Mocks):
                 outputs=outputs,
                 ignore_changes=self.pending.ignore_changes,
                 dependencies=self.pending.dependencies,
+                urn=self.pending.urn,
+                secret_inputs=self.pending.secret_inputs,
             )
         )
         resource_id = f"{args.name}-{short_hash(args.typ, args.name)}"
@@ -242,7 +320,12 @@ def run_under_mocks(
         run_to_completion(program)
     except pulumi.RunError as err:
         raise ProgramError(str(err), Inventory(stack=stack, resources=mocks.recorded)) from None
-    return Inventory(stack=stack, resources=mocks.recorded, outputs=stack_outputs())
+    return Inventory(
+        stack=stack,
+        resources=mocks.recorded,
+        outputs=stack_outputs(),
+        secret_outputs=secret_paths(stack_outputs_on_the_wire()),
+    )
 
 
 def _aws_arn(service: str, region: str | None, resource: str) -> str:
@@ -411,8 +494,8 @@ def _invoke(token: str, args: dict[str, Any], region: str, domain: str = "exampl
         case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {
                 "userName": "AWS",
-                "password": "mock-ecr-password",
-                "authorizationToken": "QVdTOm1vY2s=",
+                "password": MOCK_CREDENTIALS[0],
+                "authorizationToken": MOCK_CREDENTIALS[1],
                 "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{region}.amazonaws.com",
                 "id": region,
             }
@@ -439,7 +522,7 @@ def _invoke(token: str, args: dict[str, Any], region: str, domain: str = "exampl
         case "aws:eks/getAddonVersion:getAddonVersion":
             return {"version": "v1.0.0-eksbuild.1", "id": args.get("addonName")}
         case "gcp:organizations/getClientConfig:getClientConfig":
-            return {"accessToken": "mock-gcp-token", "project": "meridian", "region": region, "id": "client"}
+            return {"accessToken": MOCK_CREDENTIALS[2], "project": "meridian", "region": region, "id": "client"}
         case "gcp:organizations/getProject:getProject":
             return {"number": GCP_PROJECT_NUMBER, "projectId": args.get("projectId") or "meridian", "id": "p"}
         case "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":

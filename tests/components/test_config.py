@@ -56,6 +56,22 @@ def _kubernetes_without_cluster(config: dict[str, Any]) -> None:
     config["home"] = "dc1"
 
 
+def _existing_cluster(**model_store: str) -> Callable[[dict[str, Any]], None]:
+    """Region 0 becomes an existing cluster whose block has these modelStoreUrl settings."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        _kubernetes_without_cluster(config)
+        config["regions"][0]["kubernetes"] = {
+            "context": "dc1",
+            "imageRegistry": "registry.dc1.internal/meridian",
+            "modelRegistryUrl": "https://models.dc1.internal",
+            "dataVolumeClaim": "data-dc1",
+            **model_store,
+        }
+
+    return mutate
+
+
 # (what is wrong, mutation, field path in the message, a fragment saying what is allowed)
 MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("max below desired", _set("regions.2.gpu.max", 1), "regions[2].gpu.max", "must be >= desired (2)"),
@@ -114,6 +130,24 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
         "no zone of europe-north1 offers t4",
     ),
     ("existing cluster without kubeconfig", _kubernetes_without_cluster, "regions[0].kubernetes", "needs this block"),
+    (
+        "existing cluster with nowhere to publish models",
+        _existing_cluster(),
+        "regions[0].kubernetes.modelStoreUrl",
+        "Field required",
+    ),
+    (
+        "existing cluster publishing to its read-only URL",
+        _existing_cluster(modelStoreUrl="https://models.dc1.internal"),
+        "regions[0].kubernetes.modelStoreUrl",
+        "http(s) is read-only: that is modelRegistryUrl); use s3://, gs://, file://",
+    ),
+    (
+        "existing cluster publishing to a store no image writes",
+        _existing_cluster(modelStoreUrl="ftp://models"),
+        "regions[0].kubernetes.modelStoreUrl",
+        "not a store the localizer can write to; use s3://, gs://, file://",
+    ),
     ("bad edge site name", _set("regions.0.edgeSites.0.name", "NYC_1"), "regions[0].edgeSites[0].name", "lowercase"),
     (
         "existing zone of the other cloud",

@@ -32,7 +32,7 @@ from workloads.localization.follow import Follow, FollowError, follow_once
 from workloads.localization.localize import LocalizationConfig
 from workloads.localization.publish import load_state_dict, localize_and_publish
 from workloads.registry.artifact import ArtifactId, Variant
-from workloads.registry.signing import load_signing_key
+from workloads.registry.signing import load_signer
 from workloads.tasks import Shard, load_task
 
 
@@ -83,7 +83,7 @@ def _config(args: argparse.Namespace) -> LocalizationConfig:
 def _localize(args: argparse.Namespace) -> dict[str, Any]:
     # Everything that can be wrong with the inputs fails here, before minutes of training.
     task = load_task(args.task)
-    load_signing_key(args.signing_key)
+    signer = load_signer(args.signing_key)  # a KMS key is reached (and its spec checked) now
     for variant in Variant:
         ArtifactId(args.model_name, args.version, args.region, variant)
     shard = Shard.load(args.data_dir)
@@ -98,7 +98,7 @@ def _localize(args: argparse.Namespace) -> dict[str, Any]:
         parent_version=args.parent_version or args.version,
         region=args.region,
         store=args.store,
-        signing_key=args.signing_key,
+        signing_key=signer,
     )
 
 

@@ -34,7 +34,7 @@ from workloads.contract import GLOBAL_REGION
 from workloads.localization.localize import LocalizationConfig
 from workloads.localization.publish import load_state_dict, localize_and_publish
 from workloads.registry.artifact import WEIGHTS_FILE, ArtifactId, ArtifactRejected, Variant
-from workloads.registry.signing import load_signing_key, load_trusted_key
+from workloads.registry.signing import load_signer, load_trusted_key
 from workloads.registry.store import fetch_verified, is_published, latest_version
 from workloads.tasks import Shard, load_task
 from workloads.tasks.sync import SyncError, sync_data
@@ -94,7 +94,7 @@ def follow_once(follow: Follow) -> Outcome:
     except (OSError, ValueError) as err:
         raise FollowError(f"--global-key {follow.global_key}: not a readable Ed25519 public key ({err})") from err
     try:
-        load_signing_key(follow.signing_key)  # fail now, not after minutes of training
+        signer = load_signer(follow.signing_key)  # fail now, not after minutes of training
     except (OSError, ValueError) as err:
         raise FollowError(f"--signing-key {follow.signing_key}: cannot sign with it ({err})") from err
     try:
@@ -144,7 +144,7 @@ def follow_once(follow: Follow) -> Outcome:
                 parent_version=version,
                 region=follow.region,
                 store=follow.store,
-                signing_key=follow.signing_key,
+                signing_key=signer,
                 variants=missing,
             )
         except FileExistsError as err:

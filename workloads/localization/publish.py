@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from workloads.localization.localize import LocalizationConfig, localize
 from workloads.registry.artifact import ArtifactId, Variant
+from workloads.registry.signing import Signer
 from workloads.registry.store import publish
 from workloads.tasks import Shard, Task
 
@@ -41,11 +42,11 @@ def localize_and_publish(
     parent_version: str,
     region: str,
     store: str,
-    signing_key: str,
+    signing_key: Signer,
     variants: Iterable[Variant] = tuple(Variant),
 ) -> dict[str, Any]:
-    """Fine-tune, prune and quantize, then publish `variants` (signed with `signing_key`, passed
-    through to `publish`); return the measurement table with the region and version."""
+    """Fine-tune, prune and quantize, then publish `variants` (signed by `signing_key`, loaded
+    once by the caller: a KMS key is reached before the work starts); return the measurement table with the region and version."""
     localized = localize(task, dict(global_state), shard, config)
     for variant in variants:
         publish(

@@ -2,7 +2,14 @@
 
 from workloads.registry.artifact import ArtifactId, ArtifactRejected, Manifest, Variant
 from workloads.registry.http import HttpRegistry
-from workloads.registry.signing import generate_keypair, load_signing_key, load_trusted_key
+from workloads.registry.signing import (
+    Signer,
+    SigningKeyError,
+    generate_keypair,
+    load_signer,
+    load_signing_key,
+    load_trusted_key,
+)
 from workloads.registry.store import fetch_verified, is_published, latest_version, publish, version_order
 from workloads.registry.verified import VerifiedArtifact, load_model
 
@@ -11,6 +18,8 @@ __all__ = [
     "ArtifactRejected",
     "HttpRegistry",
     "Manifest",
+    "Signer",
+    "SigningKeyError",
     "Variant",
     "VerifiedArtifact",
     "fetch_verified",
@@ -18,6 +27,7 @@ __all__ = [
     "is_published",
     "latest_version",
     "load_model",
+    "load_signer",
     "load_signing_key",
     "load_trusted_key",
     "publish",

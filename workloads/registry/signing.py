@@ -3,6 +3,12 @@
 `manifest.sig` is a small JSON document: the algorithm, the signing key's id (for error messages
 only: trust comes from the key the consumer holds, never from this field) and the base64
 signature over the exact bytes of manifest.json.
+
+What signs is named by one string, the workloads' `--signing-key` (`load_signer`): a path to an
+Ed25519 private key (PEM, PKCS#8; on clusters without a KMS, mounted from a Kubernetes Secret),
+or a cloud KMS key, `awskms:///<key ARN>` or `gcpkms://projects/.../cryptoKeyVersions/<n>`
+(workloads/registry/kms.py). Either way the signature is pure Ed25519 and verifies with the
+public key alone.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import binascii
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -68,12 +76,13 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def sign_manifest(manifest_bytes: bytes, key: Ed25519PrivateKey) -> bytes:
+def sign_manifest(manifest_bytes: bytes, key: SigningKey) -> bytes:
     """The content of manifest.sig for these manifest bytes."""
+    signer = load_signer(key)
     document = {
         "algorithm": ALGORITHM,
-        "key_id": key_id(key.public_key()),
-        "signature": base64.b64encode(key.sign(manifest_bytes)).decode(),
+        "key_id": key_id(signer.public_key),
+        "signature": base64.b64encode(signer.sign(manifest_bytes)).decode(),
     }
     return json.dumps(document, sort_keys=True).encode()
 
@@ -103,3 +112,65 @@ def verify_signature(
         raise ArtifactRejected(
             artifact, MANIFEST_FILE, "does not match its signature (modified after signing)"
         ) from None
+
+
+# -- signers: one interface for a PEM key and the clouds' KMS -------------------------------------
+
+
+class SigningKeyError(ValueError):
+    """A signing key that cannot sign: its message names the key ref and the cause."""
+
+
+class Signer(Protocol):
+    """Signs bytes with an Ed25519 private key it may never reveal."""
+
+    @property
+    def ref(self) -> str:
+        """What names the key in messages: a path or a KMS key ref."""
+        ...
+
+    @property
+    def public_key(self) -> Ed25519PublicKey: ...
+
+    def sign(self, message: bytes) -> bytes:
+        """A pure Ed25519 signature (RFC 8032) of `message`."""
+        ...
+
+
+SigningKey = Signer | Ed25519PrivateKey | str | Path
+AWS_KMS_SCHEME = "awskms://"
+GCP_KMS_SCHEME = "gcpkms://"
+
+
+def load_signer(key: SigningKey, *, kms_endpoint: str | None = None) -> Signer:
+    """The signer `key` names: a path (PEM), `awskms:///<arn>`, `gcpkms://<key version>`, or a key.
+
+    A KMS signer reads its public key now, so a missing permission or a wrong key spec fails
+    before any work. `kms_endpoint` replaces the cloud's KMS endpoint (a private endpoint; tests).
+    """
+    if isinstance(key, Ed25519PrivateKey):
+        return PemSigner("in-memory key", key)
+    if not isinstance(key, str | Path):
+        return key
+    ref = str(key)
+    if ref.startswith((AWS_KMS_SCHEME, GCP_KMS_SCHEME)):
+        # Imported here: only publishers sign, and readers (the edge image) have no cloud clients.
+        from workloads.registry.kms import connect_kms
+
+        return connect_kms(ref, kms_endpoint)
+    return PemSigner(ref, load_signing_key(key))
+
+
+@dataclass(frozen=True)
+class PemSigner:
+    """An Ed25519 private key in this process (read from a PEM file)."""
+
+    ref: str
+    key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self.key.public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.key.sign(message)

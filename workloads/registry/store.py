@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import fsspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from torch import nn
 
 from workloads.registry.artifact import (
@@ -28,7 +28,7 @@ from workloads.registry.artifact import (
     Manifest,
     Variant,
 )
-from workloads.registry.signing import load_signing_key, load_trusted_key, sign_manifest
+from workloads.registry.signing import SigningKey, load_signer, load_trusted_key, sign_manifest
 from workloads.registry.variants import describe, to_safetensors
 from workloads.registry.verified import VerifiedArtifact, check_file, file_matches, verify_manifest
 
@@ -76,7 +76,7 @@ def publish(
     model: nn.Module,
     task: Task,
     store_url: str,
-    signing_key: Ed25519PrivateKey | str | Path,
+    signing_key: SigningKey,
     *,
     artifact: ArtifactId,
     parent_version: str,
@@ -88,10 +88,13 @@ def publish(
 
     `task_ref` is what consumers pass to `load_task` (default `task.name`; give the dotted path
     for a user task). Artifacts are immutable: publishing an existing one raises FileExistsError.
-    The signature is written last, so a half-finished upload is refused as unsigned. The
-    `latest` pointer then moves to this version unless a newer one is already there.
+    `signing_key` is a Signer, a key, or what `--signing-key` takes (a PEM path, `awskms:///<arn>`,
+    `gcpkms://<key version>`). The manifest is signed before anything is written (a KMS that
+    refuses leaves nothing behind) and the signature is written last, so a half-finished upload
+    is refused as unsigned. The `latest` pointer then moves to this version unless a newer one
+    is already there.
     """
-    key = load_signing_key(signing_key)
+    signer = load_signer(signing_key)
     architecture = {
         "input_shape": list(task.input_shape),
         "num_classes": task.num_classes,
@@ -116,10 +119,11 @@ def publish(
     base = f"{root}/{artifact.path}"
     if fs.exists(f"{base}/{MANIFEST_FILE}") or fs.exists(f"{base}/{SIGNATURE_FILE}"):
         raise FileExistsError(f"{store_url}/{artifact.path} is already published: artifacts are immutable")
+    signature = sign_manifest(manifest_bytes, signer)
     fs.makedirs(base, exist_ok=True)
     fs.pipe_file(f"{base}/{WEIGHTS_FILE}", weights)
     fs.pipe_file(f"{base}/{MANIFEST_FILE}", manifest_bytes)
-    fs.pipe_file(f"{base}/{SIGNATURE_FILE}", sign_manifest(manifest_bytes, key))
+    fs.pipe_file(f"{base}/{SIGNATURE_FILE}", signature)
     _advance_latest(fs, root, artifact)
     return manifest
 

@@ -107,9 +107,13 @@ class ClusterAccess:
     provider: k8s.Provider  # explicit provider for this cluster: never the ambient kubeconfig
     image_registry: pulumi.Input[str]  # where this region's images are pushed, e.g. ECR repo prefix
     data_url: pulumi.Input[str]  # s3://bucket, gs://bucket, or pvc://<claim> on an existing cluster
-    model_registry_url: pulumi.Input[str]  # where servers read signed artifacts (the CDN's URL)
     trainer_identity: WorkloadIdentity  # may read this region's data bucket, nothing else
-    server_identity: WorkloadIdentity  # may read the model registry, nothing else
+    server_identity: WorkloadIdentity  # may read this region's model registry, nothing else
+    # The model pipeline: the region's own registry, in its residency zone (its localizer publishes
+    # there, its servers and edges read it and trust its signer's public key), and the identity of
+    # the localizer (reads the region's data and the global model, writes and signs its registry).
+    models: ModelRegistry
+    localizer_identity: WorkloadIdentity
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # e.g. the GPU node pool
     # credentials to push images to `image_registry`; None where the builder's own login is used
     registry_auth: docker_build.RegistryArgs | None = None
@@ -117,9 +121,5 @@ class ClusterAccess:
     # tag rewritten on every build); None: image_registry, which exempts that tag from
     # immutability (ECR). Artifact Registry cannot exempt a tag, so GCP gives a mutable one.
     build_cache_registry: pulumi.Input[str] | None = None
-    # The model pipeline (issue 10): the region's own registry (its localizer publishes there, its
-    # servers and edges read it), the home's global-model registry (home only: the run publishes
-    # there, every localizer reads it) and the localizer's cloud identity.
-    models: ModelRegistry | None = None
+    # Home only: where the run publishes the global model, which every region's localizer reads.
     global_models: ModelRegistry | None = None
-    localizer_identity: WorkloadIdentity = field(default_factory=WorkloadIdentity)

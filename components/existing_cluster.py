@@ -21,7 +21,6 @@ from workloads import contract
 
 # Where the localizer (and, at home, the run) finds the region's private key: the Secret made
 # from `ArtifactSigner.private_key_pem` is mounted at contract.KEYS_MOUNT.
-SIGNING_KEY_PATH = f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}"
 
 
 def data_volume_url(claim: str) -> str:
@@ -56,7 +55,7 @@ class ExistingCluster(pulumi.ComponentResource):
             f"{args.region.name}-artifact-signing", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
         )
         signer = ArtifactSigner(
-            key_ref=SIGNING_KEY_PATH, public_key_pem=key.public_key_pem, private_key_pem=key.private_key_pem
+            key_ref=contract.SIGNING_KEY_PATH, public_key_pem=key.public_key_pem, private_key_pem=key.private_key_pem
         )
         # The operator's store and the URL that serves it: the region's artifacts and, at home,
         # the global model sit side by side (their paths carry the region, or `global`).
@@ -65,12 +64,12 @@ class ExistingCluster(pulumi.ComponentResource):
             provider=self.provider,
             image_registry=target.image_registry,
             data_url=data_volume_url(target.data_volume_claim),
-            model_registry_url=target.model_registry_url,
             # The cluster's own ServiceAccounts and volumes grant access; no cloud identity.
             trainer_identity=WorkloadIdentity(),
             server_identity=WorkloadIdentity(),
             registry_auth=None,  # the builder's own `docker login` for this registry is used
             models=models,
+            localizer_identity=WorkloadIdentity(),
             global_models=models if args.home else None,
         )
         self.register_outputs({"context": target.context, "signingPublicKeyPem": key.public_key_pem})

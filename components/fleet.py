@@ -192,16 +192,18 @@ class Fleet(pulumi.ComponentResource):
                 ),
             )
 
+        assert global_models is not None  # the home goes first, and every home has one
         self.exports = {
             "regions": {
                 name: {
                     "inferenceEndpoint": outcome.inference_endpoint,
                     "imageRegistry": outcome.access.image_registry,
                     "dataUrl": outcome.access.data_url,
+                    "modelRegistryUrl": outcome.access.models.read_url,
                 }
                 for name, outcome in self.regions.items()
             },
-            "modelRegistryUrl": self.regions[home.name].access.model_registry_url,
+            "globalModelUrl": global_models.read_url,
             "superlinkAddress": superlink,
         }
         if self.routing is not None:

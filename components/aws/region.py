@@ -242,16 +242,10 @@ class AwsRegion(pulumi.ComponentResource):
             store = pulumi.Output.concat("s3://", own.bucket.bucket, "/", path)
             return ModelRegistry(store_url=store, read_url=f"{cdn_url}/{path}" if cdn_url else store, signer=signer)
 
-        registry_url = common.model_registry_url or (
-            pulumi.Output.concat("s3://", home_registry.bucket.bucket) if home_registry is not None else None
-        )
-        if registry_url is None:
-            raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
         self.access = ClusterAccess(
             provider=self.eks.provider,
             image_registry=images.registry,
             data_url=pulumi.Output.concat("s3://", data.bucket.bucket),
-            model_registry_url=registry_url,
             trainer_identity=trainer.identity,
             server_identity=server.identity,
             # the workloads start once their nodes (or GPU NodePool), volumes and metrics exist

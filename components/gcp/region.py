@@ -196,16 +196,10 @@ class GcpRegion(pulumi.ComponentResource):
             read = f"{common.model_registry_url}/{prefix}" if cdn_fronts_gcp(common) else store
             return ModelRegistry(store_url=store, read_url=read, signer=self.signer.signer)
 
-        registry_url = common.model_registry_url or (
-            pulumi.Output.concat("gs://", home_registry) if home_registry is not None else None
-        )
-        if registry_url is None:
-            raise ValueError(f"{region.name}: no model registry URL (enable the CDN)")
         self.access = ClusterAccess(
             provider=self.gke.provider,
             image_registry=images.registry,
             data_url=pulumi.Output.concat("gs://", self.data_bucket.bucket.name),
-            model_registry_url=registry_url,
             trainer_identity=identities["trainer"].identity,
             server_identity=identities["server"].identity,
             depends_on=list(self.gke.node_pools),

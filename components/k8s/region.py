@@ -83,10 +83,17 @@ class RegionWorkloads(pulumi.ComponentResource):
         trusted_key = k8s.core.v1.ConfigMap(
             f"{name}-artifact-trust",
             metadata=metadata("artifact-trust", target.namespace, args.labels),
-            data={contract.TRUSTED_KEY_FILE: args.trust.signing_public_key_pem},
+            # servers and edges verify with the region's own signer's public key, and only with it
+            data={contract.TRUSTED_KEY_FILE: access.models.signer.public_key_pem},
             opts=target.opts(self),
         )
         trainer = args.images[Image.TRAINER]
+        global_models = args.global_models
+        if global_models is None:
+            raise ValueError(
+                f"region {region.name}: no global registry to publish to or follow "
+                f"(the home {args.config.home}'s ClusterAccess.global_models)"
+            )
         if args.superlink_address is None:
             superlink = SuperLink(
                 f"{name}-superlink",
@@ -95,7 +102,7 @@ class RegionWorkloads(pulumi.ComponentResource):
                     image=trainer,
                     trust=args.trust,
                     identity=access.trainer_identity,
-                    global_models=access.global_models,
+                    global_models=global_models,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -116,26 +123,20 @@ class RegionWorkloads(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
-        if access.models is not None:
-            if args.global_models is None:
-                raise ValueError(
-                    f"region {region.name}: it has a model registry but no global registry to follow "
-                    f"(the home {args.config.home}'s ClusterAccess.global_models)"
-                )
-            Localizer(
-                f"{name}-localizer",
-                LocalizerArgs(
-                    target=target,
-                    image=trainer,
-                    models=access.models,
-                    global_models=args.global_models,
-                    data_url=access.data_url,
-                    identity=access.localizer_identity,
-                ),
-                pulumi.ResourceOptions(parent=self),
-            )
+        Localizer(
+            f"{name}-localizer",
+            LocalizerArgs(
+                target=target,
+                image=trainer,
+                models=access.models,
+                global_models=global_models,
+                data_url=access.data_url,
+                identity=access.localizer_identity,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
         models = ModelSource(
-            registry_url=access.model_registry_url,
+            registry_url=access.models.read_url,
             trusted_key_config_map=trusted_key.metadata.name,
             identity=access.server_identity,
         )

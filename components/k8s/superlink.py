@@ -61,8 +61,8 @@ class SuperLinkArgs:
     trust: FederationTrust  # signs the SuperLink's certificate; knows every node key
     identity: WorkloadIdentity  # the trainer's cloud identity at home
     # The home's global registry: where the ServerApp publishes each run's global model, signed
-    # by its signer (workloads/trainer/publish.py). None: the model stays on the state volume.
-    global_models: ModelRegistry | None = None
+    # by its signer (workloads/trainer/publish.py).
+    global_models: ModelRegistry
 
 
 class SuperLink(pulumi.ComponentResource):
@@ -117,13 +117,10 @@ class SuperLink(pulumi.ComponentResource):
             secret_type="kubernetes.io/tls",
         )
         # The global model's signer: a KMS key ref, or a PEM key mounted from this Secret
-        # (key_ref = contract.SIGNING_KEY_PATH). Without a global registry, the trust's key as before.
-        publishing: dict[str, pulumi.Input[str]] = {}
-        signing_pem: pulumi.Input[str] | None = trust.signing_private_key_pem
-        if args.global_models is not None:
-            signer = args.global_models.signer
-            publishing = contract.global_publish_env(args.global_models.store_url, signer.key_ref)
-            signing_pem = signer.private_key_pem
+        # (key_ref = contract.SIGNING_KEY_PATH) on an existing cluster, which has no KMS.
+        signer = args.global_models.signer
+        publishing = contract.global_publish_env(args.global_models.store_url, signer.key_ref)
+        signing_pem = signer.private_key_pem
         signing_volumes: list[k8s.core.v1.VolumeArgs] = []
         signing_mounts: list[k8s.core.v1.VolumeMountArgs] = []
         if signing_pem is not None:
@@ -172,7 +169,6 @@ class SuperLink(pulumi.ComponentResource):
                 **FLOWER_ENV,
                 contract.ENV_REGION: target.region.name,
                 contract.ENV_MODEL_NAME: contract.MODEL_NAME,
-                contract.ENV_SIGNING_KEY: contract.SIGNING_KEY_PATH,
                 **publishing,
             },
             ports={"health": contract.FLOWER_HEALTH_PORT, "metrics": contract.TRAINER_METRICS_PORT},

@@ -4,8 +4,9 @@ One per stack, created before any region:
 - a private CA (ECDSA P-384) that signs the SuperLink's server certificate; SuperNodes trust
   only it (`--root-certificates`), so no public CA can impersonate the SuperLink;
 - one node-auth key per region (ECDSA P-384, OpenSSH format as Flower reads it); the
-  SuperLink runs with `--enable-supernode-auth` and admits only the registered public keys;
-- the Ed25519 key that signs model artifacts (private half at home, public half everywhere).
+  SuperLink runs with `--enable-supernode-auth` and admits only the registered public keys.
+Model artifacts are signed by each region's own key (`ClusterAccess.models.signer`: a cloud KMS
+key, or on an existing cluster a key of its own), never by a key of the whole federation.
 
 Why Pulumi and not stack secrets or cert-manager: the SuperLink certificate must name its
 load balancer's host name, known only once the Service exists; Pulumi can sign it then, in
@@ -47,8 +48,6 @@ class FederationTrustArgs:
 class FederationTrust(pulumi.ComponentResource):
     ca_cert_pem: pulumi.Output[str]
     node_keys: dict[str, NodeKey]  # region name -> its SuperNode's key
-    signing_private_key_pem: pulumi.Output[str]
-    signing_public_key_pem: pulumi.Output[str]
 
     def __init__(self, name: str, args: FederationTrustArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:FederationTrust", name, None, opts)
@@ -68,12 +67,7 @@ class FederationTrust(pulumi.ComponentResource):
         for region in args.config.regions:
             key = _ecdsa_p384(f"{name}-node-{region.name}", self)
             self.node_keys[region.name] = NodeKey(key.private_key_openssh, key.public_key_openssh)
-        signing = tls.PrivateKey(
-            f"{name}-artifact-signing", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
-        )
-        self.signing_private_key_pem = signing.private_key_pem
-        self.signing_public_key_pem = signing.public_key_pem
-        self.register_outputs({"caCertPem": self.ca_cert_pem, "signingPublicKeyPem": self.signing_public_key_pem})
+        self.register_outputs({"caCertPem": self.ca_cert_pem})
 
     def node_key(self, region: str) -> NodeKey:
         if region not in self.node_keys:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from components.cluster_access import ClusterAccess
 from components.config import Region
-from components.existing_cluster import SIGNING_KEY_PATH, ExistingCluster, ExistingClusterArgs, data_volume_url
+from components.existing_cluster import ExistingCluster, ExistingClusterArgs, data_volume_url
 from components.pulumi_internals import is_secret, resolved
 from meridian.mocks import Inventory, run_under_mocks
 from tests.components.cloud_queries import config_of, named
@@ -27,7 +27,8 @@ def test_onprem_uses_one_pinned_context_per_cluster_and_no_cloud(inventory_of: C
         exported = inventory.outputs["regions"][region.name]
         assert exported["dataUrl"] == data_volume_url(target.data_volume_claim) == f"pvc://{target.data_volume_claim}"
         assert exported["imageRegistry"] == target.image_registry
-    assert inventory.outputs["modelRegistryUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
+        assert exported["modelRegistryUrl"] == target.model_registry_url
+    assert inventory.outputs["globalModelUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
 
 
 def test_images_for_an_existing_cluster_go_to_its_configured_registry(inventory_of: Callable[[str], Inventory]) -> None:
@@ -52,7 +53,7 @@ def test_an_existing_cluster_signs_with_its_own_generated_ed25519_key_mounted_fr
     assert key.inputs == {"algorithm": "ED25519"} and key.parent == region.name
     assert access.models is not None
     signer = access.models.signer
-    assert signer.key_ref == SIGNING_KEY_PATH == f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}"
+    assert signer.key_ref == contract.SIGNING_KEY_PATH == f"{contract.KEYS_MOUNT}/{contract.SIGNING_KEY_FILE}"
     assert resolved(signer.public_key_pem) == key.outputs["publicKeyPem"]
     assert resolved(signer.private_key_pem) == key.outputs["privateKeyPem"]
     # The private half stays a secret in everything derived from it; readers get the public half.

@@ -94,11 +94,21 @@ def test_exports_name_every_region_and_the_global_entry_points(stack: str, inven
     assert all(v["inferenceEndpoint"] for v in outputs["regions"].values())
     if config.home_region.cloud is Cloud.KUBERNETES:
         assert "inferenceDnsName" not in outputs
-        assert outputs["modelRegistryUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
+        # an existing cluster reads the operator's registry, which also holds the global model
+        for region in config.regions:
+            assert region.kubernetes is not None
+            assert outputs["regions"][region.name]["modelRegistryUrl"] == region.kubernetes.model_registry_url
+        assert outputs["globalModelUrl"] == config.home_region.kubernetes.model_registry_url  # type: ignore[union-attr]
     else:
         assert outputs["inferenceDnsName"] == f"inference.{config.dns.domain}"
         if config.cdn.enabled:
-            assert outputs["modelRegistryUrl"] == outputs["registryCdnUrl"] == f"https://models.{config.dns.domain}"
+            cdn = f"https://models.{config.dns.domain}"
+            assert outputs["registryCdnUrl"] == cdn
+            assert outputs["globalModelUrl"] == f"{cdn}/global"
+            # every region of the home's cloud reads its own registry through its CDN path
+            for region in config.regions:
+                if region.cloud is config.home_region.cloud:
+                    assert outputs["regions"][region.name]["modelRegistryUrl"] == f"{cdn}/{region.name}"
 
 
 def test_every_taggable_resource_carries_the_stacks_tags(stack: str, inventory: Inventory) -> None:
@@ -169,8 +179,11 @@ def test_without_a_cdn_a_single_cloud_fleet_reads_the_registry_bucket() -> None:
     config = stack.model_copy(update={"cdn": stack.cdn.model_copy(update={"enabled": False})})
     inventory = run_program(config, "aws-prod", providers={})
     assert inventory.of_type("aws:cloudfront/distribution:Distribution") == []
-    registry = inventory.outputs["modelRegistryUrl"]
-    assert registry == "s3://us-east-1-registry"
+    # each region reads its own registry bucket (in its zone), the localizers the home's global/
+    assert {n: v["modelRegistryUrl"] for n, v in inventory.outputs["regions"].items()} == {
+        r.name: f"s3://{r.name}-registry/{r.name}" for r in config.regions
+    }
+    assert inventory.outputs["globalModelUrl"] == "s3://us-east-1-registry/global"
     assert {v["dataUrl"] for v in inventory.outputs["regions"].values()} == {
         f"s3://{r.name}-data" for r in config.regions
     }

@@ -67,7 +67,7 @@ def _from_components(config: StackConfig) -> Deployed:
         superlink_address=outputs[config.home]["superlinkAddress"],
         inference_endpoints={r.name: outputs[r.name]["inferenceEndpoint"] for r in regions},
         image_registries={n: str(a.image_registry) for n, a in accesses.items()},
-        model_registry_urls={n: str(a.model_registry_url) for n, a in accesses.items()},
+        model_registry_urls={n: str(a.models.read_url) for n, a in accesses.items()},
         edge_endpoints={r.name: outputs[r.name]["edge_endpoints"] for r in regions},
     )
 
@@ -80,8 +80,7 @@ def _from_program(config: StackConfig, inventory: Inventory) -> Deployed:
         superlink_address=inventory.outputs["superlinkAddress"],
         inference_endpoints={n: r["inferenceEndpoint"] for n, r in regions.items()},
         image_registries={n: r["imageRegistry"] for n, r in regions.items()},
-        model_registry_urls=dict.fromkeys(regions, inventory.outputs["modelRegistryUrl"])
-        | {r.name: r.kubernetes.model_registry_url for r in config.regions if r.kubernetes},
+        model_registry_urls={n: r["modelRegistryUrl"] for n, r in regions.items()},
         edge_endpoints=None,
     )
 

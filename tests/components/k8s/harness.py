@@ -37,9 +37,9 @@ def _identity(region: Region, role: str) -> WorkloadIdentity:
     return WorkloadIdentity({key: value.format(region=region.name, role=role)})
 
 
-# What the clouds' ClusterAccess.models / .global_models hold (until they fill them themselves):
-# a bucket prefix per region in its zone, read through the CDN path, signed by a KMS key; an
-# existing cluster signs with a PEM key mounted from a Secret.
+# The shape of what the clouds' ClusterAccess.models / .global_models hold: a bucket prefix per
+# region in its zone, read through the CDN path, signed by a KMS key; an existing cluster reads
+# and writes the operator's registry and signs with a PEM key mounted from a Secret.
 PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA{region}\n-----END PUBLIC KEY-----\n"
 PRIVATE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI{region}\n-----END PRIVATE KEY-----\n"
 CDN = "https://models.example.com"
@@ -58,8 +58,11 @@ def _signer(region: Region) -> ArtifactSigner:
 
 def registries(region: Region, home: bool) -> tuple[ModelRegistry, ModelRegistry | None]:
     """The region's own registry, and at home the global one (same signer, `global` prefix)."""
-    bucket = f"{'s3' if region.cloud is not Cloud.GCP else 'gs'}://meridian-models-{region.name}"
     signer = _signer(region)
+    if region.kubernetes is not None:
+        own = ModelRegistry(region.kubernetes.model_store_url, region.kubernetes.model_registry_url, signer)
+        return own, own if home else None
+    bucket = f"{'s3' if region.cloud is not Cloud.GCP else 'gs'}://meridian-models-{region.name}"
     own = ModelRegistry(f"{bucket}/{region.name}", f"{CDN}/{region.name}", signer)
     return own, ModelRegistry(f"{bucket}/global", f"{CDN}/global", signer) if home else None
 
@@ -72,7 +75,6 @@ def access_for(region: Region, home: bool = False) -> ClusterAccess:
             provider=k8s.Provider(f"k8s-{region.name}", context=target.context),
             image_registry=target.image_registry,
             data_url=f"pvc://{target.data_volume_claim}",
-            model_registry_url=target.model_registry_url,
             trainer_identity=_identity(region, "trainer"),
             server_identity=_identity(region, "server"),
             models=models,
@@ -84,7 +86,6 @@ def access_for(region: Region, home: bool = False) -> ClusterAccess:
         provider=k8s.Provider(f"k8s-{region.name}", kubeconfig="{}"),
         image_registry=f"registry.{region.name}.example.com/meridian",
         data_url=f"{scheme}://meridian-data-{region.name}",
-        model_registry_url="https://models.example.com",
         trainer_identity=_identity(region, "trainer"),
         server_identity=_identity(region, "server"),
         models=models,

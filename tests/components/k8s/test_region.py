@@ -93,5 +93,5 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
 
 
 def test_a_region_with_a_registry_but_no_global_registry_to_follow_is_refused() -> None:
-    with pytest.raises(Exception, match="no global registry to follow"):
+    with pytest.raises(Exception, match="no global registry to publish to or follow"):
         _deploy_one("europe-west4", "superlink.example.com:9092", REFS, follow_global=False)

@@ -21,6 +21,17 @@ class MotoS3:
     options: dict[str, Any]  # fsspec (s3fs) storage options for the endpoint
 
 
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """What a pod or an operator's shell holds to reach S3 at `endpoint`: the endpoint and the
+    credentials moto accepts, read by boto3 and s3fs from the environment."""
+    return {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
 @contextmanager
 def moto_s3() -> Iterator[MotoS3]:
     """A moto S3 server on 127.0.0.1, stopped on exit."""

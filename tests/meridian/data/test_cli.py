@@ -13,25 +13,15 @@ import pytest
 
 from meridian.__main__ import main
 from tests.meridian.data.stores import AWS_EU_REGION, STACK, Store, unique_bucket, write_outputs
-from tests.moto_s3 import CREDENTIALS
+from tests.moto_s3 import aws_environment
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _aws_environment(store: Store) -> dict[str, str]:
-    """What an operator's shell holds: the S3 endpoint and the credentials moto accepts."""
-    return {
-        "AWS_ENDPOINT_URL_S3": store.endpoint,
-        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
 
 
 @pytest.fixture
 def aws_shell(s3_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """The in-process CLI sees that environment too."""
-    for name, value in _aws_environment(s3_store).items():
+    for name, value in aws_environment(s3_store.endpoint).items():
         monkeypatch.setenv(name, value)
 
 
@@ -42,7 +32,7 @@ def test_push_then_ls_through_python_dash_m(s3_store: Store, tmp_path: Path) -> 
     shard = os.urandom(50_000)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "shard.npz").write_bytes(shard)
-    env = {**os.environ, **_aws_environment(s3_store)}
+    env = {**os.environ, **aws_environment(s3_store.endpoint)}
     common = [STACK, "--region", AWS_EU_REGION, "--outputs", str(outputs)]
 
     def meridian(*args: str) -> subprocess.CompletedProcess[str]:

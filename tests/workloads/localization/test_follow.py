@@ -15,7 +15,7 @@ import s3fs
 import torch
 from safetensors.torch import save_file
 
-from tests.moto_s3 import CREDENTIALS, moto_s3
+from tests.moto_s3 import aws_environment, moto_s3
 from workloads import contract
 from workloads.localization.__main__ import main
 from workloads.registry import ArtifactId, Variant, fetch_verified, generate_keypair, latest_version
@@ -163,12 +163,7 @@ def test_a_bad_data_url_is_named(home: Home, tmp_path: Path, capsys: pytest.Capt
 def s3_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A moto S3 server, reached as a pod reaches S3: endpoint and credentials from the environment."""
     with moto_s3() as s3:
-        for name, value in {
-            "AWS_ENDPOINT_URL_S3": s3.endpoint,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in aws_environment(s3.endpoint).items():
             monkeypatch.setenv(name, value)
         s3fs.S3FileSystem.clear_instance_cache()  # an instance cached for another endpoint
         for bucket in ("home-registry", "eu-registry", "eu-data"):

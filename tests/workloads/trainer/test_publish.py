@@ -14,7 +14,7 @@ import torch
 from flwr.app import Context, RecordDict
 from safetensors.torch import load_file
 
-from tests.moto_s3 import CREDENTIALS, moto_s3
+from tests.moto_s3 import aws_environment, moto_s3
 from workloads import contract
 from workloads.registry import ArtifactId, Variant, fetch_verified, generate_keypair, latest_version, load_model
 from workloads.registry.store import version_order
@@ -78,10 +78,7 @@ def test_the_server_apps_main_publishes_from_its_environment_to_s3(
     with moto_s3() as s3:
         s3.client.create_bucket(Bucket="home-registry")
         for name, value in {
-            "AWS_ENDPOINT_URL_S3": s3.endpoint,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-            "AWS_DEFAULT_REGION": "us-east-1",
+            **aws_environment(s3.endpoint),
             **contract.global_publish_env(store, str(private)),
         }.items():
             monkeypatch.setenv(name, value)

@@ -128,13 +128,31 @@ def publish(
     return manifest
 
 
+# The `latest` pointer is the one object that changes: served with `Cache-Control: no-store`, no
+# CDN keeps a stale copy (CloudFront with min TTL 0 and Cloud CDN's CACHE_ALL_STATIC both skip
+# such responses), so servers following `latest` see a new version on their next poll rather
+# than after the CDN's default TTL. Artifacts are immutable and cache for as long as the CDN likes.
+NO_STORE = "no-store"
+
+
+def _uncached_write_options(fs: AbstractFileSystem) -> dict[str, Any]:
+    """The object-store option that sets Cache-Control on a write (s3fs passes keywords through
+    to PutObject; gcsfs takes fixed-key metadata); a local directory has no such metadata."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "s3" in protocols:
+        return {"CacheControl": NO_STORE}
+    if "gs" in protocols or "gcs" in protocols:
+        return {"fixed_key_metadata": {"cache_control": NO_STORE}}
+    return {}
+
+
 def _advance_latest(fs: AbstractFileSystem, root: str, artifact: ArtifactId) -> None:
     path = f"{root}/{artifact.latest_path}"
     current = _read_optional(fs, path)
     if current is not None and version_order(json.loads(current)["version"]) >= version_order(artifact.version):
         return
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    fs.pipe_file(path, json.dumps({"version": artifact.version}).encode())
+    fs.pipe_file(path, json.dumps({"version": artifact.version}).encode(), **_uncached_write_options(fs))
 
 
 def is_published(store_url: str, artifact: ArtifactId, *, storage_options: Mapping[str, Any] | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.gcs_emulator import gcs_emulator
 from workloads.registry import (
     ArtifactId,
     ArtifactRejected,
@@ -287,3 +289,42 @@ def test_publishing_over_http_is_refused(
             artifact=artifact(),
             parent_version="1",
         )
+
+
+@pytest.fixture(params=["s3", "gs"])
+def object_store(request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, Any], Callable[[str], str | None]]]:
+    """(registry URL, storage options, the Cache-Control of an object under it): a bucket on moto's
+    S3 server, or on gcp-storage-emulator."""
+    if request.param == "s3":
+        bucket, options = request.getfixturevalue("s3_registry")
+        url = f"{bucket}/cache-control"
+        fs, root = fsspec.core.url_to_fs(url, **options)
+        bucket_name, prefix = root.split("/", 1)
+
+        def s3_cache_control(key: str) -> str | None:
+            head = fsspec.asyn.sync(fs.loop, fs.s3.head_object, Bucket=bucket_name, Key=f"{prefix}/{key}")
+            return head.get("CacheControl")
+
+        yield url, options, s3_cache_control
+        return
+    with gcs_emulator() as gcs:
+        fs = fsspec.filesystem("gs", **gcs.options)
+        fs.mkdir("meridian-registry")
+        url = "gs://meridian-registry/cache-control"
+        yield url, gcs.options, lambda key: fs.info(f"{url}/{key}").get("cacheControl")
+
+
+def test_the_latest_pointer_is_never_cached_by_a_cdn_and_artifacts_may_be(
+    object_store: tuple[str, dict[str, Any], Callable[[str], str | None]],
+    variants: dict[Variant, nn.Module],
+    digits: Task,
+    keys: tuple[Path, Path],
+) -> None:
+    """Servers poll `latest` through the CDN: a cached pointer would hide a new version for the
+    CDN's whole TTL, so the pointer carries Cache-Control: no-store (artifacts are immutable)."""
+    url, options, cache_control = object_store
+    publish(
+        variants[Variant.FP32], digits, url, keys[0], artifact=artifact(), parent_version="1", storage_options=options
+    )
+    assert cache_control(artifact().latest_path) == "no-store"
+    assert cache_control(f"{artifact().path}/{WEIGHTS_FILE}") is None

@@ -13,6 +13,8 @@ import pulumi_aws as aws
 from components.aws.account import Account
 from components.aws.keys import customer_key
 
+INCOMPLETE_UPLOAD_DAYS = 7  # multipart parts of an upload that never completed are aborted after this
+
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
@@ -103,6 +105,25 @@ class SecureBucket(pulumi.ComponentResource):
                         sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
                     ),
                     bucket_key_enabled=True,  # fewer KMS calls per object, same key
+                )
+            ],
+            opts=child,
+        )
+        # A push or publish cut off mid-upload leaves invisible multipart parts that are billed
+        # until aborted: S3 aborts them after a week (AWS's recommended rule, S3 user guide
+        # "Configuring a bucket lifecycle configuration to delete incomplete multipart uploads",
+        # read 2026-11-30). Whole objects are never touched.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="abort-incomplete-multipart-uploads",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=INCOMPLETE_UPLOAD_DAYS
+                    ),
                 )
             ],
             opts=child,

@@ -4,6 +4,7 @@ replication."""
 
 from __future__ import annotations
 
+from components.aws.storage import INCOMPLETE_UPLOAD_DAYS
 from components.catalog import Cloud
 from meridian.mocks import Inventory
 from tests.components.aws.arns import bucket_arn, key_arn
@@ -49,6 +50,19 @@ def test_every_bucket_is_encrypted_versioned_private_and_tls_only(stack: str, in
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert set(deny["Resource"]) == {bucket_arn(bucket), f"{bucket_arn(bucket)}/*"}
         assert policy.inputs["region"] == bucket.region  # whichever provider registers it
+
+
+def test_every_bucket_aborts_incomplete_uploads_and_expires_nothing_else(stack: str, inventory: Inventory) -> None:
+    """An interrupted `meridian data push` or publish leaves invisible, billed multipart parts."""
+    for bucket in inventory.of_type(BUCKET):
+        lifecycle = named(
+            inventory, f"{bucket.name}-lifecycle", "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+        )
+        assert lifecycle.inputs["bucket"] == mock_id(bucket)
+        (rule,) = lifecycle.inputs["rules"]
+        assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+        assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": INCOMPLETE_UPLOAD_DAYS}
+        assert not {"expiration", "noncurrentVersionExpiration", "transitions"} & rule.keys()
 
 
 def test_no_bucket_replicates_anywhere(inventory: Inventory) -> None:

@@ -25,7 +25,7 @@ class CloudRegionArgs:
     region: Region
     stack: str
     cidr: str  # this region's /16
-    model_registry_url: str | None  # the CDN's URL; None: read the registry bucket directly
+    model_registry_url: str | None  # the URL of the CDN serving this cloud's registries; None: the bucket
     tags: dict[str, str]  # the stack's: the region's provider puts them on every resource it creates
 
     @property

@@ -25,7 +25,14 @@ from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
 from components.gcp.services import ProjectServices
 from components.geo import RegionalEndpoint, routing_locations
-from components.global_routing import AwsHome, GcpHome, GlobalRouting, GlobalRoutingArgs, registry_cdn_url
+from components.global_routing import (
+    AwsHome,
+    GcpHome,
+    GcpRegistries,
+    GlobalRouting,
+    GlobalRoutingArgs,
+    registry_cdn_url,
+)
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
@@ -83,7 +90,6 @@ class Fleet(pulumi.ComponentResource):
         super().__init__("meridian:fleet:Fleet", name, None, opts)
 
         tags = config.tags.as_dict(stack)
-        registry_url = fleet_registry_url(config)
         image_tag = f"{stack}-{workloads_digest()}"
         ordered = [home, *[r for r in config.regions if r.name != home.name]]
 
@@ -101,6 +107,7 @@ class Fleet(pulumi.ComponentResource):
         aws_registries: dict[str, aws.s3.Bucket] = {}  # every AWS region's, for the CDN
         gcp_registry: pulumi.Output[str] | None = None
         gcp_home: GcpRegion | None = None
+        gcp_first: GcpRegion | None = None  # its provider and project serve an AWS home's Cloud CDN
         gcp_registries: dict[str, gcp.storage.Bucket] = {}  # every GCP region's, for the CDN
         global_home: AwsHome | GcpHome | None = None
         aws_providers: dict[str, aws.Provider] = {}
@@ -118,7 +125,7 @@ class Fleet(pulumi.ComponentResource):
                     region=region,
                     stack=stack,
                     cidr=region_cidr(region.cloud, region.name),
-                    model_registry_url=registry_url,
+                    model_registry_url=registry_cdn_url(config, region.cloud),
                     tags=tags,
                 )
                 if region.cloud is Cloud.AWS:
@@ -137,7 +144,7 @@ class Fleet(pulumi.ComponentResource):
                         ),
                         opts=child,
                     )
-                    gcp_services = built.services
+                    gcp_services, gcp_first = built.services, gcp_first or built
                     gcp_registries[region.name] = built.registry_bucket.bucket
                     if region is home:
                         gcp_home, gcp_registry = built, built.registry_bucket.bucket.name
@@ -169,6 +176,9 @@ class Fleet(pulumi.ComponentResource):
                 provider=aws_providers[home.name],
                 us_east_1=certificate_provider(aws_providers, tags, parent=self),
                 registry_buckets=aws_registries,
+                gcp=GcpRegistries(provider=gcp_first.provider, project=gcp_first.project, buckets=gcp_registries)
+                if gcp_first
+                else None,
             )
 
         self.routing = None
@@ -211,6 +221,8 @@ class Fleet(pulumi.ComponentResource):
                 "inferenceDnsName": self.routing.inference_name,
                 "registryCdnUrl": self.routing.registry_url,
             }
+            if self.routing.gcp_registry_url is not None:
+                self.exports["gcpRegistryCdnUrl"] = self.routing.gcp_registry_url
             if self.routing.name_servers is not None:  # a zone of its own, to delegate to
                 self.exports["nameServers"] = self.routing.name_servers
         self.register_outputs(self.exports)

@@ -2,7 +2,9 @@
 domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
 inference endpoint at `inference.<domain>`, and the CDN in front of the model registries at
 `models.<domain>`: `/<region>/*` serves each region of the home's cloud from its own registry
-bucket, `/global/*` the home's global model.
+bucket, `/global/*` the home's global model. CloudFront reaches S3 only, so an AWS home with GCP
+regions also serves theirs through Cloud CDN at `models-gcp.<domain>` (same `/<region>/*` paths,
+named in the home's Route53 zone); the global model stays on CloudFront.
 
 The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
 must delegate to before the certificates validate, or an existing, delegated one named by
@@ -35,17 +37,43 @@ from workloads.contract import HTTP_PORT
 
 INFERENCE_LABEL = "inference"  # clients resolve inference.<domain>
 REGISTRY_LABEL = "models"  # the registry CDN answers at models.<domain>
+GCP_REGISTRY_LABEL = "models-gcp"  # an AWS home's Cloud CDN for its GCP regions' registries
 
 
 def inference_name(config: StackConfig) -> str:
     return f"{INFERENCE_LABEL}.{config.dns.domain}"
 
 
-def registry_cdn_url(config: StackConfig) -> str | None:
-    """Where every region reads artifacts, known before anything exists; None without a CDN."""
-    if not config.cdn.enabled or config.home_region.cloud is Cloud.KUBERNETES:
+def registry_cdn_host(config: StackConfig, cloud: Cloud) -> str | None:
+    """The host name of the CDN serving `cloud`'s registry buckets, known before anything exists;
+    None where none does (CDN off, an existing-cluster home, AWS regions of a GCP home, which the
+    Fleet refuses). The home's cloud is served at models.<domain>; GCP regions of an AWS home at
+    models-gcp.<domain>, as CloudFront's origin access control reaches S3 only."""
+    home = config.home_region.cloud
+    if not config.cdn.enabled or home is Cloud.KUBERNETES or cloud is Cloud.KUBERNETES:
         return None
-    return f"https://{REGISTRY_LABEL}.{config.dns.domain}"
+    if cloud is home:
+        return f"{REGISTRY_LABEL}.{config.dns.domain}"
+    if (home, cloud) == (Cloud.AWS, Cloud.GCP):
+        return f"{GCP_REGISTRY_LABEL}.{config.dns.domain}"
+    return None
+
+
+def registry_cdn_url(config: StackConfig, cloud: Cloud | None = None) -> str | None:
+    """Where the regions of `cloud` (default: the home's, which also serves the global model)
+    read artifacts: `https://<cdn>`, under which each region's are at `/<region>`; None: from the
+    buckets themselves."""
+    host = registry_cdn_host(config, cloud or config.home_region.cloud)
+    return f"https://{host}" if host else None
+
+
+@dataclass(frozen=True)
+class GcpRegistries:
+    """An AWS home's GCP regions, for the Cloud CDN that serves their registries."""
+
+    provider: gcp.Provider  # the first GCP region's: the load balancer and CDN are global
+    project: Project
+    buckets: Mapping[str, gcp.storage.Bucket]  # every GCP region's own registry
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,7 @@ class AwsHome:
     provider: aws.Provider  # the home region's: Route53 and CloudFront are global services
     us_east_1: aws.Provider  # CloudFront certificates live in us-east-1 only
     registry_buckets: dict[str, aws.s3.Bucket]  # every AWS region's (the CDN serves each at /<region>)
+    gcp: GcpRegistries | None = None  # the stack's GCP regions, if any
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,7 @@ class GlobalRoutingArgs:
 class GlobalRouting(pulumi.ComponentResource):
     inference_name: str
     registry_url: str | None
+    gcp_registry_url: str | None  # an AWS home's Cloud CDN for its GCP regions; None: none
     # the created zone's name servers, to delegate the domain to; None: an existing zone
     name_servers: pulumi.Output[Sequence[str]] | None
 
@@ -83,6 +113,7 @@ class GlobalRouting(pulumi.ComponentResource):
         domain = config.dns.domain
         self.inference_name = inference_name(config)
         self.registry_url = registry_cdn_url(config)
+        self.gcp_registry_url = None
         registry_domain = f"{REGISTRY_LABEL}.{domain}"
         home = args.home
         # The same name over the same endpoints whichever cloud serves the zone.
@@ -113,6 +144,30 @@ class GlobalRouting(pulumi.ComponentResource):
                     ),
                     opts=component,
                 )
+            gcp_domain = registry_cdn_host(config, Cloud.GCP)
+            if home.gcp is not None and gcp_domain is not None:
+                on_gcp = pulumi.ResourceOptions(parent=self, providers=[home.gcp.provider])
+                cdn = GcpRegistryCdn(
+                    f"{name}-gcp-registry-cdn",
+                    GcpRegistryCdnArgs(
+                        buckets=home.gcp.buckets,
+                        home=None,  # the global model is CloudFront's
+                        domain_name=gcp_domain,
+                        project=home.gcp.project,
+                        settings=config.cdn,
+                    ),
+                    opts=on_gcp,
+                )
+                aws.route53.Record(
+                    f"{name}-gcp-registry",
+                    zone_id=zone.id,
+                    name=gcp_domain,
+                    type="A",
+                    ttl=config.dns.ttl_seconds,
+                    records=[cdn.address.address],
+                    opts=child,
+                )
+                self.gcp_registry_url = cdn.url
         else:
             zone = managed_zone(f"{name}-zone", f"meridian-{args.stack}", domain, home.project.id, existing, child)
             GeoRouting(
@@ -147,6 +202,7 @@ class GlobalRouting(pulumi.ComponentResource):
             {
                 "inferenceName": self.inference_name,
                 "registryUrl": self.registry_url,
+                "gcpRegistryUrl": self.gcp_registry_url,
                 "nameServers": self.name_servers,
             }
         )

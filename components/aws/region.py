@@ -30,7 +30,6 @@ from components.aws.network import AwsNetwork, NetworkArgs
 from components.aws.providers import regional_provider
 from components.aws.registry import ImageRepositories, ImageRepositoriesArgs
 from components.aws.storage import SecureBucket, SecureBucketArgs
-from components.catalog import Cloud
 from components.cloud_region import GLOBAL_MODELS, CloudRegionArgs, artifact_prefix
 from components.cluster_access import (
     ClusterAccess,
@@ -156,7 +155,7 @@ class AwsRegion(pulumi.ComponentResource):
             )
         # The AWS home's CloudFront (components/global_routing.py) serves every AWS region's
         # registry at `<cdn>/<region>`; with the CDN off or another home, readers use the bucket.
-        cdn_url = common.model_registry_url if common.config.home_region.cloud is Cloud.AWS else None
+        cdn_url = common.model_registry_url
 
         def bucket(purpose: str, cdn: str | None = None) -> SecureBucket:
             return SecureBucket(

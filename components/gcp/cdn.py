@@ -1,9 +1,9 @@
 """Cloud CDN in front of the model registries: a global external HTTPS load balancer
-(Google-managed certificate, TLS 1.2+, no HTTP listener) served at `models.<domain>`, with one
-CDN-enabled backend bucket per GCP region's registry bucket. Each region's artifacts live under
-`<region>/` in its own bucket and are served at `/<region>/*`; the home's bucket also serves
-`/global/*` (the global model) and whatever path no rule names. Paths map to object names as
-they are: no rewriting."""
+(Google-managed certificate, TLS 1.2+, no HTTP listener) served at `models.<domain>` (a GCP
+home) or `models-gcp.<domain>` (the GCP regions of an AWS home), with one CDN-enabled backend
+bucket per GCP region's registry bucket. Each region's artifacts live under `<region>/` in its
+own bucket and are served at `/<region>/*`; a GCP home's bucket also serves `/global/*` (the
+global model). Paths map to object names as they are: no rewriting."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ MAX_TTL_SECONDS = 31_536_000
 @dataclass(frozen=True)
 class RegistryCdnArgs:
     buckets: Mapping[str, gcp.storage.Bucket]  # region -> its registry bucket
-    home: str  # the region whose bucket holds the global model
+    home: str | None  # the region whose bucket holds the global model; None: not served here
     domain_name: str  # e.g. models.eu.example.com
     project: Project
     settings: Cdn
@@ -66,18 +66,24 @@ class RegistryCdn(pulumi.ComponentResource):
             )
 
         backends = {region: backend(region, bucket) for region, bucket in args.buckets.items()}
-        home = backends[args.home].self_link
         routes = {f"/{region}/*": b.self_link for region, b in backends.items()}
-        routes[f"/{GLOBAL_MODELS}/*"] = home
+        if args.home is not None:
+            routes[f"/{GLOBAL_MODELS}/*"] = backends[args.home].self_link
+        # What no rule names goes to the URL map's default (a service, a redirect or a route
+        # action; compute v1 UrlMap reference, read 2026-11-30): the home's bucket, else the
+        # first region's. Paths are object names and each bucket holds only its own region's
+        # prefix (and the home's `global/`), which only its publishers may write, so such a path
+        # finds no object there: 404, never another region's artifact.
+        default = backends[args.home or next(iter(backends))].self_link
         url_map = gcp.compute.URLMap(
             f"{name}-urls",
             project=project,
-            default_service=home,
+            default_service=default,
             host_rules=[gcp.compute.URLMapHostRuleArgs(hosts=[args.domain_name], path_matcher="registries")],
             path_matchers=[
                 gcp.compute.URLMapPathMatcherArgs(
                     name="registries",
-                    default_service=home,
+                    default_service=default,
                     path_rules=[
                         gcp.compute.URLMapPathMatcherPathRuleArgs(paths=[path], service=service)
                         for path, service in routes.items()

@@ -37,12 +37,6 @@ from components.gcp.signing import ModelSigner, ModelSignerArgs
 from components.gcp.storage import GcsBucket, GcsBucketArgs
 
 
-def cdn_fronts_gcp(common: CloudRegionArgs) -> bool:
-    """The stack's CDN is its home cloud's, and reaches that cloud's buckets only: a GCP
-    region's registry is on it when the home is on GCP too (components/global_routing.py)."""
-    return common.model_registry_url is not None and common.config.home_region.cloud is Cloud.GCP
-
-
 def account_suffix(stack: str, region: str) -> str:
     """Service account ids are 6-30 characters and project-wide: a stable short hash."""
     return hashlib.sha256(f"{stack}/{region}".encode()).hexdigest()[:8]
@@ -190,10 +184,10 @@ class GcpRegion(pulumi.ComponentResource):
         )
 
         def models(prefix: str) -> ModelRegistry:
-            """Where this bucket's `prefix` is published, and read: through the CDN where it
-            fronts this cloud's buckets (a GCP home's), else from the bucket itself."""
+            """Where this bucket's `prefix` is published, and read: through the Cloud CDN
+            serving GCP's registries (components/global_routing.py), else from the bucket itself."""
             store = pulumi.Output.format("gs://{0}/{1}", registry, prefix)
-            read = f"{common.model_registry_url}/{prefix}" if cdn_fronts_gcp(common) else store
+            read = f"{common.model_registry_url}/{prefix}" if common.model_registry_url else store
             return ModelRegistry(store_url=store, read_url=read, signer=self.signer.signer)
 
         self.access = ClusterAccess(

@@ -105,10 +105,14 @@ def test_exports_name_every_region_and_the_global_entry_points(stack: str, inven
             cdn = f"https://models.{config.dns.domain}"
             assert outputs["registryCdnUrl"] == cdn
             assert outputs["globalModelUrl"] == f"{cdn}/global"
-            # every region of the home's cloud reads its own registry through its CDN path
-            for region in config.regions:
-                if region.cloud is config.home_region.cloud:
-                    assert outputs["regions"][region.name]["modelRegistryUrl"] == f"{cdn}/{region.name}"
+            # every region reads its own registry through its CDN path: the home cloud's CDN, or
+            # for GCP regions of an AWS home the Cloud CDN beside CloudFront (which reaches S3 only)
+            gcp_cdn = f"https://models-gcp.{config.dns.domain}"
+            for region in (r for r in config.regions if r.cloud is not Cloud.KUBERNETES):
+                own = cdn if region.cloud is config.home_region.cloud else gcp_cdn
+                assert outputs["regions"][region.name]["modelRegistryUrl"] == f"{own}/{region.name}"
+            has_gcp_cdn = config.home_region.cloud is Cloud.AWS and any(r.cloud is Cloud.GCP for r in config.regions)
+            assert outputs.get("gcpRegistryCdnUrl") == (gcp_cdn if has_gcp_cdn else None)
 
 
 def test_every_taggable_resource_carries_the_stacks_tags(stack: str, inventory: Inventory) -> None:

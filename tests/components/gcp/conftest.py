@@ -14,7 +14,7 @@ from components.pulumi_internals import resolved
 from meridian.mocks import Inventory, run_under_mocks
 from meridian.preview import provider_config
 
-GCP_STACKS = ("gcp-eu", "multicloud-prod")  # every shipped stack with GCP regions
+GCP_STACKS = ("gcp-eu", "multicloud-prod", "dev")  # every shipped stack with GCP regions
 
 
 @dataclass(frozen=True)

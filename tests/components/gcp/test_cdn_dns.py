@@ -1,7 +1,9 @@
-"""At a GCP home: Cloud CDN serves every GCP region's registry bucket (path `/<region>/*`, the
-global model at `/global/*`) through one global HTTPS load balancer (managed certificate,
-TLS 1.2+, no HTTP listener), and Cloud DNS answers the inference name by the
-client's location with health checks on every regional endpoint."""
+"""Cloud CDN serves every GCP region's registry bucket (path `/<region>/*`) through one global
+HTTPS load balancer (managed certificate, TLS 1.2+, no HTTP listener): at a GCP home at
+`models.<domain>`, where the home's bucket also serves the global model at `/global/*`; at an
+AWS home with GCP regions at `models-gcp.<domain>`, named in the home's Route53 zone, beside
+CloudFront, which reaches S3 only and keeps the global model. At a GCP home, Cloud DNS answers
+the inference name by the client's location with health checks on every regional endpoint."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from components.geo import routing_locations
 from components.global_routing import inference_name
 from meridian.mocks import Inventory
 from meridian.preview import provider_config, run_program
-from tests.components.cloud_queries import config_of, mock_id, named
+from tests.components.cloud_queries import config_of, mock_id, named, regions_on
 from workloads.contract import HTTP_PORT
 
 GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
@@ -25,47 +27,81 @@ def _gcp_home(stack: str) -> bool:
     return config_of(stack).home_region.cloud is Cloud.GCP
 
 
+def _gcp_cdn(stack: str) -> tuple[str, str] | None:
+    """The Cloud CDN serving the stack's GCP registries, as (component name, host name); None:
+    no CDN, or no GCP region."""
+    config = config_of(stack)
+    if not (config.cdn.enabled and regions_on(stack, Cloud.GCP)):
+        return None
+    if _gcp_home(stack):
+        return "global-registry-cdn", f"models.{config.dns.domain}"
+    return "global-gcp-registry-cdn", f"models-gcp.{config.dns.domain}"
+
+
 def test_registry_cdn_is_https_only_through_private_buckets(stack: str, inventory: Inventory) -> None:
     backends = inventory.of_type("gcp:compute/backendBucket:BackendBucket")
-    config = config_of(stack)
-    if not (_gcp_home(stack) and config.cdn.enabled):
+    cdn = _gcp_cdn(stack)
+    if cdn is None:
         assert backends == []
         return
+    name, host = cdn
     rules = inventory.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
     assert [r.inputs["portRange"] for r in rules] == ["443"]  # no HTTP listener at all
     assert inventory.of_type("gcp:compute/targetHttpProxy:TargetHttpProxy") == []
-    tls = named(inventory, "global-registry-cdn-tls", "gcp:compute/sSLPolicy:SSLPolicy").inputs
+    tls = named(inventory, f"{name}-tls", "gcp:compute/sSLPolicy:SSLPolicy").inputs
     assert tls["minTlsVersion"] == "TLS_1_2" and tls["profile"] == "MODERN"
-    cert = named(inventory, "global-registry-cdn-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
-    assert cert.inputs["managed"]["domains"] == [f"models.{config.dns.domain}"]
+    cert = named(inventory, f"{name}-cert", "gcp:compute/managedSslCertificate:ManagedSslCertificate")
+    assert cert.inputs["managed"]["domains"] == [host]
 
 
-def test_each_regions_registry_has_a_cdn_backend_at_its_own_path_and_global_is_the_homes(
+def test_each_regions_registry_has_a_cdn_backend_at_its_own_path_and_global_is_a_gcp_homes(
     stack: str, inventory: Inventory
 ) -> None:
-    config = config_of(stack)
-    if not (_gcp_home(stack) and config.cdn.enabled):
+    cdn = _gcp_cdn(stack)
+    if cdn is None:
         return
-    regions = [r.name for r in config.regions if r.cloud is Cloud.GCP]
+    (name, host), config = cdn, config_of(stack)
+    regions = [r.name for r in regions_on(stack, Cloud.GCP)]
     backends = {b.name: b for b in inventory.of_type("gcp:compute/backendBucket:BackendBucket")}
-    assert sorted(backends) == sorted(f"global-registry-cdn-{r}-backend" for r in regions)
+    assert sorted(backends) == sorted(f"{name}-{r}-backend" for r in regions)
     for region in regions:
-        backend = backends[f"global-registry-cdn-{region}-backend"].inputs
+        backend = backends[f"{name}-{region}-backend"].inputs
         assert backend["bucketName"] == f"{region}-registry" and backend["enableCdn"] is True
-        fill = named(inventory, f"global-registry-cdn-{region}-cache-fill", GRANT).inputs
+        fill = named(inventory, f"{name}-{region}-cache-fill", GRANT).inputs
         assert fill["bucket"] == f"{region}-registry" and fill["role"] == "roles/storage.objectViewer"
         assert fill["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
 
-    url_map = named(inventory, "global-registry-cdn-urls", "gcp:compute/uRLMap:URLMap").inputs
-    (host,) = url_map["hostRules"]
-    assert host["hosts"] == [f"models.{config.dns.domain}"]
+    url_map = named(inventory, f"{name}-urls", "gcp:compute/uRLMap:URLMap").inputs
+    (host_rule,) = url_map["hostRules"]
+    assert host_rule["hosts"] == [host]
     (matcher,) = url_map["pathMatchers"]
-    assert matcher["name"] == host["pathMatcher"]
+    assert matcher["name"] == host_rule["pathMatcher"]
     link = {b.name: b.outputs["selfLink"] for b in backends.values()}
     routes = {path: rule["service"] for rule in matcher["pathRules"] for path in rule["paths"]}
-    home = link[f"global-registry-cdn-{config.home}-backend"]
-    assert routes == {f"/{r}/*": link[f"global-registry-cdn-{r}-backend"] for r in regions} | {"/global/*": home}
-    assert url_map["defaultService"] == matcher["defaultService"] == home
+    own = {f"/{r}/*": link[f"{name}-{r}-backend"] for r in regions}
+    if _gcp_home(stack):
+        home = link[f"{name}-{config.home}-backend"]
+        assert routes == own | {"/global/*": home}
+        assert url_map["defaultService"] == matcher["defaultService"] == home
+    else:
+        # The global model is CloudFront's; a path no rule names reaches the first GCP region's
+        # bucket, which holds only `<region>/` objects: a miss, not another region's artifact.
+        assert routes == own
+        assert url_map["defaultService"] == matcher["defaultService"] == link[f"{name}-{regions[0]}-backend"]
+
+
+def test_an_aws_homes_zone_names_the_gcp_registries_cdn(stack: str, inventory: Inventory) -> None:
+    cdn = _gcp_cdn(stack)
+    records = {r.name: r for r in inventory.of_type("aws:route53/record:Record")}
+    if cdn is None or _gcp_home(stack):
+        assert "global-gcp-registry" not in records
+        return
+    name, host = cdn
+    record = records["global-gcp-registry"]
+    address = named(inventory, f"{name}-ip", "gcp:compute/globalAddress:GlobalAddress").outputs["address"]
+    assert (record.inputs["name"], record.inputs["type"], record.inputs["records"]) == (host, "A", [address])
+    assert record.inputs["zoneId"] == records["global-registry-cdn-alias"].inputs["zoneId"]  # CloudFront's zone
+    assert inventory.outputs["gcpRegistryCdnUrl"] == f"https://{host}"
 
 
 def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, inventory: Inventory) -> None:

@@ -51,18 +51,20 @@ def test_only_the_localizer_and_at_home_the_trainer_may_sign(stack: str, fleet_r
 
 
 @pytest.mark.parametrize("stack", GCP_STACKS)
-def test_each_region_publishes_to_its_own_registry_and_reads_it_through_the_cdn_of_a_gcp_home(
+def test_each_region_publishes_to_its_own_registry_and_reads_it_through_the_gcp_cdn(
     stack: str, fleet_run: Callable[[str], FleetRun]
 ) -> None:
+    """The Cloud CDN is a GCP home's at models.<domain>, an AWS home's second one at models-gcp."""
     run, config = fleet_run(stack), config_of(stack)
     project = named(run.inventory, f"gcp-{regions_on(stack, Cloud.GCP)[0].name}", "pulumi:providers:gcp").inputs
-    on_cdn = config.home_region.cloud is Cloud.GCP and config.cdn.enabled
+    on_cdn = config.cdn.enabled
+    host = "models" if config.home_region.cloud is Cloud.GCP else "models-gcp"
     for region in regions_on(stack, Cloud.GCP):
         access = run.fleet.regions[region.name].access
         assert access.models is not None
         store = f"gs://{region.name}-registry/{region.name}"
         assert run.value(access.models.store_url) == store
-        cdn = f"https://models.{config.dns.domain}/{region.name}"
+        cdn = f"https://{host}.{config.dns.domain}/{region.name}"
         assert run.value(access.models.read_url) == (cdn if on_cdn else store)
         signer = access.models.signer
         assert run.value(signer.key_ref) == (

@@ -169,7 +169,7 @@ class Fleet(pulumi.ComponentResource):
 
         if gcp_home is not None:
             global_home = GcpHome(
-                provider=gcp_home.provider, project=gcp_home.project, home=home.name, registry_buckets=gcp_registries
+                provider=gcp_home.provider, project=gcp_home.project, buckets=gcp_registries, home=home.name
             )
         if home.cloud is Cloud.AWS:
             global_home = AwsHome(

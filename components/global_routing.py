@@ -69,9 +69,10 @@ def registry_cdn_url(config: StackConfig, cloud: Cloud | None = None) -> str | N
 
 @dataclass(frozen=True)
 class GcpRegistries:
-    """An AWS home's GCP regions, for the Cloud CDN that serves their registries."""
+    """A stack's GCP regions, for the Cloud CDN that serves their registries (under an AWS home
+    beside CloudFront; under a GCP home, see GcpHome)."""
 
-    provider: gcp.Provider  # the first GCP region's: the load balancer and CDN are global
+    provider: gcp.Provider  # a GCP region's (the home's, or the first's): the CDN is global
     project: Project
     buckets: Mapping[str, gcp.storage.Bucket]  # every GCP region's own registry
 
@@ -85,11 +86,10 @@ class AwsHome:
 
 
 @dataclass(frozen=True)
-class GcpHome:
-    provider: gcp.Provider
-    project: Project
+class GcpHome(GcpRegistries):
+    """A GCP home: its registries' CDN also serves the global model, from the home's bucket."""
+
     home: str  # the home region: its registry also holds the global model
-    registry_buckets: Mapping[str, gcp.storage.Bucket]  # every GCP region's own registry
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class GlobalRouting(pulumi.ComponentResource):
                 cdn = GcpRegistryCdn(
                     f"{name}-registry-cdn",
                     GcpRegistryCdnArgs(
-                        buckets=home.registry_buckets,
+                        buckets=home.buckets,
                         home=home.home,
                         domain_name=registry_domain,
                         project=home.project,

@@ -4,6 +4,7 @@ left as it was."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -158,6 +159,11 @@ def test_an_object_key_climbing_out_of_the_prefix_is_refused(s3_registry, region
 
 def test_gs_without_gcsfs_fails_naming_the_package(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "gcsfs", None)  # as in an image built without it
+    # ...and as if no earlier test in this process had imported it: fsspec keeps an implementation
+    # it has loaded in its module's `_registry` (behind the read-only `fsspec.registry` mapping).
+    loaded = importlib.import_module("fsspec.registry")._registry
+    for protocol in ("gs", "gcs"):
+        monkeypatch.delitem(loaded, protocol, raising=False)
     with pytest.raises(SyncError, match="gs://meridian-eu/data: reading gs:// needs the gcsfs package"):
         sync_data("gs://meridian-eu/data", tmp_path / "data")
 

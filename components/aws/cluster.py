@@ -34,6 +34,29 @@ def _assume_role_policy(service: str) -> str:
     )
 
 
+# What every EKS worker needs, managed node group or Karpenter-launched alike.
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+
+
+def worker_node_role(
+    name: str, partition: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """The role `<name>` EC2 worker nodes assume, and its attachments of NODE_POLICIES."""
+    role = aws.iam.Role(name, assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), opts=opts)
+    attachments = [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{policy}",
+            role=role.name,
+            policy_arn=pulumi.Output.from_input(partition).apply(
+                lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"
+            ),
+            opts=opts,
+        )
+        for policy in NODE_POLICIES
+    ]
+    return role, attachments
+
+
 @dataclass(frozen=True)
 class EksClusterArgs:
     cluster_name: str  # physical name, unique per account and region
@@ -128,22 +151,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        node_role = aws.iam.Role(
-            f"{name}-nodes", assume_role_policy=_assume_role_policy("ec2.amazonaws.com"), opts=child
-        )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-nodes-{policy}",
-                role=node_role.name,
-                policy_arn=args.account.partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
-                opts=child,
-            )
-            for policy in (
-                "AmazonEKSWorkerNodePolicy",
-                "AmazonEKS_CNI_Policy",
-                "AmazonEC2ContainerRegistryReadOnly",
-            )
-        ]
+        node_role, node_policies = worker_node_role(f"{name}-nodes", args.account.partition, child)
 
         def node_group(
             suffix: str,

@@ -48,6 +48,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws.account import Account
+from components.aws.cluster import worker_node_role
 from components.aws.identity import ServiceAccountRole, ServiceAccountRoleArgs
 from components.catalog import GPU_MACHINES, Cloud
 from components.cluster_access import (
@@ -70,7 +71,6 @@ NODE_CLASS_API = "karpenter.k8s.aws/v1"
 GPU_POOL = "gpu"  # the NodePool's and EC2NodeClass's name (cluster-scoped, one GPU pool per cluster)
 ROOT_VOLUME_GIB = 100  # CUDA images are several GB; the AL2023 default root volume is 20 GiB
 CONSOLIDATE_AFTER = "5m"  # an emptied GPU node lingers briefly: the next GPU pod often follows
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 
 # EventBridge detail-types Karpenter acts on (source `aws.ec2`, or `aws.health`).
 INTERRUPTION_EVENTS = {
@@ -152,27 +152,7 @@ class Karpenter(pulumi.ComponentResource):
                 f"{name}-{suffix}", rule=rule.name, arn=self.queue.arn, target_id="karpenter-queue", opts=child
             )
 
-        self.node_role = aws.iam.Role(
-            f"{name}-nodes",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-nodes-{policy}",
-                role=self.node_role.name,
-                policy_arn=partition.apply(lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"),
-                opts=child,
-            )
-            for policy in NODE_POLICIES
-        ]
+        self.node_role, node_policies = worker_node_role(f"{name}-nodes", partition, child)
         profile = aws.iam.InstanceProfile(f"{name}-nodes", role=self.node_role.name, opts=child)
         # Nodes join by their role; without this entry the API server refuses their kubelets.
         access = aws.eks.AccessEntry(

@@ -268,15 +268,54 @@ class Federation(_Model):
         }
 
 
+class CanaryAnalysis(_Model):
+    """`inference.canary.analysis`: the region's canary controller compares candidate and
+    stable over `windowSeconds` of live metrics every `intervalSeconds`, once each version has
+    answered `minRequests` in the window, and promotes the candidate or rolls it back."""
+
+    interval_seconds: int = Field(default=30, ge=5, le=3600)
+    window_seconds: int = Field(default=300, ge=30, le=86400)
+    min_requests: int = Field(default=200, ge=10, description="per version, within the window")
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1, description="candidate minus stable 5xx rate")
+    max_p99_ratio: float = Field(default=1.5, ge=1, le=100, description="candidate p99 over stable p99")
+    min_agreement: float = Field(
+        default=0.9, ge=0, le=1, description="top-1 agreement with stable, when no labels came back"
+    )
+    max_accuracy_drop: float = Field(
+        default=0.02, ge=0, le=1, description="stable minus candidate accuracy on fed-back labels"
+    )
+    min_labelled: int = Field(default=50, ge=1, description="fed-back labels per version before accuracy counts")
+
+    @model_validator(mode="after")
+    def _window_covers_interval(self) -> Self:
+        if self.window_seconds < self.interval_seconds:
+            raise _at(
+                "windowSeconds", f"must be >= intervalSeconds ({self.interval_seconds}), got {self.window_seconds}"
+            )
+        return self
+
+
 class Canary(_Model):
+    """`stable: latest` follows the region's registry. With `analysis`, each new `latest` enters
+    as the candidate at `weight` percent and the analysis decides; without, it replaces stable.
+    A pinned `candidate` is judged by the analysis when there is one."""
+
     stable: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     candidate: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     weight: int = Field(default=0, ge=0, le=100, description="percent of traffic to candidate")
+    analysis: CanaryAnalysis | None = None
 
     @model_validator(mode="after")
     def _candidate_when_weighted(self) -> Self:
-        if self.weight > 0 and self.candidate is None:
+        following = self.stable == "latest"
+        if following and self.candidate is not None:
+            raise _at("candidate", "stable `latest` takes its candidates from the registry; pin stable to name one")
+        if self.weight > 0 and self.candidate is None and not following:
             raise _at("candidate", f"weight {self.weight} needs a candidate version")
+        if following and self.weight > 0 and self.analysis is None:
+            raise _at("analysis", f"weight {self.weight} on `latest` needs an analysis to promote or roll back")
+        if following and self.analysis is not None and self.weight == 0:
+            raise _at("weight", "the analysis needs candidate traffic: set weight > 0 (percent)")
         if self.candidate is not None and self.candidate == self.stable:
             raise _at("candidate", "must differ from stable")
         return self

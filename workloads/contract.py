@@ -149,6 +149,38 @@ ENV_HTTP_PORT = "MERIDIAN_HTTP_PORT"  # default HTTP_PORT; the local stack runs 
 ENV_ADMIN_TOKEN = "MERIDIAN_ADMIN_TOKEN"  # bearer token of POST /v2/repository/models/{m}/load
 ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stable is "latest"
 
+# Operations. Every workload serves Prometheus metrics on METRICS_PORT, a port of its own that
+# no public Service exposes (only the cluster's Prometheus may reach it); the federated run's
+# ServerApp keeps TRAINER_METRICS_PORT. Every scraped series carries the target labels
+# `region` (the region the process serves) and `app` (one of MetricsApp), in the clusters (set
+# by the ServiceMonitors/PodMonitors) and in the local stack (its scrape config) alike, so the
+# rules in monitoring/ and the dashboards read the same series everywhere.
+METRICS_PORT = 9300
+ENV_METRICS_PORT = "MERIDIAN_METRICS_PORT"  # default METRICS_PORT; the local stack runs several per host
+
+
+class MetricsApp(StrEnum):
+    """The `app` target label of every scraped series."""
+
+    SERVER = "server"  # regional inference server
+    EDGE = "edge"  # edge server (also labelled `site`)
+    SUPERLINK = "superlink"  # the home's ServerApp (TRAINER_METRICS_PORT)
+    SUPERNODE = "supernode"  # a region's training metrics
+    CANARY = "canary"  # a region's canary analysis controller
+    GPU = "dcgm"  # NVIDIA DCGM exporter on GPU nodes
+
+
+# The canary analysis controller (server image), one per region: judges a candidate version
+# against the stable one on the region's live metrics and promotes or rolls back through the
+# servers' repository API (bearer ENV_ADMIN_TOKEN):
+#   python -m workloads.canary --prometheus <url> --region <r> --model <m> --targets <spec>
+#       --interval <s> --window <s> --min-requests <n> --max-error-rate-increase <x>
+#       --max-p99-ratio <x> --min-agreement <x> --max-accuracy-drop <x> --min-labelled <n>
+# `--targets`: comma-separated base URLs of the servers and edges it drives, or
+# `dns+http://<headless service host>:<port>` (every address the name resolves to).
+CANARY_COMMAND = ("python", "-m", "workloads.canary")
+FEEDBACK_SUFFIX = "feedback"  # POST /v2/models/{m}/feedback: true labels of served request ids
+
 # A SuperNode reads its region's data from a directory (node config `data-dir`, default
 # DATA_MOUNT). Where the data lives in a bucket, an init container of the trainer image copies
 # the bucket's contents there first, with the pod's cloud identity (it can read only that bucket):

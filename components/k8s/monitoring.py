@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from workloads import contract
 
+# kube-prometheus-stack, installed per cluster in its own namespace with every name prefixed
+# `monitoring` (fullnameOverride), so what reads Prometheus (KEDA's triggers, the canary
+# controller) can name it before it exists.
+MONITORING_NAMESPACE = "monitoring"
+PROMETHEUS_URL = f"http://monitoring-prometheus.{MONITORING_NAMESPACE}.svc:9090"
+
 
 def scrape_annotations(port: int = contract.HTTP_PORT, path: str = contract.METRICS_PATH) -> dict[str, str]:
     return {

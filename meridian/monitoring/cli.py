@@ -51,7 +51,9 @@ def write(root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="meridian monitoring", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="meridian monitoring", description="monitoring/ from its definition in meridian/monitoring/"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write monitoring/ (rules, promtool tests, runbook, dashboards)")
     gen.add_argument("--check", action="store_true", help="write nothing; fail naming the files that drifted")

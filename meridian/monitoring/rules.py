@@ -49,7 +49,7 @@ def anchor(alert: Alert) -> str:
     return alert.name.lower()
 
 
-def annotations(alert: Alert) -> dict[str, str]:
+def alert_annotations(alert: Alert) -> dict[str, str]:
     return {"summary": alert.summary, "runbook_url": f"{RUNBOOK_URL}#{anchor(alert)}"}
 
 
@@ -58,7 +58,7 @@ def _rule(alert: Alert) -> dict[str, Any]:
     if alert.for_:
         rule["for"] = alert.for_
     rule["labels"] = {"severity": alert.severity.value, **alert.labels}
-    rule["annotations"] = annotations(alert)
+    rule["annotations"] = alert_annotations(alert)
     return rule
 
 
@@ -93,7 +93,7 @@ def _case(alert: Alert, scenario: Scenario, verdict: str) -> dict[str, Any]:
         expected.append(
             {
                 "exp_labels": all_labels,
-                "exp_annotations": {k: _expand(v, all_labels) for k, v in annotations(alert).items()},
+                "exp_annotations": {k: _expand(v, all_labels) for k, v in alert_annotations(alert).items()},
             }
         )
     return {

@@ -1,9 +1,9 @@
 """Every alert Meridian raises: what it means, its runbook line, and the series that prove it.
 
-An alert is defined with two scenarios (input series in promtool's notation): one in which it
-fires, with the labels it fires with, and one in which it stays quiet. rules.py renders both
-into promtool unit tests, so an alert cannot exist without a test that fires it and one that
-does not. Expressions aggregate `by (region, ...)`: one Prometheus holding several regions (the
+An alert is defined with its scenarios (input series in promtool's notation): at least one in
+which it fires, with the labels it fires with, and one in which it stays quiet. rules.py renders
+them into promtool unit tests, so an alert cannot exist without a test that fires it and one
+that does not. Expressions aggregate `by (region, ...)`: one Prometheus holding several regions (the
 local stack, a global view) alerts per region. The target labels `region` and `app` are the
 contract's (workloads/contract.py); the SuperLink's federated series carry their own `region`
 (the participant).
@@ -41,10 +41,13 @@ class Alert:
     severity: Severity
     summary: str  # may name `{{ $labels.<label> }}`
     runbook: str  # one line: what to look at first, what to do
-    fires: Scenario
-    quiet: Scenario
+    scenarios: tuple[Scenario, ...]
     for_: str = ""
     labels: Labels = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not any(s.firing for s in self.scenarios) or all(s.firing for s in self.scenarios):
+            raise ValueError(f"{self.name}: needs a scenario in which it fires and one in which it stays quiet")
 
 
 def series(name: str, **labels: str) -> str:
@@ -65,6 +68,16 @@ def ramp(per_step: float, steps: int) -> str:
     return f"0+{per_step:g}x{steps}"
 
 
+def phases(*parts: tuple[float, int]) -> str:
+    """A counter growing by `per_step` for `steps` steps, phase after phase, without a jump."""
+    values, last = [], 0.0
+    for index, (per_step, steps) in enumerate(parts):
+        start = last if index == 0 else last + per_step
+        values.append(f"{start:g}+{per_step:g}x{steps if index == 0 else steps - 1}")
+        last = start + per_step * (steps if index == 0 else steps - 1)
+    return " ".join(values)
+
+
 US, EU = "us-east-1", "europe-west4"
 VERSION = "20261130.090000"
 SERVER = {"app": MetricsApp.SERVER.value, "model": MODEL_NAME, "version": VERSION}
@@ -72,36 +85,75 @@ EDGE_NYC = {"region": US, "app": MetricsApp.EDGE.value, "site": "nyc"}
 REQUESTS_PER_STEP = 1000
 
 
-def _slo_series(slo: Slo, error_ratio: dict[str, float], steps: int) -> dict[str, str]:
-    """`REQUESTS_PER_STEP` requests per step in each region, `error_ratio[region]` of them bad."""
+def _slo_series(slo: Slo, burn: tuple[tuple[float, int], ...]) -> dict[str, str]:
+    """`REQUESTS_PER_STEP` requests per step in two regions: in `US` phases of (error ratio,
+    steps), `EU` healthy throughout."""
+    steps = sum(n for _, n in burn)
     out: dict[str, str] = {}
-    for region, ratio in error_ratio.items():
+    for region, ratios in ((US, burn), (EU, ((0.0, steps),))):
         base = {"region": region, "app": slo.app.value, "model": MODEL_NAME, "version": VERSION}
-        bad = REQUESTS_PER_STEP * ratio
+        good = phases(*((REQUESTS_PER_STEP * (1 - ratio), n) for ratio, n in ratios))
         if slo.sli is Sli.LATENCY:
             good_le = f"{slo.threshold_s:g}"
-            out[series("meridian_inference_request_duration_seconds_bucket", **base, le=good_le)] = ramp(
-                REQUESTS_PER_STEP - bad, steps
-            )
+            out[series("meridian_inference_request_duration_seconds_bucket", **base, le=good_le)] = good
             out[series("meridian_inference_request_duration_seconds_count", **base)] = ramp(REQUESTS_PER_STEP, steps)
         else:
-            out[series("meridian_inference_requests_total", **base, status="200")] = ramp(
-                REQUESTS_PER_STEP - bad, steps
+            out[series("meridian_inference_requests_total", **base, status="200")] = good
+            out[series("meridian_inference_requests_total", **base, status="500")] = phases(
+                *((REQUESTS_PER_STEP * ratio, n) for ratio, n in ratios)
             )
-            out[series("meridian_inference_requests_total", **base, status="500")] = ramp(bad, steps)
     return out
 
 
-def _burn_alert(slo: Slo, burn: BurnAlert) -> Alert:
-    """A burn at 20x (fast) or 5x (slow) the budget fires; 5x does not page, 0.5x does not ticket.
-    Each scenario has a healthy second region that must stay quiet."""
+# The SLO files' promtool step (rules.py): their scenarios span up to three days.
+SLO_EVALUATION_INTERVAL = "15m"
+
+
+def _burn_scenarios(slo: Slo, burn: BurnAlert) -> tuple[Scenario, ...]:
+    """Each pair of windows fires on its own (a burn between its factor and the next higher
+    pair's, as long as its long window); a burn under every factor stays quiet, and so does a
+    burn that stopped longer ago than the short windows (they reset the alert)."""
     fast = burn.severity is Severity.PAGE
-    at = "1h" if fast else "1d"
-    interval = "1m" if fast else "5m"
-    steps = seconds(at) // seconds(interval)
-    firing_factor, quiet_factor = (20, 5) if fast else (5, 0.5)
-    fired = {"region": US, "app": slo.app.value, "slo": slo.name}
-    speed = "fast" if fast else "slowly"
+    interval = "1m" if fast else SLO_EVALUATION_INTERVAL
+    step = seconds(interval)
+    fired = ({"region": US, "app": slo.app.value, "slo": slo.name},)
+    factors = [r.factor for r in burn.rates]
+    scenarios = []
+    for index, rate in enumerate(burn.rates):
+        factor = rate.factor * 1.4 if index == 0 else (rate.factor + factors[index - 1]) / 2
+        steps = seconds(rate.long) // step
+        scenarios.append(
+            Scenario(
+                f"{factor:g}x the budget for {rate.long} ({rate.long}/{rate.short} windows)",
+                _slo_series(slo, ((factor * slo.budget, steps),)),
+                f"{steps * step // 60}m",
+                fired,
+                interval,
+            )
+        )
+    top = burn.rates[0]
+    under, under_steps = 0.8 * min(factors), seconds(top.long) // step
+    stopped_steps = (max(seconds(r.short) for r in burn.rates) + seconds(SLO_EVALUATION_INTERVAL)) // step
+    burning = (top.factor * 1.4 * slo.budget, seconds(top.long) // step)
+    scenarios += [
+        Scenario(
+            f"{under:g}x the budget for {top.long}",
+            _slo_series(slo, ((under * slo.budget, under_steps),)),
+            f"{under_steps * step // 60}m",
+            interval=interval,
+        ),
+        Scenario(
+            f"{top.factor * 1.4:g}x for {top.long}, stopped {stopped_steps * step // 60} minutes ago",
+            _slo_series(slo, (burning, (0.0, stopped_steps))),
+            f"{(burning[1] + stopped_steps) * step // 60}m",
+            interval=interval,
+        ),
+    ]
+    return tuple(scenarios)
+
+
+def _burn_alert(slo: Slo, burn: BurnAlert) -> Alert:
+    speed = "fast" if burn.severity is Severity.PAGE else "slowly"
     return Alert(
         name=f"Meridian{slo.title}{burn.suffix}",
         file=slo_file(slo),
@@ -114,19 +166,7 @@ def _burn_alert(slo: Slo, burn: BurnAlert) -> Alert:
             " Fleet dashboard, the region: which version (a new candidate?), which status codes or latency,"
             " since when; roll back a recent version, add capacity for 429s, check the region's GPU nodes."
         ),
-        fires=Scenario(
-            f"{firing_factor}x burn in {US}",
-            _slo_series(slo, {US: firing_factor * slo.budget, EU: 0.0}, steps),
-            at,
-            (fired,),
-            interval,
-        ),
-        quiet=Scenario(
-            f"{quiet_factor}x burn in {US}",
-            _slo_series(slo, {US: quiet_factor * slo.budget, EU: 0.0}, steps),
-            at,
-            interval=interval,
-        ),
+        scenarios=_burn_scenarios(slo, burn),
     )
 
 
@@ -197,13 +237,15 @@ OTHER_ALERTS = [
             " if KEDA is at maxReplicas raise it (inference.maxReplicas) or the GPU pool's max, else look for a slow"
             " forward pass (p99, GPU use)."
         ),
-        fires=Scenario(
-            "10% of requests refused",
-            _requests_by_status(US, {"200": 90, "429": 10}),
-            "20m",
-            ({"region": US, "app": "server"},),
+        scenarios=(
+            Scenario(
+                "10% of requests refused",
+                _requests_by_status(US, {"200": 90, "429": 10}),
+                "20m",
+                ({"region": US, "app": "server"},),
+            ),
+            Scenario("0.5% of requests refused", _requests_by_status(US, {"200": 199, "429": 1}), "20m"),
         ),
-        quiet=Scenario("0.5% of requests refused", _requests_by_status(US, {"200": 199, "429": 1}), "20m"),
     ),
     Alert(
         name="MeridianModelReloadRejected",
@@ -216,24 +258,26 @@ OTHER_ALERTS = [
             " another key); the server keeps its current version. Treat as a security incident: find the object"
             " in the registry's `latest`, compare its digest with the localizer's log, rotate the key if needed."
         ),
-        fires=Scenario(
-            "a rejected reload, the counter's first increment",
-            {
-                series(
-                    "meridian_model_reloads_total", region=US, app="server", model=MODEL_NAME, outcome="rejected"
-                ): "_x5 1x10"
-            },
-            "8m",
-            ({"region": US, "app": "server", "model": MODEL_NAME},),
-        ),
-        quiet=Scenario(
-            "reloads that loaded",
-            {
-                series(
-                    "meridian_model_reloads_total", region=US, app="server", model=MODEL_NAME, outcome="loaded"
-                ): "1 1 2 2 3x10"
-            },
-            "10m",
+        scenarios=(
+            Scenario(
+                "a rejected reload, the counter's first increment",
+                {
+                    series(
+                        "meridian_model_reloads_total", region=US, app="server", model=MODEL_NAME, outcome="rejected"
+                    ): "_x5 1x10"
+                },
+                "8m",
+                ({"region": US, "app": "server", "model": MODEL_NAME},),
+            ),
+            Scenario(
+                "reloads that loaded",
+                {
+                    series(
+                        "meridian_model_reloads_total", region=US, app="server", model=MODEL_NAME, outcome="loaded"
+                    ): "1 1 2 2 3x10"
+                },
+                "10m",
+            ),
         ),
     ),
     Alert(
@@ -247,14 +291,18 @@ OTHER_ALERTS = [
             " the canary section of the fleet dashboard hold the evidence. Nothing to do unless every"
             " new version rolls back (then look at the localizer's data or the thresholds in inference.canary.analysis)."
         ),
-        fires=Scenario(
-            "a roll-back",
-            {series("meridian_canary_decisions_total", **CANARY, decision="rolled_back"): "_x3 1x10"},
-            "5m",
-            ({"region": US, "model": MODEL_NAME, "candidate": VERSION},),
-        ),
-        quiet=Scenario(
-            "a promotion", {series("meridian_canary_decisions_total", **CANARY, decision="promoted"): "_x3 1x10"}, "5m"
+        scenarios=(
+            Scenario(
+                "a roll-back",
+                {series("meridian_canary_decisions_total", **CANARY, decision="rolled_back"): "_x3 1x10"},
+                "5m",
+                ({"region": US, "model": MODEL_NAME, "candidate": VERSION},),
+            ),
+            Scenario(
+                "a promotion",
+                {series("meridian_canary_decisions_total", **CANARY, decision="promoted"): "_x3 1x10"},
+                "5m",
+            ),
         ),
     ),
     Alert(
@@ -271,8 +319,10 @@ OTHER_ALERTS = [
             "Escalations fail, so unsure answers are given locally: read meridian_edge_upstream_errors_total by reason"
             " on the edge dashboard; check the region's inference Service and network path from the edge site."
         ),
-        fires=Scenario("1 in 6 answers a fallback", _edge_answers(50, 10), "20m", ({"region": US, "site": "nyc"},)),
-        quiet=Scenario("1 in 50 answers a fallback", _edge_answers(49, 1), "20m"),
+        scenarios=(
+            Scenario("1 in 6 answers a fallback", _edge_answers(50, 10), "20m", ({"region": US, "site": "nyc"},)),
+            Scenario("1 in 50 answers a fallback", _edge_answers(49, 1), "20m"),
+        ),
     ),
     Alert(
         name="MeridianEdgeBreakerOpen",
@@ -285,13 +335,15 @@ OTHER_ALERTS = [
             "The edge stopped escalating after repeated upstream failures and answers everything locally;"
             " as MeridianEdgeFallbackHigh: check the region's servers and the path to them."
         ),
-        fires=Scenario(
-            "open for 8 minutes",
-            {series("meridian_edge_breaker_open", **EDGE_NYC): "0 0 1x10"},
-            "10m",
-            ({"region": US, "site": "nyc"},),
+        scenarios=(
+            Scenario(
+                "open for 8 minutes",
+                {series("meridian_edge_breaker_open", **EDGE_NYC): "0 0 1x10"},
+                "10m",
+                ({"region": US, "site": "nyc"},),
+            ),
+            Scenario("open for one minute", {series("meridian_edge_breaker_open", **EDGE_NYC): "0 0 1 0x10"}, "10m"),
         ),
-        quiet=Scenario("open for one minute", {series("meridian_edge_breaker_open", **EDGE_NYC): "0 0 1 0x10"}, "10m"),
     ),
     Alert(
         name="MeridianTrainingRepliesFailing",
@@ -303,10 +355,15 @@ OTHER_ALERTS = [
             "The region's SuperNode timed out or errored in rounds: read its logs and meridian_training_fit_seconds"
             " (slower than the round timeout?), its node's GPU and the TLS path to the SuperLink."
         ),
-        fires=Scenario(
-            "three failures", {series(FAILED_REPLIES, region=EU, **SUPERLINK): "_x2 1 2 3x10"}, "10m", ({"region": EU},)
+        scenarios=(
+            Scenario(
+                "three failures",
+                {series(FAILED_REPLIES, region=EU, **SUPERLINK): "_x2 1 2 3x10"},
+                "10m",
+                ({"region": EU},),
+            ),
+            Scenario("one failure", {series(FAILED_REPLIES, region=EU, **SUPERLINK): "_x2 1x10"}, "10m"),
         ),
-        quiet=Scenario("one failure", {series(FAILED_REPLIES, region=EU, **SUPERLINK): "_x2 1x10"}, "10m"),
     ),
     Alert(
         name="MeridianTrainingUpdatesRejected",
@@ -318,19 +375,21 @@ OTHER_ALERTS = [
             "An update failed validation (non-finite values, wrong shapes, norm out of bounds): a broken or"
             " poisoned client. Compare the region's local loss on the training dashboard; check its data push."
         ),
-        fires=Scenario(
-            "a rejected update",
-            {series(REJECTED_UPDATES, region=EU, **SUPERLINK): "_x2 1x10"},
-            "10m",
-            ({"region": EU},),
-        ),
-        quiet=Scenario(
-            "updates accepted",
-            {
-                series(REJECTED_UPDATES, region=EU, **SUPERLINK): "0x12",
-                series(UPLINK, region=EU, **SUPERLINK): ramp(1e6, 12),
-            },
-            "10m",
+        scenarios=(
+            Scenario(
+                "a rejected update",
+                {series(REJECTED_UPDATES, region=EU, **SUPERLINK): "_x2 1x10"},
+                "10m",
+                ({"region": EU},),
+            ),
+            Scenario(
+                "updates accepted",
+                {
+                    series(REJECTED_UPDATES, region=EU, **SUPERLINK): "0x12",
+                    series(UPLINK, region=EU, **SUPERLINK): ramp(1e6, 12),
+                },
+                "10m",
+            ),
         ),
     ),
     Alert(
@@ -348,8 +407,10 @@ OTHER_ALERTS = [
             " the SuperLink's list, can it reach the Fleet port? Aggregation continues without it while"
             " federation.minRegions is met."
         ),
-        fires=Scenario("EU stops after an hour", _training_rounds(eu_stops_at_step=12), "90m", ({"region": EU},), "5m"),
-        quiet=Scenario("every region in every round", _training_rounds(eu_stops_at_step=None), "90m", interval="5m"),
+        scenarios=(
+            Scenario("EU stops after an hour", _training_rounds(eu_stops_at_step=12), "90m", ({"region": EU},), "5m"),
+            Scenario("every region in every round", _training_rounds(eu_stops_at_step=None), "90m", interval="5m"),
+        ),
     ),
     Alert(
         name="MeridianGpuMemoryPressure",
@@ -366,13 +427,15 @@ OTHER_ALERTS = [
             "The pod named by the alert's namespace and pod labels is close to CUDA out-of-memory: lower inference.maxBatchSize or move"
             " the model to a larger GPU type; a leak shows as steady growth on the fleet dashboard's GPU panel."
         ),
-        fires=Scenario(
-            "76 of 80 GiB",
-            _gpu(76),
-            "15m",
-            ({"region": US, "Hostname": "gpu-node-1", "gpu": "0", "namespace": "meridian", "pod": "inference-0"},),
+        scenarios=(
+            Scenario(
+                "76 of 80 GiB",
+                _gpu(76),
+                "15m",
+                ({"region": US, "Hostname": "gpu-node-1", "gpu": "0", "namespace": "meridian", "pod": "inference-0"},),
+            ),
+            Scenario("40 of 80 GiB", _gpu(40), "15m"),
         ),
-        quiet=Scenario("40 of 80 GiB", _gpu(40), "15m"),
     ),
     Alert(
         name="MeridianTargetDown",
@@ -385,16 +448,18 @@ OTHER_ALERTS = [
             "Prometheus cannot reach the workload's metrics port (9300, the ServerApp 9400): the pod is down or"
             " restarting (kubectl get pods -n meridian), or a network policy blocks the monitoring namespace."
         ),
-        fires=Scenario(
-            "down for 8 minutes",
-            {series("up", region=EU, app="edge", job="edge", instance="10.0.0.7:9300", site="fra"): "1 1 0x10"},
-            "10m",
-            ({"region": EU, "app": "edge", "job": "edge", "instance": "10.0.0.7:9300"},),
-        ),
-        quiet=Scenario(
-            "down for two minutes",
-            {series("up", region=EU, app="edge", job="edge", instance="10.0.0.7:9300"): "1 0 0 1x10"},
-            "10m",
+        scenarios=(
+            Scenario(
+                "down for 8 minutes",
+                {series("up", region=EU, app="edge", job="edge", instance="10.0.0.7:9300", site="fra"): "1 1 0x10"},
+                "10m",
+                ({"region": EU, "app": "edge", "job": "edge", "instance": "10.0.0.7:9300"},),
+            ),
+            Scenario(
+                "down for two minutes",
+                {series("up", region=EU, app="edge", job="edge", instance="10.0.0.7:9300"): "1 0 0 1x10"},
+                "10m",
+            ),
         ),
     ),
 ]

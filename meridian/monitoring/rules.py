@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from meridian.monitoring.alerts import ALERTS, Alert, Labels, Scenario
+from meridian.monitoring.alerts import ALERTS, SLO_EVALUATION_INTERVAL, Alert, Labels, Scenario
 from meridian.monitoring.slos import RECORDED_ERROR_RATIO, SLOS, WINDOWS, Severity, slo_file
 
 HEADER = (
@@ -78,15 +78,15 @@ def rule_file(file: str) -> dict[str, Any]:
 
 
 def _evaluation_interval(file: str) -> str:
-    """promtool evaluates every rule of the file at every step: SLO scenarios span a day, so 5m."""
-    return "5m" if any(slo_file(slo) == file for slo in SLOS) else "1m"
+    """promtool evaluates every rule of the file at every step: SLO scenarios span days."""
+    return SLO_EVALUATION_INTERVAL if any(slo_file(slo) == file for slo in SLOS) else "1m"
 
 
 def _expand(template: str, labels: Labels) -> str:
     return _LABEL.sub(lambda m: labels[m.group(1)], template)
 
 
-def _case(alert: Alert, scenario: Scenario, verdict: str) -> dict[str, Any]:
+def _case(alert: Alert, scenario: Scenario) -> dict[str, Any]:
     expected: list[dict[str, Any]] = []
     for labels in scenario.firing:
         all_labels = {**labels, "severity": alert.severity.value, **alert.labels}
@@ -97,7 +97,7 @@ def _case(alert: Alert, scenario: Scenario, verdict: str) -> dict[str, Any]:
             }
         )
     return {
-        "name": f"{alert.name} {verdict}: {scenario.name}",
+        "name": f"{alert.name} {'fires' if scenario.firing else 'stays quiet'}: {scenario.name}",
         "interval": scenario.interval,
         "input_series": [{"series": s, "values": v} for s, v in scenario.series.items()],
         "alert_rule_test": [{"eval_time": scenario.at, "alertname": alert.name, "exp_alerts": expected}],
@@ -109,7 +109,7 @@ def test_file(file: str) -> dict[str, Any]:
         case
         for alert in ALERTS
         if alert.file == file
-        for case in (_case(alert, alert.fires, "fires"), _case(alert, alert.quiet, "stays quiet"))
+        for case in (_case(alert, scenario) for scenario in alert.scenarios)
     ]
     return {"rule_files": [f"../rules/{file}.yaml"], "evaluation_interval": _evaluation_interval(file), "tests": tests}
 

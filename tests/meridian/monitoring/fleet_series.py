@@ -8,8 +8,10 @@ alert has cause to fire.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from workloads.contract import MODEL_NAME, MetricsApp
 
@@ -21,7 +23,18 @@ HISTORY_S = 2 * 3600
 STEP_S = 30
 ROUND_S = 300  # a federated round every five minutes
 
-LATENCY_BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # the servers' buckets
+
+def _serving_constant(name: str) -> tuple[float, ...]:
+    """A constant of workloads/serving/metrics.py, read from its source: that module needs
+    prometheus_client, which the Pulumi side's environment does not have."""
+    tree = ast.parse((Path(__file__).parents[3] / "workloads/serving/metrics.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise LookupError(name)
+
+
+LATENCY_BOUNDS = _serving_constant("LATENCY_BUCKETS")  # the servers' histogram buckets
 # Share of answers at or under each bound: servers answer in ~10 ms, edges escalate some.
 SERVER_PROFILE = (0.0, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 0.9995, 1.0, 1.0, 1.0)
 EDGE_PROFILE = (0.05, 0.2, 0.5, 0.7, 0.8, 0.85, 0.9, 0.97, 0.995, 0.9995, 1.0, 1.0)

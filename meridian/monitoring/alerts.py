@@ -60,7 +60,7 @@ def counted(selector: str, window: str) -> str:
     counter at its first increment (a first rejected reload appears as a new series at 1), which
     increase() cannot see; a series that did not exist `window` ago counts with its value."""
     new = f"({selector} unless {selector} offset {window})"
-    return f"(increase({selector}[{window}]) unless {new} or {new})"
+    return f"\n  increase({selector}[{window}]) unless {new}\n  or {new}\n"
 
 
 def ramp(per_step: float, steps: int) -> str:
@@ -268,6 +268,15 @@ OTHER_ALERTS = [
                 },
                 "8m",
                 ({"region": US, "app": "server", "model": MODEL_NAME},),
+            ),
+            Scenario(
+                "a rejected reload 18 minutes ago",
+                {
+                    series(
+                        "meridian_model_reloads_total", region=US, app="server", model=MODEL_NAME, outcome="rejected"
+                    ): "_x2 1x25"
+                },
+                "20m",
             ),
             Scenario(
                 "reloads that loaded",

@@ -190,7 +190,7 @@ def _edge_answers(local: float, fallback: float) -> dict[str, str]:
 
 def _gpu(used_gib: float, total_gib: float = 80) -> dict[str, str]:
     gpu = {"region": US, "app": MetricsApp.GPU.value, "Hostname": "gpu-node-1", "gpu": "0"}
-    gpu |= {"namespace": "meridian", "pod": "inference-0"}
+    gpu |= {"namespace": f"meridian-{US}", "pod": "inference-0"}
     mib = 1024
     return {
         series("DCGM_FI_DEV_FB_USED", **gpu): f"{used_gib * mib:g}x20",
@@ -381,8 +381,8 @@ OTHER_ALERTS = [
         severity=Severity.TICKET,
         summary="{{ $labels.region }}: the aggregator rejected its model update",
         runbook=(
-            "An update failed validation (non-finite values, wrong shapes, norm out of bounds): a broken or"
-            " poisoned client. Compare the region's local loss on the training dashboard; check its data push."
+            "An update failed validation (workloads/trainer/validation.py: wrong tensors or shapes, non-finite"
+            " values, or a norm far outside the round's): a broken or poisoned client. Compare the region's local loss on the training dashboard; check its data push."
         ),
         scenarios=(
             Scenario(
@@ -441,7 +441,15 @@ OTHER_ALERTS = [
                 "76 of 80 GiB",
                 _gpu(76),
                 "15m",
-                ({"region": US, "Hostname": "gpu-node-1", "gpu": "0", "namespace": "meridian", "pod": "inference-0"},),
+                (
+                    {
+                        "region": US,
+                        "Hostname": "gpu-node-1",
+                        "gpu": "0",
+                        "namespace": f"meridian-{US}",
+                        "pod": "inference-0",
+                    },
+                ),
             ),
             Scenario("40 of 80 GiB", _gpu(40), "15m"),
         ),
@@ -455,7 +463,7 @@ OTHER_ALERTS = [
         summary="{{ $labels.region }}: {{ $labels.app }} target {{ $labels.instance }} cannot be scraped",
         runbook=(
             "Prometheus cannot reach the workload's metrics port (9300, the ServerApp 9400): the pod is down or"
-            " restarting (kubectl get pods -n meridian), or a network policy blocks the monitoring namespace."
+            " restarting (kubectl get pods -n meridian-<region>), or a network policy blocks the monitoring namespace."
         ),
         scenarios=(
             Scenario(

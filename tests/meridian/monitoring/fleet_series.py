@@ -155,7 +155,7 @@ def _region(region: str, index: int) -> list[Sample]:
             gpu=gpu,
             UUID=f"GPU-{index}{gpu}",
             modelName="NVIDIA L4",
-            namespace="meridian",
+            namespace=f"meridian-{region}",
             pod=f"inference-{gpu}",
         )
         samples += [

@@ -1,6 +1,7 @@
 """`python -m meridian monitoring generate [--check]` (`make rules`): monitoring/ from its definition.
 
-`generate` writes the rule files, their promtool tests, the runbook and the dashboards;
+`generate` writes the rule files, their promtool tests, the runbook, the dashboards and their
+catalogue (monitoring/DASHBOARDS.md);
 `--check` writes nothing and fails naming every file that differs from what it would write,
 is missing, or is left over in a generated folder.
 """

@@ -85,6 +85,7 @@ class CanaryController(pulumi.ComponentResource):
                 f"{name}-{app}-replicas",
                 metadata=metadata(replicas_service(app), target.namespace, target.labels(app, "discovery")),
                 spec=k8s.core.v1.ServiceSpecArgs(
+                    type="ClusterIP",
                     cluster_ip="None",  # headless: DNS answers with every ready pod's address
                     selector=target.selector(app),
                     ports=[

@@ -4,6 +4,7 @@ rules and dashboards of monitoring/, and the metrics ports reachable by Promethe
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from components.config import Region, StackConfig
@@ -12,6 +13,7 @@ from components.k8s.gpu import cluster_key, has_gpus
 from components.k8s.monitoring_files import dashboard_files, rule_files
 from components.k8s.monitors import CANARY_APP
 from components.k8s.namespace import namespace_name
+from tests.components import custom_resources
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.manifests import containers, plain
 from workloads import contract
@@ -213,3 +215,12 @@ def test_every_cluster_evaluates_every_rule_file_and_the_home_shows_every_dashbo
     dashboards = [c for c in deployed.objects("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
     assert sorted(c["metadata"]["name"] for c in dashboards) == sorted(f"dashboard-{n}" for n in dashboard_files())
     assert all(c["metadata"]["namespace"] == namespace_name(config.home) for c in dashboards)
+
+
+def test_every_monitor_and_rule_passes_the_operators_schema_at_the_pinned_version(deployed: Deployed) -> None:
+    """Strict: a misspelled field is an error here, where the operator's CRD would drop it silently."""
+    vendored = json.loads(custom_resources.SCHEMA_FILES[1].read_text())
+    assert f"kube-prometheus-stack-{monitoring.CHART_VERSION}/" in vendored["source"]
+    for kind in ("PodMonitor", "ServiceMonitor", "PrometheusRule"):
+        for obj in deployed.objects(kind):
+            custom_resources.validate(obj)

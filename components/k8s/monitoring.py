@@ -12,7 +12,8 @@ runs, `monitoring.existingClusters`):
 - the namespace MONITORING_NAMESPACE at Pod Security `privileged`, on purpose: node-exporter
   runs with hostNetwork and hostPID and reads the host's root filesystem, and the DCGM exporter
   runs as root with SYS_ADMIN and mounts the kubelet's pod-resources socket; `baseline` admits
-  neither. Nothing of Meridian's runs there (the policy pack exempts it by name, as kube-system);
+  neither. Nothing of Meridian's runs there (the policy pack's config exempts it by name:
+  meridian/policy.py PRIVILEGED_ADDON_RULES);
 - kube-prometheus-stack with fullnameOverride FULLNAME, so PROMETHEUS_URL is known before it
   exists. Its Prometheus selects every ServiceMonitor, PodMonitor and PrometheusRule of every
   namespace (the chart's default selects only its own release's), keeps `monitoring.retentionDays`

@@ -340,6 +340,19 @@ class Inference(_Model):
         return self
 
 
+class Monitoring(_Model):
+    """`monitoring`: the Prometheus of each cluster (components/k8s/monitoring.py)."""
+
+    retention_days: int = Field(
+        default=15, ge=1, le=3650, description="how long each cluster's Prometheus keeps samples"
+    )
+    storage_gib: int = Field(default=50, ge=5, le=16_384, description="its persistent volume")
+    # Cloud clusters are ours: they always get the stack. An existing cluster may already run
+    # the Prometheus Operator (selecting monitors and rules from every namespace, serving at
+    # monitoring.PROMETHEUS_URL); `reuse` then installs only Meridian's monitors and rules.
+    existing_clusters: Literal["install", "reuse"] = "install"
+
+
 class Cdn(_Model):
     enabled: bool = True
     default_ttl_seconds: int = Field(default=3600, ge=0, le=31_536_000)
@@ -474,6 +487,7 @@ class StackConfig(_Model):
     regions: list[Region] = Field(min_length=1)
     federation: Federation = Federation()
     inference: Inference = Inference()
+    monitoring: Monitoring = Monitoring()
     cdn: Cdn = Cdn()
     dns: Dns
     network: Network = Network()

@@ -189,6 +189,13 @@ FEEDBACK_SUFFIX = "feedback"  # POST /v2/models/{m}/feedback: true labels of ser
 DATA_SYNC_COMMAND = ("python", "-m", "workloads.tasks", "sync-data")
 NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data directory
 
+# A SuperNode's training metrics: its ClientApp appends one record per round to the file
+# ENV_TRAINING_RECORDS names (on the cache volume its pod shares), and a sidecar of the trainer
+# image serves them on METRICS_PORT:
+#   python -m workloads.trainer.node_metrics --records <path> --host 0.0.0.0 --port <METRICS_PORT>
+NODE_METRICS_COMMAND = ("python", "-m", "workloads.trainer.node_metrics")
+ENV_TRAINING_RECORDS = "MERIDIAN_TRAINING_RECORDS"
+
 # The federated run: a Job at home submits the trainer's Flower App from the trainer image
 #   python -m workloads.trainer.submit --connection <connection> --app <TRAINER_APP_DIR> \
 #       --run-key <key> --run-config '<key=value ...>'

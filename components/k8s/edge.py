@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from components.cluster_access import EDGE_SITE_LABEL
 from components.config import EdgeSite
 from components.k8s import network_policy as netpol
-from components.k8s.monitoring import scrape_annotations
+from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
@@ -84,7 +84,6 @@ class EdgeServers(pulumi.ComponentResource):
                 component="edge",
                 name=app,
                 replicas=site.capacity,
-                pod_annotations=scrape_annotations(),
                 site_labels=site_label,
                 gated_by_pipeline=True,  # ready once the region's first int8 model is published
             )
@@ -104,7 +103,7 @@ class EdgeServers(pulumi.ComponentResource):
             self.endpoints[site.name] = load_balancer_address(svc)
         workload.allow_traffic(
             f"{name}-netpol",
-            ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT])],
+            ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT]), scraped()],
             egress=[
                 netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.HTTP_PORT]),
                 *netpol.cloud_apis(target.region.cloud),

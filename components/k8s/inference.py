@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
-from components.k8s.monitoring import scrape_annotations
+from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
@@ -67,7 +67,6 @@ class RegionalInference(pulumi.ComponentResource):
                 type="RollingUpdate",
                 rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
             ),
-            pod_annotations=scrape_annotations(),
             gated_by_pipeline=True,  # ready once the region's first model is published
         )
         svc = service(
@@ -106,8 +105,12 @@ class RegionalInference(pulumi.ComponentResource):
         disruption_budget(f"{name}-pdb", workload, SERVER_APP)
         workload.allow_traffic(
             f"{name}-netpol",
-            # Public: clients through the load balancer, the region's edge servers, scrapers.
-            ingress=[netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(EDGE_APP))], [contract.HTTP_PORT])],
+            # Public: clients through the load balancer and the region's edge servers; metrics:
+            # the cluster's Prometheus only.
+            ingress=[
+                netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(EDGE_APP))], [contract.HTTP_PORT]),
+                scraped(),
+            ],
             egress=netpol.cloud_apis(target.region.cloud),
         )
         self.endpoint = load_balancer_address(svc)

@@ -17,6 +17,9 @@ from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, n
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
 from components.k8s.labels import metadata
 from components.k8s.localizer import Localizer, LocalizerArgs
+from components.k8s.monitoring import MonitoringStack, MonitoringStackArgs, installs_stack, owns_cluster_monitoring
+from components.k8s.monitoring_files import MonitoringFiles, MonitoringFilesArgs
+from components.k8s.monitors import RegionMonitors, RegionMonitorsArgs
 from components.k8s.namespace import namespace_name, restricted_namespace
 from components.k8s.serving import ModelSource
 from components.k8s.superlink import SuperLink, SuperLinkArgs
@@ -81,6 +84,28 @@ class RegionWorkloads(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
         gpus = 1 if has_gpus(region) else 0
+        # Monitors and rules wait for the operator's CRDs where this region installs them (a
+        # second region on a shared cluster, or a reused operator, finds them there).
+        monitoring_after: list[pulumi.Resource] = []
+        if installs_stack(args.config, region):
+            stack = MonitoringStack(
+                f"{name}-monitoring",
+                MonitoringStackArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
+                pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+            monitoring_after.append(stack.release)
+        RegionMonitors(
+            f"{name}-monitors",
+            RegionMonitorsArgs(target=target, home=is_home, after=monitoring_after),
+            pulumi.ResourceOptions(parent=self),
+        )
+        carries_rules = owns_cluster_monitoring(args.config, region)
+        if carries_rules or is_home:
+            MonitoringFiles(
+                f"{name}-monitoring-files",
+                MonitoringFilesArgs(target=target, rules=carries_rules, dashboards=is_home, after=monitoring_after),
+                pulumi.ResourceOptions(parent=self),
+            )
         trusted_key = k8s.core.v1.ConfigMap(
             f"{name}-artifact-trust",
             metadata=metadata("artifact-trust", target.namespace, args.labels),

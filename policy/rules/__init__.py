@@ -13,7 +13,7 @@ from .aws import cloudfront, ec2, eks, iam, kms, s3
 from .gcp import gcs, gke, lb
 from .gcp import kms as gcp_kms
 from .kubernetes import availability, images, namespaces, pods
-from .meridian import cost, flower, gpus, residency, tags
+from .meridian import cost, flower, gpus, metrics, residency, tags
 
 POLICIES: list[Policy] = [
     *eks.POLICIES,
@@ -34,5 +34,6 @@ POLICIES: list[Policy] = [
     *gpus.POLICIES,
     *cost.POLICIES,
     *flower.POLICIES,
+    *metrics.POLICIES,
     *tags.POLICIES,
 ]

@@ -15,7 +15,7 @@ from components.k8s.monitoring_files import dashboard_files, rule_files
 from components.k8s.namespace import namespace_name
 from tests.components import custom_resources
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import containers, plain
+from tests.components.k8s.manifests import containers, env_of, plain
 from workloads import contract
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -162,7 +162,7 @@ def test_servers_and_edges_serve_metrics_on_their_own_port(deployed: Deployed) -
                 assert {"name": "metrics", "containerPort": contract.METRICS_PORT, "protocol": "TCP"} in container[
                     "ports"
                 ]
-                env = {e["name"]: e["value"] for e in container["env"]}
+                env = env_of(container)
                 assert env[contract.ENV_METRICS_PORT] == str(contract.METRICS_PORT)
 
 
@@ -170,7 +170,7 @@ def test_supernodes_export_training_metrics_from_a_sidecar_sharing_the_records_f
     for region in deployed.config.regions:
         supernode = deployed.named("Deployment", namespace_name(region.name), "supernode")
         node, sidecar = containers(supernode)
-        records = {e["name"]: e["value"] for e in node["env"]}[contract.ENV_TRAINING_RECORDS]
+        records = env_of(node)[contract.ENV_TRAINING_RECORDS]
         assert records.startswith(contract.CACHE_MOUNT + "/")
         assert sidecar["command"] == list(contract.NODE_METRICS_COMMAND)
         assert sidecar["args"] == ["--records", records, "--host", "0.0.0.0", "--port", str(contract.METRICS_PORT)]

@@ -253,9 +253,7 @@ def build(args: argparse.Namespace) -> tuple[uvicorn.Config, list[socket.socket]
     if len(set(ports)) != len(ports):
         raise GatewayError(f"--route: each port takes one prefix, got ports {ports}")
     upstream = _upstream_url(args.upstream, args.ca_certfile)
-    upstream_tls = (
-        _ca_context("--ca-certfile", args.ca_certfile, ssl.Purpose.SERVER_AUTH) if args.ca_certfile else None
-    )
+    upstream_tls = _ca_context("--ca-certfile", args.ca_certfile, ssl.Purpose.SERVER_AUTH) if args.ca_certfile else None
     client_auth: dict[str, Any] = {}
     if args.client_ca_certfile is not None:
         _ca_context("--client-ca-certfile", args.client_ca_certfile, ssl.Purpose.CLIENT_AUTH)  # a clear error now

@@ -3,7 +3,7 @@ them only the monitoring stack's own (test_monitoring.py says why it is privileg
 
 from __future__ import annotations
 
-from components.k8s.monitoring import MONITORING_NAMESPACE
+from components.k8s.monitoring import DCGM_NAME, MONITORING_NAMESPACE, REMOTE_WRITE_SECRET
 from components.k8s.namespace import namespace_name, pod_security_labels
 from tests.components.k8s.conftest import Deployed
 
@@ -28,12 +28,15 @@ CLUSTER_SCOPED = {"Namespace", "StorageClass", "NodePool", "EC2NodeClass"}
 
 
 def test_every_namespaced_object_lives_in_a_meridian_namespace(deployed: Deployed) -> None:
-    """Or, for the DCGM exporter's ServiceMonitor, beside the exporter in the monitoring namespace."""
+    """Or, in the monitoring namespace, the DCGM exporter's ServiceMonitor beside the exporter
+    and the remote-write client certificate beside the Prometheus that presents it."""
     for obj in deployed.objects():
         if obj["kind"] not in CLUSTER_SCOPED:
             namespace = obj["metadata"]["namespace"]
             assert namespace.startswith("meridian-") or (
-                namespace == MONITORING_NAMESPACE and obj["kind"] == "ServiceMonitor"
+                namespace == MONITORING_NAMESPACE
+                and (obj["kind"], obj["metadata"]["name"])
+                in {("ServiceMonitor", DCGM_NAME), ("Secret", REMOTE_WRITE_SECRET)}
             ), obj["metadata"]["name"]
 
 

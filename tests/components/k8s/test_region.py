@@ -57,19 +57,24 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
 
 def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
-    its identity and NetworkPolicy, and its localizer; no SuperLink, no run Jobs, no GPU plugin
-    (GKE brings its own), no edge servers (the region has no edge site)."""
+    its identity and NetworkPolicy, its localizer, and KEDA scaling the server; no SuperLink,
+    no run Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
     components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
     assert components == sorted(
-        ["FederationTrust", "RegionWorkloads", "SuperNode", "Localizer", "RegionalInference", "EdgeServers"]
+        ["FederationTrust", "RegionWorkloads", "Keda", "SuperNode", "Localizer", "RegionalInference", "EdgeServers"]
     )
+    (release,) = [r.inputs["chart"] for r in resources if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert release == "keda"
     objects = sorted(
-        (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]) for r in resources if r.type.startswith("kubernetes:")
+        (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])
+        for r in resources
+        if r.type.startswith("kubernetes:") and "metadata" in r.inputs
     )
     assert objects == sorted(
         [
             ("Namespace", "meridian-europe-west4"),
+            ("Namespace", "keda"),
             ("NetworkPolicy", "default-deny"),
             ("ConfigMap", "artifact-trust"),
             ("ServiceAccount", "supernode"),
@@ -83,7 +88,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
-            ("HorizontalPodAutoscaler", "server"),
+            ("ScaledObject", "server"),
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),
         ]

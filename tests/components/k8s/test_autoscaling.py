@@ -180,3 +180,60 @@ def test_an_edge_site_may_not_peak_below_its_node_count(base_config: dict[str, A
     with pytest.raises(ConfigError) as err:
         parse(base_config, "test")
     assert "edgeSites[0].maxReplicas: must be >= capacity (3), got 2" in str(err.value)
+
+
+def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
+    effect = {"NO_SCHEDULE": "NoSchedule"}.get(taint["effect"], taint["effect"])
+    return any(
+        t["key"] == taint["key"]
+        and t.get("effect") in (None, effect)
+        and (t["operator"] == "Exists" or t.get("value") == taint.get("value"))
+        for t in tolerations
+    )
+
+
+def _server(resources: list[Any], kind: str, namespace: str) -> dict[str, Any]:
+    return next(
+        r.inputs
+        for r in resources
+        if r.type == kind
+        and r.inputs["metadata"]["namespace"] == namespace
+        and r.inputs["metadata"]["name"] == "server"
+    )
+
+
+def test_pending_gpu_servers_fit_the_gpu_pools_that_autoscale_for_them(stack: str, inventory_of) -> None:
+    """GPU nodes follow the pods: a server pod KEDA adds and no node holds stays Pending, and
+    Karpenter (EKS) or the GKE cluster autoscaler adds a GPU node only for a pod that node
+    would admit: the pool's taints tolerated, its labels matching the pod's node selector.
+    And the pools hold every replica KEDA may ask for."""
+    config = load_stack(stack)
+    resources = inventory_of(stack).resources
+    pools: list[tuple[list[dict[str, Any]], dict[str, str], int]] = []  # taints, labels, GPUs at max
+    for r in resources:
+        if r.type == "kubernetes:karpenter.sh/v1:NodePool":
+            template = r.inputs["spec"]["template"]
+            gpus = int(r.inputs["spec"]["limits"]["nvidia.com/gpu"])
+            pools.append((template["spec"]["taints"], template["metadata"]["labels"], gpus))
+        elif r.type == "gcp:container/nodePool:NodePool" and r.inputs["nodeConfig"].get("guestAccelerators"):
+            node = r.inputs["nodeConfig"]
+            (accelerator,) = node["guestAccelerators"]
+            autoscaling = r.inputs["autoscaling"]  # the cluster autoscaler sizes it, not a fixed count
+            assert "nodeCount" not in r.inputs and autoscaling["maxNodeCount"] >= 1
+            pools.append((node["taints"], node["labels"], int(autoscaling["maxNodeCount"] * accelerator["count"])))
+    cloud_regions = [r for r in config.regions if r.kubernetes is None]
+    assert len(pools) >= len(cloud_regions)
+    for region in cloud_regions:
+        namespace = namespace_name(region.name)
+        pod = _server(resources, "kubernetes:apps/v1:Deployment", namespace)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        selector = pod.get("nodeSelector") or {}
+        fitting = [
+            gpus
+            for taints, labels, gpus in pools
+            if all(_tolerates(pod.get("tolerations") or [], t) for t in taints) and selector.items() <= labels.items()
+        ]
+        assert fitting, f"{region.name}: no GPU pool would scale up for a pending server"
+        scaled = _server(resources, SCALED_OBJECT, namespace)
+        assert scaled["spec"]["maxReplicaCount"] <= region.gpu.max * region.gpus_per_node <= max(fitting)

@@ -16,8 +16,12 @@ Least privilege, as far as the chart allows (kedacore/charts keda/values.yaml at
   Deployment, or one that an HPA already scales.
 Its pods already satisfy the Pod Security `restricted` standard (non-root, no privilege
 escalation, all capabilities dropped, RuntimeDefault seccomp, no host network): the
-namespace enforces it. The chart's NetworkPolicies stay off: their API-server rule admits
-pods only, and the managed control planes (EKS, GKE) answer from outside the pod network.
+namespace enforces it. The chart's NetworkPolicies stay off (their API-server rule admits pods
+only, and the managed control planes answer from outside the pod network); ours deny by
+default and then allow each of the three Deployments what it needs, by the `app` label the
+chart gives its pods: the API server (TCP 443/6443, at addresses we cannot name), the
+operator's Prometheus queries (the `monitoring` namespace, 9090), the metrics server's gRPC to
+the operator (9666), and the API server's calls in on CONTROL_PLANE_PORT.
 KEDA's metrics server is the cluster's `external.metrics.k8s.io` API: nothing else may claim it.
 
 The API server calls KEDA's metrics server (the APIService) and its webhooks on pod ports.
@@ -37,7 +41,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import Region, StackConfig
+from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
+from components.k8s.monitoring import MONITORING_NAMESPACE
 from components.k8s.namespace import POD_SECURITY_LEVEL, namespace_name, pod_security_labels
 
 CHART = "keda"
@@ -46,6 +52,13 @@ CHART_REPO = "https://kedacore.github.io/charts"
 RELEASE_NAME = "keda"
 NAMESPACE = "keda"
 CONTROL_PLANE_PORT = 10250
+OPERATOR_GRPC_PORT = 9666  # keda/templates/manager/deployment.yaml: the metrics server reads metrics here
+API_SERVER_PORTS = (443, 6443)
+PROMETHEUS_PORT = 9090
+# The `app` label of each of the chart's pods (operator.name, webhooks.name defaults).
+OPERATOR = {"app": "keda-operator"}
+METRICS_SERVER = {"app": "keda-operator-metrics-apiserver"}
+WEBHOOKS = {"app": "keda-admission-webhooks"}
 
 
 def _cluster_key(region: Region) -> tuple[str, str | None] | None:
@@ -115,4 +128,43 @@ class Keda(pulumi.ComponentResource):
             values=keda_values([namespace_name(r.name) for r in cluster_regions(args.config, args.region)]),
             opts=on_cluster,
         )
+        self._network_policies(name, namespace.metadata.name, dict(args.labels), on_cluster)
         self.register_outputs({"status": self.release.status})
+
+    @staticmethod
+    def _network_policies(
+        name: str, namespace: pulumi.Output[str], labels: dict[str, str], opts: pulumi.ResourceOptions
+    ) -> None:
+        netpol.default_deny(f"{name}-default-deny", namespace, labels, opts)
+        api_server = netpol.Rule([netpol.anywhere()], API_SERVER_PORTS)
+        from_api_server = netpol.Rule([netpol.anywhere()], [CONTROL_PLANE_PORT])
+        prometheus = netpol.Rule(
+            [
+                netpol.NetworkPolicyPeer(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                    )
+                )
+            ],
+            [PROMETHEUS_PORT],
+        )
+        for suffix, selector, ingress, egress in (
+            ("operator", OPERATOR, [netpol.Rule([netpol.pods(METRICS_SERVER)], [OPERATOR_GRPC_PORT])], [prometheus]),
+            (
+                "metrics-server",
+                METRICS_SERVER,
+                [from_api_server],
+                [netpol.Rule([netpol.pods(OPERATOR)], [OPERATOR_GRPC_PORT])],
+            ),
+            ("webhooks", WEBHOOKS, [from_api_server], []),
+        ):
+            netpol.allow(
+                f"{name}-{suffix}-netpol",
+                f"keda-{suffix}",
+                namespace,
+                selector,
+                labels,
+                ingress=ingress,
+                egress=[api_server, *egress],
+                opts=opts,
+            )

@@ -237,3 +237,25 @@ def test_pending_gpu_servers_fit_the_gpu_pools_that_autoscale_for_them(stack: st
         assert fitting, f"{region.name}: no GPU pool would scale up for a pending server"
         scaled = _server(resources, SCALED_OBJECT, namespace)
         assert scaled["spec"]["maxReplicaCount"] <= region.gpu.max * region.gpus_per_node <= max(fitting)
+
+
+def test_keda_talks_only_to_the_api_server_prometheus_and_itself(deployed: Deployed) -> None:
+    policies = [p for p in deployed.objects("NetworkPolicy") if p["metadata"]["namespace"] == NAMESPACE]
+    by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
+    owners = sum(owns_keda(deployed.config, r) for r in deployed.config.regions)
+    assert len(policies) == 4 * owners
+    assert set(by_name) == {"default-deny", "keda-operator", "keda-metrics-server", "keda-webhooks"}
+    assert by_name["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+    def ports(rules: list[dict[str, Any]]) -> set[int]:
+        return {p["port"] for rule in rules for p in rule["ports"]}
+
+    operator, metrics, webhooks = (by_name[f"keda-{n}"] for n in ("operator", "metrics-server", "webhooks"))
+    assert ports(operator["ingress"]) == {9666}  # from the metrics server only
+    assert ports(metrics["ingress"]) == ports(webhooks["ingress"]) == {CONTROL_PLANE_PORT}  # the API server
+    prometheus = [r for r in operator["egress"] if ports([r]) == {9090}]
+    assert prometheus[0]["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    assert ports(metrics["egress"]) == {53, 443, 6443, 9666}
+    assert ports(webhooks["egress"]) == {53, 443, 6443}

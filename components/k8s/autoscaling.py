@@ -22,6 +22,13 @@ up. Scaling down waits `inference.scaleDownStabilizationSeconds` of lower recomm
 then removes at most one pod per SCALE_DOWN_PERIOD_SECONDS (a GPU server takes minutes to come
 back: its node, its model); scaling up keeps the HPA's defaults (fast).
 
+Each ScaledObject names its HPA after the Deployment and may adopt an HPA of that name
+(`transfer-hpa-ownership`): the servers' CPU-only HPA was named so, and in the update that
+replaces it the ScaledObject is created before the old HPA is deleted; without the transfer,
+KEDA's admission webhook refuses a second autoscaler for the Deployment and the update can
+never finish. (Deleting the adopted HPA at the end of that update costs one reconcile: KEDA
+owns it and creates it again.)
+
 Sources (read 2026-11-30): kedacore/keda-docs content/docs/2.18/reference/scaledobject-spec.md
 (fallback: "supported for all triggers of both Value and AverageValue metric types, except CPU
 & memory triggers"; behaviours) and the ScaledObject CRD of kedacore/charts keda 2.20.2
@@ -43,6 +50,9 @@ from components.k8s.target import Target
 from workloads.contract import MetricsApp
 
 API_VERSION = "keda.sh/v1alpha1"
+# keda apis/keda/v1alpha1/scaledobject_types.go: adopt an existing HPA named in
+# advanced.horizontalPodAutoscalerConfig.name instead of refusing the ScaledObject
+TRANSFER_HPA_OWNERSHIP = {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
 KIND = "ScaledObject"
 POLLING_INTERVAL_SECONDS = 15  # as often as the HPA itself syncs
 FAILURE_THRESHOLD = 3  # failed Prometheus polls before the fallback applies
@@ -148,7 +158,7 @@ def scaled_object(
         resource_name,
         api_version=API_VERSION,
         kind=KIND,
-        metadata=metadata(name, target.namespace, target.labels(app, "autoscaling")),
+        metadata=metadata(name, target.namespace, target.labels(app, "autoscaling"), TRANSFER_HPA_OWNERSHIP),
         spec={
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.metadata.name},
             "pollingInterval": POLLING_INTERVAL_SECONDS,
@@ -161,12 +171,13 @@ def scaled_object(
             },
             "advanced": {
                 "horizontalPodAutoscalerConfig": {
+                    "name": name,
                     "behavior": {
                         "scaleDown": {
                             "stabilizationWindowSeconds": inference.scale_down_stabilization_seconds,
                             "policies": [{"type": "Pods", "value": 1, "periodSeconds": SCALE_DOWN_PERIOD_SECONDS}],
                         }
-                    }
+                    },
                 }
             },
             "triggers": triggers(policy, inference.target_cpu_utilization),

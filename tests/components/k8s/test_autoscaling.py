@@ -142,9 +142,20 @@ def test_without_prometheus_the_count_holds_and_scaling_down_is_slow(deployed: D
             "replicas": spec["minReplicaCount"],
             "behavior": "currentReplicasIfHigher",
         }
-        scale_down = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        hpa = spec["advanced"]["horizontalPodAutoscalerConfig"]
+        scale_down = hpa["behavior"]["scaleDown"]
         assert scale_down["stabilizationWindowSeconds"] == stabilization
         assert scale_down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 60}]
+
+
+def test_kedas_hpa_takes_the_deployments_name_and_adopts_the_former_one(deployed: Deployed) -> None:
+    """The servers' CPU-only HPA was named `server`: the update that replaces it creates the
+    ScaledObject first, and KEDA's webhook refuses one for a Deployment an HPA scales unless it
+    adopts that HPA."""
+    for scaled in deployed.objects("ScaledObject"):
+        spec = scaled["spec"]
+        assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == spec["scaleTargetRef"]["name"]
+        assert scaled["metadata"]["annotations"] == {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
 
 
 def test_every_scaled_object_passes_kedas_crd_schema_and_waits_for_keda(deployed: Deployed) -> None:

@@ -19,7 +19,7 @@ escalation, all capabilities dropped, RuntimeDefault seccomp, no host network): 
 namespace enforces it. The chart's NetworkPolicies stay off (their API-server rule admits pods
 only, and the managed control planes answer from outside the pod network); ours deny by
 default and then allow each of the three Deployments what it needs, by the `app` label the
-chart gives its pods: the API server (TCP 443/6443, at addresses we cannot name), the
+chart gives its pods: the API server (TCP 443/6443, at private addresses we cannot name), the
 operator's Prometheus queries (the `monitoring` namespace, 9090), the metrics server's gRPC to
 the operator (9666), and the API server's calls in on CONTROL_PLANE_PORT.
 KEDA's metrics server is the cluster's `external.metrics.k8s.io` API: nothing else may claim it.
@@ -136,8 +136,14 @@ class Keda(pulumi.ComponentResource):
         name: str, namespace: pulumi.Output[str], labels: dict[str, str], opts: pulumi.ResourceOptions
     ) -> None:
         netpol.default_deny(f"{name}-default-deny", namespace, labels, opts)
-        api_server = netpol.Rule([netpol.anywhere()], API_SERVER_PORTS)
-        from_api_server = netpol.Rule([netpol.anywhere()], [CONTROL_PLANE_PORT])
+        # The control plane answers and calls from private addresses (EKS's ENIs in the VPC,
+        # GKE's peered control-plane range, an existing cluster's own network), never the internet.
+        private = [
+            netpol.NetworkPolicyPeer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+            for cidr in netpol.PRIVATE_RANGES
+        ]
+        api_server = netpol.Rule(private, API_SERVER_PORTS)
+        from_api_server = netpol.Rule(private, [CONTROL_PLANE_PORT])
         prometheus = netpol.Rule(
             [
                 netpol.NetworkPolicyPeer(

@@ -59,7 +59,8 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
 def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
     its identity and NetworkPolicy, and its localizer; its cluster's monitoring stack (DCGM
-    included: a GPU pool) with the rules, and a PodMonitor per workload; no SuperLink, no run
+    included: a GPU pool) with the rules, a PodMonitor per workload, and KEDA scaling the
+    server; no SuperLink, no run
     Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site), no
     dashboards (Grafana is at home)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
@@ -75,18 +76,24 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             "MonitoringStack",
             "RegionMonitors",
             "MonitoringFiles",
+            "Keda",
         ]
     )
     releases = sorted(r.inputs["chart"] for r in resources if r.type == "kubernetes:helm.sh/v3:Release")
-    assert releases == ["dcgm-exporter", "kube-prometheus-stack"]
+    assert releases == ["dcgm-exporter", "keda", "kube-prometheus-stack"]
     objects = sorted(
         (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])
         for r in resources
-        if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"
+        if r.type.startswith("kubernetes:") and "metadata" in r.inputs
     )
     assert objects == sorted(
         [
             ("Namespace", "meridian-europe-west4"),
+            ("Namespace", "keda"),
+            ("NetworkPolicy", "default-deny"),
+            ("NetworkPolicy", "keda-operator"),
+            ("NetworkPolicy", "keda-metrics-server"),
+            ("NetworkPolicy", "keda-webhooks"),
             ("NetworkPolicy", "default-deny"),
             ("ConfigMap", "artifact-trust"),
             ("ServiceAccount", "supernode"),
@@ -100,7 +107,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
-            ("HorizontalPodAutoscaler", "server"),
+            ("ScaledObject", "server"),
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),
             ("Namespace", "monitoring"),

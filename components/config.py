@@ -352,7 +352,9 @@ class Inference(_Model):
     target_in_flight_per_replica: int = Field(
         default=32, ge=1, le=10_000, description="accepted, unanswered requests per regional server replica"
     )
-    target_p99_ms: float = Field(default=500, gt=0, le=60_000, description="regional server p99 latency to hold")
+    # Below the latency SLOs (meridian/monitoring/slos.py: 250 ms servers, 500 ms edges), so
+    # capacity arrives before the error budget burns.
+    target_p99_ms: float = Field(default=200, gt=0, le=60_000, description="regional server p99 latency to hold")
     edge_target_in_flight_per_replica: int = Field(default=8, ge=1, le=10_000)
     edge_target_p99_ms: float = Field(
         default=300, gt=0, le=60_000, description="edge p99, escalations to the region included"

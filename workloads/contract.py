@@ -170,6 +170,16 @@ class MetricsApp(StrEnum):
     GPU = "dcgm"  # NVIDIA DCGM exporter on GPU nodes
 
 
+# A SuperNode's training metrics. Its ClientApp runs in a fresh process per message and cannot
+# serve them, so after each local fit it appends one JSON line (workloads/trainer/training_log.py)
+# to the file ENV_TRAINING_RECORDS names (set on the SuperNode: its ClientApp processes inherit
+# its environment; unset, nothing is written), and an exporter of the trainer image beside the
+# SuperNode (a sidecar sharing that file's directory; a process of the local stack) serves it:
+#   python -m workloads.trainer.node_metrics --records <file> --host <h> --port <METRICS_PORT>
+# The file stays under 2 MiB (it rotates to <file>.1 at 1 MiB).
+NODE_METRICS_COMMAND = ("python", "-m", "workloads.trainer.node_metrics")
+ENV_TRAINING_RECORDS = "MERIDIAN_TRAINING_RECORDS"  # the records file (a writable mount, e.g. CACHE_MOUNT)
+
 # The global view (stacks spanning several clusters): every other cluster's Prometheus
 # remote-writes its series to the home's, through a gateway of the trainer image at home
 # (SUPERLINK_GATEWAY_MODULE) that admits only clients with a certificate of the federation CA
@@ -181,7 +191,6 @@ class MetricsApp(StrEnum):
 METRICS_RECEIVER_PORT = 9443
 METRICS_RECEIVE_PATH = "/api/v1/write"  # Prometheus's remote-write receiver
 METRICS_RECEIVE_ROUTE = f"POST {METRICS_RECEIVE_PATH}"
-
 
 # The canary analysis controller (server image), one per region: judges a candidate version
 # against the stable one on the region's live metrics and promotes or rolls back through the
@@ -201,13 +210,6 @@ FEEDBACK_SUFFIX = "feedback"  # POST /v2/models/{m}/feedback: true labels of ser
 #   python -m workloads.tasks sync-data --source <s3://bucket or gs://bucket> --dest <DATA_MOUNT>
 DATA_SYNC_COMMAND = ("python", "-m", "workloads.tasks", "sync-data")
 NODE_DATA_DIR_KEY = "data-dir"  # the SuperNode's --node-config key for its data directory
-
-# A SuperNode's training metrics: its ClientApp appends one record per round to the file
-# ENV_TRAINING_RECORDS names (on the cache volume its pod shares), and a sidecar of the trainer
-# image serves them on METRICS_PORT:
-#   python -m workloads.trainer.node_metrics --records <path> --host 0.0.0.0 --port <METRICS_PORT>
-NODE_METRICS_COMMAND = ("python", "-m", "workloads.trainer.node_metrics")
-ENV_TRAINING_RECORDS = "MERIDIAN_TRAINING_RECORDS"
 
 # The federated run: a Job at home submits the trainer's Flower App from the trainer image
 #   python -m workloads.trainer.submit --connection <connection> --app <TRAINER_APP_DIR> \

@@ -15,6 +15,7 @@ from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.edge import EdgeServers, EdgeServersArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
+from components.k8s.keda import Keda, KedaArgs, owns_keda
 from components.k8s.labels import metadata
 from components.k8s.localizer import Localizer, LocalizerArgs
 from components.k8s.metrics_receiver import MetricsReceiver, MetricsReceiverArgs
@@ -97,6 +98,17 @@ class RegionWorkloads(pulumi.ComponentResource):
                 GpuDevicePluginArgs(provider=access.provider),
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
+        # The cluster's KEDA (its first region's) runs the servers' and edges' ScaledObjects.
+        keda = (
+            Keda(
+                f"{name}-keda",
+                KedaArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
+                pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+            if owns_keda(args.config, region)
+            else None
+        )
+        autoscaler = [keda.release] if keda is not None else []
         gpus = 1 if has_gpus(region) else 0
         # Monitors and rules wait for the operator's CRDs where this region installs them (a
         # second region on a shared cluster, or a reused operator, finds them there).
@@ -214,13 +226,19 @@ class RegionWorkloads(pulumi.ComponentResource):
         )
         inference = RegionalInference(
             f"{name}-inference",
-            RegionalInferenceArgs(target=target, image=args.images[Image.SERVER], models=models, gpus=gpus),
+            RegionalInferenceArgs(
+                target=target, image=args.images[Image.SERVER], models=models, gpus=gpus, autoscaler=autoscaler
+            ),
             pulumi.ResourceOptions(parent=self),
         )
         edges = EdgeServers(
             f"{name}-edge",
             EdgeServersArgs(
-                target=target, image=args.images[Image.EDGE], models=models, upstream_url=inference.service_url
+                target=target,
+                image=args.images[Image.EDGE],
+                models=models,
+                upstream_url=inference.service_url,
+                autoscaler=autoscaler,
             ),
             pulumi.ResourceOptions(parent=self),
         )

@@ -1,18 +1,23 @@
-"""Namespaces: one per region, enforcing Pod Security `restricted` at the cluster's version; besides
-them only the monitoring stack's own (test_monitoring.py says why it is privileged)."""
+"""Namespaces: one per region, and one per cluster add-on we install, each enforcing Pod Security
+`restricted` at the cluster's version (KEDA), but the monitoring stack's own, which is privileged
+(test_monitoring.py says why)."""
 
 from __future__ import annotations
 
-from components.k8s.monitoring import DCGM_NAME, MONITORING_NAMESPACE, REMOTE_WRITE_SECRET
+from components.k8s import keda
+from components.k8s.monitoring import MONITORING_NAMESPACE
 from components.k8s.namespace import namespace_name, pod_security_labels
 from tests.components.k8s.conftest import Deployed
+
+# Namespaces of the add-ons Meridian installs per cluster (their own objects and NetworkPolicies).
+ADDON_NAMESPACES = {keda.NAMESPACE, MONITORING_NAMESPACE}
 
 
 def test_one_restricted_namespace_per_region(deployed: Deployed) -> None:
     namespaces = {
         n["metadata"]["name"]: n for n in deployed.objects("Namespace") if n["metadata"]["name"] != MONITORING_NAMESPACE
     }
-    assert set(namespaces) == {namespace_name(r.name) for r in deployed.config.regions}
+    assert set(namespaces) - ADDON_NAMESPACES == {namespace_name(r.name) for r in deployed.config.regions}
     version = f"v{deployed.config.kubernetes_version}"
     for ns in namespaces.values():
         labels = ns["metadata"]["labels"]
@@ -28,16 +33,10 @@ CLUSTER_SCOPED = {"Namespace", "StorageClass", "NodePool", "EC2NodeClass"}
 
 
 def test_every_namespaced_object_lives_in_a_meridian_namespace(deployed: Deployed) -> None:
-    """Or, in the monitoring namespace, the DCGM exporter's ServiceMonitor beside the exporter
-    and the remote-write client certificate beside the Prometheus that presents it."""
     for obj in deployed.objects():
         if obj["kind"] not in CLUSTER_SCOPED:
             namespace = obj["metadata"]["namespace"]
-            assert namespace.startswith("meridian-") or (
-                namespace == MONITORING_NAMESPACE
-                and (obj["kind"], obj["metadata"]["name"])
-                in {("ServiceMonitor", DCGM_NAME), ("Secret", REMOTE_WRITE_SECRET)}
-            ), obj["metadata"]["name"]
+            assert namespace.startswith("meridian-") or namespace in ADDON_NAMESPACES, obj["metadata"]["name"]
 
 
 def test_pod_security_labels_cover_every_mode() -> None:

@@ -67,9 +67,9 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
     its identity and NetworkPolicy, and its localizer; its cluster's monitoring stack (DCGM
     included: a GPU pool) with the rules, remote-writing to the home's receiver with its client
-    certificate, and a PodMonitor per workload; no SuperLink, no run Jobs, no GPU plugin (GKE
-    brings its own), no edge servers (the region has no edge site), no dashboards (Grafana is
-    at home)."""
+    certificate, a PodMonitor per workload, and KEDA scaling the server; no SuperLink, no run
+    Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site), no
+    dashboards (Grafana is at home)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
     components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
     assert components == sorted(
@@ -83,18 +83,24 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             "MonitoringStack",
             "RegionMonitors",
             "MonitoringFiles",
+            "Keda",
         ]
     )
     releases = sorted(r.inputs["chart"] for r in resources if r.type == "kubernetes:helm.sh/v3:Release")
-    assert releases == ["dcgm-exporter", "kube-prometheus-stack"]
+    assert releases == ["dcgm-exporter", "keda", "kube-prometheus-stack"]
     objects = sorted(
         (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])
         for r in resources
-        if r.type.startswith("kubernetes:") and r.type != "kubernetes:helm.sh/v3:Release"
+        if r.type.startswith("kubernetes:") and "metadata" in r.inputs
     )
     assert objects == sorted(
         [
             ("Namespace", "meridian-europe-west4"),
+            ("Namespace", "keda"),
+            ("NetworkPolicy", "default-deny"),
+            ("NetworkPolicy", "keda-operator"),
+            ("NetworkPolicy", "keda-metrics-server"),
+            ("NetworkPolicy", "keda-webhooks"),
             ("NetworkPolicy", "default-deny"),
             ("ConfigMap", "artifact-trust"),
             ("ServiceAccount", "supernode"),
@@ -108,7 +114,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
-            ("HorizontalPodAutoscaler", "server"),
+            ("ScaledObject", "server"),
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),
             ("Namespace", "monitoring"),

@@ -252,8 +252,8 @@ def region_workloads(
     """A region's workload images, pushed to its own registry, and its workloads deployed from
     them once its cluster is ready. `superlink` is None at home, which runs the SuperLink;
     `metrics_receiver` is the home's, where the region's cluster sends its series if it does
-    (None at home and in a stack of one cluster); `global_models` is the home's global registry, which the
-    region's localizer follows."""
+    (None at home and in a stack of one cluster); `global_models` is the home's global
+    registry, which the region's localizer follows."""
     images = WorkloadImages(
         f"{region.name}-images",
         WorkloadImagesArgs(

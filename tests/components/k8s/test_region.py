@@ -129,7 +129,9 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
     (node,) = [r for r in resources if r.type.endswith(":Deployment") and r.inputs["metadata"]["name"] == "supernode"]
     assert "superlink.example.com:9092" in node.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
     (stack,) = [
-        r for r in resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] != "dcgm-exporter"
+        r
+        for r in resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "kube-prometheus-stack"
     ]
     (remote_write,) = stack.inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"]
     assert remote_write["url"] == f"https://{RECEIVER}/api/v1/write"

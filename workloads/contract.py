@@ -147,6 +147,10 @@ EDGE_MODEL_VARIANT = "int8"  # the CPU edge server: dynamic int8 quantized
 ENV_BIND_HOST = "MERIDIAN_BIND_HOST"  # 0.0.0.0 in the containers; 127.0.0.1 by default
 ENV_HTTP_PORT = "MERIDIAN_HTTP_PORT"  # default HTTP_PORT; the local stack runs several per host
 ENV_ADMIN_TOKEN = "MERIDIAN_ADMIN_TOKEN"  # bearer token of POST /v2/repository/models/{m}/load
+# ... or, in the clusters, the file holding it (a Secret mounted read-only: never in the pod spec or
+# the process environment, CKV_K8S_35); the file wins when both are set.
+ENV_ADMIN_TOKEN_FILE = "MERIDIAN_ADMIN_TOKEN_FILE"
+ADMIN_TOKEN_MOUNT = "/etc/meridian/admin"
 ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stable is "latest"
 
 # Operations. Every workload serves Prometheus metrics on METRICS_PORT, a port of its own that

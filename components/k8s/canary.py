@@ -5,7 +5,7 @@ and edges as a candidate at `weight` percent; this one-replica controller reads 
 live metrics from the cluster's Prometheus, decides, and promotes or rolls back through the
 servers' repository API. What it needs from the cluster, and nothing more:
 - the admin token of that API: generated here (pulumi-random), one Secret that the servers,
-  the edges and the controller read as ENV_ADMIN_TOKEN; without analysis nobody gets a token
+  the edges and the controller mount as a file (ENV_ADMIN_TOKEN_FILE); without analysis nobody gets a token
   and the API stays off;
 - every replica's address: headless Services (one A record per ready pod) selecting the
   servers and the edges, named in `--targets` as `dns+http://` (workloads/canary/targets.py);
@@ -26,7 +26,7 @@ from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
 from components.k8s.monitoring import PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.monitors import scraped, scrapers
-from components.k8s.pods import Resources, SecretKey, container, http_probe, pod_spec
+from components.k8s.pods import Resources, SecretFile, container, http_probe, pod_spec
 from components.k8s.serving import EDGE_APP, SERVER_APP
 from components.k8s.target import Target
 from components.k8s.workload import Workload
@@ -53,7 +53,7 @@ class CanaryControllerArgs:
 class CanaryController(pulumi.ComponentResource):
     """Judges each candidate version of one region's model and applies the decision."""
 
-    admin_token: SecretKey  # what the servers and edges mount as ENV_ADMIN_TOKEN
+    admin_token: SecretFile  # what the servers and edges mount, named by ENV_ADMIN_TOKEN_FILE
 
     def __init__(self, name: str, args: CanaryControllerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:CanaryController", name, None, opts)
@@ -66,7 +66,9 @@ class CanaryController(pulumi.ComponentResource):
             f"{name}-admin-token", length=ADMIN_TOKEN_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
         secret = workload.secret(f"{name}-admin-token-secret", ADMIN_TOKEN_SECRET, {ADMIN_TOKEN_KEY: token.result})
-        self.admin_token = SecretKey(secret.metadata.name, ADMIN_TOKEN_KEY)
+        self.admin_token = SecretFile(
+            secret.metadata.name, ADMIN_TOKEN_KEY, contract.ENV_ADMIN_TOKEN_FILE, contract.ADMIN_TOKEN_MOUNT
+        )
 
         driven = [SERVER_APP, *([EDGE_APP] if target.region.edge_sites else [])]
         for app in driven:
@@ -110,11 +112,12 @@ class CanaryController(pulumi.ComponentResource):
                             analysis=analysis,
                         ),
                         environment={contract.ENV_METRICS_PORT: str(contract.METRICS_PORT)},
-                        secret_environment={contract.ENV_ADMIN_TOKEN: self.admin_token},
+                        secret_files=[self.admin_token],
                         ports={"metrics": contract.METRICS_PORT},
                     )
                 ],
                 service_account=account.metadata.name,
+                volumes=[self.admin_token.volume()],
             ),
             component="canary-analysis",
             replicas=1,

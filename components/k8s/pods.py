@@ -43,11 +43,21 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class SecretKey:
-    """One key of a Secret, for an environment variable that must not appear in the pod spec."""
+class SecretFile:
+    """One key of a Secret as a read-only file whose path `variable` names: kept out of the pod
+    spec and the process environment (CKV_K8S_35), and renewed in place when the Secret changes."""
 
     secret: pulumi.Input[str]  # the Secret's name
     key: str
+    variable: str  # the environment variable naming the file
+    mount: str  # the directory it is mounted at
+
+    @property
+    def volume_name(self) -> str:
+        return f"{self.key}-file"
+
+    def volume(self) -> k8s.core.v1.VolumeArgs:
+        return secret_volume(self.volume_name, self.secret, [self.key])
 
 
 def container_security() -> k8s.core.v1.SecurityContextArgs:
@@ -110,19 +120,8 @@ def read_only_mount(volume: str, path: str) -> k8s.core.v1.VolumeMountArgs:
     return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
 
 
-def env(
-    values: Mapping[str, pulumi.Input[str]], secrets: Mapping[str, SecretKey] | None = None
-) -> list[k8s.core.v1.EnvVarArgs]:
-    from_secrets = [
-        k8s.core.v1.EnvVarArgs(
-            name=name,
-            value_from=k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret, key=ref.key)
-            ),
-        )
-        for name, ref in (secrets or {}).items()
-    ]
-    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()] + from_secrets
+def env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
+    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
 
 
 def container(
@@ -134,7 +133,7 @@ def container(
     command: Sequence[pulumi.Input[str]] | None = None,
     args: Sequence[pulumi.Input[str]] | None = None,
     environment: Mapping[str, pulumi.Input[str]] | None = None,
-    secret_environment: Mapping[str, SecretKey] | None = None,
+    secret_files: Sequence[SecretFile] = (),
     ports: Mapping[str, int] | None = None,
     mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
     startup: k8s.core.v1.ProbeArgs | None = None,
@@ -154,7 +153,13 @@ def container(
         image_pull_policy="Always",
         command=list(command) if command is not None else None,
         args=list(args) if args is not None else None,
-        env=env({contract.ENV_CACHE_DIR: contract.CACHE_MOUNT, **(environment or {})}, secret_environment),
+        env=env(
+            {
+                contract.ENV_CACHE_DIR: contract.CACHE_MOUNT,
+                **(environment or {}),
+                **{f.variable: f"{f.mount}/{f.key}" for f in secret_files},
+            }
+        ),
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
             for port_name, port in (ports or {}).items()
@@ -165,7 +170,7 @@ def container(
         readiness_probe=readiness,
         startup_probe=startup,
         security_context=container_security(),
-        volume_mounts=scratch + list(mounts),
+        volume_mounts=scratch + list(mounts) + [read_only_mount(f.volume_name, f.mount) for f in secret_files],
     )
 
 

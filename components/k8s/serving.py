@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import WorkloadIdentity
 from components.k8s.labels import metadata
-from components.k8s.pods import Resources, SecretKey, container, http_probe, pod_spec, read_only_mount
+from components.k8s.pods import Resources, SecretFile, container, http_probe, pod_spec, read_only_mount
 from components.k8s.target import Target
 from components.k8s.workload import Workload
 from workloads import contract
@@ -32,7 +32,7 @@ class ModelSource:
     identity: WorkloadIdentity  # may read the model registry, nothing else
     # The repository API's bearer token (the canary controller's, components/k8s/canary.py);
     # None: the API stays off.
-    admin_token: SecretKey | None = None
+    admin_token: SecretFile | None = None
 
 
 def _trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
@@ -68,7 +68,7 @@ def _server_container(
     image: pulumi.Input[str],
     resources: Resources,
     environment: Mapping[str, pulumi.Input[str]],
-    admin_token: SecretKey | None,
+    admin_token: SecretFile | None,
 ) -> k8s.core.v1.ContainerArgs:
     """An Open Inference Protocol server: probes on the contract's health paths."""
     return container(
@@ -82,7 +82,7 @@ def _server_container(
         # Loading and verifying a model can take a while: no liveness kill meanwhile.
         startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
         environment=environment,
-        secret_environment={contract.ENV_ADMIN_TOKEN: admin_token} if admin_token else None,
+        secret_files=[admin_token] if admin_token else (),
         # /metrics on a port of its own, which no Service exposes (components/k8s/monitors.py)
         ports={"http": contract.HTTP_PORT, "metrics": contract.METRICS_PORT},
         mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
@@ -108,7 +108,10 @@ def server_pod(
     return pod_spec(
         [_server_container(workload.app, image, resources, env, models.admin_token)],
         service_account=service_account,
-        volumes=[_trusted_key_volume(models.trusted_key_config_map)],
+        volumes=[
+            _trusted_key_volume(models.trusted_key_config_map),
+            *([models.admin_token.volume()] if models.admin_token else []),
+        ],
         gpu=gpu,
         node_selector=node_selector,
         tolerations=tolerations,

@@ -16,7 +16,7 @@ from workloads import contract
 from workloads.canary.analysis import Thresholds
 from workloads.canary.controller import Controller, Settings
 from workloads.canary.prometheus import PrometheusError
-from workloads.serving.settings import ArgumentParser, bounded
+from workloads.serving.settings import ArgumentParser, admin_token, bounded
 
 log = logging.getLogger("workloads.canary")
 
@@ -57,9 +57,11 @@ async def run(controller: Controller, interval: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    token = os.environ.get(contract.ENV_ADMIN_TOKEN)
+    token = admin_token(os.environ)
     if not token:
-        raise SystemExit(f"the repository API needs an admin token: set {contract.ENV_ADMIN_TOKEN}")
+        raise SystemExit(
+            f"the repository API needs an admin token: set {contract.ENV_ADMIN_TOKEN_FILE} or {contract.ENV_ADMIN_TOKEN}"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     registry = CollectorRegistry(auto_describe=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -176,7 +176,7 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
     # Every field but the admin token is the flag of the same name (`serving_parser`'s dests).
     values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name != "admin_token"}
     values["candidate"] = args.candidate or None  # an empty variable means no candidate
-    return ServingSettings(**values, admin_token=os.environ.get(contract.ENV_ADMIN_TOKEN) or None)
+    return ServingSettings(**values, admin_token=admin_token(os.environ))
 
 
 def parse_serving_args(
@@ -184,3 +184,19 @@ def parse_serving_args(
 ) -> tuple[ServingSettings, argparse.Namespace]:
     args = parser.parse_args(argv)
     return serving_settings(args), args
+
+
+def admin_token(environ: Mapping[str, str]) -> str | None:
+    """The repository API's bearer token: the file ENV_ADMIN_TOKEN_FILE names (how the clusters
+    give it), else ENV_ADMIN_TOKEN; None when neither is set. An unreadable or empty file stops
+    the process, naming the variable and the path."""
+    path = environ.get(contract.ENV_ADMIN_TOKEN_FILE)
+    if path:
+        try:
+            token = Path(path).read_text().strip()
+        except OSError as err:
+            raise SystemExit(f"{contract.ENV_ADMIN_TOKEN_FILE}={path}: cannot read the admin token: {err}") from None
+        if not token:
+            raise SystemExit(f"{contract.ENV_ADMIN_TOKEN_FILE}={path}: the admin token file is empty")
+        return token
+    return environ.get(contract.ENV_ADMIN_TOKEN) or None

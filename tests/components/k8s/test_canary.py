@@ -17,7 +17,7 @@ from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_POD_LABEL
 from components.k8s.namespace import namespace_name
 from components.k8s.serving import EDGE_APP, SERVER_APP
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import containers, env_of, flags, secret_env_of
+from tests.components.k8s.manifests import containers, env_of, flags
 from workloads import contract
 
 
@@ -30,6 +30,28 @@ def _controllers(deployed: Deployed, region: Region) -> list[dict[str, Any]]:
         d
         for d in deployed.objects("Deployment")
         if d["metadata"]["namespace"] == namespace_name(region.name) and d["metadata"]["name"] == canary.CANARY_APP
+    ]
+
+
+TOKEN_FILE = f"{contract.ADMIN_TOKEN_MOUNT}/{canary.ADMIN_TOKEN_KEY}"
+
+
+def _reads_token_file(deployment: dict[str, Any], container: dict[str, Any]) -> bool:
+    """The container is given the admin token as a file, from the token's Secret mounted read-only."""
+    if env_of(container).get(contract.ENV_ADMIN_TOKEN_FILE) != TOKEN_FILE:
+        return False
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == contract.ADMIN_TOKEN_MOUNT]
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    return mount["readOnly"] and volume["secret"]["secretName"] == canary.ADMIN_TOKEN_SECRET
+
+
+def _inference_deployments(deployed: Deployed, region: Region) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [
+        (d, c)
+        for d in deployed.objects("Deployment")
+        if d["metadata"]["namespace"] == namespace_name(region.name)
+        for c in containers(d)
+        if c["name"] in (SERVER_APP, EDGE_APP)
     ]
 
 
@@ -53,8 +75,9 @@ def test_production_stacks_judge_new_versions_and_others_swap_them_in(deployed: 
         assert len(_controllers(deployed, region)) == (1 if _analysed(deployed) else 0)
         for c in _inference_containers(deployed, region):
             assert env_of(c)[contract.ENV_CANDIDATE_WEIGHT] == str(stack_canary.weight)
-            assert (contract.ENV_ADMIN_TOKEN in secret_env_of(c)) == _analysed(deployed)
             assert contract.ENV_ADMIN_TOKEN not in env_of(c), "never a plain value in the pod spec"
+        for d, c in _inference_deployments(deployed, region):
+            assert _reads_token_file(d, c) == _analysed(deployed)
 
 
 def test_the_controller_runs_the_contract_command_with_the_stacks_thresholds(deployed: Deployed) -> None:
@@ -91,11 +114,12 @@ def test_one_generated_token_is_shared_by_the_controller_servers_and_edges(deplo
         namespace = namespace_name(region.name)
         secret = deployed.named("Secret", namespace, canary.ADMIN_TOKEN_SECRET)
         assert set(secret["stringData"]) == {canary.ADMIN_TOKEN_KEY}
-        (controller,) = containers(_controllers(deployed, region)[0])
-        readers = [controller, *_inference_containers(deployed, region)]
+        (deployment,) = _controllers(deployed, region)
+        (controller,) = containers(deployment)
+        readers = [(deployment, controller), *_inference_deployments(deployed, region)]
         assert len(readers) == 2 + len(region.edge_sites)
-        for c in readers:
-            assert secret_env_of(c)[contract.ENV_ADMIN_TOKEN] == (canary.ADMIN_TOKEN_SECRET, canary.ADMIN_TOKEN_KEY)
+        for d, c in readers:
+            assert _reads_token_file(d, c)
 
 
 def test_headless_services_list_every_server_and_edge_replica(deployed: Deployed) -> None:

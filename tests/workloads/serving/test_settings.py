@@ -3,10 +3,12 @@ values refused at start with the flag and its variable named."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workloads import contract
-from workloads.serving.settings import parse_serving_args, serving_parser
+from workloads.serving.settings import admin_token, parse_serving_args, serving_parser
 
 REQUIRED = {contract.ENV_REGION: "eu-west-1", contract.ENV_REGISTRY_URL: "https://models.example"}
 
@@ -98,3 +100,22 @@ def test_a_candidate_weight_needs_a_candidate_unless_stable_follows_latest() -> 
     # Following `latest`, the weight is what each new latest version enters with.
     following = parse(["--region", "r", "--registry-url", "file:///x", "--candidate-weight", "5"])
     assert (following.stable, following.candidate, following.candidate_weight) == ("latest", None, 5)
+
+
+def test_the_admin_token_file_wins_over_the_variable_and_is_read_stripped(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("from-the-secret\n")
+    environ = {contract.ENV_ADMIN_TOKEN_FILE: str(token), contract.ENV_ADMIN_TOKEN: "from-env"}
+    assert admin_token(environ) == "from-the-secret"
+    assert admin_token({contract.ENV_ADMIN_TOKEN: "from-env"}) == "from-env"
+    assert admin_token({}) is None
+
+
+def test_an_unreadable_or_empty_admin_token_file_stops_the_process_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(SystemExit, match=f"{contract.ENV_ADMIN_TOKEN_FILE}={missing}: cannot read"):
+        admin_token({contract.ENV_ADMIN_TOKEN_FILE: str(missing)})
+    empty = tmp_path / "empty"
+    empty.write_text("  \n")
+    with pytest.raises(SystemExit, match="admin token file is empty"):
+        admin_token({contract.ENV_ADMIN_TOKEN_FILE: str(empty)})

@@ -267,6 +267,11 @@ def stack_values(
         spec["enableRemoteWriteReceiver"] = True
     if send_to is not None:
         spec["remoteWrite"] = [remote_write(send_to)]
+        # Notifications come from the home's Alertmanager alone: the home evaluates the same
+        # rules over every region's series, so a second Alertmanager here would page twice. A
+        # region cut off from home still pages there (MeridianRegionSilent); its own Prometheus
+        # keeps evaluating the rules, for its UI and its ALERTS series.
+        values["alertmanager"] = {"enabled": False}
     if grafana:
         values["grafana"]["sidecar"] = {
             "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}

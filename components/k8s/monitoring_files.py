@@ -1,5 +1,7 @@
 """What `monitoring/` holds, delivered to the clusters: each rule file of monitoring/rules/ as a
-PrometheusRule on every cluster (each Prometheus alerts on its own region's series), each
+PrometheusRule on every cluster (each Prometheus evaluates them over the series it holds: its
+own region's, and at home with a global view every region's; only the home's Alertmanager
+notifies, see monitoring.stack_values), each
 dashboard of monitoring/dashboards/ as a ConfigMap the home's Grafana sidecar loads.
 
 The files are generated and checked in (`make rules`); this module only reads them, so what

@@ -479,6 +479,36 @@ OTHER_ALERTS = [
             ),
         ),
     ),
+    Alert(
+        name="MeridianRegionSilent",
+        file="platform",
+        # At home, where every other cluster remote-writes: a region whose targets reported an
+        # hour ago and report nothing now (its cluster, or the path home, is down). In a region's
+        # own Prometheus it cannot fire: its series are its own scrapes.
+        expr='count by (region) (up{app!=""} offset 1h) unless count by (region) (up{app!=""})',
+        for_="10m",
+        severity=Severity.PAGE,
+        summary="{{ $labels.region }}: no series reach the home's Prometheus any more",
+        runbook=(
+            "The region's cluster stopped remote-writing home: check its Prometheus (kubectl -n monitoring logs"
+            " prometheus-monitoring-prometheus-0 -c prometheus, remote_write errors), the home's metrics-receiver"
+            " Service and its certificate, then the cluster itself; its own Prometheus and Alertmanager still hold"
+            " its alerts."
+        ),
+        scenarios=(
+            Scenario(
+                "silent for 20 minutes after reporting",
+                {series("up", region=EU, app="server", job="server", instance="10.0.0.9:9300"): "1x60 _x30"},
+                "85m",
+                ({"region": EU},),
+            ),
+            Scenario(
+                "still reporting",
+                {series("up", region=EU, app="server", job="server", instance="10.0.0.9:9300"): "1x90"},
+                "85m",
+            ),
+        ),
+    ),
 ]
 
 ALERTS: tuple[Alert, ...] = (*_slo_alerts(), *OTHER_ALERTS)

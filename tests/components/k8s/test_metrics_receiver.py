@@ -146,6 +146,20 @@ def test_only_the_home_prometheus_receives_and_every_other_cluster_writes_there(
         assert queue["retryOnRateLimit"] is True
 
 
+def test_only_the_home_notifies_so_no_alert_pages_twice(deployed: Deployed) -> None:
+    """The home evaluates every region's series; a cluster writing home runs no Alertmanager."""
+    values = {
+        plain(r.inputs)["values"]["prometheus"]["prometheusSpec"]["externalLabels"]["cluster"]: plain(r.inputs)[
+            "values"
+        ]
+        for r in deployed.resources
+        if r.type == RELEASE and r.inputs["chart"] == monitoring.CHART
+    }
+    for cluster, release in values.items():
+        writes_home = "remoteWrite" in release["prometheus"]["prometheusSpec"]
+        assert release.get("alertmanager", {}).get("enabled", True) is not writes_home, cluster
+
+
 def test_each_writing_cluster_holds_its_client_certificate_beside_its_prometheus(deployed: Deployed) -> None:
     secrets = [
         s

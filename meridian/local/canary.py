@@ -1,0 +1,214 @@
+"""The canary drill: a candidate version enters one region under live load, and the region's
+canary controller promotes it or rolls it back, as it would in a cluster.
+
+The drill publishes the region's next version the way the localizer publishes any version
+(its `localize`, signed with the region's key, the `latest` pointer moved); the region's server
+and edges follow `latest`, so with `inference.canary.weight` and `analysis` in the stack config
+they take it as the candidate; the users keep sending requests and telling the sites the true
+labels; the controller, reading Prometheus, decides. A `bad` candidate is fine-tuned on
+shuffled labels and must be rolled back; a `good` one is the same localization under the next
+version and must be promoted.
+
+The drill runs in the home region only: it has an edge (so the candidate is judged at a server
+and an edge alike), and the regions share this machine's cores, so three drills at once would
+measure the machine rather than the candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meridian.local.load import LoadResult, run_load
+from meridian.local.prometheus import PrometheusAPI
+from meridian.local.supervisor import LocalStackError
+from workloads.contract import GLOBAL_REGION, MODEL_NAME
+from workloads.registry.artifact import WEIGHTS_FILE, ArtifactId, Variant
+from workloads.registry.store import latest_version
+
+if TYPE_CHECKING:
+    from meridian.local.up import LocalFleet
+
+POLL_S = 0.5
+# The decision is due within one window plus one interval of the candidate entering (the
+# issue's bar); the drill waits three times as long before it calls the controller stuck.
+PATIENCE = 3
+
+
+@dataclass(frozen=True)
+class Timeline:
+    started: float  # load running, nothing published yet (epoch seconds)
+    published: float
+    entered: float  # the region's server reports the candidate loaded
+    decided: float
+
+
+def next_version(registry_dir: Path, region: str, base: str) -> str:
+    """`<base>.<n>`, one past the region's drill versions of `base` (newer than `base` itself,
+    so the registry's `latest` pointer moves to it)."""
+    drills = [
+        int(match.group(1))
+        for path in (registry_dir / region / MODEL_NAME).glob(f"{base}.*")
+        if (match := re.fullmatch(re.escape(base) + r"\.(\d+)", path.name))
+    ]
+    return f"{base}.{max(drills, default=0) + 1}"
+
+
+def _version_query(metric: str, region: str, **labels: str) -> str:
+    selectors = ",".join(f'{key}="{value}"' for key, value in {"region": region, **labels}.items())
+    return f"{metric}{{{selectors}}}"
+
+
+class CanaryDrill:
+    def __init__(self, fleet: LocalFleet, kind: str):  # kind: "good" or "bad"
+        analysis = fleet.config.inference.canary.analysis
+        if analysis is None or fleet.config.inference.canary.weight == 0:
+            raise LocalStackError(
+                "the canary drill needs `inference.canary.weight` > 0 and `inference.canary.analysis` "
+                f"in stacks/Pulumi.{fleet.stack}.yaml"
+            )
+        self.fleet = fleet
+        self.kind = kind
+        self.analysis = analysis
+        self.region = fleet.config.home
+        self.prometheus = PrometheusAPI(fleet.prometheus_url)
+
+    @property
+    def deadline_s(self) -> int:
+        """The issue's bar: decided within one analysis window plus one interval."""
+        return self.analysis.window_seconds + self.analysis.interval_seconds
+
+    def run(self, examples: dict[str, Any], seed: int) -> dict[str, Any]:
+        fleet, region = self.fleet, self.region
+        stable = self._stable()
+        base = latest_version(fleet.plan.store(GLOBAL_REGION), MODEL_NAME, GLOBAL_REGION, Variant.FP32)
+        if base is None:
+            raise LocalStackError("the canary drill needs a global model: none is published")
+        candidate = next_version(fleet.registry_dir, region, base)
+        sites = [site for site in fleet.sites() if site.region == region]
+        stop = threading.Event()
+        load: dict[str, LoadResult] = {}
+
+        def users() -> None:
+            load["result"] = run_load(sites, examples, requests_per_metro=40, users_per_metro=1, seed=seed, until=stop)
+
+        worker = threading.Thread(target=users, name="canary-load", daemon=True)
+        started = time.time()
+        worker.start()
+        try:
+            weights = (
+                fleet.registry_dir / GLOBAL_REGION / ArtifactId(MODEL_NAME, base, GLOBAL_REGION, Variant.FP32).path
+            )
+            fleet.supervisor.run(
+                f"canary-candidate-{candidate}",
+                fleet.plan.candidate_argv(region, weights / WEIGHTS_FILE, candidate, base, self.kind == "bad"),
+                timeout=300,
+            )
+            published = time.time()
+            loaded = _version_query(
+                "meridian_model_version_loaded", region, app="server", role="candidate", version=candidate
+            )
+            entered = self._wait(f"{loaded} == 1", "the candidate to enter")[1]
+            decision, decided = self._wait(
+                _version_query("meridian_canary_decisions_total", region, candidate=candidate) + " > 0",
+                "the controller's decision",
+            )
+        finally:
+            stop.set()
+            worker.join(timeout=60)
+        timeline = Timeline(started, published, entered, decided)
+        return self._section(stable, candidate, decision["metric"]["decision"], timeline, load.get("result"))
+
+    def _stable(self) -> str:
+        import httpx
+
+        url = f"http://127.0.0.1:{self.fleet.server_ports[self.region]}/v2/models/{MODEL_NAME}"
+        return str(httpx.get(url, timeout=10).json()["parameters"]["stable"])
+
+    def _wait(self, expr: str, what: str) -> tuple[dict[str, Any], float]:
+        """The first series of `expr` (and when it appeared), polling Prometheus."""
+        patience = PATIENCE * self.deadline_s + 60
+        give_up = time.time() + patience
+        while time.time() < give_up:
+            for crashed in self.fleet.supervisor.crashed():
+                raise LocalStackError(f"while waiting for {what}: {crashed}")
+            if result := self.prometheus.query(expr):
+                return result[0], time.time()
+            time.sleep(POLL_S)
+        raise LocalStackError(
+            f"canary drill: no {what} within {patience} s "
+            f"(`{expr}` at {self.prometheus.url}); see {self.fleet.supervisor.logs}/canary-{self.region}.log"
+        )
+
+    def _section(
+        self, stable: str, candidate: str, decision: str, timeline: Timeline, load: LoadResult | None
+    ) -> dict[str, Any]:
+        """report.json's `canary`: what entered, what the controller decided and on what evidence,
+        how long it took, what the users saw, and the traffic split over time (for the plot)."""
+        evidence = controller_evidence(self.fleet.supervisor.logs / f"canary-{self.region}.log", candidate)
+        served = [o for o in (load.outcomes if load else []) if o.error is None]
+        seen = {
+            version: {
+                "requests": len(mine),
+                "accuracy": sum(o.correct for o in mine) / len(mine),
+            }
+            for version in sorted({o.version for o in served if o.version})
+            if (mine := [o for o in served if o.version == version])
+        }
+        traffic = self.prometheus.query_range(
+            f"max by (version) ({_version_query('meridian_model_traffic_percent', self.region, app='server')})",
+            timeline.started - 5,
+            time.time(),
+            1,
+        )
+        return {
+            "region": self.region,
+            "kind": self.kind,
+            "stable": stable,
+            "candidate": candidate,
+            "decision": decision,
+            "reason": evidence.get("reason"),
+            "metrics": evidence.get("metrics", {}),
+            "analysis": self.analysis.model_dump(by_alias=True),
+            "seconds_to_enter": timeline.entered - timeline.published,
+            "seconds_to_decide": timeline.decided - timeline.entered,
+            "deadline_seconds": self.deadline_s,
+            "seen_by_users": seen,
+            "failed_requests": len(load.errors) if load else None,
+            "traffic_percent": {
+                series["metric"].get("version", "?"): [
+                    [float(t) - timeline.started, float(v)] for t, v in series["values"]
+                ]
+                for series in traffic
+            },
+            "timeline": {
+                "published": timeline.published - timeline.started,
+                "entered": timeline.entered - timeline.started,
+                "decided": timeline.decided - timeline.started,
+            },
+        }
+
+
+def controller_evidence(log: Path, candidate: str) -> dict[str, Any]:
+    """The controller's decision line for `candidate` (its log records the decision with the
+    evidence, one JSON object per line)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return {}
+    for line in reversed(lines):
+        start = line.find("{")
+        if start < 0 or candidate not in line:
+            continue
+        try:
+            record = json.loads(line[start:])
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("decision"):
+            return record
+    return {}

@@ -312,10 +312,7 @@ class LocalFleet:
         }
         for name in names:
             self.training_records(name).parent.mkdir(parents=True, exist_ok=True)
-        nodes = [
-            Node(name, self.data / name, env={contract.ENV_TRAINING_RECORDS: str(self.training_records(name))})
-            for name in names
-        ]
+        nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
         outcome: dict[str, Any] = {}
         federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
         try:

@@ -49,7 +49,6 @@ class Node:
     data_dir: Path
     fault: str | None = None  # see faults.py: "sign-flip" or "nan", for drills
     fault_scale: float = 1.0
-    env: Mapping[str, str] = field(default_factory=dict)  # the SuperNode's (and its ClientApps') additions
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
@@ -244,7 +243,6 @@ class LocalFederation:
                 "--host", "127.0.0.1",
                 "--port", str(free_port()),
             ],
-            env=node.env,
         )  # fmt: skip
         if wait:
             self.wait_until_online([region])

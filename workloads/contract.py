@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 # A flag's value: a plain string here and in the local stack, a Pulumi Input in components/k8s.
 V = TypeVar("V")
@@ -177,7 +177,8 @@ class MetricsApp(StrEnum):
 #       --interval <s> --window <s> --min-requests <n> --max-error-rate-increase <x>
 #       --max-p99-ratio <x> --min-agreement <x> --max-accuracy-drop <x> --min-labelled <n>
 # `--targets`: comma-separated base URLs of the servers and edges it drives, or
-# `dns+http://<headless service host>:<port>` (every address the name resolves to).
+# `dns+http://<headless service host>:<port>` (every address the name resolves to). It serves
+# its own metrics on METRICS_PORT (ENV_METRICS_PORT) and reads ENV_BIND_HOST like the servers.
 CANARY_COMMAND = ("python", "-m", "workloads.canary")
 FEEDBACK_SUFFIX = "feedback"  # POST /v2/models/{m}/feedback: true labels of served request ids
 
@@ -250,5 +251,47 @@ def localizer_args(
         ("--task", task),
         ("--work-dir", work_dir),
         *(extra or {}).items(),
+    ]
+    return [part for flag, value in flags for part in (flag, value)]
+
+
+class CanaryThresholds(Protocol):
+    """What the canary controller's flags carry: the stack's `inference.canary.analysis`
+    (components/config.py CanaryAnalysis) has these fields."""
+
+    @property
+    def interval_seconds(self) -> int: ...
+    @property
+    def window_seconds(self) -> int: ...
+    @property
+    def min_requests(self) -> int: ...
+    @property
+    def max_error_rate_increase(self) -> float: ...
+    @property
+    def max_p99_ratio(self) -> float: ...
+    @property
+    def min_agreement(self) -> float: ...
+    @property
+    def max_accuracy_drop(self) -> float: ...
+    @property
+    def min_labelled(self) -> int: ...
+
+
+def canary_args(*, prometheus: V, region: V, model: V, targets: V, analysis: CanaryThresholds) -> list[str | V]:
+    """The flags of CANARY_COMMAND, built here for both of its callers (the Kubernetes
+    Deployment and the local stack): they differ only in the URLs."""
+    flags: Sequence[tuple[str, str | V]] = [
+        ("--prometheus", prometheus),
+        ("--region", region),
+        ("--model", model),
+        ("--targets", targets),
+        ("--interval", str(analysis.interval_seconds)),
+        ("--window", str(analysis.window_seconds)),
+        ("--min-requests", str(analysis.min_requests)),
+        ("--max-error-rate-increase", f"{analysis.max_error_rate_increase:g}"),
+        ("--max-p99-ratio", f"{analysis.max_p99_ratio:g}"),
+        ("--min-agreement", f"{analysis.min_agreement:g}"),
+        ("--max-accuracy-drop", f"{analysis.max_accuracy_drop:g}"),
+        ("--min-labelled", str(analysis.min_labelled)),
     ]
     return [part for flag, value in flags for part in (flag, value)]

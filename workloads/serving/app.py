@@ -6,10 +6,16 @@ ASGI callable instead of a framework router: the hot path is a handful of string
 matters at a budget of ~100 us of CPU per request.
 
 Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready],
-/metrics; POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/repository/models/{m}/load
-(hot reload, bearer token). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403
-repository auth, 404 unknown model/version/route, 405 wrong method, 429 queue full (with
-Retry-After), 503 not ready.
+/metrics; POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/models/{m}/feedback (true labels
+of answered request ids, see feedback.py); POST /v2/repository/models/{m}/load (hot reload,
+bearer token). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403 repository auth,
+404 unknown model/version/route/request id, 405 wrong method, 422 unusable label, 429 queue
+full (with Retry-After), 503 not ready.
+
+Every answer carries the request's V2 `id` (one is generated when the client sent none): it is
+what feedback refers to. While a candidate version takes a share of the traffic, the rows it
+answers are re-run on the stable version off the response path, and the top-1 agreement is
+counted: the canary analysis's signal where true labels never come back.
 """
 
 from __future__ import annotations
@@ -18,16 +24,19 @@ import asyncio
 import hmac
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workloads.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
+from workloads.contract import FEEDBACK_SUFFIX, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
 from workloads.registry.artifact import ArtifactRejected
 from workloads.serving.batching import QueueFull
+from workloads.serving.feedback import RecentAnswers, parse_feedback, score
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.protocol import (
     INPUT_NAME,
@@ -90,7 +99,11 @@ class InferenceApp:
         answerer: Answerer | None = None,
         latest_version: Callable[[], str | None] | None = None,
         reload_interval_s: float = 30.0,
+        latest_weight: int = 0,
     ):
+        """`latest_weight`: with stable `latest`, each new latest version enters as the
+        candidate at this percent (the canary analysis promotes or rolls it back); 0 swaps it in
+        as stable at once."""
         self.router = router
         self.metrics = metrics
         self._initial_split = initial_split
@@ -100,7 +113,12 @@ class InferenceApp:
         self._answerer = answerer or LocalAnswerer()
         self._latest = latest_version
         self._reload_interval_s = reload_interval_s
+        self._latest_weight = latest_weight
         self._loader: asyncio.Task[None] | None = None
+        self._recent = RecentAnswers()
+        # Versions the repository API took out of service (a rolled-back candidate, a replaced
+        # stable): following `latest` never brings one back.
+        self._withdrawn: set[str] = set()
 
     # ---- ASGI ---------------------------------------------------------------------------
 
@@ -157,18 +175,25 @@ class InferenceApp:
             try:
                 newest = await asyncio.to_thread(self._latest_version)
                 routing = self.router.routing
-                if routing is None or newest in (None, routing.split.stable, refused):
+                if routing is None or newest is None or newest in (*routing.split.versions, refused):
                     continue
-                split = routing.split
-                keep_candidate = split.candidate is not None and split.candidate != newest
-                await self.router.deploy(
-                    TrafficSplit(newest, split.candidate, split.weight) if keep_candidate else TrafficSplit(newest)
-                )
+                if newest in self._withdrawn:
+                    continue
+                await self.router.deploy(self._following(routing.split, newest))
             except ArtifactRejected as err:
                 refused = newest
                 log.error("refused %s; still serving %s: %s", newest, self.router.routing, err)
             except Exception as err:  # the registry or CDN is down: keep serving, poll again
                 log.warning("following the registry's latest version failed: %s", err)
+
+    def _following(self, split: TrafficSplit, newest: str) -> TrafficSplit:
+        """The split once `newest` is the registry's latest version."""
+        if self._latest_weight > 0:
+            # Judged first: stable keeps serving; a newer latest replaces an undecided candidate.
+            return TrafficSplit(split.stable, newest, self._latest_weight)
+        if split.candidate is not None:  # a candidate loaded through the repository API stays
+            return TrafficSplit(newest, split.candidate, split.weight)
+        return TrafficSplit(newest)
 
     async def _resolve(self, split: TrafficSplit) -> TrafficSplit:
         if split.stable != LATEST:
@@ -194,6 +219,13 @@ class InferenceApp:
             await self._infer(scope, receive, send)
             return
         parts = path.rstrip("/").split("/")
+        if len(parts) == 5 and parts[1:3] == ["v2", "models"] and parts[4] == FEEDBACK_SUFFIX:
+            if method != "POST":
+                await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use POST"))
+                return
+            status, body = await self._feedback(receive, _headers(scope), parts[3])
+            await _respond(send, status, body)
+            return
         is_load = len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load"
         if method == "POST" and is_load:
             status, body = await self._repository_load(scope, receive, parts[4])
@@ -295,22 +327,86 @@ class InferenceApp:
             # From here to the answerer's submit there is no await: see ModelRouter.pick.
             served = self.router.pick(pinned)
             request = parse_infer_request(body, headers, served.model.input_shape)
+            request_id = request.request_id or uuid.uuid4().hex
+            request = replace(request, request_id=request_id)
             probabilities, parameters = await self._answerer.answer(request, served)
             status = 200
             response, extra_headers = encode_infer_response(
                 self.router.name, served.name, request, probabilities, parameters
             )
+            labels = probabilities.argmax(axis=1)
+            self._recent.remember(request_id, served.name, labels)
+            self._shadow(served, request.x, labels)
         except InferError as err:
             status, response, extra_headers = err.status, _error_body(err.message), err.headers
         except QueueFull:
             status, response = 429, _error_body("queue full: retry later")
             extra_headers = {"retry-after": RETRY_AFTER_SECONDS}
+        except ClientGone:
+            raise
+        except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
+            log.exception("answering on %s failed", served.name if served else "no version")
+            status, response = 500, _error_body("internal error")
         if served is None:
             self.metrics.requests.labels(self.router.name, "none", str(status)).inc()
         else:
             served.metrics.request(status, time.perf_counter() - started if status == 200 else None)
         content_type = extra_headers.pop("content-type", "application/json").encode()
         await _respond(send, status, response, content_type=content_type, headers=extra_headers)
+
+    def _shadow(self, served: ServedVersion, x: np.ndarray, answered: np.ndarray) -> None:
+        """Re-run a candidate's rows on stable after the answer, and count top-1 agreement;
+        skipped while stable's queue is half full (its own traffic comes first)."""
+        routing = self.router.routing
+        if routing is None or routing.split.candidate != served.name:
+            return
+        stable = routing.by_name[routing.split.stable]
+        if 2 * len(stable.batcher) >= stable.batcher.capacity:
+            return
+        try:
+            future = stable.submit(x)
+        except (QueueFull, RuntimeError):  # full, or retired meanwhile
+            return
+        counter = self.metrics.agreement
+
+        def count(done: asyncio.Future[np.ndarray]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return
+            agree = int((done.result().argmax(axis=1) == answered).sum())
+            counter.labels(self.router.name, served.name, "agree").inc(agree)
+            counter.labels(self.router.name, served.name, "disagree").inc(len(answered) - agree)
+
+        future.add_done_callback(count)
+
+    # ---- feedback: true labels of answered requests -------------------------------------
+
+    async def _feedback(self, receive: Receive, headers: dict[str, str], name: str) -> tuple[int, bytes]:
+        try:
+            self._check_model(name)
+            labels = parse_feedback(await self._read_body(receive, headers))
+        except InferError as err:
+            return err.status, _error_body(err.message)
+        recorded = 0
+        failures: list[InferError] = []
+        for label in labels:
+            answered = self._recent.take(label.request_id)
+            if answered is None:
+                failures.append(
+                    InferError(404, f"unknown request id {label.request_id!r}: not answered here, expired or labelled")
+                )
+                continue
+            try:
+                correct, incorrect = score(answered, label)
+            except InferError as err:
+                failures.append(err)
+                continue
+            self.metrics.feedback.labels(name, answered.version, "correct").inc(correct)
+            self.metrics.feedback.labels(name, answered.version, "incorrect").inc(incorrect)
+            recorded += 1
+        if not failures:
+            return 200, _json({"recorded": recorded})
+        status = 404 if any(f.status == 404 for f in failures) else 422
+        return status, _json({"error": "; ".join(f.message for f in failures), "recorded": recorded})
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         declared = headers.get("content-length", "")
@@ -342,6 +438,7 @@ class InferenceApp:
                 raise InferError(401, "the repository API needs 'Authorization: Bearer <admin token>'")
             self._check_model(name)
             split = _split_from(await self._read_body(receive, headers))
+            previous = self.router.routing
             try:
                 await self.router.deploy(split)
             except Exception as err:
@@ -351,6 +448,8 @@ class InferenceApp:
                     raise InferError(400, f"artifact refused: {err}; {keeping}") from None
                 log.exception("loading %s failed", split)
                 raise InferError(503, f"loading failed: {err}; {keeping}") from None
+            if previous is not None:
+                self._withdrawn.update(set(previous.split.versions) - set(split.versions))
             return 200, _json(
                 {"model": name, "stable": split.stable, "candidate": split.candidate, "candidate_weight": split.weight}
             )

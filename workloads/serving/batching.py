@@ -49,6 +49,10 @@ class MicroBatcher:
         """Requests waiting (the queue-depth gauge reads this at scrape time)."""
         return len(self._pending)
 
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run())
 

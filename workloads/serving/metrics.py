@@ -50,6 +50,18 @@ class ServingMetrics:
             "Model (re)loads by outcome: loaded, rejected (verification failed), failed",
             ("model", "outcome"),
         )
+        # Canary analysis (workloads/canary reads them): top-1 agreement of candidate answers
+        # with the stable version on the same input, and fed-back true labels, per version.
+        self.agreement = counter(
+            "meridian_canary_agreement",
+            "Rows answered by the candidate, re-run on stable off the response path: agree or disagree",
+            (*by_version, "outcome"),
+        )
+        self.feedback = counter(
+            "meridian_feedback",
+            "Fed-back true labels of served rows, by the version that answered: correct or incorrect",
+            (*by_version, "outcome"),
+        )
         # Edge cascade.
         self.edge_answers = counter(
             "meridian_edge_answers",

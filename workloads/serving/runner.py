@@ -11,7 +11,7 @@ import uvicorn
 from workloads.serving.app import Answerer, InferenceApp
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.models import ModelSource, RegistryModelSource
-from workloads.serving.settings import ServingSettings
+from workloads.serving.settings import LATEST, ServingSettings
 from workloads.serving.versions import BatchingConfig, ModelRouter, TrafficSplit
 
 
@@ -37,10 +37,15 @@ def build_app(
     metrics = metrics or ServingMetrics()
     source = source or registry_source(settings)
     batching = BatchingConfig(settings.max_batch_size, settings.max_batch_wait_ms / 1000, settings.queue_capacity)
+    # Following `latest` without a pinned candidate, the weight is each new version's share.
+    judged = settings.stable == LATEST and settings.candidate is None
     return InferenceApp(
         ModelRouter(settings.model_name, source, batching, metrics),
         metrics,
-        initial_split=TrafficSplit(settings.stable, settings.candidate, settings.candidate_weight),
+        initial_split=TrafficSplit(LATEST)
+        if judged
+        else TrafficSplit(settings.stable, settings.candidate, settings.candidate_weight),
+        latest_weight=settings.candidate_weight if judged else 0,
         server_name=server_name,
         max_body_bytes=settings.max_body_bytes,
         admin_token=settings.admin_token,

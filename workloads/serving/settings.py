@@ -114,7 +114,7 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
     p.add(
         "--candidate-weight",
         contract.ENV_CANDIDATE_WEIGHT,
-        "percent of traffic to the candidate",
+        f"percent of traffic to the candidate (with --stable {LATEST}: to each new latest version)",
         0,
         type=bounded(int, 0, 100),
     )
@@ -160,7 +160,8 @@ def _usable_cpus() -> int:
 
 
 def serving_settings(args: argparse.Namespace) -> ServingSettings:
-    if args.candidate_weight > 0 and not args.candidate:
+    # With stable `latest`, the weight is what each new latest version enters with (canary analysis).
+    if args.candidate_weight > 0 and not args.candidate and args.stable != LATEST:
         raise SystemExit(
             f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]"
         )

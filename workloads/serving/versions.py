@@ -161,6 +161,14 @@ class ModelRouter:
 
     def _serve(self, model: LoadedModel) -> ServedVersion:
         served = ServedVersion(model, self._batching, VersionMetrics(self._metrics, self.name, model.version))
+        # The canary analysis's counters exist at 0 from the start: Prometheus's increase()
+        # misses a series' first sample, and with it the first count.
+        for counter, outcomes in (
+            (self._metrics.agreement, ("agree", "disagree")),
+            (self._metrics.feedback, ("correct", "incorrect")),
+        ):
+            for outcome in outcomes:
+                counter.labels(self.name, model.version, outcome)
         self._metrics.queue_depth.labels(self.name, model.version).set_function(served.batcher.__len__)
         served.batcher.start()
         return served

@@ -78,6 +78,9 @@ def test_missing_region_and_registry_are_named(capsys: pytest.CaptureFixture[str
     assert "--region" in capsys.readouterr().err
 
 
-def test_a_candidate_weight_needs_a_candidate() -> None:
+def test_a_candidate_weight_needs_a_candidate_unless_stable_follows_latest() -> None:
     with pytest.raises(SystemExit, match="needs --candidate"):
-        parse(["--region", "r", "--registry-url", "file:///x", "--candidate-weight", "5"])
+        parse(["--region", "r", "--registry-url", "file:///x", "--stable", "v1", "--candidate-weight", "5"])
+    # Following `latest`, the weight is what each new latest version enters with.
+    following = parse(["--region", "r", "--registry-url", "file:///x", "--candidate-weight", "5"])
+    assert (following.stable, following.candidate, following.candidate_weight) == ("latest", None, 5)

@@ -1,0 +1,1 @@
+"""The canary analysis controller: one per region, judges candidate versions on live metrics."""

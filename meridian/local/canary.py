@@ -16,17 +16,19 @@ measure the machine rather than the candidates.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import math
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meridian.local.load import LoadResult, run_load
 from meridian.local.prometheus import PrometheusAPI
 from meridian.local.supervisor import LocalStackError
+from workloads.canary.analysis import VersionStats
 from workloads.contract import GLOBAL_REGION, MODEL_NAME
 from workloads.registry.artifact import WEIGHTS_FILE, ArtifactId, Variant
 from workloads.registry.store import latest_version
@@ -150,7 +152,9 @@ class CanaryDrill:
     ) -> dict[str, Any]:
         """report.json's `canary`: what entered, what the controller decided and on what evidence,
         how long it took, what the users saw, and the traffic split over time (for the plot)."""
-        evidence = controller_evidence(self.fleet.supervisor.logs / f"canary-{self.region}.log", candidate)
+        logged = controller_decision(self.fleet.supervisor.logs / f"canary-{self.region}.log", candidate)
+        stable = logged.get("stable", stable)  # the version the controller judged against
+        metrics = measured(self.fleet.prometheus_url, self.region, self.analysis.window_seconds, (stable, candidate))
         served = [o for o in (load.outcomes if load else []) if o.error is None]
         seen = {
             version: {
@@ -172,8 +176,9 @@ class CanaryDrill:
             "stable": stable,
             "candidate": candidate,
             "decision": decision,
-            "reason": evidence.get("reason"),
-            "metrics": evidence.get("metrics", {}),
+            "reason": logged.get("reason"),
+            "evidence": logged.get("evidence"),
+            "metrics": metrics,
             "analysis": self.analysis.model_dump(by_alias=True),
             "seconds_to_enter": timeline.entered - timeline.published,
             "seconds_to_decide": timeline.decided - timeline.entered,
@@ -194,21 +199,43 @@ class CanaryDrill:
         }
 
 
-def controller_evidence(log: Path, candidate: str) -> dict[str, Any]:
-    """The controller's decision line for `candidate` (its log records the decision with the
-    evidence, one JSON object per line)."""
+# The controller's decision line (workloads/canary/controller.py logs it with the evidence).
+_DECISION_LINE = re.compile(
+    r"canary decision: (?P<decision>\S+) (?P<candidate>\S+) of model \S+ in \S+ \(stable (?P<stable>\S+)\): "
+    r"(?P<reason>.*?); evidence: (?P<evidence>.*)$"
+)
+
+
+def controller_decision(log: Path, candidate: str) -> dict[str, str]:
+    """What the controller logged when it decided on `candidate`: decision, stable, reason and
+    evidence (every number it compared, with its threshold); empty if the log has no such line."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return {}
     for line in reversed(lines):
-        start = line.find("{")
-        if start < 0 or candidate not in line:
-            continue
-        try:
-            record = json.loads(line[start:])
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and record.get("decision"):
-            return record
+        match = _DECISION_LINE.search(line)
+        if match and match["candidate"] == candidate:
+            return {key: match[key] for key in ("decision", "stable", "reason", "evidence")}
     return {}
+
+
+def measured(
+    prometheus: str, region: str, window: int, versions: tuple[str, str]
+) -> dict[str, dict[str, float | None]]:
+    """Each version's numbers over the window, with the controller's own queries
+    (workloads/canary/prometheus.py), as the report's `metrics`."""
+    import httpx
+
+    from workloads.canary.prometheus import measure
+
+    async def read() -> dict[str, VersionStats]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await measure(client, prometheus, region=region, model=MODEL_NAME, window=window, versions=versions)
+
+    def numbers(v: VersionStats) -> dict[str, float | None]:
+        values = {**asdict(v), "error_rate": v.error_rate, "accuracy": v.accuracy, "agreement": v.agreement}
+        return {name: None if math.isnan(value) else value for name, value in values.items()}  # JSON has no NaN
+
+    stats = asyncio.run(read())
+    return {role: numbers(stats[version]) for role, version in zip(("stable", "candidate"), versions, strict=True)}

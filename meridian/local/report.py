@@ -273,10 +273,20 @@ def _canary_markdown(canary: dict[str, Any]) -> list[str]:
             for version, row in sorted(canary["seen_by_users"].items())
         ],
         "",
-        "The controller's evidence: `" + json.dumps(canary["metrics"], sort_keys=True) + "`",
+        "What the controller compared over its window (its queries, read when it decided):",
         "",
+        "| version | requests | error rate | p99 ms | accuracy (labels) | agreement with stable (rows) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    return lines
+    for role in ("stable", "candidate"):
+        m = canary["metrics"][role]
+        p99 = None if m["p99_seconds"] is None else 1000 * m["p99_seconds"]
+        agreement = f"{_pct(m['agreement'])} ({m['agree'] + m['disagree']:.0f})" if role == "candidate" else "-"
+        lines.append(
+            f"| {canary[role]} ({role}) | {m['requests']:.0f} | {_pct(m['error_rate'])} | {_ms(p99)} | "
+            f"{_pct(m['accuracy'])} ({m['correct'] + m['incorrect']:.0f}) | {agreement} |"
+        )
+    return [*lines, "", f"The controller's log line: {canary['evidence']}", ""]
 
 
 def write_report(facts: RunFacts, load: LoadResult, out_dir: Path) -> dict[str, Any]:

@@ -258,9 +258,11 @@ def our_server(
     extra: list[str] | None = None,
     module: str = "workloads.server",
     cpu: int | None = SERVER_CPU,
+    metrics_port: int | None = None,
 ):
     env = {
         contract.ENV_HTTP_PORT: str(port),
+        contract.ENV_METRICS_PORT: str(metrics_port or free_port()),  # its own port, never the HTTP one
         contract.ENV_MODEL_VARIANT: variant,
         contract.ENV_STABLE_VERSION: "v1",
         **settings,
@@ -394,8 +396,8 @@ def closed_loop(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def mean_batch(port: int) -> float:
-    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+def mean_batch(metrics_port: int) -> float:
+    metrics = httpx.get(f"http://127.0.0.1:{metrics_port}{contract.METRICS_PATH}").text
     total = float(re.search(r"meridian_inference_batch_size_sum\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
     count = float(re.search(r"meridian_inference_batch_size_count\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
     return total / count
@@ -529,10 +531,10 @@ def main() -> None:
             ("meridian: batching (max 32, wait up to 2 ms)", ["--max-batch-size", "32", "--max-batch-wait-ms", "2"]),
             ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"]),
         ]:
-            port = free_port()
-            with our_server(settings, port, extra=extra) as process:
+            port, metrics_port = free_port(), free_port()
+            with our_server(settings, port, extra=extra, metrics_port=metrics_port) as process:
                 result = closed_loop(port, process.pid, infer, **load)
-                result["mean_batch_rows"] = mean_batch(port)
+                result["mean_batch_rows"] = mean_batch(metrics_port)
             servers.append({"server": name, **result})
             print(json.dumps(servers[-1]), flush=True)
         port = free_port()

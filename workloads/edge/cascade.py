@@ -118,6 +118,7 @@ class CascadeAnswerer:
             timeout=config.timeout_s, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
         )
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown_s)
+        metrics.breaker_open.set_function(lambda: float(self.breaker.is_open))  # read at scrape time
         self.cache = LruCache(config.cache_entries)
         self._answered = 0
         self._answered_locally = 0

@@ -5,12 +5,13 @@ turns a validated request into probabilities (the model alone, or the edge's cas
 ASGI callable instead of a framework router: the hot path is a handful of string compares, which
 matters at a budget of ~100 us of CPU per request.
 
-Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready],
-/metrics; POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/models/{m}/feedback (true labels
-of answered request ids, see feedback.py); POST /v2/repository/models/{m}/load (hot reload,
-bearer token). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403 repository auth,
-404 unknown model/version/route/request id, 405 wrong method, 422 unusable label, 429 queue
-full (with Retry-After), 503 not ready.
+Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready];
+POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/models/{m}/feedback (true labels of answered
+request ids, see feedback.py); POST /v2/repository/models/{m}/load (hot reload, bearer token).
+No /metrics here (404): the metrics have their own port, which no public Service exposes
+(`ServingMetrics.serve`). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403
+repository auth, 404 unknown model/version/route/request id, 405 wrong method, 422 unusable
+label, 429 queue full (with Retry-After), 503 not ready.
 
 Every answer carries the request's V2 `id` (one is generated when the client sent none): it is
 what feedback refers to. While a candidate version takes a share of the traffic, the rows it
@@ -31,9 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from workloads.contract import FEEDBACK_SUFFIX, LIVENESS_PATH, METRICS_PATH, READINESS_PATH, VERSION_HEADER
+from workloads.contract import FEEDBACK_SUFFIX, LIVENESS_PATH, READINESS_PATH, VERSION_HEADER
 from workloads.registry.artifact import ArtifactRejected
 from workloads.serving.batching import QueueFull
 from workloads.serving.feedback import RecentAnswers, parse_feedback, score
@@ -119,6 +119,9 @@ class InferenceApp:
         # Versions the repository API took out of service (a rolled-back candidate, a replaced
         # stable): following `latest` never brings one back.
         self._withdrawn: set[str] = set()
+        # A plain int on the loop, read by the gauge at scrape time: no metric call per request.
+        self._in_flight = 0
+        metrics.in_flight.labels(router.name).set_function(lambda: self._in_flight)
 
     # ---- ASGI ---------------------------------------------------------------------------
 
@@ -246,8 +249,6 @@ class InferenceApp:
             if self.router.ready:
                 return 200, b'{"ready":true}', _JSON
             return 503, _error_body(f"model '{self.router.name}' is not loaded yet"), _JSON
-        if path == METRICS_PATH:
-            return 200, generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST.encode()
         if parts == ["", "v2"]:
             return (
                 200,
@@ -308,51 +309,55 @@ class InferenceApp:
     # ---- inference ----------------------------------------------------------------------
 
     async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        served: ServedVersion | None = None
-        extra_headers: dict[str, str] = {}
+        self._in_flight += 1
         try:
-            parts = scope["path"].split("/")
-            # ["", "v2", "models", name, "infer"] or [..., name, "versions", v, "infer"]
-            if (
-                parts[1:3] != ["v2", "models"]
-                or len(parts) not in (5, 7)
-                or (len(parts) == 7 and parts[4] != "versions")
-            ):
-                raise InferError(404, f"no route for {scope['path']}")
-            self._check_model(parts[3])
-            headers = _headers(scope)
-            body = await self._read_body(receive, headers)
-            pinned = parts[5] if len(parts) == 7 else headers.get(VERSION_HEADER)
-            # From here to the answerer's submit there is no await: see ModelRouter.pick.
-            served = self.router.pick(pinned)
-            request = parse_infer_request(body, headers, served.model.input_shape)
-            request_id = request.request_id or uuid.uuid4().hex
-            request = replace(request, request_id=request_id)
-            probabilities, parameters = await self._answerer.answer(request, served)
-            status = 200
-            response, extra_headers = encode_infer_response(
-                self.router.name, served.name, request, probabilities, parameters
-            )
-            labels = probabilities.argmax(axis=1)
-            self._recent.remember(request_id, served.name, labels)
-            self._shadow(served, request.x, labels)
-        except InferError as err:
-            status, response, extra_headers = err.status, _error_body(err.message), err.headers
-        except QueueFull:
-            status, response = 429, _error_body("queue full: retry later")
-            extra_headers = {"retry-after": RETRY_AFTER_SECONDS}
-        except ClientGone:
-            raise
-        except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
-            log.exception("answering on %s failed", served.name if served else "no version")
-            status, response = 500, _error_body("internal error")
-        if served is None:
-            self.metrics.requests.labels(self.router.name, "none", str(status)).inc()
-        else:
-            served.metrics.request(status, time.perf_counter() - started if status == 200 else None)
-        content_type = extra_headers.pop("content-type", "application/json").encode()
-        await _respond(send, status, response, content_type=content_type, headers=extra_headers)
+            started = time.perf_counter()
+            served: ServedVersion | None = None
+            extra_headers: dict[str, str] = {}
+            try:
+                parts = scope["path"].split("/")
+                # ["", "v2", "models", name, "infer"] or [..., name, "versions", v, "infer"]
+                if (
+                    parts[1:3] != ["v2", "models"]
+                    or len(parts) not in (5, 7)
+                    or (len(parts) == 7 and parts[4] != "versions")
+                ):
+                    raise InferError(404, f"no route for {scope['path']}")
+                self._check_model(parts[3])
+                headers = _headers(scope)
+                body = await self._read_body(receive, headers)
+                pinned = parts[5] if len(parts) == 7 else headers.get(VERSION_HEADER)
+                # From here to the answerer's submit there is no await: see ModelRouter.pick.
+                served = self.router.pick(pinned)
+                request = parse_infer_request(body, headers, served.model.input_shape)
+                request_id = request.request_id or uuid.uuid4().hex
+                request = replace(request, request_id=request_id)
+                probabilities, parameters = await self._answerer.answer(request, served)
+                status = 200
+                response, extra_headers = encode_infer_response(
+                    self.router.name, served.name, request, probabilities, parameters
+                )
+                labels = probabilities.argmax(axis=1)
+                self._recent.remember(request_id, served.name, labels)
+                self._shadow(served, request.x, labels)
+            except InferError as err:
+                status, response, extra_headers = err.status, _error_body(err.message), err.headers
+            except QueueFull:
+                status, response = 429, _error_body("queue full: retry later")
+                extra_headers = {"retry-after": RETRY_AFTER_SECONDS}
+            except ClientGone:
+                raise
+            except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
+                log.exception("answering on %s failed", served.name if served else "no version")
+                status, response = 500, _error_body("internal error")
+            if served is None:
+                self.metrics.requests.labels(self.router.name, "none", str(status)).inc()
+            else:
+                served.metrics.request(status, time.perf_counter() - started if status == 200 else None)
+            content_type = extra_headers.pop("content-type", "application/json").encode()
+            await _respond(send, status, response, content_type=content_type, headers=extra_headers)
+        finally:
+            self._in_flight -= 1
 
     def _shadow(self, served: ServedVersion, x: np.ndarray, answered: np.ndarray) -> None:
         """Re-run a candidate's rows on stable after the answer, and count top-1 agreement;

@@ -1,14 +1,22 @@
-"""Prometheus metrics of one server (regional or edge), in its own registry.
+"""Prometheus metrics of one server (regional or edge), in its own registry, served on a
+listener of their own (`contract.METRICS_PORT`), never on the public HTTP port.
 
 Per-request costs are kept to a counter increment and a histogram observation on label children
-bound once per version; queue depth is read at scrape time, not updated per request.
+bound once per version; queue depth, requests in flight and the edge's breaker state are read at
+scrape time, not updated per request.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from workloads import contract
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -37,6 +45,10 @@ class ServingMetrics:
             "meridian_inference_batch_size", "Rows per forward pass", by_version, buckets=BATCH_BUCKETS
         )
         self.queue_depth = gauge("meridian_inference_queue_depth", "Requests waiting for a forward pass", by_version)
+        # What KEDA scales on: concurrency, whatever the split between queue and forward pass.
+        self.in_flight = gauge(
+            "meridian_inference_in_flight", "Inference requests accepted, not yet answered", ("model",)
+        )
         self.version_loaded = gauge(
             "meridian_model_version_loaded",
             "1 for each loaded version, with its role (stable or candidate)",
@@ -78,6 +90,25 @@ class ServingMetrics:
         self.upstream_errors = counter(
             "meridian_edge_upstream_errors", "Failed attempts to reach the region, by reason", ("reason",)
         )
+        self.breaker_open = gauge(
+            "meridian_edge_breaker_open",
+            "1 while the circuit breaker to the region is open (escalations answered locally), else 0",
+        )
+
+    def serve(self, host: str, port: int) -> WSGIServer:
+        """Serve this registry on `host:port` (0: any free port; `.server_port` says which) until
+        the process ends or `.shutdown()`.
+
+        prometheus_client's own threaded HTTP server, not a second ASGI server on the event loop:
+        it owns its socket and thread, so the inference path (the loop, its selector, the ASGI
+        app) carries nothing for it; rendering a scrape never runs on the loop between batches;
+        and a scrape is still answered while the loop is saturated, which is when queue depth and
+        requests in flight matter most. Its cost is the GIL for the few milliseconds of a
+        rendering, once per scrape interval, as the old /metrics route on the loop had.
+        """
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        log.info("metrics on http://%s:%d%s", host, server.server_port, contract.METRICS_PATH)
+        return server
 
 
 class VersionMetrics:

@@ -1,5 +1,5 @@
 """Build a server from its settings and run it on uvicorn (uvloop + httptools, no access log:
-per-request logging would cost more CPU than the model)."""
+per-request logging would cost more CPU than the model), its metrics on their own port."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def build_app(
 def run(app: InferenceApp, settings: ServingSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(settings.torch_threads)
+    app.metrics.serve(settings.host, settings.metrics_port)  # its own thread, ends with the process
     uvicorn.run(
         app,
         host=settings.host,

@@ -22,6 +22,7 @@ LATEST = "latest"  # as the stable version: follow the registry's latest pointer
 class ServingSettings:
     host: str
     port: int
+    metrics_port: int  # Prometheus, on its own listener (same host); 0: any free port
     model_name: str
     region: str
     registry_url: str
@@ -92,6 +93,13 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
     p = ArgumentParser(prog=prog, description=description)
     p.add("--host", contract.ENV_BIND_HOST, "address to bind (0.0.0.0 in the containers)", "127.0.0.1")
     p.add("--port", contract.ENV_HTTP_PORT, "HTTP port", contract.HTTP_PORT, type=bounded(int, 0, 65535))
+    p.add(
+        "--metrics-port",
+        contract.ENV_METRICS_PORT,
+        f"Prometheus port ({contract.METRICS_PATH} is served here only, never on --port)",
+        contract.METRICS_PORT,
+        type=bounded(int, 0, 65535),
+    )
     p.add("--model-name", contract.ENV_MODEL_NAME, "model name in the registry and the V2 paths", contract.MODEL_NAME)
     p.add("--region", contract.ENV_REGION, "region whose artifacts to serve", required=True)
     p.add("--registry-url", contract.ENV_REGISTRY_URL, "registry: fsspec URL or http(s):// (CDN)", required=True)

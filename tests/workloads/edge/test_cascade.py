@@ -19,6 +19,7 @@ from tests.workloads.serving.support import (
     app_for,
     asgi_client,
     digits,
+    exposition,
     free_port,
     infer_body,
     make_registry,
@@ -133,7 +134,7 @@ async def test_confident_requests_stay_local_and_the_rest_escalate_to_the_region
         responses = await asyncio.gather(
             *(client.post(INFER, json=infer_body(TEST_X[i : i + 1])) for i in range(len(TEST_X)))
         )
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(edge.metrics)
     served_by = np.array([r.json()["parameters"]["served_by"] for r in responses])
     assert all(r.status_code == 200 for r in responses)
     np.testing.assert_array_equal(served_by == "edge", confidence >= 0.95)
@@ -152,7 +153,7 @@ async def test_repeated_identical_inputs_are_answered_from_the_cache(edge: Infer
     async with asgi_client(edge) as client:
         first = (await client.post(INFER, json=infer_body(TEST_X[:1]))).json()
         second = (await client.post(INFER, json=infer_body(TEST_X[:1]))).json()
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(edge.metrics)
     assert "cache_hit" not in first["parameters"] and second["parameters"]["cache_hit"] is True
     assert second["outputs"] == first["outputs"]
     assert "meridian_edge_cache_hits_total 1.0" in metrics
@@ -164,11 +165,13 @@ async def test_region_down_the_edge_answers_itself_says_so_and_the_breaker_stops
     app = await edge_app(
         registry, cdn, tmp_path, closed_port_url(), confidence_threshold=1.0, attempts=2, breaker_failures=3
     )
+    closed = exposition(app.metrics)
     async with asgi_client(app) as client:
         responses = [(await client.post(INFER, json=infer_body(TEST_X[i : i + 1]))) for i in range(6)]
         repeat = await client.post(INFER, json=infer_body(TEST_X[:1]))
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(app.metrics)
     await app.shutdown()
+    assert "meridian_edge_breaker_open 0.0" in closed and "meridian_edge_breaker_open 1.0" in metrics
     assert all(r.status_code == 200 for r in responses)
     parameters = [r.json()["parameters"] for r in responses]
     assert all(p["served_by"] == "edge" and p["region_unavailable"] is True for p in parameters)
@@ -198,7 +201,7 @@ async def test_a_region_that_hangs_costs_at_most_the_timeout_per_attempt(
         started_at = asyncio.get_running_loop().time()
         response = await client.post(INFER, json=infer_body(TEST_X[:1]))
         elapsed = asyncio.get_running_loop().time() - started_at
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(app.metrics)
     await app.shutdown()
     for writer in accepted:
         writer.close()
@@ -207,3 +210,35 @@ async def test_a_region_that_hangs_costs_at_most_the_timeout_per_attempt(
     assert response.status_code == 200 and "timeout" in response.json()["parameters"]["fallback_reason"]
     assert 0.2 <= elapsed < 1.0
     assert 'meridian_edge_upstream_errors_total{reason="timeout"} 2.0' in metrics
+
+
+async def test_requests_waiting_on_a_slow_region_count_as_in_flight(
+    registry: Registry, cdn: str, tmp_path: Path
+) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+    all_held = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # answers nothing until the test hangs up
+        if len(accepted) == 4:
+            all_held.set()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = await edge_app(
+        registry, cdn, tmp_path, f"http://127.0.0.1:{port}", confidence_threshold=1.0, timeout_s=30.0, attempts=1
+    )
+    in_flight = f'meridian_inference_in_flight{{model="{MODEL}"}}'
+    async with asgi_client(app) as client:
+        requests = [asyncio.create_task(client.post(INFER, json=infer_body(TEST_X[i : i + 1]))) for i in range(4)]
+        await all_held.wait()
+        during = exposition(app.metrics)
+        for writer in accepted:
+            writer.close()  # the region hangs up: each request falls back to the edge's answer
+        responses = await asyncio.gather(*requests)
+    after = exposition(app.metrics)
+    await app.shutdown()
+    server.close()
+    await server.wait_closed()
+    assert all(r.status_code == 200 and r.json()["parameters"]["region_unavailable"] for r in responses)
+    assert f"{in_flight} 4.0" in during and f"{in_flight} 0.0" in after

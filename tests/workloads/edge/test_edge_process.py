@@ -60,12 +60,22 @@ def test_edge_escalates_to_the_region_process_and_answers_alone_when_it_dies(tmp
 
             served = [ask(i)["served_by"] for i in range(100)]
             assert "region" in served and "edge" in served
+            region_metrics = client.get(region.metrics_url).text
             region.stop()
             uncertain = [
                 i for i in range(100, 300) if (p := ask(i))["served_by"] == "edge" and p.get("region_unavailable")
             ]
             assert len(uncertain) >= 3
-            metrics = client.get(f"{edge.url}/metrics").text
+            metrics = client.get(edge.metrics_url).text
+            public = client.get(f"{edge.url}{contract.METRICS_PATH}")
+    assert public.status_code == 404, "metrics only on their own port"
+    for family in (
+        "meridian_inference_requests_total",
+        "meridian_inference_in_flight",
+        "meridian_model_version_loaded",
+    ):
+        assert f"\n{family}{{" in region_metrics and f"\n{family}{{" in metrics, family
+    assert "meridian_edge_breaker_open 1.0" in metrics, "the region is gone: the circuit stays open"
     assert 'meridian_edge_upstream_errors_total{reason="connection"} 4.0' in metrics, (
         "2 escalations x 2 attempts, then the circuit opened"
     )

@@ -19,6 +19,7 @@ from tests.workloads.serving.support import (
     Registry,
     app_for,
     digits,
+    exposition,
     infer_body,
     make_registry,
     serving,
@@ -127,7 +128,7 @@ def test_following_latest_swaps_in_new_signed_versions_and_refuses_foreign_ones(
         async def foreign(client: httpx.AsyncClient) -> str:
             publish_foreign_v3()
             await asyncio.sleep(0.5)  # several polls
-            return (await client.get("/metrics")).text
+            return exposition(app.metrics)
 
         results, metrics = asyncio.run(under_load(url, foreign))
     assert set(results) == {(200, "v2")}

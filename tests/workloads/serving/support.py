@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import torch
 import uvicorn
+from prometheus_client import generate_latest
 from sklearn.datasets import load_digits
 
 from workloads import contract
@@ -114,6 +115,7 @@ def settings(registry: Registry, cache: Path, **overrides: Any) -> ServingSettin
     defaults = ServingSettings(
         host="127.0.0.1",
         port=0,
+        metrics_port=0,
         model_name=MODEL,
         region=REGION,
         registry_url=registry.url,
@@ -171,6 +173,22 @@ def serving(app: InferenceApp, ready_timeout_s: float = 30.0) -> Iterator[str]:
         sock.close()
 
 
+@contextmanager
+def metrics_listener(metrics: ServingMetrics) -> Iterator[str]:
+    """The metrics port of an in-process server, on a free loopback port: yields its URL."""
+    server = metrics.serve("127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{contract.METRICS_PATH}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def exposition(metrics: ServingMetrics) -> str:
+    """What a scrape of the metrics port returns, read in-process."""
+    return generate_latest(metrics.registry).decode()
+
+
 def infer_body(x: np.ndarray, **extra: Any) -> dict[str, Any]:
     return {
         "inputs": [{"name": "input", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}],
@@ -199,10 +217,12 @@ def free_port() -> int:
 
 
 def server_env(registry: Registry, port: int, cache: Path, **extra: str) -> dict[str, str]:
-    """The environment Kubernetes would give a server container (names from the contract)."""
+    """The environment Kubernetes would give a server container (names from the contract), its
+    metrics on a free port of their own."""
     return {
         "PATH": os.environ.get("PATH", ""),
         contract.ENV_HTTP_PORT: str(port),
+        contract.ENV_METRICS_PORT: str(free_port()),
         contract.ENV_REGION: REGION,
         contract.ENV_MODEL_NAME: MODEL,
         contract.ENV_REGISTRY_URL: registry.url,
@@ -217,6 +237,7 @@ def server_env(registry: Registry, port: int, cache: Path, **extra: str) -> dict
 class ServerProcess:
     process: subprocess.Popen[str]
     url: str
+    metrics_url: str
     output: str | None = None
 
     def stop(self) -> str:
@@ -238,7 +259,11 @@ def server_process(
 ) -> Iterator[ServerProcess]:
     """Start a server process, wait until it is ready, always stop it."""
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    server = ServerProcess(process, f"http://127.0.0.1:{env[contract.ENV_HTTP_PORT]}")
+    server = ServerProcess(
+        process,
+        f"http://127.0.0.1:{env[contract.ENV_HTTP_PORT]}",
+        f"http://127.0.0.1:{env[contract.ENV_METRICS_PORT]}{contract.METRICS_PATH}",
+    )
     try:
         try:
             wait_ready(process, f"{server.url}{contract.READINESS_PATH}", ready_timeout_s)

@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -17,11 +18,16 @@ from tests.workloads.serving.support import (
     app_for,
     asgi_client,
     digits,
+    exposition,
     infer_body,
     make_registry,
+    metrics_listener,
+    serving,
     started,
 )
-from workloads.contract import VERSION_HEADER
+from workloads.contract import METRICS_PATH, VERSION_HEADER
+from workloads.serving.protocol import InferRequest
+from workloads.serving.versions import ServedVersion
 
 pytestmark = pytest.mark.anyio
 X, Y = digits()
@@ -163,7 +169,7 @@ async def test_a_batch_mixing_valid_and_invalid_requests_answers_each_on_its_own
     labels = [r.json()["outputs"][1]["data"][0] for r in responses[:20]]
     expected = registry.model(1)(__import__("torch").from_numpy(X[:20])).argmax(1).tolist()
     assert labels == expected
-    metrics = await _metrics(app)
+    metrics = exposition(app.metrics)
     assert 'meridian_inference_batch_size_count{model="meridian",version="v1"} 1.0' in metrics, (
         "all 20 good rows in one batch"
     )
@@ -190,7 +196,7 @@ async def test_unpinned_traffic_follows_the_split_and_the_header_pins_a_version(
         ]
     assert split.count("v2") == 25 and split.count("v1") == 75
     assert pinned == ["v2"] * 10
-    metrics = await _metrics(app)
+    metrics = exposition(app.metrics)
     assert 'meridian_inference_requests_total{model="meridian",status="200",version="v2"} 35.0' in metrics
     assert 'meridian_inference_requests_total{model="meridian",status="200",version="v1"} 75.0' in metrics
 
@@ -199,7 +205,7 @@ async def test_metrics_expose_requests_latency_batches_queue_and_loaded_versions
     async with asgi_client(app) as client:
         await client.post(INFER, json=infer_body(X[:3]), headers={VERSION_HEADER: "v1"})
         await client.post(INFER, json=infer_body(X[:1, :3]))
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(app.metrics)
     for line in [
         'meridian_inference_requests_total{model="meridian",status="200",version="v1"} 1.0',
         'meridian_inference_requests_total{model="meridian",status="400",version="v1"}',
@@ -209,8 +215,67 @@ async def test_metrics_expose_requests_latency_batches_queue_and_loaded_versions
         'meridian_model_version_loaded{model="meridian",role="stable",version="v1"} 1.0',
         'meridian_model_version_loaded{model="meridian",role="candidate",version="v2"} 1.0',
         'meridian_model_traffic_percent{model="meridian",version="v2"} 25.0',
+        'meridian_inference_in_flight{model="meridian"} 0.0',
     ]:
         assert line in metrics, line
+
+
+def test_metrics_are_served_on_their_own_port_and_never_on_the_public_one(registry: Registry, tmp_path: Path) -> None:
+    app = app_for(registry, tmp_path)
+    with serving(app) as url, metrics_listener(app.metrics) as metrics_url:
+        httpx.post(f"{url}{INFER}", json=infer_body(X[:1])).raise_for_status()
+        scraped = httpx.get(metrics_url)
+        public = httpx.get(f"{url}{METRICS_PATH}")
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    for family in (
+        "meridian_inference_requests_total",
+        "meridian_inference_request_duration_seconds_bucket",
+        "meridian_inference_queue_depth",
+        "meridian_inference_in_flight",
+        "meridian_model_version_loaded",
+        "meridian_model_traffic_percent",
+        "meridian_model_reloads_total",
+    ):
+        assert f"\n{family}{{" in scraped.text, family
+    assert 'meridian_inference_requests_total{model="meridian",status="200",version="v1"} 1.0' in scraped.text
+    assert public.status_code == 404 and public.json() == {"error": f"no route for {METRICS_PATH}"}
+
+
+class HeldAnswerer:
+    """Answers with the model, but only once `release` is set: requests stay in flight."""
+
+    def __init__(self, requests: int) -> None:
+        self.release = asyncio.Event()
+        self.all_held = asyncio.Event()
+        self._to_hold = requests
+
+    async def answer(self, request: InferRequest, served: ServedVersion) -> tuple[np.ndarray, dict]:
+        future = served.submit(request.x)
+        self._to_hold -= 1
+        if self._to_hold == 0:
+            self.all_held.set()
+        await self.release.wait()
+        return await future, {}
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_in_flight_counts_requests_accepted_and_not_yet_answered(registry: Registry, tmp_path: Path) -> None:
+    held = HeldAnswerer(requests=5)
+    app = app_for(registry, tmp_path, answerer=held)
+    await started(app)
+    in_flight = 'meridian_inference_in_flight{model="meridian"}'
+    async with asgi_client(app) as client:
+        requests = [asyncio.create_task(client.post(INFER, json=infer_body(X[i : i + 1]))) for i in range(5)]
+        await held.all_held.wait()
+        during = exposition(app.metrics)
+        held.release.set()
+        responses = await asyncio.gather(*requests)
+    after = exposition(app.metrics)
+    await app.shutdown()
+    assert [r.status_code for r in responses] == [200] * 5
+    assert f"{in_flight} 5.0" in during and f"{in_flight} 0.0" in after
 
 
 async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> None:
@@ -236,7 +301,7 @@ async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
             load, json={"parameters": {"stable": "v3"}}, headers={"authorization": "Bearer test-token"}
         )
         still = await client.post(INFER, json=infer_body(X[:1]), headers={VERSION_HEADER: "v1"})
-        metrics = (await client.get("/metrics")).text
+    metrics = exposition(app.metrics)
     assert refused.status_code == 400
     assert "artifact refused" in refused.json()["error"] and "sha256" in refused.json()["error"]
     assert "still serving" in refused.json()["error"]
@@ -249,8 +314,3 @@ async def test_the_repository_api_is_off_without_an_admin_token(registry: Regist
     async with asgi_client(app) as client:
         response = await client.post(f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}})
     assert response.status_code == 403 and "disabled" in response.json()["error"]
-
-
-async def _metrics(app) -> str:
-    async with asgi_client(app) as client:
-        return (await client.get("/metrics")).text

@@ -34,6 +34,15 @@ def test_environment_variables_configure_the_server(monkeypatch: pytest.MonkeyPa
     assert settings.admin_token == "s3cret" and settings.port == contract.HTTP_PORT and settings.host == "127.0.0.1"
 
 
+def test_metrics_have_their_own_port_from_the_environment_or_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    assert parse([]).metrics_port == contract.METRICS_PORT != contract.HTTP_PORT
+    monkeypatch.setenv(contract.ENV_METRICS_PORT, "9311")
+    assert parse([]).metrics_port == 9311
+    assert parse(["--metrics-port", "0"]).metrics_port == 0  # any free port (tests)
+
+
 def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in REQUIRED.items():
         monkeypatch.setenv(name, value)
@@ -53,6 +62,11 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
             contract.ENV_CANDIDATE_WEIGHT,
             "150",
             "--candidate-weight: 150 is outside 0..100 (from MERIDIAN_CANDIDATE_WEIGHT)",
+        ),
+        (
+            contract.ENV_METRICS_PORT,
+            "70000",
+            "--metrics-port: 70000 is outside 0..65535 (from MERIDIAN_METRICS_PORT)",
         ),
         (
             contract.ENV_MODEL_VARIANT,

@@ -44,10 +44,22 @@ PATIENCE = 3
 
 @dataclass(frozen=True)
 class Timeline:
-    started: float  # load running, nothing published yet (epoch seconds)
-    published: float
-    entered: float  # the region's server reports the candidate loaded
-    decided: float
+    """The drill's moments, epoch seconds."""
+
+    started: float  # load running, nothing published yet
+    published: float  # the localizer pass that published the candidate exited
+    entered: float  # the region's server first reported the candidate loaded
+    decided: float  # the controller's decision first counted
+    settled: float  # the servers apply it
+
+
+def _applied(region: str, candidate: str, decision: str) -> str:
+    """A query with a result once the region's server applies the decision on `candidate`."""
+    if decision == "promoted":
+        traffic = _version_query("meridian_model_traffic_percent", region, app="server", version=candidate)
+        return f"{traffic} == 100"
+    loaded = _version_query("meridian_model_version_loaded", region, app="server", version=candidate)
+    return f"absent({loaded})"
 
 
 def next_version(registry_dir: Path, region: str, base: str) -> str:
@@ -112,19 +124,31 @@ class CanaryDrill:
                 timeout=300,
             )
             published = time.time()
-            loaded = _version_query(
-                "meridian_model_version_loaded", region, app="server", role="candidate", version=candidate
-            )
-            entered = self._wait(f"{loaded} == 1", "the candidate to enter")[1]
-            decision, decided = self._wait(
-                _version_query("meridian_canary_decisions_total", region, candidate=candidate) + " > 0",
-                "the controller's decision",
-            )
+            decisions = _version_query("meridian_canary_decisions_total", region, candidate=candidate) + " > 0"
+            decision = self._wait(decisions, "the controller's decision")["metric"]["decision"]
+            # What the controller logged and compared, read now, while the window is the one it judged.
+            logged = controller_decision(fleet.supervisor.logs / f"canary-{region}.log", candidate)
+            stable = logged.get("stable", stable)  # the version the controller judged against
+            metrics = measured(fleet.prometheus_url, region, self.analysis.window_seconds, (stable, candidate))
+            # Users keep coming until the servers have applied it, so the plot shows the outcome.
+            self._wait(_applied(region, candidate, decision), "the servers to apply the decision")
         finally:
             stop.set()
             worker.join(timeout=60)
-        timeline = Timeline(started, published, entered, decided)
-        return self._section(stable, candidate, decision["metric"]["decision"], timeline, load.get("result"))
+        # When the candidate entered and when the decision came, on Prometheus's clock (the
+        # region's server reports the candidate loaded as soon as `latest` moves, before the
+        # localizer pass that published it has exited).
+        loaded = _version_query(
+            "meridian_model_version_loaded", region, app="server", role="candidate", version=candidate
+        )
+        entered = self._first_seen(loaded, started)
+        timeline = Timeline(started, published, entered, self._first_seen(decisions, started), time.time())
+        verdict = {"decision": decision, **logged, "metrics": metrics, "stable": stable, "candidate": candidate}
+        return self._section(verdict, timeline, load.get("result"))
+
+    def _first_seen(self, expr: str, since: float) -> float:
+        series = self.prometheus.query_range(expr, since, time.time(), 1)
+        return min(float(s["values"][0][0]) for s in series if s["values"])
 
     def _stable(self) -> str:
         import httpx
@@ -132,29 +156,24 @@ class CanaryDrill:
         url = f"http://127.0.0.1:{self.fleet.server_ports[self.region]}/v2/models/{MODEL_NAME}"
         return str(httpx.get(url, timeout=10).json()["parameters"]["stable"])
 
-    def _wait(self, expr: str, what: str) -> tuple[dict[str, Any], float]:
-        """The first series of `expr` (and when it appeared), polling Prometheus."""
+    def _wait(self, expr: str, what: str) -> dict[str, Any]:
+        """The first series of `expr`, polling Prometheus until there is one."""
         patience = PATIENCE * self.deadline_s + 60
         give_up = time.time() + patience
         while time.time() < give_up:
             for crashed in self.fleet.supervisor.crashed():
                 raise LocalStackError(f"while waiting for {what}: {crashed}")
             if result := self.prometheus.query(expr):
-                return result[0], time.time()
+                return result[0]
             time.sleep(POLL_S)
         raise LocalStackError(
             f"canary drill: no {what} within {patience} s "
             f"(`{expr}` at {self.prometheus.url}); see {self.fleet.supervisor.logs}/canary-{self.region}.log"
         )
 
-    def _section(
-        self, stable: str, candidate: str, decision: str, timeline: Timeline, load: LoadResult | None
-    ) -> dict[str, Any]:
+    def _section(self, verdict: dict[str, Any], timeline: Timeline, load: LoadResult | None) -> dict[str, Any]:
         """report.json's `canary`: what entered, what the controller decided and on what evidence,
         how long it took, what the users saw, and the traffic split over time (for the plot)."""
-        logged = controller_decision(self.fleet.supervisor.logs / f"canary-{self.region}.log", candidate)
-        stable = logged.get("stable", stable)  # the version the controller judged against
-        metrics = measured(self.fleet.prometheus_url, self.region, self.analysis.window_seconds, (stable, candidate))
         served = [o for o in (load.outcomes if load else []) if o.error is None]
         seen = {
             version: {
@@ -173,14 +192,13 @@ class CanaryDrill:
         return {
             "region": self.region,
             "kind": self.kind,
-            "stable": stable,
-            "candidate": candidate,
-            "decision": decision,
-            "reason": logged.get("reason"),
-            "evidence": logged.get("evidence"),
-            "metrics": metrics,
+            "stable": verdict["stable"],
+            "candidate": verdict["candidate"],
+            "decision": verdict["decision"],
+            "reason": verdict.get("reason"),
+            "evidence": verdict.get("evidence"),
+            "metrics": verdict["metrics"],
             "analysis": self.analysis.model_dump(by_alias=True),
-            "seconds_to_enter": timeline.entered - timeline.published,
             "seconds_to_decide": timeline.decided - timeline.entered,
             "deadline_seconds": self.deadline_s,
             "seen_by_users": seen,
@@ -191,10 +209,11 @@ class CanaryDrill:
                 ]
                 for series in traffic
             },
-            "timeline": {
+            "timeline": {  # seconds into the drill
                 "published": timeline.published - timeline.started,
                 "entered": timeline.entered - timeline.started,
                 "decided": timeline.decided - timeline.started,
+                "settled": timeline.settled - timeline.started,
             },
         }
 

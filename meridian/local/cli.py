@@ -60,9 +60,7 @@ def status(out_dir: Path) -> int:
     console.print(table)
     for entry in state["processes"]:
         if entry["role"] == "prometheus":
-            console.print(
-                f"Prometheus: {entry['url']} (queries: {entry['url']}/graph, targets: {entry['url']}/targets)"
-            )
+            console.print(f"Prometheus: {entry['url']} (targets: {entry['url']}/targets)")
     return 0 if unhealthy == 0 else 1
 
 

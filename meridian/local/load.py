@@ -64,11 +64,14 @@ async def _user(
     until: threading.Event | None,
     name: str,
 ) -> None:
-    """One user's requests in turn: once through `examples`, or round and round until `until`."""
+    """One user's requests in turn: once through `examples`, or drawn from them at random until
+    `until` (in random order: a fixed cycle could line up with the servers' deterministic
+    traffic split and show one version a different mix of examples than the other)."""
     url = f"{site.url}/v2/models/{MODEL_NAME}/infer"
     feedback = f"{site.url}/v2/models/{MODEL_NAME}/{FEEDBACK_SUFFIX}"
-    requests = enumerate(examples if until is None else itertools.cycle(examples))
-    for n, (x, label) in requests:
+    rng = random.Random(name)
+    draws = (rng.choice(examples) for _ in itertools.count())
+    for n, (x, label) in enumerate(examples if until is None else draws):
         if until is not None and until.is_set():
             return
         request_id = f"{name}-{n}"
@@ -139,7 +142,7 @@ def run_load(
     """A closed-loop load: every metro's users send their requests one after another.
 
     `examples` maps a region to its held-out test split (inputs, labels). With `until`, each
-    user cycles through its `requests_per_metro / users_per_metro` examples until the event is
-    set, telling the site each answer's true label (request ids are unique per `seed`).
+    user draws from its `requests_per_metro / users_per_metro` examples until the event is set,
+    telling the site each answer's true label (request ids are unique per `seed`).
     """
     return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed, until))

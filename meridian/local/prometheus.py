@@ -58,13 +58,15 @@ def rule_files(rules_dir: Path = RULES_DIR) -> list[Path]:
     return sorted(rules_dir.glob("*.yaml")) if rules_dir.is_dir() else []
 
 
-def scrape_config(targets: Sequence[ScrapeTarget], rules: Sequence[Path]) -> dict[str, Any]:
-    """prometheus.yml: one job per `app`, one static target per process with its labels."""
+def scrape_config(targets: Sequence[ScrapeTarget], rules: Sequence[Path], apps: Sequence[MetricsApp]) -> dict[str, Any]:
+    """prometheus.yml: one job per app of `apps`, one static target per process with its labels.
+
+    A job stays when its targets are gone (the ServerApp's, once training is done), empty:
+    Prometheus marks the series of a target removed from a job stale at once, but leaves those
+    of a removed job as they were, so their last `up` would linger for its lookback of 5 min."""
     jobs = []
-    for app in MetricsApp:
+    for app in apps:
         mine = [t for t in targets if t.app is app]
-        if not mine:
-            continue
         jobs.append(
             {
                 "job_name": app.value,
@@ -83,10 +85,12 @@ def scrape_config(targets: Sequence[ScrapeTarget], rules: Sequence[Path]) -> dic
     }
 
 
-def write_config(path: Path, targets: Sequence[ScrapeTarget], rules: Sequence[Path]) -> None:
+def write_config(
+    path: Path, targets: Sequence[ScrapeTarget], rules: Sequence[Path], apps: Sequence[MetricsApp]
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(scrape_config(targets, rules), indent=1) + "\n")
+    tmp.write_text(json.dumps(scrape_config(targets, rules, apps), indent=1) + "\n")
     tmp.replace(path)
 
 

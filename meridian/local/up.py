@@ -141,8 +141,14 @@ class LocalFleet:
             url=self.prometheus_url,
         )
 
+    @property
+    def scrape_jobs(self) -> list[MetricsApp]:
+        """One job per app, in every phase (see `scrape_config` on why a job stays when empty)."""
+        return list(dict.fromkeys(app for _, app, _, _ in self._metrics_endpoints()))
+
     def write_scrape_config(self, training: bool) -> None:
-        write_config(self.out / "prometheus" / "prometheus.yml", self.scrape_targets(training), rule_files())
+        targets = self.scrape_targets(training)
+        write_config(self.out / "prometheus" / "prometheus.yml", targets, rule_files(), self.scrape_jobs)
 
     def training_records(self, region: str) -> Path:
         """Where a region's ClientApp appends its training records (contract.ENV_TRAINING_RECORDS)."""
@@ -487,7 +493,7 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
         if summary["failed_requests"]:
             raise LocalStackError(f"{summary['failed_requests']} requests failed, e.g. {summary['errors'][:2]}")
         for child in fleet.supervisor.children:
-            print(f"  {child.spec.name:<24} {child.spec.url}")
+            print(f"  {child.spec.name:<30} {child.spec.url}")
         if detach:
             keep_running = True
             print(

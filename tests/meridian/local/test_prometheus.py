@@ -68,16 +68,24 @@ def test_each_process_has_a_metrics_port_of_its_own_apart_from_the_public_ones(t
     }
 
 
-def test_the_server_app_leaves_the_scrape_config_when_training_is_done(tmp_path: Path) -> None:
+def test_the_server_app_leaves_the_scrape_config_when_training_is_done_its_job_stays(tmp_path: Path) -> None:
     fleet = _fleet(tmp_path)
     during = {t.process for t in fleet.scrape_targets(training=True)}
     after = {t.process for t in fleet.scrape_targets(training=False)}
     assert during - after == {"superlink"}
+    jobs = scrape_config(fleet.scrape_targets(training=False), [], fleet.scrape_jobs)["scrape_configs"]
+    assert [(job["job_name"], len(job["static_configs"])) for job in jobs] == [
+        ("superlink", 0),
+        ("supernode", 3),
+        ("server", 3),
+        ("edge", 2),
+        ("canary", 3),
+    ]
 
 
 def test_one_job_per_app_and_only_the_server_app_honours_its_own_region_label(tmp_path: Path) -> None:
     fleet = _fleet(tmp_path)
-    config = scrape_config(fleet.scrape_targets(training=True), [])
+    config = scrape_config(fleet.scrape_targets(training=True), [], fleet.scrape_jobs)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"superlink", "supernode", "server", "edge", "canary"}
     assert {name for name, job in jobs.items() if job["honor_labels"]} == {"superlink"}
@@ -96,28 +104,33 @@ def test_every_rule_file_under_monitoring_rules_is_evaluated(tmp_path: Path) -> 
         (rules / name).write_text("groups: []\n")
     assert rule_files(rules) == [rules / "alerts.yaml", rules / "slo.yaml"]
     assert rule_files(tmp_path / "none") == []
-    assert scrape_config([], rule_files(rules))["rule_files"] == [str(rules / "alerts.yaml"), str(rules / "slo.yaml")]
+    assert scrape_config([], rule_files(rules), [])["rule_files"] == [
+        str(rules / "alerts.yaml"),
+        str(rules / "slo.yaml"),
+    ]
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
 def test_promtool_accepts_the_config_with_the_repositorys_rule_files(tmp_path: Path) -> None:
     assert PROMTOOL is not None
     config = tmp_path / "prometheus.yml"
-    write_config(config, _fleet(tmp_path).scrape_targets(training=True), rule_files())
+    fleet = _fleet(tmp_path)
+    write_config(config, fleet.scrape_targets(training=True), rule_files(), fleet.scrape_jobs)
     checked = subprocess.run([PROMTOOL, "check", "config", str(config)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")
-def test_a_real_prometheus_scrapes_a_process_with_its_labels(tmp_path: Path) -> None:
+def test_a_real_prometheus_scrapes_by_the_labels_and_forgets_a_target_that_left(tmp_path: Path) -> None:
     assert PROMETHEUS is not None
     registry = CollectorRegistry()
     Counter("meridian_inference_requests", "requests", ["model"], registry=registry).labels("meridian").inc(3)
     exporter = free_port()
     start_http_server(exporter, addr="127.0.0.1", registry=registry)
-    target = ScrapeTarget("edge-nyc", MetricsApp.EDGE, "local-us", exporter, site="nyc")
-    config, port = tmp_path / "prometheus.yml", free_port()
-    write_config(config, [target], [])
+    edge = ScrapeTarget("edge-nyc", MetricsApp.EDGE, "local-us", exporter, site="nyc")
+    gone = ScrapeTarget("superlink", MetricsApp.SUPERLINK, "local-us", free_port())  # nothing listens
+    config, port, jobs = tmp_path / "prometheus.yml", free_port(), [MetricsApp.SUPERLINK, MetricsApp.EDGE]
+    write_config(config, [edge, gone], [], jobs)
     process = subprocess.Popen(
         prometheus_argv(PROMETHEUS, config, tmp_path / "data", port),
         stdout=subprocess.DEVNULL,
@@ -127,11 +140,23 @@ def test_a_real_prometheus_scrapes_a_process_with_its_labels(tmp_path: Path) -> 
         url = f"http://127.0.0.1:{port}"
         wait_ready(process, f"{url}/-/ready", 60)
         api = PrometheusAPI(url)
-        query = 'meridian_inference_requests_total{region="local-us",app="edge",site="nyc"}'
+        scraped = 'meridian_inference_requests_total{region="local-us",app="edge",site="nyc"}'
+        assert [float(s["value"][1]) for s in _eventually(api, scraped)] == [3.0]
+        assert [s["value"][1] for s in _eventually(api, 'up{app="superlink"}')] == ["0"]
+        # The run is over: its target leaves the config, and its `up` goes with it at once.
+        write_config(config, [edge], [], jobs)
+        api.reload()
         deadline = time.monotonic() + 30
-        while not (found := api.query(query)) and time.monotonic() < deadline:
+        while api.query('up{app="superlink"}') and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert [float(series["value"][1]) for series in found] == [3.0]
-        assert [s["value"][1] for s in api.query('up{app="edge",site="nyc"}')] == ["1"]
+        assert api.query('up{app="superlink"}') == []
+        assert [s["value"][1] for s in api.query('up{app="edge"}')] == ["1"]
     finally:
         stop_pids([process.pid])
+
+
+def _eventually(api: PrometheusAPI, query: str) -> list[dict]:
+    deadline = time.monotonic() + 30
+    while not (found := api.query(query)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found

@@ -170,6 +170,16 @@ class MetricsApp(StrEnum):
     GPU = "dcgm"  # NVIDIA DCGM exporter on GPU nodes
 
 
+# A SuperNode's training metrics. Its ClientApp runs in a fresh process per message and cannot
+# serve them, so after each local fit it appends one JSON line (workloads/trainer/training_log.py)
+# to the file ENV_TRAINING_RECORDS names (set on the SuperNode: its ClientApp processes inherit
+# its environment; unset, nothing is written), and an exporter of the trainer image beside the
+# SuperNode (a sidecar sharing that file's directory; a process of the local stack) serves it:
+#   python -m workloads.trainer.node_metrics --records <file> --host <h> --port <METRICS_PORT>
+# The file stays under 2 MiB (it rotates to <file>.1 at 1 MiB).
+NODE_METRICS_COMMAND = ("python", "-m", "workloads.trainer.node_metrics")
+ENV_TRAINING_RECORDS = "MERIDIAN_TRAINING_RECORDS"  # the records file (a writable mount, e.g. CACHE_MOUNT)
+
 # The canary analysis controller (server image), one per region: judges a candidate version
 # against the stable one on the region's live metrics and promotes or rolls back through the
 # servers' repository API (bearer ENV_ADMIN_TOKEN):

@@ -4,16 +4,23 @@ model on the region's own data, or evaluate it there.
 A train reply also carries the received model's loss and accuracy on the region's test split,
 measured before training: the server learns how the previous round's global model does in
 every region without a separate evaluation round-trip (each one costs a process start per
-node). Mods, outermost first: `compress_uplink` encodes the update, `inject_fault` (drills
-only) corrupts it before that.
+node). Mods, outermost first: `record_training` notes the fit for the node's metrics,
+`compress_uplink` encodes the update, `inject_fault` (drills only) corrupts it before that.
 """
 
 from __future__ import annotations
 
-import torch
-from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
-from flwr.clientapp import ClientApp
+import logging
+import os
+import time
+from pathlib import Path
 
+import torch
+from flwr.app import ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+
+from workloads import contract
 from workloads.tasks import evaluate as evaluate_model
 from workloads.tasks import load_task
 from workloads.tasks import train as train_model
@@ -21,8 +28,39 @@ from workloads.trainer.compression import compress_uplink
 from workloads.trainer.faults import inject_fault
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.task import get_weights, node_region, node_shard, record_number, set_weights
+from workloads.trainer.training_log import TrainingRecord, append
 
-app = ClientApp(mods=[compress_uplink, inject_fault])
+log = logging.getLogger(__name__)
+
+
+def record_training(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """ClientApp mod, outermost: after a local fit, append its record to the file named by
+    $MERIDIAN_TRAINING_RECORDS (contract.ENV_TRAINING_RECORDS), which the node's metrics exporter
+    serves. Outermost, because only here is the update as it is sent (encoded; in drills, also
+    corrupted), so its size is the one the SuperLink counts."""
+    reply = call_next(msg, context)
+    path = os.environ.get(contract.ENV_TRAINING_RECORDS)
+    if not path or msg.metadata.message_type != MessageType.TRAIN or reply.has_error():
+        return reply
+    metrics = reply.content.metric_records["metrics"]
+    record = TrainingRecord(
+        time=time.time(),
+        run_id=context.run_id,
+        round=int(record_number(msg.content.config_records["config"], "server-round")),
+        region=node_region(context),
+        loss=record_number(metrics, "train-loss"),
+        examples=int(record_number(metrics, "num-examples")),
+        fit_seconds=record_number(metrics, "train-seconds"),
+        uplink_bytes=reply.content.array_records["arrays"].count_bytes(),
+    )
+    try:
+        append(Path(path), record)
+    except OSError as err:  # metrics never fail a fit: the reply still goes out
+        log.warning("could not append the training record to %s: %s", path, err)
+    return reply
+
+
+app = ClientApp(mods=[record_training, compress_uplink, inject_fault])
 
 
 def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:

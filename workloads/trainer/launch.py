@@ -27,7 +27,7 @@ from typing import Any
 
 from flwr.common.config import parse_config_args
 
-from workloads.contract import flwr_connection_config
+from workloads.contract import ENV_TRAINING_RECORDS, flwr_connection_config
 from workloads.processes import NotReady, accepts, stop_pids, wait_ready
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
@@ -49,6 +49,9 @@ class Node:
     data_dir: Path
     fault: str | None = None  # see faults.py: "sign-flip" or "nan", for drills
     fault_scale: float = 1.0
+    # Where its ClientApp appends a record per local fit (contract.ENV_TRAINING_RECORDS), for
+    # its metrics exporter (workloads.trainer.node_metrics); None: no records.
+    training_records: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
@@ -243,6 +246,7 @@ class LocalFederation:
                 "--host", "127.0.0.1",
                 "--port", str(free_port()),
             ],
+            env={ENV_TRAINING_RECORDS: str(node.training_records.resolve())} if node.training_records else None,
         )  # fmt: skip
         if wait:
             self.wait_until_online([region])

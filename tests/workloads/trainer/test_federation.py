@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.workloads.trainer.node_exporter import node_exporter, scrape
 from workloads.tasks.__main__ import prepare_data
 from workloads.trainer.certs import generate
 from workloads.trainer.launch import _BIN, LocalFederation, Node, free_port, stop_tree
+from workloads.trainer.training_log import RecordFollower
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +34,10 @@ ROUNDS = 3
 def federation(tmp_path_factory):
     work = tmp_path_factory.mktemp("federation")
     prepare_data("digits", REGIONS, work / "data", seed=0, alpha=0.5)
-    nodes = [Node(region, work / "data" / region) for region in REGIONS]
+    nodes = [
+        Node(region, work / "data" / region, training_records=work / "records" / f"{region}.jsonl")
+        for region in REGIONS
+    ]
     with LocalFederation(work, nodes, python_path=[USER_TASKS]) as running:
         yield running
 
@@ -121,6 +126,24 @@ def test_the_superlink_side_exports_prometheus_metrics(clean_run):
     assert "meridian_federated_round " in last
     for region in REGIONS:
         assert f'meridian_federated_uplink_bytes_total{{region="{region}"}}' in last
+
+
+def test_each_supernode_records_its_fits_and_its_exporter_serves_them(federation, clean_run):
+    result, _ = clean_run
+    for region in REGIONS:
+        fits = RecordFollower(federation.nodes[region].training_records).read_new()
+        this_run = [f for f in fits if f.run_id == result.run_id]
+        # Written by the ClientApp processes, from the SuperNode's environment they inherit.
+        assert [(f.round, f.region) for f in this_run] == [(n, region) for n in range(1, ROUNDS + 1)]
+        assert [f.uplink_bytes for f in this_run] == [
+            r["regions"][region]["uplink_payload_bytes"] for r in result.rounds
+        ]
+        with node_exporter(federation.nodes[region].training_records) as url:
+            metrics = scrape(url)
+        assert metrics["meridian_training_rounds_total"] == len(fits)
+        assert metrics["meridian_training_uplink_bytes_total"] == sum(f.uplink_bytes for f in fits)
+        assert metrics["meridian_training_examples_total"] == sum(f.examples for f in fits)
+        assert metrics["meridian_training_last_round"] == fits[-1].round
 
 
 def test_int8_cuts_uplink_bytes_at_least_threefold(federation, clean_run):

@@ -48,11 +48,17 @@ def test_the_health_check_passes_only_while_a_flower_port_listens(monkeypatch):
     assert health.main() == 1
 
 
-def test_it_carries_the_localizer_and_the_global_publish_with_all_they_import(tmp_path):
-    """The localizer CronJob and the ServerApp's publish run from this image: every module
-    they import is among the files the Dockerfile copies (torch and the rest: requirements.txt)."""
+def test_it_carries_the_localizer_the_global_publish_and_the_node_metrics_with_all_they_import(tmp_path):
+    """The localizer CronJob, the ServerApp's publish and the SuperNode's metrics exporter run
+    from this image: every module they import is among the files the Dockerfile copies (torch
+    and the rest: requirements.txt)."""
     app = image_tree("trainer", tmp_path / "app")
-    modules = ["workloads.localization.__main__", "workloads.trainer.server_app", "workloads.tasks.sync"]
+    modules = [
+        "workloads.localization.__main__",
+        "workloads.trainer.server_app",
+        "workloads.tasks.sync",
+        "workloads.trainer.node_metrics",  # the SuperNode's metrics sidecar
+    ]
     probe = f"import {', '.join(modules)}, workloads; print(workloads.__file__)"
     result = subprocess.run(
         [sys.executable, "-c", probe],

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 import pulumi_gcp as gcp
+import pulumi_random as random
 import pulumi_tls as tls
 
 from components.aws.providers import certificate_provider
@@ -97,6 +98,7 @@ class Fleet(pulumi.ComponentResource):
         # region get explicit providers too, which every child inherits.
         neutral = [
             tls.Provider("tls", opts=pulumi.ResourceOptions(parent=self)),
+            random.Provider("random", opts=pulumi.ResourceOptions(parent=self)),
             docker_build.Provider("docker-build", opts=pulumi.ResourceOptions(parent=self)),
         ]
         child = pulumi.ResourceOptions(parent=self, providers=neutral)

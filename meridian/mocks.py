@@ -5,7 +5,7 @@ and the component tests (one layer alone) run under `pulumi.runtime.set_mocks` t
 `run_under_mocks(program)`. `CloudMocks`, the one mock class, records every registration
 (type, name, parent, provider and its region, engine-shaped inputs, which of them arrive as
 Pulumi secrets, what a component registers as its outputs) and answers it and every invoke as
-AWS, GCP, Kubernetes, pulumi-tls and docker-build would, including what the engine adds itself:
+AWS, GCP, Kubernetes, pulumi-tls, pulumi-random and docker-build would, including what the engine adds itself:
 the provider's default tags and labels (`tagsAll`, `pulumiLabels`) and the refusal of a default
 provider that `pulumi:disable-default-providers` turns off.
 """
@@ -448,6 +448,10 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
         return {"spec": {**spec, "clusterIP": f"10.96.{len(name) % 250}.{len(typ) % 250}"}}
     if typ.startswith("tls:"):
         return _tls_outputs(typ, name)
+    if typ == "random:index/randomPassword:RandomPassword":
+        # pulumi-random generates it in the engine: a stand-in of the asked length, stable per name
+        length = int(inputs.get("length") or 16)
+        return {"result": (short_hash("password", name) * length)[:length], "bcryptHash": f"$2a$10${short_hash(name)}"}
     if typ == "docker-build:index:Image":
         digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
         tags = inputs.get("tags") or [f"registry.example/{name}:latest"]

@@ -42,6 +42,14 @@ class Resources:
         return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
+@dataclass(frozen=True)
+class SecretKey:
+    """One key of a Secret, for an environment variable that must not appear in the pod spec."""
+
+    secret: pulumi.Input[str]  # the Secret's name
+    key: str
+
+
 def container_security() -> k8s.core.v1.SecurityContextArgs:
     return k8s.core.v1.SecurityContextArgs(
         run_as_non_root=True,
@@ -102,8 +110,19 @@ def read_only_mount(volume: str, path: str) -> k8s.core.v1.VolumeMountArgs:
     return k8s.core.v1.VolumeMountArgs(name=volume, mount_path=path, read_only=True)
 
 
-def env(values: Mapping[str, pulumi.Input[str]]) -> list[k8s.core.v1.EnvVarArgs]:
-    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()]
+def env(
+    values: Mapping[str, pulumi.Input[str]], secrets: Mapping[str, SecretKey] | None = None
+) -> list[k8s.core.v1.EnvVarArgs]:
+    from_secrets = [
+        k8s.core.v1.EnvVarArgs(
+            name=name,
+            value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret, key=ref.key)
+            ),
+        )
+        for name, ref in (secrets or {}).items()
+    ]
+    return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in values.items()] + from_secrets
 
 
 def container(
@@ -115,6 +134,7 @@ def container(
     command: Sequence[pulumi.Input[str]] | None = None,
     args: Sequence[pulumi.Input[str]] | None = None,
     environment: Mapping[str, pulumi.Input[str]] | None = None,
+    secret_environment: Mapping[str, SecretKey] | None = None,
     ports: Mapping[str, int] | None = None,
     mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
     startup: k8s.core.v1.ProbeArgs | None = None,
@@ -134,7 +154,7 @@ def container(
         image_pull_policy="Always",
         command=list(command) if command is not None else None,
         args=list(args) if args is not None else None,
-        env=env({contract.ENV_CACHE_DIR: contract.CACHE_MOUNT, **(environment or {})}),
+        env=env({contract.ENV_CACHE_DIR: contract.CACHE_MOUNT, **(environment or {})}, secret_environment),
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
             for port_name, port in (ports or {}).items()

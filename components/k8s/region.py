@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.k8s import network_policy as netpol
+from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.edge import EdgeServers, EdgeServersArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
@@ -135,10 +136,20 @@ class RegionWorkloads(pulumi.ComponentResource):
             ),
             pulumi.ResourceOptions(parent=self),
         )
+        canary = (
+            CanaryController(
+                f"{name}-canary",
+                CanaryControllerArgs(target=target, image=args.images[Image.SERVER]),
+                pulumi.ResourceOptions(parent=self),
+            )
+            if args.config.inference.canary.analysis is not None
+            else None
+        )
         models = ModelSource(
             registry_url=access.models.read_url,
             trusted_key_config_map=trusted_key.metadata.name,
             identity=access.server_identity,
+            admin_token=canary.admin_token if canary else None,
         )
         inference = RegionalInference(
             f"{name}-inference",

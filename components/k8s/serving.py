@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import WorkloadIdentity
 from components.k8s.labels import metadata
-from components.k8s.pods import Resources, container, http_probe, pod_spec, read_only_mount
+from components.k8s.pods import Resources, SecretKey, container, http_probe, pod_spec, read_only_mount
 from components.k8s.target import Target
 from components.k8s.workload import Workload
 from workloads import contract
@@ -24,11 +24,15 @@ MAX_UNAVAILABLE = 1  # never blocks a node drain, keeps n-1 replicas serving dur
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSource:
-    """Where a region's servers find their signed artifacts and how they verify them."""
+    """Where a region's servers find their signed artifacts, how they verify them, and who
+    may switch the versions they serve."""
 
     registry_url: pulumi.Input[str]  # the model registry (its CDN's URL)
     trusted_key_config_map: pulumi.Input[str]  # the ConfigMap holding the signing public key
     identity: WorkloadIdentity  # may read the model registry, nothing else
+    # The repository API's bearer token (the canary controller's, components/k8s/canary.py);
+    # None: the API stays off.
+    admin_token: SecretKey | None = None
 
 
 def _trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
@@ -59,7 +63,11 @@ def _model_env(target: Target, registry_url: pulumi.Input[str], variant: str) ->
 
 
 def _server_container(
-    app: str, image: pulumi.Input[str], resources: Resources, environment: Mapping[str, pulumi.Input[str]]
+    app: str,
+    image: pulumi.Input[str],
+    resources: Resources,
+    environment: Mapping[str, pulumi.Input[str]],
+    admin_token: SecretKey | None,
 ) -> k8s.core.v1.ContainerArgs:
     """An Open Inference Protocol server: probes on the contract's health paths."""
     return container(
@@ -73,6 +81,7 @@ def _server_container(
         # Loading and verifying a model can take a while: no liveness kill meanwhile.
         startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
         environment=environment,
+        secret_environment={contract.ENV_ADMIN_TOKEN: admin_token} if admin_token else None,
         ports={"http": contract.HTTP_PORT},
         mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
     )
@@ -95,7 +104,7 @@ def server_pod(
     `environment` adds what is the server's own."""
     env = {**_model_env(workload.target, models.registry_url, variant), **environment}
     return pod_spec(
-        [_server_container(workload.app, image, resources, env)],
+        [_server_container(workload.app, image, resources, env, models.admin_token)],
         service_account=service_account,
         volumes=[_trusted_key_volume(models.trusted_key_config_map)],
         gpu=gpu,

@@ -85,6 +85,17 @@ def test_entrypoint_starts_from_a_clean_venv_of_the_image_requirements(
         timeout=120,
     )
     assert help_text.returncode == 0 and contract.ENV_REGISTRY_URL in help_text.stdout, help_text.stderr
+    if image == "server":  # the region's canary controller runs from the server image
+        canary = subprocess.run(
+            [str(python), "-m", "workloads.canary", "--help"],
+            check=False,
+            cwd=app_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert canary.returncode == 0 and "--min-agreement" in canary.stdout, canary.stderr
     with server_process([str(python), "-m", f"workloads.{image}"], env, app_dir) as server:
         assert httpx.get(f"{server.url}{contract.LIVENESS_PATH}").status_code == 200
         x, _ = digits()

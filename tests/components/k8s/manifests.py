@@ -89,5 +89,11 @@ def flags(container: dict[str, Any]) -> dict[str, str | None]:
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
-    """A container's environment as a mapping."""
-    return {e["name"]: e["value"] for e in container["env"]}
+    """A container's environment as a mapping (plain values; see secret_env_of)."""
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def secret_env_of(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """A container's variables read from Secrets: name -> (Secret, key)."""
+    refs = (e for e in container["env"] if "valueFrom" in e)
+    return {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"]) for e in refs}

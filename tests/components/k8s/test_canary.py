@@ -1,0 +1,130 @@
+"""The canary analysis on Kubernetes: where a stack sets `inference.canary.analysis`, each region
+runs one controller from the server image, with exactly the flags the local stack builds
+(contract.canary_args), finds every server and edge replica through headless Services, and
+shares one generated admin token with them; its network reaches only those replicas and the
+cluster's Prometheus. Without analysis there is no controller and no token (the servers'
+repository API stays off)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config import Region
+from components.k8s import canary
+from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_URL
+from components.k8s.namespace import namespace_name
+from components.k8s.serving import EDGE_APP, SERVER_APP
+from tests.components.k8s.conftest import Deployed
+from tests.components.k8s.manifests import containers, env_of, flags, secret_env_of
+from workloads import contract
+
+
+def _analysed(deployed: Deployed) -> bool:
+    return deployed.config.inference.canary.analysis is not None
+
+
+def _controllers(deployed: Deployed, region: Region) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in deployed.objects("Deployment")
+        if d["metadata"]["namespace"] == namespace_name(region.name) and d["metadata"]["name"] == canary.CANARY_APP
+    ]
+
+
+def _inference_containers(deployed: Deployed, region: Region) -> list[dict[str, Any]]:
+    return [
+        c
+        for d in deployed.objects("Deployment")
+        if d["metadata"]["namespace"] == namespace_name(region.name)
+        for c in containers(d)
+        if c["name"] in (SERVER_APP, EDGE_APP)
+    ]
+
+
+def _driven(region: Region) -> list[str]:
+    return [SERVER_APP, *([EDGE_APP] if region.edge_sites else [])]
+
+
+def test_production_stacks_judge_new_versions_and_others_swap_them_in(deployed: Deployed) -> None:
+    stack_canary = deployed.config.inference.canary
+    for region in deployed.config.regions:
+        assert len(_controllers(deployed, region)) == (1 if _analysed(deployed) else 0)
+        for c in _inference_containers(deployed, region):
+            assert env_of(c)[contract.ENV_CANDIDATE_WEIGHT] == str(stack_canary.weight)
+            assert (contract.ENV_ADMIN_TOKEN in secret_env_of(c)) == _analysed(deployed)
+            assert contract.ENV_ADMIN_TOKEN not in env_of(c), "never a plain value in the pod spec"
+
+
+def test_the_controller_runs_the_contract_command_with_the_stacks_thresholds(deployed: Deployed) -> None:
+    analysis = deployed.config.inference.canary.analysis
+    if analysis is None:
+        pytest.skip("no canary analysis in this stack")
+    for region in deployed.config.regions:
+        (deployment,) = _controllers(deployed, region)
+        assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+        (container,) = containers(deployment)
+        targets = ",".join(
+            f"dns+http://{canary.replicas_service(app)}.{namespace_name(region.name)}.svc.cluster.local:"
+            f"{contract.HTTP_PORT}"
+            for app in _driven(region)
+        )
+        assert container["command"] == list(contract.CANARY_COMMAND)
+        assert container["args"] == contract.canary_args(
+            prometheus=PROMETHEUS_URL, region=region.name, model=contract.MODEL_NAME, targets=targets, analysis=analysis
+        )
+        assert flags(container)["--window"] == str(analysis.window_seconds)
+        assert container["livenessProbe"]["httpGet"]["port"] == contract.METRICS_PORT
+        assert env_of(container)[contract.ENV_METRICS_PORT] == str(contract.METRICS_PORT)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == contract.MetricsApp.CANARY
+
+
+def test_one_generated_token_is_shared_by_the_controller_servers_and_edges(deployed: Deployed) -> None:
+    if not _analysed(deployed):
+        pytest.skip("no canary analysis in this stack")
+    passwords = [r for r in deployed.resources if r.type == "random:index/randomPassword:RandomPassword"]
+    assert len(passwords) == len(deployed.config.regions)
+    assert all(p.inputs["length"] == canary.ADMIN_TOKEN_LENGTH and not p.inputs["special"] for p in passwords)
+    for region in deployed.config.regions:
+        namespace = namespace_name(region.name)
+        secret = deployed.named("Secret", namespace, canary.ADMIN_TOKEN_SECRET)
+        assert set(secret["stringData"]) == {canary.ADMIN_TOKEN_KEY}
+        (controller,) = containers(_controllers(deployed, region)[0])
+        readers = [controller, *_inference_containers(deployed, region)]
+        assert len(readers) == 2 + len(region.edge_sites)
+        for c in readers:
+            assert secret_env_of(c)[contract.ENV_ADMIN_TOKEN] == (canary.ADMIN_TOKEN_SECRET, canary.ADMIN_TOKEN_KEY)
+
+
+def test_headless_services_list_every_server_and_edge_replica(deployed: Deployed) -> None:
+    if not _analysed(deployed):
+        pytest.skip("no canary analysis in this stack")
+    for region in deployed.config.regions:
+        for app in _driven(region):
+            service = deployed.named("Service", namespace_name(region.name), canary.replicas_service(app))["spec"]
+            assert service["clusterIP"] == "None"
+            assert service["selector"] == {"app.kubernetes.io/name": app, "meridian.io/region": region.name}
+            assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(contract.HTTP_PORT, "http")]
+
+
+def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deployed) -> None:
+    if not _analysed(deployed):
+        pytest.skip("no canary analysis in this stack")
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
+        "podSelector": {"matchLabels": canary.PROMETHEUS_POD_LABELS},
+    }
+    for region in deployed.config.regions:
+        spec = deployed.named("NetworkPolicy", namespace_name(region.name), canary.CANARY_APP)["spec"]
+        (ingress,) = spec["ingress"]
+        assert ingress["from"] == [prometheus], "only the scraper comes in"
+        assert [p["port"] for p in ingress["ports"]] == [contract.METRICS_PORT]
+        _dns, replicas, monitoring = spec["egress"]
+        assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in replicas["to"]] == _driven(
+            region
+        )
+        assert all("namespaceSelector" not in peer for peer in replicas["to"]), "this namespace only"
+        assert [p["port"] for p in replicas["ports"]] == [contract.HTTP_PORT]
+        assert monitoring["to"] == [prometheus] and [p["port"] for p in monitoring["ports"]] == [canary.PROMETHEUS_PORT]

@@ -160,3 +160,15 @@ def _eventually(api: PrometheusAPI, query: str) -> list[dict]:
     while not (found := api.query(query)) and time.monotonic() < deadline:
         time.sleep(0.5)
     return found
+
+
+def test_without_prometheus_the_fleet_runs_unwatched_and_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("meridian.local.up.find_prometheus", lambda: None)
+    fleet = _fleet(tmp_path)
+    roles = {spec.role for spec in fleet.all_specs()}
+    assert roles == {"supernode-metrics", "registry", "server", "edge"}  # no prometheus, no controllers
+    skipped = fleet.drill("good")["skipped"]
+    assert "apt-get install prometheus" in skipped and "brew install prometheus" in skipped
+    assert fleet.drill("off") == {"skipped": "--canary off"}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meridian.local.load import LoadResult, run_load
-from meridian.local.prometheus import PrometheusAPI
+from meridian.local.prometheus import SCRAPE_INTERVAL_S, PrometheusAPI
 from meridian.local.supervisor import LocalStackError
 from workloads.canary.analysis import VersionStats
 from workloads.contract import GLOBAL_REGION, MODEL_NAME
@@ -130,8 +130,10 @@ class CanaryDrill:
             logged = controller_decision(fleet.supervisor.logs / f"canary-{region}.log", candidate)
             stable = logged.get("stable", stable)  # the version the controller judged against
             metrics = measured(fleet.prometheus_url, region, self.analysis.window_seconds, (stable, candidate))
-            # Users keep coming until the servers have applied it, so the plot shows the outcome.
+            # Users keep coming until the servers have applied it, and a few scrapes longer, so
+            # that the plot shows the split after the decision.
             self._wait(_applied(region, candidate, decision), "the servers to apply the decision")
+            time.sleep(3 * SCRAPE_INTERVAL_S)
         finally:
             stop.set()
             worker.join(timeout=60)

@@ -166,6 +166,7 @@ def _canary_plot(canary: dict[str, Any], out_dir: Path) -> list[str]:
         xlabel="seconds into the drill",
         ylabel="% of traffic",
         title=f"Canary in {canary['region']}: {canary['kind']} candidate {canary['decision']}",
+        ylim=(0, 105),
     )
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -29,7 +29,7 @@ class LocalStackError(Exception):
 class ProcessSpec:
     name: str  # unique, e.g. "server-local-us"; also the log file's name
     argv: list[str]
-    role: str  # superlink, supernode, registry, server, edge
+    role: str  # registry, server, edge, prometheus, supernode-metrics, canary
     port: int | None = None
     health_url: str | None = None  # HTTP 200 here means ready; else the port accepting is enough
     url: str | None = None  # what status shows to the operator

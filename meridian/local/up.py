@@ -1,15 +1,18 @@
 """`meridian local up`: the fleet of a `kubernetes`-only stack, as processes on this machine.
 
 The same workloads `pulumi up` deploys, in the same order, from the same stack config:
-credentials and data shards -> Flower SuperLink + one SuperNode per region (TLS, node auth)
--> federated training, whose ServerApp publishes the signed global model to the local global
-registry -> per region, one pass of the localizer (`workloads.localization follow`, the
-command the region's CronJob runs, built by the same `contract.localizer_args`) publishing the
-region's signed variants to its own registry -> the registries served over HTTP (the CDN's
-role, one path per region) -> one inference server per region and one edge server per edge
-site, each following its region's `latest` -> simulated users -> report (which artifact each
-server and edge says it loaded). Then it serves until Ctrl-C (or returns at once with --detach).
-Only URLs and paths differ from the cluster: file:// registries and data directories here.
+credentials and data shards -> Prometheus (when installed; meridian/local/prometheus.py) and
+each SuperNode's training-metrics exporter -> Flower SuperLink + one SuperNode per region (TLS,
+node auth) -> federated training, whose ServerApp publishes the signed global model to the
+local global registry -> per region, one pass of the localizer (`workloads.localization
+follow`, the command the region's CronJob runs, built by the same `contract.localizer_args`)
+publishing the region's signed variants to its own registry -> the registries served over HTTP
+(the CDN's role, one path per region) -> one inference server per region and one edge server
+per edge site, each following its region's `latest`, and one canary controller per region ->
+simulated users -> the canary drill (meridian/local/canary.py) -> report (which artifact each
+server and edge says it loaded, the drill's decision). Then it serves until Ctrl-C (or returns
+at once with --detach). Only URLs and paths differ from the cluster: file:// registries and
+data directories here, one metrics port per process instead of one per pod.
 """
 
 from __future__ import annotations

@@ -22,18 +22,19 @@ needs_prometheus = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="no 
 
 
 @contextmanager
-def prometheus(tmp: Path, targets: Mapping[str, Mapping[str, str]], metrics_path: str = "/metrics") -> Iterator[str]:
-    """Prometheus scraping each `host:port` of `targets` at `metrics_path`, with its labels;
-    yields the base URL once it is ready."""
+def prometheus(tmp: Path, targets: Mapping[str, Mapping[str, str]]) -> Iterator[str]:
+    """Prometheus scraping each metrics URL of `targets` (`http://host:port/path`) with its
+    labels; yields the base URL once every target was scraped."""
     config = tmp / "prometheus.yml"
-    static = "".join(
-        f"      - targets: ['{address}']\n        labels: {{{', '.join(f'{k}: {v}' for k, v in labels.items())}}}\n"
-        for address, labels in targets.items()
-    )
-    config.write_text(
-        f"global:\n  scrape_interval: {SCRAPE_INTERVAL}\n"
-        f"scrape_configs:\n  - job_name: meridian\n    metrics_path: {metrics_path}\n    static_configs:\n{static}"
-    )
+    jobs = ""
+    for i, (url, labels) in enumerate(targets.items()):
+        parsed = httpx.URL(url)
+        jobs += (
+            f"  - job_name: target-{i}\n    metrics_path: {parsed.path}\n    static_configs:\n"
+            f"      - targets: ['{parsed.host}:{parsed.port}']\n"
+            f"        labels: {{{', '.join(f'{k}: {v}' for k, v in labels.items())}}}\n"
+        )
+    config.write_text(f"global:\n  scrape_interval: {SCRAPE_INTERVAL}\nscrape_configs:\n{jobs}")
     port = free_port()
     process = subprocess.Popen(
         [

@@ -80,16 +80,17 @@ def fleet(registry: Registry, tmp: Path, candidate_seed: int) -> Iterator[tuple[
     "v2"), a replica following `latest` without a weight (it takes v2 as its stable), and a
     Prometheus scraping the first (the replica gets no traffic). Yields their URLs."""
     with ExitStack() as stack:
-        server = stack.enter_context(
-            serving(app_for(registry, tmp / "a", stable="latest", candidate_weight=50, reload_interval_s=0.1))
-        )
+        judged = app_for(registry, tmp / "a", stable="latest", candidate_weight=50, reload_interval_s=0.1)
+        server = stack.enter_context(serving(judged))
         replica = stack.enter_context(serving(app_for(registry, tmp / "b", stable="latest", reload_interval_s=0.1)))
         registry.publish("v2", seed=candidate_seed)
         wait_for_split(server, ("v1", "v2"))
         wait_for_split(replica, ("v2", None))
         labels = {"region": REGION, "app": contract.MetricsApp.SERVER.value}
-        # The scrape target is a parameter: /metrics on the HTTP port here (METRICS_PORT once moved).
-        prom = stack.enter_context(prometheus(tmp, {server.removeprefix("http://"): labels}))
+        # Where the server's /metrics is: on its HTTP port here; on a port of its own once
+        # /metrics moves to METRICS_PORT (ops-w: `metrics_listener(judged.metrics)`).
+        metrics_url = f"{server}{contract.METRICS_PATH}"
+        prom = stack.enter_context(prometheus(tmp, {metrics_url: labels}))
         yield server, replica, prom
 
 

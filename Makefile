@@ -5,7 +5,7 @@ WVENV := .venv-workloads
 TVENV := .venv-tools
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help venv test lint typecheck typecheck-workloads test-infra test-workloads scan up down bench clean
+.PHONY: help venv test lint typecheck typecheck-workloads check-promtool test-infra test-workloads scan rules up down bench clean
 
 help:
 	@echo "make up     - the whole fleet on this machine (the local stack)"
@@ -43,6 +43,14 @@ typecheck: $(VENV)/.installed
 typecheck-workloads: $(VENV)/.installed $(WVENV)/.installed
 	$(VENV)/bin/basedpyright -p pyrightconfig.workloads.json
 
+# The rule tests (tests/meridian/monitoring) need promtool; without it they skip, and this says so.
+check-promtool:
+	@command -v promtool >/dev/null || echo "make test: promtool not found, the Prometheus rule and dashboard tests are SKIPPED; install it: apt-get install prometheus (Debian/Ubuntu) or brew install prometheus (macOS)"
+
+# monitoring/ (alert rules, their promtool tests, the runbook, dashboards) from meridian/monitoring/.
+rules: $(VENV)/.installed
+	$(VENV)/bin/python -m meridian monitoring generate
+
 # The Pulumi side: the program under mocks, the policy pack, the operator CLI.
 test-infra: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/test_pulumi_yaml.py tests/components tests/policy tests/meridian --ignore=tests/meridian/local --ignore=tests/meridian/data
@@ -57,7 +65,7 @@ scan: $(VENV)/.installed $(TVENV)/.installed
 	$(VENV)/bin/python -m meridian scan
 
 # Cheapest first, so a lint or type error fails in seconds, not after the slow suites.
-test: lint typecheck typecheck-workloads test-infra scan test-workloads
+test: lint typecheck typecheck-workloads check-promtool test-infra scan test-workloads
 
 # The local stack runs the workloads, so it runs in their environment.
 up: venv

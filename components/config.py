@@ -111,8 +111,27 @@ class EdgeSite(_Model):
         description="AWS Local Zone id (us-east-1-nyc-2a), GCP zone (europe-west4-a), or the "
         "value of the `topology.kubernetes.io/zone` label on an existing cluster."
     )
-    capacity: int = Field(ge=1, le=100, description="CPU nodes (and edge server replicas).")
+    capacity: int = Field(
+        ge=1, le=100, description="CPU nodes, a fixed pool; also the fewest edge server replicas (one per node)."
+    )
     machine_type: str | None = None
+    max_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Most edge server replicas KEDA may run on the site's `capacity` nodes "
+        "(500m CPU, 1 GiB requested each); default 2 x capacity.",
+    )
+
+    @model_validator(mode="after")
+    def _replicas_cover_nodes(self) -> Self:
+        if self.max_replicas is not None and self.max_replicas < self.capacity:
+            raise _at("maxReplicas", f"must be >= capacity ({self.capacity}), got {self.max_replicas}")
+        return self
+
+    @property
+    def peak_replicas(self) -> int:
+        return self.max_replicas if self.max_replicas is not None else 2 * self.capacity
 
 
 # The fsspec protocols the workloads' images can publish to (s3fs, gcsfs, local files).
@@ -322,9 +341,27 @@ class Canary(_Model):
 
 
 class Inference(_Model):
+    """The servers, and how KEDA scales them (components/k8s/autoscaling.py): on in-flight
+    requests per replica and p99 latency from Prometheus, CPU utilisation as the floor."""
+
     min_replicas: int = Field(default=1, ge=1, le=500)
-    max_replicas: int = Field(default=4, ge=1, le=500)
-    target_cpu_utilization: int = Field(default=70, ge=10, le=95)
+    max_replicas: int = Field(
+        default=4, ge=1, le=500, description="per region; capped at the region's GPU pool (gpu.max x GPUs per node)"
+    )
+    target_cpu_utilization: int = Field(default=70, ge=10, le=95, description="percent of requests: the CPU floor")
+    target_in_flight_per_replica: int = Field(
+        default=32, ge=1, le=10_000, description="accepted, unanswered requests per regional server replica"
+    )
+    # Below the latency SLOs (meridian/monitoring/slos.py: 250 ms servers, 500 ms edges), so
+    # capacity arrives before the error budget burns.
+    target_p99_ms: float = Field(default=200, gt=0, le=60_000, description="regional server p99 latency to hold")
+    edge_target_in_flight_per_replica: int = Field(default=8, ge=1, le=10_000)
+    edge_target_p99_ms: float = Field(
+        default=300, gt=0, le=60_000, description="edge p99, escalations to the region included"
+    )
+    scale_down_stabilization_seconds: int = Field(
+        default=300, ge=0, le=3600, description="lower recommendations must hold this long before a pod goes"
+    )
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
     queue_capacity: int = Field(default=256, ge=1)
@@ -338,6 +375,19 @@ class Inference(_Model):
         if self.min_replicas > self.max_replicas:
             raise _at("maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}")
         return self
+
+
+class Monitoring(_Model):
+    """`monitoring`: the Prometheus of each cluster (components/k8s/monitoring.py)."""
+
+    retention_days: int = Field(
+        default=15, ge=1, le=3650, description="how long each cluster's Prometheus keeps samples"
+    )
+    storage_gib: int = Field(default=50, ge=5, le=16_384, description="its persistent volume")
+    # Cloud clusters are ours: they always get the stack. An existing cluster may already run
+    # the Prometheus Operator (selecting monitors and rules from every namespace, serving at
+    # monitoring.PROMETHEUS_URL); `reuse` then installs only Meridian's monitors and rules.
+    existing_clusters: Literal["install", "reuse"] = "install"
 
 
 class Cdn(_Model):
@@ -474,6 +524,7 @@ class StackConfig(_Model):
     regions: list[Region] = Field(min_length=1)
     federation: Federation = Federation()
     inference: Inference = Inference()
+    monitoring: Monitoring = Monitoring()
     cdn: Cdn = Cdn()
     dns: Dns
     network: Network = Network()

@@ -13,6 +13,7 @@ COMMANDS = {
     "cost": ("meridian.cost", "$/hour and $/month at min and max scale, per region and kind"),
     "diff": ("meridian.diff", "offline preview at a git ref vs the working tree, as Markdown"),
     "scan": ("meridian.scan", "checkov over rendered manifests, Dockerfiles and workflows"),
+    "monitoring": ("meridian.monitoring.cli", "generate monitoring/: alert rules, promtool tests, runbook, dashboards"),
 }
 
 

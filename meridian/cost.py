@@ -39,6 +39,8 @@ def to_json(stack: str, result: Estimate) -> dict[str, Any]:
         "usd_per_hour": {"min": round(result.usd_hour_min, 4), "max": round(result.usd_hour_max, 4)},
         "usd_per_month": {"min": round(result.usd_hour_min * month, 2), "max": round(result.usd_hour_max * month, 2)},
         "gpus": {"min": result.gpus_min, "max": result.gpus_max},
+        # what the GPU workloads request between their autoscalers' bounds (policy/rules/pricing.py)
+        "gpus_requested": {"min": result.gpus_requested_min, "max": result.gpus_requested_max},
         "by_region": {k: {"min": round(lo, 4), "max": round(hi, 4)} for k, (lo, hi) in result.by("region").items()},
         "by_kind": {k: {"min": round(lo, 4), "max": round(hi, 4)} for k, (lo, hi) in result.by("kind").items()},
         "unpriced": result.unpriced,
@@ -72,7 +74,10 @@ def _print(stack: str, result: Estimate) -> None:
         )
         console.print(table)
     traffic = ", ".join(f"{k.replace('_', ' ')}: {v} GB/month" for k, v in price_table()["traffic"].items())
-    console.print(f"GPUs: {result.gpus_min} at min scale, {result.gpus_max} at max. Traffic assumed: {traffic}.")
+    console.print(
+        f"GPUs: {result.gpus_min} at min scale, {result.gpus_max} at max; the GPU workloads request "
+        f"{result.gpus_requested_min} to {result.gpus_requested_max}. Traffic assumed: {traffic}."
+    )
     console.print("Prices: policy/rules/prices.yaml (on-demand list prices; source and date on every line).")
     for line in result.unpriced:
         console.print(f"[red]not priced[/]: {line}")

@@ -21,12 +21,13 @@ from typing import Any
 
 from components.catalog import REGIONS, Cloud
 from components.config import ConfigError, StackConfig, available_stacks, load_stack
+from components.k8s.monitoring import MONITORING_NAMESPACE
 from meridian.mocks import ProgramError
 from meridian.preview import preview_stack
 from policy.harness import PolicyConfigError, Report, Resource, make_urn, run_pack
 from policy.rules import POLICIES
 from policy.rules.meridian.residency import RESIDENCY_OF
-from workloads.contract import SUPERLINK_CONTROL_PORT
+from workloads.contract import METRICS_PORT, SUPERLINK_CONTROL_PORT, TRAINER_METRICS_PORT
 
 PROJECT = "meridian"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "unspecified")
@@ -52,6 +53,10 @@ def registries(config: StackConfig) -> list[str]:
     return sorted(set(patterns))
 
 
+# The rules a privileged cluster add-on's namespace is exempt from.
+PRIVILEGED_ADDON_RULES = ("k8s-namespace-pod-security-restricted", "k8s-namespace-default-deny")
+
+
 def pack_config(config: StackConfig) -> dict[str, Any]:
     """The stack's limits and facts as policy config (the `--policy-pack-config` file's shape)."""
     residency = {
@@ -71,6 +76,10 @@ def pack_config(config: StackConfig) -> dict[str, Any]:
         "meridian-models-stay-in-zone": {"residencyOf": residency},
         "k8s-image-from-stack-registries": {"allowedRegistries": registries(config)},
         "meridian-flower-control-api-private": {"controlPort": SUPERLINK_CONTROL_PORT},
+        "meridian-metrics-private": {"metricsPorts": [METRICS_PORT, TRAINER_METRICS_PORT]},
+        # node-exporter and the DCGM exporter need the host (components/k8s/monitoring.py); the
+        # namespace holds the chart's pods only, none of Meridian's.
+        **{rule: {"exemptNamespaces": [MONITORING_NAMESPACE]} for rule in PRIVILEGED_ADDON_RULES},
     }
 
 

@@ -1,6 +1,7 @@
 """EKS add-ons the workloads cannot run without: the EBS CSI driver (with its IRSA role), so
-the SuperLink's PersistentVolumeClaim binds, and metrics-server, so the inference HPA has
-CPU metrics. EKS installs neither by itself. Both are managed EKS add-ons pinned here, in one
+the SuperLink's PersistentVolumeClaim binds, and metrics-server, so the resource metrics API
+answers the CPU trigger of KEDA's ScaledObjects (components/k8s/autoscaling.py). EKS installs
+neither by itself (GKE runs its own metrics-server; on an existing cluster it is a prerequisite). Both are managed EKS add-ons pinned here, in one
 place, and both wait for the node groups: their controllers are Deployments that need nodes,
 and an add-on whose pods cannot schedule stays DEGRADED until `pulumi up` times out. The
 driver's node DaemonSet tolerates every taint by default (`node.tolerateAllTaints: true` in

@@ -101,7 +101,7 @@ class AwsRegion(pulumi.ComponentResource):
             opts=child,
         )
         # What the workloads need of the cluster itself: volumes for the SuperLink's claim,
-        # metrics for the HPA, and the stack's admins.
+        # CPU metrics for KEDA's cpu trigger (the resource metrics API), and the stack's admins.
         self.addons = EksAddons(
             f"{name}-addons",
             EksAddonsArgs(

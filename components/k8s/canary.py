@@ -24,7 +24,8 @@ import pulumi_random as random
 from components.cluster_access import WorkloadIdentity
 from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
-from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_URL
+from components.k8s.monitoring import PROMETHEUS_PORT, PROMETHEUS_URL
+from components.k8s.monitors import scraped, scrapers
 from components.k8s.pods import Resources, SecretKey, container, http_probe, pod_spec
 from components.k8s.serving import EDGE_APP, SERVER_APP
 from components.k8s.target import Target
@@ -36,23 +37,11 @@ ADMIN_TOKEN_SECRET = "serving-admin-token"
 ADMIN_TOKEN_KEY = "token"
 ADMIN_TOKEN_LENGTH = 48
 CANARY_RESOURCES = Resources("50m", "128Mi", "500m", "256Mi")
-PROMETHEUS_PORT = 9090  # kube-prometheus-stack's Prometheus Service and pods (PROMETHEUS_URL)
-# kube-prometheus-stack's Prometheus pods carry the operator's name label.
-PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 
 def replicas_service(app: str) -> str:
     """The headless Service listing every ready pod of `app` (server or edge)."""
     return f"{app}-replicas"
-
-
-def prometheus() -> netpol.NetworkPolicyPeer:
-    return netpol.NetworkPolicyPeer(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-            match_labels={"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
-        ),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=PROMETHEUS_POD_LABELS),
-    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,10 +123,10 @@ class CanaryController(pulumi.ComponentResource):
         )
         workload.allow_traffic(
             f"{name}-netpol",
-            ingress=[netpol.Rule([prometheus()], [contract.METRICS_PORT])],
+            ingress=[scraped()],
             egress=[
                 netpol.Rule([netpol.pods(target.selector(app)) for app in driven], [contract.HTTP_PORT]),
-                netpol.Rule([prometheus()], [PROMETHEUS_PORT]),
+                netpol.Rule([scrapers()], [PROMETHEUS_PORT]),
             ],
         )
         self.register_outputs({"targets": targets})

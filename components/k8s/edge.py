@@ -1,4 +1,5 @@
-"""Edge servers: one Deployment per edge site, on that site's CPU nodes.
+"""Edge servers: one Deployment per edge site, on that site's CPU nodes, scaled by KEDA
+(components/k8s/autoscaling.py) between the site's node count and its maxReplicas.
 
 An edge site's nodes are found by two labels: the standard zone label (an AWS Local Zone id,
 a GCP zone, or the value an existing cluster's nodes carry: the site's `location`) and
@@ -9,6 +10,7 @@ on them; the edge pods tolerate exactly their own site's taint.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -17,7 +19,8 @@ import pulumi_kubernetes as k8s
 from components.cluster_access import EDGE_SITE_LABEL
 from components.config import EdgeSite
 from components.k8s import network_policy as netpol
-from components.k8s.monitoring import scrape_annotations
+from components.k8s.autoscaling import edge_policy, scaled_object
+from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
@@ -39,6 +42,7 @@ class EdgeServersArgs:
     image: pulumi.Input[str]  # the edge image
     models: ModelSource
     upstream_url: str  # the region's inference Service, where unsure requests go
+    autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObjects wait for: KEDA's release
 
 
 class EdgeServers(pulumi.ComponentResource):
@@ -64,7 +68,7 @@ class EdgeServers(pulumi.ComponentResource):
             # Pods of every site share the `edge` name label (the server's NetworkPolicy admits
             # them by it) and differ by the site label.
             site_label = {EDGE_SITE_LABEL: site.name}
-            workload.deployment(
+            deployment = workload.deployment(
                 f"{name}-{site.name}-deployment",
                 server_pod(
                     workload,
@@ -82,11 +86,19 @@ class EdgeServers(pulumi.ComponentResource):
                     ],
                 ),
                 component="edge",
-                name=app,
-                replicas=site.capacity,
-                pod_annotations=scrape_annotations(),
+                name=app,  # no replicas: its ScaledObject owns the count
                 site_labels=site_label,
                 gated_by_pipeline=True,  # ready once the region's first int8 model is published
+            )
+            scaled_object(
+                f"{name}-{site.name}-scaling",
+                target,
+                EDGE_APP,
+                app,
+                deployment,
+                edge_policy(target, site),
+                parent=self,
+                depends_on=list(args.autoscaler),
             )
             selector = {**target.selector(EDGE_APP), **site_label}
             svc = service(
@@ -104,7 +116,7 @@ class EdgeServers(pulumi.ComponentResource):
             self.endpoints[site.name] = load_balancer_address(svc)
         workload.allow_traffic(
             f"{name}-netpol",
-            ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT])],
+            ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT]), scraped()],
             egress=[
                 netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.HTTP_PORT]),
                 *netpol.cloud_apis(target.region.cloud),

@@ -55,7 +55,8 @@ def has_gpus(region: Region) -> bool:
     return region.cloud is not Cloud.KUBERNETES or region.gpu.desired > 0
 
 
-def _cluster_key(region: Region) -> tuple[str, str | None] | None:
+def cluster_key(region: Region) -> tuple[str, str | None] | None:
+    """The existing cluster a region is on (regions may share one); None: a cloud cluster of its own."""
     if region.kubernetes is None:
         return None
     return region.kubernetes.context, region.kubernetes.kubeconfig_path
@@ -64,10 +65,10 @@ def _cluster_key(region: Region) -> tuple[str, str | None] | None:
 def needs_device_plugin(config: StackConfig, region: Region) -> bool:
     if region.cloud is Cloud.GCP or not has_gpus(region):
         return False
-    key = _cluster_key(region)
+    key = cluster_key(region)
     if key is None:
         return True
-    first = next(r for r in config.regions if _cluster_key(r) == key and has_gpus(r))
+    first = next(r for r in config.regions if cluster_key(r) == key and has_gpus(r))
     return first.name == region.name
 
 

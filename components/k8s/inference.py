@@ -1,15 +1,16 @@
-"""The regional inference server: Deployment, public Service, HPA, PDB and NetworkPolicy."""
+"""The regional inference server: Deployment, public Service, ScaledObject, PDB and NetworkPolicy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.k8s import network_policy as netpol
-from components.k8s.labels import metadata
-from components.k8s.monitoring import scrape_annotations
+from components.k8s.autoscaling import scaled_object, server_policy
+from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
@@ -35,10 +36,12 @@ class RegionalInferenceArgs:
     image: pulumi.Input[str]  # the server image
     models: ModelSource
     gpus: int  # per pod; 0 where the region has none
+    autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObject waits for: KEDA's release
 
 
 class RegionalInference(pulumi.ComponentResource):
-    """The region's GPU inference server behind a LoadBalancer, scaled on CPU by an HPA."""
+    """The region's GPU inference server behind a LoadBalancer, scaled by KEDA on in-flight
+    requests, p99 latency and CPU (components/k8s/autoscaling.py)."""
 
     endpoint: pulumi.Output[str]
     service_url: str  # in-cluster URL, the edge servers' upstream
@@ -46,7 +49,6 @@ class RegionalInference(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegionalInferenceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:RegionalInference", name, None, opts)
         target = args.target
-        inference = target.config.inference
         workload = Workload(target, SERVER_APP, self)
         account = workload.service_account(f"{name}-sa", args.models.identity)
         server = workload.deployment(
@@ -62,12 +64,11 @@ class RegionalInference(pulumi.ComponentResource):
                 gpu=args.gpus > 0,
             ),
             component="inference",
-            # No replicas: the HPA owns the count; setting it here would fight the HPA.
+            # No replicas: the ScaledObject owns the count; setting it here would fight KEDA's HPA.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(
                 type="RollingUpdate",
                 rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
             ),
-            pod_annotations=scrape_annotations(),
             gated_by_pipeline=True,  # ready once the region's first model is published
         )
         svc = service(
@@ -80,34 +81,25 @@ class RegionalInference(pulumi.ComponentResource):
             parent=self,
             gated_by_pipeline=True,
         )
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{name}-hpa",
-            metadata=metadata(SERVER_APP, target.namespace, target.labels(SERVER_APP, "autoscaling")),
-            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                    api_version="apps/v1", kind="Deployment", name=server.metadata.name
-                ),
-                min_replicas=inference.min_replicas,
-                max_replicas=inference.max_replicas,
-                metrics=[
-                    k8s.autoscaling.v2.MetricSpecArgs(
-                        type="Resource",
-                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                            name="cpu",
-                            target=k8s.autoscaling.v2.MetricTargetArgs(
-                                type="Utilization", average_utilization=inference.target_cpu_utilization
-                            ),
-                        ),
-                    )
-                ],
-            ),
-            opts=target.opts(self),
+        scaled_object(
+            f"{name}-scaling",
+            target,
+            SERVER_APP,
+            SERVER_APP,
+            server,
+            server_policy(target),
+            parent=self,
+            depends_on=list(args.autoscaler),
         )
         disruption_budget(f"{name}-pdb", workload, SERVER_APP)
         workload.allow_traffic(
             f"{name}-netpol",
-            # Public: clients through the load balancer, the region's edge servers, scrapers.
-            ingress=[netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(EDGE_APP))], [contract.HTTP_PORT])],
+            # Public: clients through the load balancer and the region's edge servers; metrics:
+            # the cluster's Prometheus only.
+            ingress=[
+                netpol.Rule([netpol.anywhere(), netpol.pods(target.selector(EDGE_APP))], [contract.HTTP_PORT]),
+                scraped(),
+            ],
             egress=netpol.cloud_apis(target.region.cloud),
         )
         self.endpoint = load_balancer_address(svc)

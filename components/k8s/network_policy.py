@@ -38,11 +38,6 @@ def pods(selector: Mapping[str, str]) -> NetworkPolicyPeer:
     return NetworkPolicyPeer(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)))
 
 
-def in_cluster() -> NetworkPolicyPeer:
-    """Pods of any namespace of this cluster (e.g. a Prometheus scraper), never the internet."""
-    return NetworkPolicyPeer(namespace_selector=k8s.meta.v1.LabelSelectorArgs())
-
-
 def this_namespace() -> NetworkPolicyPeer:
     return NetworkPolicyPeer(pod_selector=k8s.meta.v1.LabelSelectorArgs())
 

@@ -15,8 +15,12 @@ from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.edge import EdgeServers, EdgeServersArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
+from components.k8s.keda import Keda, KedaArgs, owns_keda
 from components.k8s.labels import metadata
 from components.k8s.localizer import Localizer, LocalizerArgs
+from components.k8s.monitoring import MonitoringStack, MonitoringStackArgs, installs_stack, owns_cluster_monitoring
+from components.k8s.monitoring_files import MonitoringFiles, MonitoringFilesArgs
+from components.k8s.monitors import RegionMonitors, RegionMonitorsArgs
 from components.k8s.namespace import namespace_name, restricted_namespace
 from components.k8s.serving import ModelSource
 from components.k8s.superlink import SuperLink, SuperLinkArgs
@@ -80,7 +84,40 @@ class RegionWorkloads(pulumi.ComponentResource):
                 GpuDevicePluginArgs(provider=access.provider),
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
+        # The cluster's KEDA (its first region's) runs the servers' and edges' ScaledObjects.
+        keda = (
+            Keda(
+                f"{name}-keda",
+                KedaArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
+                pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+            if owns_keda(args.config, region)
+            else None
+        )
+        autoscaler = [keda.release] if keda is not None else []
         gpus = 1 if has_gpus(region) else 0
+        # Monitors and rules wait for the operator's CRDs where this region installs them (a
+        # second region on a shared cluster, or a reused operator, finds them there).
+        monitoring_after: list[pulumi.Resource] = []
+        if installs_stack(args.config, region):
+            stack = MonitoringStack(
+                f"{name}-monitoring",
+                MonitoringStackArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
+                pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
+            )
+            monitoring_after.append(stack.release)
+        RegionMonitors(
+            f"{name}-monitors",
+            RegionMonitorsArgs(target=target, home=is_home, after=monitoring_after),
+            pulumi.ResourceOptions(parent=self),
+        )
+        carries_rules = owns_cluster_monitoring(args.config, region)
+        if carries_rules or is_home:
+            MonitoringFiles(
+                f"{name}-monitoring-files",
+                MonitoringFilesArgs(target=target, rules=carries_rules, dashboards=is_home, after=monitoring_after),
+                pulumi.ResourceOptions(parent=self),
+            )
         trusted_key = k8s.core.v1.ConfigMap(
             f"{name}-artifact-trust",
             metadata=metadata("artifact-trust", target.namespace, args.labels),
@@ -153,13 +190,19 @@ class RegionWorkloads(pulumi.ComponentResource):
         )
         inference = RegionalInference(
             f"{name}-inference",
-            RegionalInferenceArgs(target=target, image=args.images[Image.SERVER], models=models, gpus=gpus),
+            RegionalInferenceArgs(
+                target=target, image=args.images[Image.SERVER], models=models, gpus=gpus, autoscaler=autoscaler
+            ),
             pulumi.ResourceOptions(parent=self),
         )
         edges = EdgeServers(
             f"{name}-edge",
             EdgeServersArgs(
-                target=target, image=args.images[Image.EDGE], models=models, upstream_url=inference.service_url
+                target=target,
+                image=args.images[Image.EDGE],
+                models=models,
+                upstream_url=inference.service_url,
+                autoscaler=autoscaler,
             ),
             pulumi.ResourceOptions(parent=self),
         )

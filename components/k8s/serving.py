@@ -50,6 +50,7 @@ def _model_env(target: Target, registry_url: pulumi.Input[str], variant: str) ->
     canary = target.config.inference.canary
     env: dict[str, pulumi.Input[str]] = {
         contract.ENV_REGION: target.region.name,
+        contract.ENV_METRICS_PORT: str(contract.METRICS_PORT),
         contract.ENV_MODEL_NAME: contract.MODEL_NAME,
         contract.ENV_MODEL_VARIANT: variant,
         contract.ENV_REGISTRY_URL: registry_url,
@@ -82,7 +83,8 @@ def _server_container(
         startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
         environment=environment,
         secret_environment={contract.ENV_ADMIN_TOKEN: admin_token} if admin_token else None,
-        ports={"http": contract.HTTP_PORT},
+        # /metrics on a port of its own, which no Service exposes (components/k8s/monitors.py)
+        ports={"http": contract.HTTP_PORT, "metrics": contract.METRICS_PORT},
         mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
     )
 

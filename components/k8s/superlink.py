@@ -25,7 +25,7 @@ from components.k8s.flower import (
     health_address,
 )
 from components.k8s.labels import metadata
-from components.k8s.monitoring import scrape_annotations
+from components.k8s.monitors import scraped
 from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume, tcp_probe
 from components.k8s.services import load_balancer_address, service
 from components.k8s.target import Target
@@ -221,7 +221,6 @@ class SuperLink(pulumi.ComponentResource):
             component="federation",
             replicas=1,  # one federation state; a second SuperLink would split the nodes
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),  # RWO state volume
-            pod_annotations=scrape_annotations(contract.TRAINER_METRICS_PORT),
         )
         workload.allow_traffic(
             f"{name}-netpol",
@@ -230,7 +229,7 @@ class SuperLink(pulumi.ComponentResource):
                     [netpol.anywhere(), netpol.pods(target.selector(SUPERNODE_APP))], [contract.SUPERLINK_FLEET_PORT]
                 ),
                 netpol.Rule([netpol.this_namespace()], [contract.SUPERLINK_CONTROL_PORT]),
-                netpol.Rule([netpol.in_cluster()], [contract.TRAINER_METRICS_PORT]),  # scrapers
+                scraped(contract.TRAINER_METRICS_PORT),  # the ServerApp's metrics
             ],
             egress=netpol.cloud_apis(target.region.cloud),
         )

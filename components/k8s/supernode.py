@@ -23,7 +23,8 @@ import pulumi_kubernetes as k8s
 from components.cluster_access import POOL_LABEL, WorkloadIdentity
 from components.k8s import network_policy as netpol
 from components.k8s.flower import FLOWER_ENV, SUPERLINK_APP, SUPERNODE_APP, flower_probes, health_address
-from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume
+from components.k8s.monitors import scraped
+from components.k8s.pods import Resources, container, pod_spec, read_only_mount, secret_volume, tcp_probe
 from components.k8s.target import Target
 from components.k8s.trust import FederationTrust
 from components.k8s.workload import Workload
@@ -31,6 +32,10 @@ from workloads import contract
 
 SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
 SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
+METRICS_RESOURCES = Resources("50m", "64Mi", "200m", "128Mi")
+# The ClientApp (a subprocess of the SuperNode, which passes its environment on) appends its
+# rounds here; the metrics sidecar reads them: both containers mount the pod's cache emptyDir.
+TRAINING_RECORDS = f"{contract.CACHE_MOUNT}/training-records.jsonl"
 SYSTEM_POOL = {POOL_LABEL: "system"}  # the cloud layers' CPU pool (components/aws|gcp/cluster.py)
 DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
 
@@ -120,14 +125,30 @@ class SuperNode(pulumi.ComponentResource):
                 "--health-server-address",
                 health_address(),
             ],
-            environment={**FLOWER_ENV, contract.ENV_REGION: region.name, contract.ENV_DATA_DIR: contract.DATA_MOUNT},
+            environment={
+                **FLOWER_ENV,
+                contract.ENV_REGION: region.name,
+                contract.ENV_DATA_DIR: contract.DATA_MOUNT,
+                contract.ENV_TRAINING_RECORDS: TRAINING_RECORDS,
+            },
             ports={"health": contract.FLOWER_HEALTH_PORT},
             mounts=mounts,
+        )
+        # Flower exports no metrics: this sidecar serves the region's training rounds.
+        node_metrics = container(
+            "node-metrics",
+            args.image,
+            resources=METRICS_RESOURCES,
+            probes=(tcp_probe(contract.METRICS_PORT), tcp_probe(contract.METRICS_PORT, period=5)),
+            command=list(contract.NODE_METRICS_COMMAND),
+            args=["--records", TRAINING_RECORDS, "--host", "0.0.0.0", "--port", str(contract.METRICS_PORT)],
+            environment={contract.ENV_REGION: region.name},
+            ports={"metrics": contract.METRICS_PORT},
         )
         workload.deployment(
             f"{name}-deployment",
             pod_spec(
-                [node],
+                [node, node_metrics],
                 init_containers=init,
                 service_account=account.metadata.name,
                 volumes=volumes,
@@ -140,8 +161,10 @@ class SuperNode(pulumi.ComponentResource):
         )
         workload.allow_traffic(
             f"{name}-netpol",
-            # Only outbound: the SuperLink (any address: its load balancer may be private on
-            # an existing cluster) on the Fleet port, and the data bucket over HTTPS.
+            # In: the cluster's Prometheus, on the metrics port. Out: the SuperLink (any address:
+            # its load balancer may be private on an existing cluster) on the Fleet port, and the
+            # data bucket over HTTPS.
+            ingress=[scraped()],
             egress=[
                 netpol.Rule(
                     [netpol.anywhere(), netpol.pods(target.selector(SUPERLINK_APP))], [contract.SUPERLINK_FLEET_PORT]

@@ -56,7 +56,6 @@ class Workload:
         name: str | None = None,
         replicas: int | None = None,
         strategy: k8s.apps.v1.DeploymentStrategyArgs | None = None,
-        pod_annotations: Mapping[str, str] | None = None,
         site_labels: Mapping[str, str] | None = None,
         gated_by_pipeline: bool = False,
     ) -> k8s.apps.v1.Deployment:
@@ -76,9 +75,7 @@ class Workload:
                 strategy=strategy,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels={**self.target.selector(self.app), **extra}),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels, annotations=dict(pod_annotations) if pod_annotations else None
-                    ),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=pod,
                 ),
             ),

@@ -12,8 +12,8 @@ from pulumi_policy import Policy
 from .aws import cloudfront, ec2, eks, iam, kms, s3
 from .gcp import gcs, gke, lb
 from .gcp import kms as gcp_kms
-from .kubernetes import availability, images, namespaces, pods
-from .meridian import cost, flower, gpus, residency, tags
+from .kubernetes import autoscaling, availability, images, namespaces, pods
+from .meridian import cost, flower, gpus, metrics, residency, tags
 
 POLICIES: list[Policy] = [
     *eks.POLICIES,
@@ -29,10 +29,12 @@ POLICIES: list[Policy] = [
     *pods.POLICIES,
     *images.POLICIES,
     *availability.POLICIES,
+    *autoscaling.POLICIES,
     *namespaces.POLICIES,
     *residency.POLICIES,
     *gpus.POLICIES,
     *cost.POLICIES,
     *flower.POLICIES,
+    *metrics.POLICIES,
     *tags.POLICIES,
 ]

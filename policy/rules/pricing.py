@@ -5,6 +5,12 @@ agree. A resource is priced from its inputs (machine type, scaling bounds, spot)
 region; traffic-priced kinds (CDN, NAT, inter-region transfer) use the table's stated
 monthly traffic. Anything billable that the table cannot price is listed, never guessed.
 
+GPU demand is counted apart from GPU capacity: the GPUs the stack's GPU workloads request at
+their minimum and maximum scale (a Deployment's replicas, or its autoscaler's bounds: a KEDA
+ScaledObject's min/maxReplicaCount, an HPA's min/maxReplicas, times the GPUs its pod requests).
+On the clouds GPU nodes follow the pods, so demand shows what the pools would really run; on an
+existing cluster nothing is billed, but the GPUs it asks for are real all the same.
+
 Node capacity comes from managed node groups, GKE node pools and Karpenter NodePools (EKS's
 GPU nodes). A NodePool has no node count: its bound is its `limits` (`nvidia.com/gpu`, or
 `nodes`), its minimum is zero (Karpenter launches for pending pods only), and it is priced at
@@ -57,6 +63,14 @@ CDNS = {
     "gcp:compute/backendService:BackendService": "gcp",
 }
 K8S_SERVICE = "kubernetes:core/v1:Service"
+K8S_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+# autoscaler type -> (its min and max replica keys, the target kind when its ref names none)
+AUTOSCALERS = {
+    "kubernetes:keda.sh/v1alpha1:ScaledObject": ("minReplicaCount", "maxReplicaCount", "Deployment"),
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": ("minReplicas", "maxReplicas", ""),
+    "kubernetes:autoscaling/v1:HorizontalPodAutoscaler": ("minReplicas", "maxReplicas", ""),
+}
+KEDA_DEFAULT_MIN, KEDA_DEFAULT_MAX = 0, 100  # keda-docs reference/scaledobject-spec.md
 GLOBAL = "global"
 DEFAULT_GKE_ZONES = 3  # a regional node pool without nodeLocations spans the region's zones
 _ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+\d+)-[a-z]$")
@@ -93,10 +107,28 @@ class LineItem:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class GpuDemand:
+    """A GPU workload: what it requests at its minimum and maximum scale."""
+
+    workload: str  # <namespace>/<Deployment> on <provider>
+    gpus_min: int
+    gpus_max: int
+
+
 @dataclass
 class Estimate:
     items: list[LineItem] = field(default_factory=list)
     unpriced: list[str] = field(default_factory=list)  # billable resources the table lacks
+    demand: list[GpuDemand] = field(default_factory=list)  # GPU workloads, priced or not
+
+    @property
+    def gpus_requested_min(self) -> int:
+        return sum(d.gpus_min for d in self.demand)
+
+    @property
+    def gpus_requested_max(self) -> int:
+        return sum(d.gpus_max for d in self.demand)
 
     @property
     def usd_hour_min(self) -> float:
@@ -346,9 +378,54 @@ def _transfer(regions: set[str], home: str | None, estimate: Estimate) -> None:
         )
 
 
+def _pod_gpus(deployment: Mapping[str, Any]) -> int:
+    containers = items(dig(deployment, "spec", "template", "spec", "containers"))
+    return sum(_quantity(dig(c, "resources", "limits", GPU_RESOURCE)) or 0 for c in containers)
+
+
+def _object_key(resource: Priced, kind: str, name: Any) -> tuple[str, str, str, str]:
+    namespace = dig(resource.props, "metadata", "namespace") or "default"
+    return resource.provider, str(namespace), kind, str(name)
+
+
+def _gpu_demand(resources: list[Priced], estimate: Estimate) -> None:
+    """Each GPU Deployment at its autoscaler's bounds, else at its fixed replicas."""
+    deployments = {
+        _object_key(r, "Deployment", dig(r.props, "metadata", "name") or r.name): r
+        for r in resources
+        if r.type == K8S_DEPLOYMENT
+    }
+    bounds: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    for r in resources:
+        if r.type not in AUTOSCALERS:
+            continue
+        low_key, high_key, default_kind = AUTOSCALERS[r.type]
+        spec = mapping(r.props.get("spec"))
+        ref = mapping(spec.get("scaleTargetRef"))
+        keda = r.type.startswith("kubernetes:keda.sh/")
+        low = spec.get(low_key)
+        high = spec.get(high_key)
+        key = _object_key(r, str(ref.get("kind") or default_kind), ref.get("name"))
+        bounds[key] = (
+            _count(low if low is not None else (KEDA_DEFAULT_MIN if keda else 1)),
+            _count(high if high is not None else KEDA_DEFAULT_MAX),
+        )
+    for key, deployment in deployments.items():
+        gpus = _pod_gpus(deployment.props)
+        if not gpus:
+            continue
+        replicas = dig(deployment.props, "spec", "replicas")
+        fixed = _count(replicas if replicas is not None else 1)
+        low, high = bounds.get(key, (fixed, fixed))
+        provider, namespace, _, name = key
+        estimate.demand.append(GpuDemand(f"{namespace}/{name} on {provider or '?'}", gpus * low, gpus * high))
+
+
 def estimate(resources: Iterable[Priced], home_region: str | None = None) -> Estimate:
     """Price every billable resource; `home_region` adds federation transfer to and from it."""
     result = Estimate()
+    resources = list(resources)
+    _gpu_demand(resources, result)
     cluster_regions: set[str] = set()
     for resource in resources:
         region = resource.region

@@ -1,10 +1,10 @@
 """Strict schema checks for the custom resources the program creates, which kubernetes-validate
 cannot check (it knows built-in kinds only).
 
-The schemas are the CRDs' own openAPIV3Schema at the pinned version, pruned to the fields we
-set (aws/karpenter_crds.json says where each comes from). Checked strictly: an object may hold
-only the properties its schema names, as a CRD's structural pruning would otherwise drop a
-misspelled field without a word.
+The schemas are the CRDs' own openAPIV3Schema at the pinned version, whole or pruned to the
+fields we set (each file says where its schemas come from and what was dropped). Checked
+strictly: an object may hold only the properties its schema names, as a CRD's structural
+pruning would otherwise drop a misspelled field without a word.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_FILES = (Path(__file__).parent / "aws" / "karpenter_crds.json",)
+SCHEMA_FILES = (
+    Path(__file__).parent / "aws" / "karpenter_crds.json",
+    Path(__file__).parent / "k8s" / "prometheus_operator_crds.json",
+    Path(__file__).parent / "k8s" / "keda_crds.json",
+)
 
 
 @cache

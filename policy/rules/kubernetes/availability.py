@@ -1,4 +1,5 @@
-"""Availability: every replicated or autoscaled Deployment (the inference servers) has a PDB."""
+"""Availability: every replicated or autoscaled Deployment (by a KEDA ScaledObject or an HPA:
+the inference servers, the edges) has a PDB."""
 
 from __future__ import annotations
 
@@ -9,24 +10,11 @@ from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 from ..decorators import ADVISORY, stack_rule
 from ..props import dig, mapping
 from ..stack import of_types
+from .autoscaling import scaling_for
 from .metadata import cluster_of, labels_of, name_of, namespace_of, selector_matches
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-HPAS = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscaling/v1:HorizontalPodAutoscaler")
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-
-
-def _autoscaled(args: StackValidationArgs, deployment: PolicyResource) -> bool:
-    for hpa in of_types(args, *HPAS):
-        target = mapping(dig(hpa.props, "spec", "scaleTargetRef"))
-        if (
-            target.get("kind") == "Deployment"
-            and target.get("name") == name_of(deployment.props, deployment.name)
-            and namespace_of(hpa.props) == namespace_of(deployment.props)
-            and cluster_of(hpa) == cluster_of(deployment)
-        ):
-            return True
-    return False
 
 
 def _covered(args: StackValidationArgs, deployment: PolicyResource) -> bool:
@@ -46,7 +34,7 @@ def PDB_FOR_REPLICATED(args: StackValidationArgs) -> Iterator[tuple[str, str | N
     for deployment in of_types(args, DEPLOYMENT):
         replicas = dig(deployment.props, "spec", "replicas")
         replicated = replicas is not None and replicas > 1
-        if not (replicated or _autoscaled(args, deployment)) or _covered(args, deployment):
+        if not (replicated or scaling_for(args, deployment)) or _covered(args, deployment):
             continue
         component = labels_of(deployment.props).get("app.kubernetes.io/component")
         yield (

@@ -1,4 +1,6 @@
-"""Cost ceiling: at maximum scale the stack stays within its GPU count and $/hour limits."""
+"""Cost ceiling: at maximum scale the stack stays within its GPU count and $/hour limits, counting
+both the GPU nodes its pools may hold and the GPUs its workloads may request (autoscalers'
+maximum replicas)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ def COST_CEILING(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
         yield f"cannot price {what}: add it to policy/rules/prices.yaml", None
     if result.gpus_max > max_gpus:
         yield f"{result.gpus_max} GPUs at maximum scale exceed maxGpus {max_gpus}", None
+    # What the GPU workloads may ask for at their autoscalers' maximum, wherever they run (an
+    # existing cluster has no node pool to price, but its GPUs count all the same).
+    if result.gpus_requested_max > max_gpus:
+        yield (
+            (
+                f"GPU workloads request {result.gpus_requested_max} GPUs at maximum scale, over maxGpus {max_gpus} "
+                f"({', '.join(f'{d.workload}: {d.gpus_max}' for d in result.demand)})"
+            ),
+            None,
+        )
     if result.usd_hour_max > max_usd:
         yield (
             (

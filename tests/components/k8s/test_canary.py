@@ -13,7 +13,7 @@ import pytest
 
 from components.config import Region
 from components.k8s import canary
-from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_URL
+from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_POD_LABELS, PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.namespace import namespace_name
 from components.k8s.serving import EDGE_APP, SERVER_APP
 from tests.components.k8s.conftest import Deployed
@@ -114,7 +114,7 @@ def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deplo
         pytest.skip("no canary analysis in this stack")
     prometheus = {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
-        "podSelector": {"matchLabels": canary.PROMETHEUS_POD_LABELS},
+        "podSelector": {"matchLabels": PROMETHEUS_POD_LABELS},
     }
     for region in deployed.config.regions:
         spec = deployed.named("NetworkPolicy", namespace_name(region.name), canary.CANARY_APP)["spec"]
@@ -127,4 +127,4 @@ def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deplo
         )
         assert all("namespaceSelector" not in peer for peer in replicas["to"]), "this namespace only"
         assert [p["port"] for p in replicas["ports"]] == [contract.HTTP_PORT]
-        assert monitoring["to"] == [prometheus] and [p["port"] for p in monitoring["ports"]] == [canary.PROMETHEUS_PORT]
+        assert monitoring["to"] == [prometheus] and [p["port"] for p in monitoring["ports"]] == [PROMETHEUS_PORT]

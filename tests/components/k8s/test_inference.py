@@ -25,22 +25,6 @@ def test_server_env_comes_from_the_contract_and_the_stack(deployed: Deployed) ->
         assert env[contract.ENV_REGISTRY_URL] == deployed.model_registry_urls[region.name]
 
 
-def test_hpa_scales_the_server_within_the_configured_bounds(deployed: Deployed) -> None:
-    inference = deployed.config.inference
-    for region in deployed.config.regions:
-        namespace = namespace_name(region.name)
-        hpa = deployed.named("HorizontalPodAutoscaler", namespace, "server")
-        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "server"}
-        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (
-            inference.min_replicas,
-            inference.max_replicas,
-        )
-        (metric,) = hpa["spec"]["metrics"]
-        assert metric["resource"]["target"]["averageUtilization"] == inference.target_cpu_utilization
-        # The HPA owns the replica count: the Deployment leaves it unset.
-        assert "replicas" not in deployed.named("Deployment", namespace, "server")["spec"]
-
-
 def test_server_is_public_on_the_http_port_and_reports_its_address(deployed: Deployed) -> None:
     for region in deployed.config.regions:
         svc = deployed.named("Service", namespace_name(region.name), "server")

@@ -42,10 +42,12 @@ def test_only_public_facing_ports_admit_the_internet(deployed: Deployed) -> None
                 assert {p["port"] for p in rule["ports"]} <= public, policy["metadata"]["name"]
 
 
-def test_supernodes_accept_no_inbound_traffic(deployed: Deployed) -> None:
+def test_supernodes_accept_nothing_but_the_scrape_of_their_metrics(deployed: Deployed) -> None:
     for region in deployed.config.regions:
         policy = deployed.named("NetworkPolicy", namespace_name(region.name), "supernode")
-        assert "Ingress" in policy["spec"]["policyTypes"] and not policy["spec"].get("ingress")
+        (rule,) = policy["spec"]["ingress"]
+        assert [p["port"] for p in rule["ports"]] == [contract.METRICS_PORT]
+        assert rule["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
 
 
 def test_gke_pods_may_reach_the_metadata_server_for_workload_identity(deployed: Deployed) -> None:

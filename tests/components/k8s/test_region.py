@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.config import load_stack
+from components.k8s.monitoring_files import rule_files
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from meridian.mocks import Recorded, run_under_mocks
@@ -57,19 +58,42 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
 
 def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
-    its identity and NetworkPolicy, and its localizer; no SuperLink, no run Jobs, no GPU plugin
-    (GKE brings its own), no edge servers (the region has no edge site)."""
+    its identity and NetworkPolicy, and its localizer; its cluster's monitoring stack (DCGM
+    included: a GPU pool) with the rules, a PodMonitor per workload, and KEDA scaling the
+    server; no SuperLink, no run
+    Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site), no
+    dashboards (Grafana is at home)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
     components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
     assert components == sorted(
-        ["FederationTrust", "RegionWorkloads", "SuperNode", "Localizer", "RegionalInference", "EdgeServers"]
+        [
+            "FederationTrust",
+            "RegionWorkloads",
+            "SuperNode",
+            "Localizer",
+            "RegionalInference",
+            "EdgeServers",
+            "MonitoringStack",
+            "RegionMonitors",
+            "MonitoringFiles",
+            "Keda",
+        ]
     )
+    releases = sorted(r.inputs["chart"] for r in resources if r.type == "kubernetes:helm.sh/v3:Release")
+    assert releases == ["dcgm-exporter", "keda", "kube-prometheus-stack"]
     objects = sorted(
-        (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"]) for r in resources if r.type.startswith("kubernetes:")
+        (r.type.rsplit(":", 1)[1], r.inputs["metadata"]["name"])
+        for r in resources
+        if r.type.startswith("kubernetes:") and "metadata" in r.inputs
     )
     assert objects == sorted(
         [
             ("Namespace", "meridian-europe-west4"),
+            ("Namespace", "keda"),
+            ("NetworkPolicy", "default-deny"),
+            ("NetworkPolicy", "keda-operator"),
+            ("NetworkPolicy", "keda-metrics-server"),
+            ("NetworkPolicy", "keda-webhooks"),
             ("NetworkPolicy", "default-deny"),
             ("ConfigMap", "artifact-trust"),
             ("ServiceAccount", "supernode"),
@@ -83,9 +107,15 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
-            ("HorizontalPodAutoscaler", "server"),
+            ("ScaledObject", "server"),
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),
+            ("Namespace", "monitoring"),
+            ("ServiceMonitor", "dcgm-exporter"),
+            ("PodMonitor", "server"),
+            ("PodMonitor", "supernode"),
+            ("PodMonitor", "canary"),
+            *(("PrometheusRule", name) for name in rule_files()),
         ]
     )
     (node,) = [r for r in resources if r.type.endswith(":Deployment") and r.inputs["metadata"]["name"] == "supernode"]

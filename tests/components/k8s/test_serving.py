@@ -1,10 +1,9 @@
-"""What regional and edge servers share: a disruption budget each, scraped metrics."""
+"""What regional and edge servers share: a disruption budget each (their metrics: test_monitoring.py)."""
 
 from __future__ import annotations
 
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.manifests import containers
-from workloads import contract
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -26,12 +25,3 @@ def test_every_inference_deployment_has_a_disruption_budget(deployed: Deployed) 
         ]
         assert len(matching) == 1, d["metadata"]["name"]
         assert matching[0]["spec"]["maxUnavailable"] == 1
-
-
-def test_servers_are_scraped_by_prometheus_on_their_metrics_path(deployed: Deployed) -> None:
-    for d in deployed.objects("Deployment"):
-        if any(c["name"] in ("server", "edge") for c in containers(d)):
-            annotations = d["spec"]["template"]["metadata"]["annotations"]
-            assert annotations["prometheus.io/scrape"] == "true"
-            assert annotations["prometheus.io/port"] == str(contract.HTTP_PORT)
-            assert annotations["prometheus.io/path"] == contract.METRICS_PATH

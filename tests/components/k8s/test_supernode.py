@@ -30,7 +30,9 @@ def test_supernodes_verify_the_superlink_and_authenticate_with_their_own_key(dep
     keys = set()
     for region in deployed.config.regions:
         namespace = namespace_name(region.name)
-        (node,) = containers(deployed.named("Deployment", namespace, "supernode"))
+        (node,) = [
+            c for c in containers(deployed.named("Deployment", namespace, "supernode")) if c["name"] == "supernode"
+        ]
         args = flags(node)
         assert "--insecure" not in args
         assert args["--root-certificates"] == f"{contract.CERTS_MOUNT}/{contract.TLS_CA_FILE}"
@@ -51,7 +53,14 @@ def test_a_supernode_reads_only_its_regions_data_from_a_read_only_directory(depl
         obj = deployed.named("Deployment", namespace_name(region.name), "supernode")
         spec = pod_spec(obj)
         assert spec is not None
-        (node,) = spec["containers"]
+        (node,) = [c for c in spec["containers"] if c["name"] == "supernode"]
+        # the metrics sidecar reads the training records, never the data
+        assert all(
+            m["mountPath"] != contract.DATA_MOUNT
+            for c in spec["containers"]
+            if c is not node
+            for m in c["volumeMounts"]
+        )
         assert f'{contract.NODE_DATA_DIR_KEY}="{contract.DATA_MOUNT}"' in (flags(node)["--node-config"] or "")
         (data_mount,) = [m for m in node["volumeMounts"] if m["mountPath"] == contract.DATA_MOUNT]
         assert data_mount["readOnly"] is True

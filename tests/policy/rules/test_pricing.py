@@ -137,3 +137,48 @@ def test_a_node_pool_without_a_limit_or_a_known_machine_is_listed_unpriced() -> 
     assert unbounded.items == [] and "no `nvidia.com/gpu` or `nodes` limit" in unbounded.unpriced[0]
     unknown = estimate([karpenter_pool({"nvidia.com/gpu": 1}, ["on-demand"], ("x9.mega",))])
     assert unknown.items == [] and "x9.mega" in unknown.unpriced[0]
+
+
+def gpu_deployment(name: str, gpus: int, replicas: int | None = None, provider: str = "fra-dc1") -> Priced:
+    container = {"name": "server", "resources": {"limits": {"cpu": "2", "nvidia.com/gpu": str(gpus)}}}
+    spec = {"template": {"spec": {"containers": [container]}}} | ({"replicas": replicas} if replicas else {})
+    return Priced(
+        "kubernetes:apps/v1:Deployment",
+        name,
+        {"metadata": {"name": name, "namespace": "ns"}, "spec": spec},
+        None,
+        provider,
+    )
+
+
+def scaled_object(target: str, low: int | None, high: int | None, provider: str = "fra-dc1") -> Priced:
+    spec = {"scaleTargetRef": {"name": target}} | {
+        k: v for k, v in (("minReplicaCount", low), ("maxReplicaCount", high)) if v is not None
+    }
+    return Priced(
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+        f"{target}-scaling",
+        {"metadata": {"name": target, "namespace": "ns"}, "spec": spec},
+        None,
+        provider,
+    )
+
+
+def test_gpu_workloads_request_their_gpus_times_their_autoscalers_bounds() -> None:
+    result = estimate([gpu_deployment("server", 1), scaled_object("server", 2.0, 6.0)])  # engine floats
+    assert [(d.gpus_min, d.gpus_max) for d in result.demand] == [(2, 6)]
+    assert result.items == []  # an existing cluster: nothing billed, the GPUs counted all the same
+
+
+def test_an_unscaled_gpu_deployment_requests_its_replicas_and_kedas_defaults_apply() -> None:
+    fixed = estimate([gpu_deployment("trainer", 2, replicas=3)])
+    assert (fixed.gpus_requested_min, fixed.gpus_requested_max) == (6, 6)
+    unbounded = estimate([gpu_deployment("server", 1), scaled_object("server", None, None)])
+    assert (unbounded.gpus_requested_min, unbounded.gpus_requested_max) == (0, 100)
+
+
+def test_an_autoscaler_counts_only_for_its_own_clusters_deployment() -> None:
+    result = estimate([gpu_deployment("server", 1), scaled_object("server", 1, 8, provider="ams-dc2")])
+    assert result.gpus_requested_max == 1  # the other cluster's ScaledObject scales another server
+    cpu_only = estimate([Priced("kubernetes:apps/v1:Deployment", "edge", {"metadata": {"name": "edge"}}, None)])
+    assert cpu_only.demand == []

@@ -31,6 +31,7 @@ from tests.workloads.serving.support import (
     free_port,
     infer_body,
     make_registry,
+    metrics_listener,
     serving,
 )
 from workloads import contract
@@ -87,9 +88,7 @@ def fleet(registry: Registry, tmp: Path, candidate_seed: int) -> Iterator[tuple[
         wait_for_split(server, ("v1", "v2"))
         wait_for_split(replica, ("v2", None))
         labels = {"region": REGION, "app": contract.MetricsApp.SERVER.value}
-        # Where the server's /metrics is: on its HTTP port here; on a port of its own once
-        # /metrics moves to METRICS_PORT (ops-w: `metrics_listener(judged.metrics)`).
-        metrics_url = f"{server}{contract.METRICS_PATH}"
+        metrics_url = stack.enter_context(metrics_listener(judged.metrics))
         prom = stack.enter_context(prometheus(tmp, {metrics_url: labels}))
         yield server, replica, prom
 

@@ -33,7 +33,7 @@ def hardened_container(**overrides: Any) -> dict[str, Any]:
 def deployment(
     container: dict[str, Any] | None = None,
     name: str = "server",
-    replicas: int = 2,
+    replicas: int | None = 2,  # None: left to an autoscaler
     namespace: str = "meridian-inference",
     **pod: Any,
 ) -> Resource:
@@ -44,7 +44,7 @@ def deployment(
         K8S,
         metadata={"name": name, "namespace": namespace, "labels": LABELS},
         spec={
-            "replicas": replicas,
+            **({"replicas": replicas} if replicas is not None else {}),
             "selector": {"matchLabels": LABELS},
             "template": {"metadata": {"labels": LABELS}, "spec": spec},
         },

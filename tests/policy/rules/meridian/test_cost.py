@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from policy.rules.meridian.cost import COST_CEILING
-from tests.policy.checks import AWS_US, assert_complies, assert_violates, resource
+from tests.policy.checks import AWS_US, assert_complies, assert_violates, namespaced, resource
 from tests.policy.karpenter_pools import node_pool
 
 
@@ -48,3 +48,29 @@ def test_karpenter_gpu_limits_count_toward_the_ceiling() -> None:
 
 def test_a_karpenter_pool_without_a_gpu_limit_violates() -> None:
     assert_violates(COST_CEILING, node_pool(["g5.xlarge"], {}), containing="no `nvidia.com/gpu` or `nodes` limit")
+
+
+def test_gpu_workloads_scaled_past_the_gpu_ceiling_violate_even_without_node_pools() -> None:
+    """An existing cluster has no pool to price: its ScaledObject's maximum is the bound."""
+    container = {"name": "server", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
+    server = namespaced(
+        "kubernetes:apps/v1:Deployment",
+        "server",
+        "meridian-fra",
+        spec={"template": {"spec": {"containers": [container]}}},
+    )
+    scaling = namespaced(
+        "kubernetes:keda.sh/v1alpha1:ScaledObject",
+        "server",
+        "meridian-fra",
+        logical_name="server-scaling",
+        spec={"scaleTargetRef": {"name": "server"}, "minReplicaCount": 1, "maxReplicaCount": 12},
+    )
+    assert_violates(
+        COST_CEILING,
+        server,
+        scaling,
+        config={"maxGpus": 8},
+        containing="GPU workloads request 12 GPUs at maximum scale, over maxGpus 8",
+    )
+    assert_complies(COST_CEILING, server, scaling, config={"maxGpus": 12})

@@ -1,7 +1,8 @@
 """Fleet: the top component. Per region it builds the cloud region (or reaches an existing
 cluster), pushes the workload images to that region's registry and deploys the workloads;
 then the global layer routes clients to every regional endpoint and serves the registry
-through a CDN. The home region goes first: its SuperLink address feeds every other region."""
+through a CDN. The home region goes first: its SuperLink address (and, in a stack of several
+clusters, its metrics receiver's) feeds every other region."""
 
 from __future__ import annotations
 
@@ -116,6 +117,7 @@ class Fleet(pulumi.ComponentResource):
         # The project's APIs, once per stack: the first GCP region enables them for all.
         gcp_services: ProjectServices | None = None
         superlink: pulumi.Output[str] | None = None
+        metrics_receiver: pulumi.Output[str] | None = None  # the home's, with a global view
         global_models: ModelRegistry | None = None  # the home's, followed by every region
         for region in ordered:
             if region.cloud is Cloud.KUBERNETES:
@@ -162,11 +164,13 @@ class Fleet(pulumi.ComponentResource):
                 labels=tags,
                 trust=trust,
                 superlink=superlink,
+                metrics_receiver=metrics_receiver,
                 global_models=global_models,
                 opts=child,
             )
             if region is home:
                 superlink = workloads.superlink_address
+                metrics_receiver = workloads.metrics_receiver_address
             self.regions[region.name] = RegionOutcome(access=access, inference_endpoint=workloads.inference_endpoint)
 
         if gcp_home is not None:
@@ -218,6 +222,8 @@ class Fleet(pulumi.ComponentResource):
             "globalModelUrl": global_models.read_url,
             "superlinkAddress": superlink,
         }
+        if metrics_receiver is not None:
+            self.exports["metricsReceiverAddress"] = metrics_receiver
         if self.routing is not None:
             self.exports |= {
                 "inferenceDnsName": self.routing.inference_name,
@@ -239,12 +245,15 @@ def region_workloads(
     labels: dict[str, str],
     trust: FederationTrust,
     superlink: pulumi.Output[str] | None,
+    metrics_receiver: pulumi.Output[str] | None = None,
     global_models: ModelRegistry | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> RegionWorkloads:
     """A region's workload images, pushed to its own registry, and its workloads deployed from
     them once its cluster is ready. `superlink` is None at home, which runs the SuperLink;
-    `global_models` is the home's global registry, which the region's localizer follows."""
+    `metrics_receiver` is the home's, where the region's cluster sends its series if it does
+    (None at home and in a stack of one cluster); `global_models` is the home's global
+    registry, which the region's localizer follows."""
     images = WorkloadImages(
         f"{region.name}-images",
         WorkloadImagesArgs(
@@ -263,6 +272,7 @@ def region_workloads(
             access=access,
             images=images.refs,
             superlink_address=superlink,
+            metrics_receiver=metrics_receiver,
             labels=labels,
             trust=trust,
             global_models=global_models,

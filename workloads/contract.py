@@ -180,6 +180,18 @@ class MetricsApp(StrEnum):
 NODE_METRICS_COMMAND = ("python", "-m", "workloads.trainer.node_metrics")
 ENV_TRAINING_RECORDS = "MERIDIAN_TRAINING_RECORDS"  # the records file (a writable mount, e.g. CACHE_MOUNT)
 
+# The global view (stacks spanning several clusters): every other cluster's Prometheus
+# remote-writes its series to the home's, through a gateway of the trainer image at home
+# (SUPERLINK_GATEWAY_MODULE) that admits only clients with a certificate of the federation CA
+# (mutual TLS) and forwards only METRICS_RECEIVE_ROUTE to the home Prometheus's receiver:
+#   python -m <SUPERLINK_GATEWAY_MODULE> --upstream <home Prometheus, http://HOST:PORT>
+#     --route '<METRICS_RECEIVER_PORT>=<METRICS_RECEIVE_ROUTE>' --client-ca-certfile <CERTS_MOUNT>/<TLS_CA_FILE>
+#     --certfile <CERTS_MOUNT>/<TLS_CERT_FILE> --keyfile <CERTS_MOUNT>/<TLS_KEY_FILE>
+# Not a metrics port: nothing is scraped there, and nothing is read back through it.
+METRICS_RECEIVER_PORT = 9443
+METRICS_RECEIVE_PATH = "/api/v1/write"  # Prometheus's remote-write receiver
+METRICS_RECEIVE_ROUTE = f"POST {METRICS_RECEIVE_PATH}"
+
 # The canary analysis controller (server image), one per region: judges a candidate version
 # against the stable one on the region's live metrics and promotes or rolls back through the
 # servers' repository API (bearer ENV_ADMIN_TOKEN):

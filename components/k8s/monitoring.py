@@ -23,11 +23,18 @@ runs, `monitoring.existingClusters`):
   controller manager or etcd to scrape: those monitors are off there, else they alert forever;
 - the DCGM exporter on GPU nodes, scraped by a ServiceMonitor that keeps the exporter's own
   `namespace`/`pod`/`container` labels (the pod holding the GPU), so GPU utilisation and memory
-  are queryable per pod.
+  are queryable per pod;
+- the global view, where the stack spans several clusters (`global_view`): the home's
+  Prometheus receives remote-writes (only through the home's MetricsReceiver, mutual TLS:
+  components/k8s/metrics_receiver.py says why this way), and every other cluster's Prometheus
+  remote-writes its series there with a client certificate of the federation CA, kept in a
+  Secret of this namespace. A cluster whose Prometheus is reused (not ours) sends nothing.
 
 Sources (read 2026-11-30): prometheus-community/helm-charts, tag kube-prometheus-stack-88.5.3
 (commit ea930baee), charts/kube-prometheus-stack/values.yaml (prometheus.prometheusSpec.*,
-grafana.sidecar.dashboards.*); NVIDIA/dcgm-exporter, tag 4.5.3-4.8.2 (commit 691c92762),
+including enableRemoteWriteReceiver and remoteWrite, grafana.sidecar.dashboards.*), and
+charts/crds/crds/crd-prometheuses.yaml (prometheus-operator v0.93.1: RemoteWriteSpec, its
+tlsConfig, queueConfig and writeRelabelConfigs); NVIDIA/dcgm-exporter, tag 4.5.3-4.8.2 (commit 691c92762),
 deployment/values.yaml and templates/service.yaml (Service port `metrics`, selector labels).
 """
 
@@ -45,6 +52,7 @@ from components.config import Region, StackConfig
 from components.k8s.gpu import GPU_NODE_AFFINITY, cluster_key, has_gpus
 from components.k8s.labels import metadata
 from components.k8s.namespace import pod_security_labels
+from components.k8s.trust import FederationTrust
 from workloads import contract
 from workloads.contract import MetricsApp
 
@@ -87,6 +95,29 @@ GKE_DRIVER_MOUNT = "/usr/local/nvidia"
 CONTROL_PLANE_MONITORS = ("kubeControllerManager", "kubeScheduler", "kubeEtcd")
 RETENTION_SIZE_SHARE = 0.9  # of the volume: Prometheus drops old blocks before the disk fills
 PROMETHEUS_RESOURCES = {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}}
+
+
+# The global view (remote-write to the home's Prometheus, through its MetricsReceiver).
+REMOTE_WRITE_SECRET = "remote-write-tls"  # in MONITORING_NAMESPACE: the client certificate
+# A WAN link, 20-220 ms away and sometimes down: few connections (one shard carries
+# maxSamplesPerSend per round trip, ~10k samples/s at 200 ms, more than a cluster produces),
+# large batches sent at most every 10 s, and backing off to a minute while the home is away;
+# the WAL keeps what could not be sent for about two hours.
+REMOTE_WRITE_QUEUE = {
+    "capacity": 10_000,
+    "minShards": 1,
+    "maxShards": 10,
+    "maxSamplesPerSend": 2_000,
+    "batchSendDeadline": "10s",
+    "minBackoff": "1s",
+    "maxBackoff": "1m",
+    "retryOnRateLimit": True,
+}
+REMOTE_WRITE_TIMEOUT = "30s"
+# Sent home: raw series only. The home evaluates the same rules (every expression is `by
+# (region, ...)`) over every region's series; recorded series (`level:metric:operations`) and
+# alert states sent as well would count twice there.
+REMOTE_WRITE_DROPPED = "ALERTS|ALERTS_FOR_STATE|.+:.+"
 
 
 def target_relabelings(region: str, app: MetricsApp) -> list[dict[str, Any]]:
@@ -153,8 +184,52 @@ def installs_stack(config: StackConfig, region: Region) -> bool:
     return owns_cluster_monitoring(config, region)
 
 
-def stack_values(config: StackConfig, region: Region, *, grafana: bool) -> dict[str, Any]:
-    """kube-prometheus-stack's values for `region`'s cluster."""
+def global_view(config: StackConfig) -> bool:
+    """Whether the home's Prometheus gathers every cluster's series: the stack spans several
+    clusters and the home cluster's Prometheus is the stack's own."""
+    owners = {cluster_regions(config, r)[0].name for r in config.regions}
+    return len(owners) > 1 and installs_stack(config, cluster_regions(config, config.home_region)[0])
+
+
+def sends_home(config: StackConfig, region: Region) -> bool:
+    """Whether `region` remote-writes its cluster's series to the home's Prometheus: it
+    installs its cluster's stack, and that cluster is not the home's."""
+    on_cluster = {r.name for r in cluster_regions(config, region)}
+    return global_view(config) and installs_stack(config, region) and config.home not in on_cluster
+
+
+def remote_write(receiver: pulumi.Input[str]) -> dict[str, Any]:
+    """The Prometheus's `remoteWrite` entry (RemoteWriteSpec) to the home's MetricsReceiver at
+    `receiver` ("host:port"), presenting the client certificate of REMOTE_WRITE_SECRET."""
+
+    def secret_key(key: str) -> dict[str, str]:
+        return {"name": REMOTE_WRITE_SECRET, "key": key}
+
+    return {
+        "name": "home",
+        "url": pulumi.Output.concat("https://", receiver, contract.METRICS_RECEIVE_PATH),
+        "remoteTimeout": REMOTE_WRITE_TIMEOUT,
+        "tlsConfig": {
+            "ca": {"secret": secret_key(contract.TLS_CA_FILE)},  # the federation CA: the receiver's issuer
+            "cert": {"secret": secret_key(contract.TLS_CERT_FILE)},
+            "keySecret": secret_key(contract.TLS_KEY_FILE),
+        },
+        "queueConfig": REMOTE_WRITE_QUEUE,
+        "writeRelabelConfigs": [{"action": "drop", "sourceLabels": ["__name__"], "regex": REMOTE_WRITE_DROPPED}],
+    }
+
+
+def stack_values(
+    config: StackConfig,
+    region: Region,
+    *,
+    grafana: bool,
+    receiver: bool = False,
+    send_to: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
+    """kube-prometheus-stack's values for `region`'s cluster; `receiver`: its Prometheus
+    accepts remote-writes (the home's, with a global view); `send_to`: the home's
+    MetricsReceiver ("host:port") it remote-writes to."""
     settings = config.monitoring
     values: dict[str, Any] = {
         "fullnameOverride": FULLNAME,
@@ -187,6 +262,11 @@ def stack_values(config: StackConfig, region: Region, *, grafana: bool) -> dict[
         },
         "grafana": {"enabled": grafana},
     }
+    spec = values["prometheus"]["prometheusSpec"]
+    if receiver:
+        spec["enableRemoteWriteReceiver"] = True
+    if send_to is not None:
+        spec["remoteWrite"] = [remote_write(send_to)]
     if grafana:
         values["grafana"]["sidecar"] = {
             "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": "ALL"}
@@ -220,11 +300,20 @@ def dcgm_values(region: Region) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SendHome:
+    """Where a cluster's Prometheus remote-writes, and who certifies it there."""
+
+    receiver: pulumi.Input[str]  # the home's MetricsReceiver, "host:port"
+    trust: FederationTrust  # issues the client certificate the receiver admits
+
+
+@dataclass(frozen=True, kw_only=True)
 class MonitoringStackArgs:
     config: StackConfig
     region: Region  # the region that installs its cluster's stack (installs_stack)
     provider: k8s.Provider  # that cluster's
     labels: dict[str, str]
+    send_home: SendHome | None = None  # exactly where sends_home(config, region)
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -236,6 +325,12 @@ class MonitoringStack(pulumi.ComponentResource):
         super().__init__("meridian:k8s:MonitoringStack", name, None, opts)
         config, region = args.config, args.region
         regions = cluster_regions(config, region)
+        if (args.send_home is not None) != sends_home(config, region):
+            raise ValueError(
+                f"region {region.name}: send_home must be given exactly where its cluster remote-writes "
+                f"to the home's ({config.home}) Prometheus"
+            )
+        home_cluster = any(r.name == config.home for r in regions)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
@@ -247,6 +342,25 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=on_cluster,
         )
         after_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        release_after: list[pulumi.Resource] = [namespace]
+        if args.send_home is not None:
+            cert_pem, key_pem = args.send_home.trust.client_certificate(
+                f"{name}-remote-write", f"prometheus {region.name}", self
+            )
+            # The operator reads it when it renders the Prometheus's config: it exists first.
+            release_after.append(
+                k8s.core.v1.Secret(
+                    f"{name}-remote-write-secret",
+                    metadata=metadata(REMOTE_WRITE_SECRET, MONITORING_NAMESPACE, args.labels),
+                    type="kubernetes.io/tls",
+                    string_data={
+                        contract.TLS_CERT_FILE: cert_pem,
+                        contract.TLS_KEY_FILE: key_pem,
+                        contract.TLS_CA_FILE: args.send_home.trust.ca_cert_pem,
+                    },
+                    opts=after_namespace,
+                )
+            )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE_NAME,
@@ -255,8 +369,14 @@ class MonitoringStack(pulumi.ComponentResource):
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=MONITORING_NAMESPACE,
             atomic=True,
-            values=stack_values(config, region, grafana=any(r.name == config.home for r in regions)),
-            opts=after_namespace,
+            values=stack_values(
+                config,
+                region,
+                grafana=home_cluster,
+                receiver=home_cluster and global_view(config),
+                send_to=args.send_home.receiver if args.send_home else None,
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=release_after)),
         )
         if any(has_gpus(r) for r in regions):
             dcgm = k8s.helm.v3.Release(

@@ -18,7 +18,16 @@ from components.k8s.inference import RegionalInference, RegionalInferenceArgs
 from components.k8s.keda import Keda, KedaArgs, owns_keda
 from components.k8s.labels import metadata
 from components.k8s.localizer import Localizer, LocalizerArgs
-from components.k8s.monitoring import MonitoringStack, MonitoringStackArgs, installs_stack, owns_cluster_monitoring
+from components.k8s.metrics_receiver import MetricsReceiver, MetricsReceiverArgs
+from components.k8s.monitoring import (
+    MonitoringStack,
+    MonitoringStackArgs,
+    SendHome,
+    global_view,
+    installs_stack,
+    owns_cluster_monitoring,
+    sends_home,
+)
 from components.k8s.monitoring_files import MonitoringFiles, MonitoringFilesArgs
 from components.k8s.monitors import RegionMonitors, RegionMonitorsArgs
 from components.k8s.namespace import namespace_name, restricted_namespace
@@ -43,11 +52,16 @@ class RegionWorkloadsArgs:
     # The home's global registry (its ClusterAccess.global_models), which every region's
     # localizer follows; None until the home's cloud fills it.
     global_models: ModelRegistry | None = None
+    # The home's MetricsReceiver ("host:port"), where this region's cluster sends its series if
+    # it does (monitoring.sends_home); None at home and in a stack without a global view.
+    metrics_receiver: pulumi.Input[str] | None = None
 
 
 class RegionWorkloads(pulumi.ComponentResource):
     inference_endpoint: pulumi.Output[str]  # host name or IP of the region's inference Service
     superlink_address: pulumi.Output[str] | None  # home only: "<lb host>:<fleet port>"
+    # home only, with a global view (monitoring.global_view): "<lb host>:<receiver port>"
+    metrics_receiver_address: pulumi.Output[str] | None
     edge_endpoints: dict[str, pulumi.Output[str]]  # edge site name -> host name or IP
 
     def __init__(self, name: str, args: RegionWorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -100,9 +114,23 @@ class RegionWorkloads(pulumi.ComponentResource):
         # second region on a shared cluster, or a reused operator, finds them there).
         monitoring_after: list[pulumi.Resource] = []
         if installs_stack(args.config, region):
+            send_home: SendHome | None = None
+            if sends_home(args.config, region):
+                if args.metrics_receiver is None:
+                    raise ValueError(
+                        f"region {region.name}: its cluster's Prometheus sends its series home: "
+                        f"metrics_receiver must be the home's ({args.config.home}) MetricsReceiver address"
+                    )
+                send_home = SendHome(receiver=args.metrics_receiver, trust=args.trust)
             stack = MonitoringStack(
                 f"{name}-monitoring",
-                MonitoringStackArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
+                MonitoringStackArgs(
+                    config=args.config,
+                    region=region,
+                    provider=access.provider,
+                    labels=args.labels,
+                    send_home=send_home,
+                ),
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
             monitoring_after.append(stack.release)
@@ -146,9 +174,17 @@ class RegionWorkloads(pulumi.ComponentResource):
             )
             node_address: pulumi.Input[str] = superlink.internal_address
             self.superlink_address = superlink.address
+            self.metrics_receiver_address = None
+            if global_view(args.config):
+                self.metrics_receiver_address = MetricsReceiver(
+                    f"{name}-metrics-receiver",
+                    MetricsReceiverArgs(target=target, image=trainer, trust=args.trust),
+                    pulumi.ResourceOptions(parent=self),
+                ).address
         else:
             node_address = args.superlink_address
             self.superlink_address = None
+            self.metrics_receiver_address = None
         SuperNode(
             f"{name}-supernode",
             SuperNodeArgs(
@@ -212,6 +248,7 @@ class RegionWorkloads(pulumi.ComponentResource):
             {
                 "inferenceEndpoint": self.inference_endpoint,
                 "superlinkAddress": self.superlink_address,
+                "metricsReceiverAddress": self.metrics_receiver_address,
                 "edgeEndpoints": self.edge_endpoints,
             }
         )

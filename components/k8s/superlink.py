@@ -4,8 +4,6 @@ the SuperLink binds loopback and the gateway splits Fleet from Control."""
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -40,18 +38,6 @@ DATABASE = f"{STATE_MOUNT}/superlink.db"
 
 SUPERLINK_RESOURCES = Resources("500m", "1Gi", "2", "4Gi")
 GATEWAY_RESOURCES = Resources("100m", "128Mi", "500m", "256Mi")
-
-
-def _subject_alt_names(hosts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split host names from IP addresses: they go in different certificate fields."""
-    dns: list[str] = []
-    ips: list[str] = []
-    for host in hosts:
-        try:
-            ips.append(str(ipaddress.ip_address(host)))
-        except ValueError:
-            dns.append(host)
-    return dns, ips
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,10 +92,7 @@ class SuperLink(pulumi.ComponentResource):
                 target.service_host(svc),
             )
         ]
-        names = public_host.apply(lambda host: _subject_alt_names([host, *in_cluster, "localhost", "127.0.0.1"]))
-        cert_pem, key_pem = trust.server_certificate(
-            f"{name}-tls", names.apply(lambda n: n[0]), names.apply(lambda n: n[1]), self
-        )
+        cert_pem, key_pem = trust.load_balancer_certificate(f"{name}-tls", public_host, in_cluster, self)
         tls_secret = workload.secret(
             f"{name}-tls-secret",
             "superlink-tls",

@@ -4,12 +4,16 @@ One per stack, created before any region:
 - a private CA (ECDSA P-384) that signs the SuperLink's server certificate; SuperNodes trust
   only it (`--root-certificates`), so no public CA can impersonate the SuperLink;
 - one node-auth key per region (ECDSA P-384, OpenSSH format as Flower reads it); the
-  SuperLink runs with `--enable-supernode-auth` and admits only the registered public keys.
+  SuperLink runs with `--enable-supernode-auth` and admits only the registered public keys;
+- in stacks spanning several clusters, the home's metrics receiver's server certificate and a
+  client certificate per other cluster, whose Prometheus presents it to remote-write there
+  (mutual TLS: components/k8s/metrics_receiver.py).
 Model artifacts are signed by each region's own key (`ClusterAccess.models.signer`: a cloud KMS
 key, or on an existing cluster a key of its own), never by a key of the whole federation.
 
-Why Pulumi and not stack secrets or cert-manager: the SuperLink certificate must name its
-load balancer's host name, known only once the Service exists; Pulumi can sign it then, in
+Why Pulumi and not stack secrets or cert-manager: a public server's certificate (the
+SuperLink's, the metrics receiver's) must name its load balancer's host name, known only once
+the Service exists (`load_balancer_certificate`); Pulumi can sign it then, in
 the same `pulumi up`. Stack secrets would need that name in advance, and cert-manager would
 keep the CA in the home cluster, out of reach of the other regions' clusters.
 Rotation: `pulumi up --replace` on a key; certificates renew 30 days before they expire.
@@ -17,6 +21,7 @@ Rotation: `pulumi up --replace` on a key; certificates renew 30 days before they
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +31,7 @@ import pulumi_tls as tls
 from components.config import StackConfig
 
 CA_VALIDITY_HOURS = 5 * 365 * 24
-SERVER_VALIDITY_HOURS = 365 * 24
+CERT_VALIDITY_HOURS = 365 * 24  # server and client certificates
 EARLY_RENEWAL_HOURS = 30 * 24
 
 
@@ -38,6 +43,18 @@ class NodeKey:
 
 def _ecdsa_p384(name: str, parent: pulumi.Resource) -> tls.PrivateKey:
     return tls.PrivateKey(name, algorithm="ECDSA", ecdsa_curve="P384", opts=pulumi.ResourceOptions(parent=parent))
+
+
+def subject_alt_names(hosts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split host names from IP addresses: they go in different certificate fields."""
+    dns: list[str] = []
+    ips: list[str] = []
+    for host in hosts:
+        try:
+            ips.append(str(ipaddress.ip_address(host)))
+        except ValueError:
+            dns.append(host)
+    return dns, ips
 
 
 @dataclass(frozen=True)
@@ -74,19 +91,39 @@ class FederationTrust(pulumi.ComponentResource):
             raise ValueError(f"no federation node key for region {region!r}: not in the stack config")
         return self.node_keys[region]
 
-    def server_certificate(
+    def load_balancer_certificate(
+        self, name: str, public_host: pulumi.Output[str], in_cluster: Sequence[str], parent: pulumi.Resource
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """A server certificate signed by the federation CA for a public Service: its load
+        balancer's host name or IP, known only once the Service exists, and its names inside
+        the cluster and on loopback: (cert PEM, private key PEM)."""
+        names = public_host.apply(lambda host: subject_alt_names([host, *in_cluster, "localhost", "127.0.0.1"]))
+        return self._certificate(
+            name, "server_auth", name, names.apply(lambda n: n[0]), names.apply(lambda n: n[1]), parent
+        )
+
+    def client_certificate(
+        self, name: str, common_name: str, parent: pulumi.Resource
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """A client certificate signed by the federation CA, for client authentication only
+        (a server refuses it as a server's, and a mutual-TLS server refuses server
+        certificates as a client's): (cert PEM, private key PEM)."""
+        return self._certificate(name, "client_auth", common_name, [], [], parent)
+
+    def _certificate(
         self,
         name: str,
+        usage: str,
+        common_name: str,
         dns_names: pulumi.Input[Sequence[pulumi.Input[str]]],
         ip_addresses: pulumi.Input[Sequence[pulumi.Input[str]]],
         parent: pulumi.Resource,
     ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """A server certificate signed by the federation CA: (cert PEM, private key PEM)."""
         key = _ecdsa_p384(f"{name}-key", parent)
         request = tls.CertRequest(
             f"{name}-csr",
             private_key_pem=key.private_key_pem,
-            subject=tls.CertRequestSubjectArgs(common_name=name, organization="meridian"),
+            subject=tls.CertRequestSubjectArgs(common_name=common_name, organization="meridian"),
             dns_names=dns_names,
             ip_addresses=ip_addresses,
             opts=pulumi.ResourceOptions(parent=parent),
@@ -96,9 +133,9 @@ class FederationTrust(pulumi.ComponentResource):
             cert_request_pem=request.cert_request_pem,
             ca_private_key_pem=self._ca_key.private_key_pem,
             ca_cert_pem=self.ca_cert_pem,
-            validity_period_hours=SERVER_VALIDITY_HOURS,
+            validity_period_hours=CERT_VALIDITY_HOURS,
             early_renewal_hours=EARLY_RENEWAL_HOURS,
-            allowed_uses=["digital_signature", "key_encipherment", "server_auth"],
+            allowed_uses=["digital_signature", "key_encipherment", usage],
             opts=pulumi.ResourceOptions(parent=parent),
         )
         return cert.cert_pem, key.private_key_pem

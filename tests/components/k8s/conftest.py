@@ -33,6 +33,7 @@ class Deployed:
     config: StackConfig
     resources: list[Registered]
     superlink_address: str
+    metrics_receiver_address: str | None  # the home's, with a global view
     inference_endpoints: dict[str, str]  # region -> load balancer host or IP
     image_registries: dict[str, str]  # region -> where its images were pushed
     model_registry_urls: dict[str, str]
@@ -65,6 +66,7 @@ def _from_components(config: StackConfig) -> Deployed:
         config=config,
         resources=list(resources),
         superlink_address=outputs[config.home]["superlinkAddress"],
+        metrics_receiver_address=outputs[config.home]["metricsReceiverAddress"],
         inference_endpoints={r.name: outputs[r.name]["inferenceEndpoint"] for r in regions},
         image_registries={n: str(a.image_registry) for n, a in accesses.items()},
         model_registry_urls={n: str(a.models.read_url) for n, a in accesses.items()},
@@ -78,6 +80,7 @@ def _from_program(config: StackConfig, inventory: Inventory) -> Deployed:
         config=config,
         resources=list(inventory.resources),
         superlink_address=inventory.outputs["superlinkAddress"],
+        metrics_receiver_address=inventory.outputs.get("metricsReceiverAddress"),
         inference_endpoints={n: r["inferenceEndpoint"] for n, r in regions.items()},
         image_registries={n: r["imageRegistry"] for n, r in regions.items()},
         model_registry_urls={n: r["modelRegistryUrl"] for n, r in regions.items()},

@@ -98,6 +98,7 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     labels = config.tags.as_dict("test")
     trust = FederationTrust("federation", FederationTrustArgs(config))
     superlink: pulumi.Output[str] | None = None
+    metrics_receiver: pulumi.Output[str] | None = None
     home = config.home_region
     global_models = access_for(home, home=True).global_models
     for region in [home, *[r for r in config.regions if r is not home]]:
@@ -109,10 +110,12 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
             labels=labels,
             trust=trust,
             superlink=superlink,
+            metrics_receiver=metrics_receiver,
             global_models=global_models,
         )
         if region is home:
             superlink = workloads.superlink_address
+            metrics_receiver = workloads.metrics_receiver_address
         outputs[region.name] = workloads
 
 
@@ -124,6 +127,7 @@ def deploy(config: StackConfig) -> tuple[list[Recorded], dict[str, dict[str, Any
         name: {
             "inferenceEndpoint": resolved(w.inference_endpoint),
             "superlinkAddress": resolved(w.superlink_address),
+            "metricsReceiverAddress": resolved(w.metrics_receiver_address),
             "edge_endpoints": {site: resolved(e) for site, e in w.edge_endpoints.items()},
         }
         for name, w in regions.items()

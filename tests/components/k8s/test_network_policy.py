@@ -35,7 +35,8 @@ def test_every_workload_pod_is_selected_by_an_allow_policy(deployed: Deployed) -
 
 
 def test_only_public_facing_ports_admit_the_internet(deployed: Deployed) -> None:
-    public = {contract.HTTP_PORT, contract.SUPERLINK_FLEET_PORT}
+    # the metrics receiver's too: mutual TLS gates it (components/k8s/metrics_receiver.py)
+    public = {contract.HTTP_PORT, contract.SUPERLINK_FLEET_PORT, contract.METRICS_RECEIVER_PORT}
     for policy in deployed.objects("NetworkPolicy"):
         for rule in policy["spec"].get("ingress") or []:
             if any(peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for peer in rule["from"]):

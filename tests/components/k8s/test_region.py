@@ -14,10 +14,16 @@ from tests.components.k8s.harness import access_for
 from workloads.contract import Image
 
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
+RECEIVER = "receiver.example.com:9443"  # the home's MetricsReceiver, for the regions sending home
 
 
 def _deploy_one(
-    region_name: str, superlink_address: str | None, images: dict, *, follow_global: bool = True
+    region_name: str,
+    superlink_address: str | None,
+    images: dict,
+    *,
+    follow_global: bool = True,
+    metrics_receiver: str | None = RECEIVER,
 ) -> list[Recorded]:
     config = load_stack("dev")
     region = next(r for r in config.regions if r.name == region_name)
@@ -34,6 +40,7 @@ def _deploy_one(
                 superlink_address=superlink_address,
                 trust=FederationTrust("federation", FederationTrustArgs(config)),
                 global_models=global_models,
+                metrics_receiver=metrics_receiver if region is not config.home_region else None,
             ),
         )
 
@@ -59,8 +66,8 @@ def test_the_home_region_may_not_point_at_another_superlink() -> None:
 def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> None:
     """Not home: a SuperNode pointed at the home SuperLink and the inference server, each with
     its identity and NetworkPolicy, and its localizer; its cluster's monitoring stack (DCGM
-    included: a GPU pool) with the rules, a PodMonitor per workload, and KEDA scaling the
-    server; no SuperLink, no run
+    included: a GPU pool) with the rules, remote-writing to the home's receiver with its client
+    certificate, a PodMonitor per workload, and KEDA scaling the server; no SuperLink, no run
     Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site), no
     dashboards (Grafana is at home)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
@@ -111,6 +118,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),
             ("Namespace", "monitoring"),
+            ("Secret", "remote-write-tls"),
             ("ServiceMonitor", "dcgm-exporter"),
             ("PodMonitor", "server"),
             ("PodMonitor", "supernode"),
@@ -120,6 +128,18 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
     )
     (node,) = [r for r in resources if r.type.endswith(":Deployment") and r.inputs["metadata"]["name"] == "supernode"]
     assert "superlink.example.com:9092" in node.inputs["spec"]["template"]["spec"]["containers"][0]["args"]
+    (stack,) = [
+        r
+        for r in resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["chart"] == "kube-prometheus-stack"
+    ]
+    (remote_write,) = stack.inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"]
+    assert remote_write["url"] == f"https://{RECEIVER}/api/v1/write"
+
+
+def test_a_region_whose_cluster_sends_home_without_the_receivers_address_is_refused() -> None:
+    with pytest.raises(Exception, match="metrics_receiver must be the home's"):
+        _deploy_one("europe-west4", "superlink.example.com:9092", REFS, metrics_receiver=None)
 
 
 def test_a_region_with_a_registry_but_no_global_registry_to_follow_is_refused() -> None:

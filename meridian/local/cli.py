@@ -1,4 +1,4 @@
-"""`python -m meridian local up|status|down`: the whole fleet as processes on this machine."""
+"""`python -m meridian local up|status|canary|down`: the whole fleet as processes on this machine."""
 
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ def status(out_dir: Path) -> int:
             unhealthy += 1
         table.add_row(spec.name, spec.role, str(entry["pid"]), spec.url or "-", health)
     console.print(table)
+    for entry in state["processes"]:
+        if entry["role"] == "prometheus":
+            console.print(f"Prometheus: {entry['url']} (targets: {entry['url']}/targets)")
     return 0 if unhealthy == 0 else 1
 
 
@@ -86,6 +89,14 @@ def main(argv: list[str]) -> int:
     up_parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller load")
     up_parser.add_argument("--detach", action="store_true", help="return once serving")
     up_parser.add_argument("--port-base", type=int, default=8700, help="first of the consecutive ports the fleet uses")
+    up_parser.add_argument(
+        "--canary",
+        choices=("good", "bad", "off"),
+        default="good",
+        help="the canary drill once serving: publish a good or a deliberately bad candidate (needs prometheus)",
+    )
+    canary_parser = commands.add_parser("canary", help="one more canary drill on the running fleet")
+    canary_parser.add_argument("kind", choices=("good", "bad"), help="the candidate to publish")
     commands.add_parser("status", help="every process with its URL and health")
     commands.add_parser("down", help="stop every process of the local fleet")
     args = parser.parse_args(argv)
@@ -95,14 +106,17 @@ def main(argv: list[str]) -> int:
         if args.command == "down":
             return down(args.out)
         require_dependencies()
-        from meridian.local.up import up
+        from meridian.local.up import canary_drill, up
 
+        if args.command == "canary":
+            return canary_drill(args.out, args.kind)
         return up(
             stack=args.stack,
             out_dir=args.out,
             quick=args.quick,
             detach=args.detach,
             port_base=args.port_base,
+            canary=args.canary,
         )
     except LocalStackError as err:
         print(f"meridian local: {err}", file=sys.stderr)

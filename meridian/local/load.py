@@ -3,12 +3,18 @@
 Every request is a real V2 inference call over loopback to the site's server. What a user
 would wait is the measured call time plus the modelled network round trips: user -> site,
 and, when an edge escalated to its region, edge -> region (see latency.py for the figures).
+
+During the canary drill the users keep going until told to stop, and, as an application whose
+users correct its answers would, post each request's true label (the test split's) to the
+site's feedback endpoint, so the canary analysis can compare the versions' accuracy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +23,7 @@ import httpx
 import numpy as np
 
 from meridian.local.latency import METROS, Place, Site, nearest
-from workloads.contract import MODEL_NAME
+from workloads.contract import FEEDBACK_SUFFIX, MODEL_NAME
 from workloads.serving.protocol import PROBABILITIES, encode_json_request
 
 
@@ -29,6 +35,7 @@ class Outcome:
     correct: bool
     latency_ms: float  # measured call + modelled network round trips
     error: str | None = None
+    version: str | None = None  # the model version that answered
 
 
 @dataclass
@@ -54,10 +61,21 @@ async def _user(
     region_of_site: Site,
     examples: list[tuple[np.ndarray, int]],
     result: LoadResult,
+    until: threading.Event | None,
+    name: str,
 ) -> None:
+    """One user's requests in turn: once through `examples`, or drawn from them at random until
+    `until` (in random order: a fixed cycle could line up with the servers' deterministic
+    traffic split and show one version a different mix of examples than the other)."""
     url = f"{site.url}/v2/models/{MODEL_NAME}/infer"
-    for x, label in examples:
-        body = encode_json_request(x[np.newaxis, ...])
+    feedback = f"{site.url}/v2/models/{MODEL_NAME}/{FEEDBACK_SUFFIX}"
+    rng = random.Random(name)
+    draws = (rng.choice(examples) for _ in itertools.count())
+    for n, (x, label) in enumerate(examples if until is None else draws):
+        if until is not None and until.is_set():
+            return
+        request_id = f"{name}-{n}"
+        body = encode_json_request(x[np.newaxis, ...], request_id if until is not None else None)
         started = time.perf_counter()
         try:
             response = await client.post(url, content=body)
@@ -69,9 +87,16 @@ async def _user(
             network_ms = metro.rtt_ms(site.place)
             if site.is_edge and served_by == "region":
                 network_ms += site.place.rtt_ms(region_of_site.place)
+            correct = _label(answer) == label
             result.outcomes.append(
-                Outcome(metro.name, site.name, served_by, _label(answer) == label, measured_ms + network_ms)
+                Outcome(
+                    metro.name, site.name, served_by, correct, measured_ms + network_ms, version=answer["model_version"]
+                )
             )
+            if until is not None:
+                told = await client.post(feedback, json={"id": request_id, "label": label})
+                if told.status_code >= 300:
+                    raise RuntimeError(f"feedback: HTTP {told.status_code}: {told.text[:200]}")
         except (httpx.HTTPError, RuntimeError, ValueError, KeyError) as err:
             result.outcomes.append(Outcome(metro.name, site.name, "error", False, 0.0, f"{url}: {err}"))
 
@@ -82,6 +107,7 @@ async def _run(
     requests_per_metro: int,
     users_per_metro: int,
     seed: int,
+    until: threading.Event | None,
 ) -> LoadResult:
     result = LoadResult()
     regions = {s.region: s for s in sites if not s.is_edge}
@@ -99,7 +125,8 @@ async def _run(
             picks = [rng.randrange(len(x)) for _ in range(requests_per_metro)]
             for user in range(users_per_metro):
                 mine = [(x[i], int(y[i])) for i in picks[user::users_per_metro]]
-                tasks.append(_user(client, metro, site, regions[site.region], mine, result))
+                name = f"{metro.name}-{user}-{seed}"
+                tasks.append(_user(client, metro, site, regions[site.region], mine, result, until, name))
         await asyncio.gather(*tasks)
     return result
 
@@ -110,9 +137,12 @@ def run_load(
     requests_per_metro: int,
     users_per_metro: int = 2,
     seed: int = 0,
+    until: threading.Event | None = None,
 ) -> LoadResult:
     """A closed-loop load: every metro's users send their requests one after another.
 
-    `examples` maps a region to its held-out test split (inputs, labels).
+    `examples` maps a region to its held-out test split (inputs, labels). With `until`, each
+    user draws from its `requests_per_metro / users_per_metro` examples until the event is set,
+    telling the site each answer's true label (request ids are unique per `seed`).
     """
-    return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed))
+    return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed, until))

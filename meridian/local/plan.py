@@ -3,7 +3,8 @@
 The same entrypoints as the cluster, with only URLs and paths changed: the ServerApp's
 environment (`contract.global_publish_env`, as components/k8s/superlink.py sets it) and each
 region's localizer pass (`contract.LOCALIZER_COMMAND` + `contract.localizer_args`, as the
-region's CronJob in components/k8s/localizer.py runs it). Registries are directories under
+region's CronJob in components/k8s/localizer.py runs it), and the canary drill's candidates (the
+localizer's `localize`, under the next version). Registries are directories under
 `<out>/registry`, one prefix per region and `global`, as the cloud keeps one prefix per region
 in its bucket; each region signs with its own key, the home's also signs the global model.
 Standard library only, so the Pulumi side's tests can hold it against the Kubernetes objects.
@@ -72,3 +73,24 @@ class LocalPlan:
             extra=QUICK_TUNING if self.quick else None,
         )
         return [self.python, *contract.LOCALIZER_COMMAND[1:], *flags, "--report", str(self.report(region))]
+
+    def candidate_argv(
+        self, region: str, global_model: Path, version: str, parent_version: str, shuffle_labels: bool
+    ) -> list[str]:
+        """The canary drill's next version for `region`: the localizer's `localize` of the same
+        global model under a version of its own (`--shuffle-labels`: a deliberately worse one)."""
+        flags = {
+            "--global-model": str(global_model),
+            "--task": self.config.federation.task,
+            "--data-dir": str(self.data / region),
+            "--region": region,
+            "--store": self.store(region),
+            "--signing-key": str(self.key(region, contract.SIGNING_KEY_FILE)),
+            "--version": version,
+            "--parent-version": parent_version,
+            "--report": str(self.out / "localization" / "candidates" / f"{region}-{version}.json"),
+            **(QUICK_TUNING if self.quick else {}),
+        }
+        argv = [self.python, *contract.LOCALIZER_COMMAND[1:-1], "localize"]
+        argv += [part for flag, value in flags.items() for part in (flag, value)]
+        return argv + (["--shuffle-labels"] if shuffle_labels else [])

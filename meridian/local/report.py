@@ -1,5 +1,6 @@
 """The local run's report: a summary table on the terminal, `report.md` with PNG plots, and
-`report.json` with the same numbers for scripts and tests."""
+`report.json` with the same numbers for scripts and tests. A later canary drill on the running
+fleet (`meridian local canary`) replaces the report's `canary` section and its plot."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from meridian.local.load import LoadResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from rich.table import Table
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RunFacts:
     localization: dict[str, dict[str, Any]]  # region -> the localization report
     loaded: dict[str, dict[str, str]]  # server/edge -> version, region, variant it says it serves
     timings: dict[str, float]  # phase -> seconds
+    canary: dict[str, Any]  # the drill's section (meridian/local/canary.py), or {"skipped": why}
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -72,6 +75,7 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
         "serving_accuracy": sum(o.correct for o in served) / len(served) if served else None,
         "latency_by_metro": per_metro,
         "timings_seconds": facts.timings,
+        "canary": facts.canary,
         "latency_model": {
             "last_mile_ms": LAST_MILE_MS,
             "metro_to_region_ms": METRO_TO_REGION_MS,
@@ -124,6 +128,7 @@ def _latency(ax: Axes, summary: dict[str, Any], facts: RunFacts, load: LoadResul
 
 # Each plot's file and what draws it; every one gets the same size, legend and resolution.
 _PLOTS = {"convergence.png": _convergence, "bytes.png": _uplink_bytes, "latency.png": _latency}
+CANARY_PLOT = "canary.png"
 
 
 def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: Path) -> list[str]:
@@ -140,6 +145,34 @@ def _plots(summary: dict[str, Any], facts: RunFacts, load: LoadResult, out_dir: 
         fig.savefig(out_dir / name, dpi=110)
     plt.close("all")
     return list(_PLOTS)
+
+
+def _canary_plot(canary: dict[str, Any], out_dir: Path) -> list[str]:
+    """The traffic split over the drill, as the region's server reported it to Prometheus."""
+    if not canary.get("traffic_percent"):
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for version, points in sorted(canary["traffic_percent"].items()):
+        role = "candidate" if version == canary["candidate"] else "stable" if version == canary["stable"] else ""
+        ax.step([t for t, _ in points], [v for _, v in points], where="post", label=f"{version} {role}".strip())
+    for event, style in (("entered", ":"), ("decided", "--")):
+        ax.axvline(canary["timeline"][event], color="grey", linestyle=style, linewidth=1, label=f"candidate {event}")
+    ax.set(
+        xlabel="seconds into the drill",
+        ylabel="% of traffic",
+        title=f"Canary in {canary['region']}: {canary['kind']} candidate {canary['decision']}",
+        ylim=(0, 105),
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / CANARY_PLOT, dpi=110)
+    plt.close(fig)
+    return [CANARY_PLOT]
 
 
 def _pct(value: float | None) -> str:
@@ -214,6 +247,7 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
             "(inter-region RTTs as measured between AWS regions; see meridian/local/latency.py)."
         ),
         "",
+        *_canary_markdown(summary["canary"]),
         *[f"![{p}]({p})" for p in plots],
         "",
         "Phase timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_seconds"].items()),
@@ -222,9 +256,54 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _canary_markdown(canary: dict[str, Any]) -> list[str]:
+    lines = ["## Canary drill", ""]
+    if "skipped" in canary:
+        return [*lines, f"Not run: {canary['skipped']}.", ""]
+    lines += [
+        (
+            f"A **{canary['kind']}** candidate `{canary['candidate']}` against stable `{canary['stable']}` in "
+            f"{canary['region']}: **{canary['decision']}** {canary['seconds_to_decide']:.0f} s after it entered "
+            f"(due within {canary['deadline_seconds']} s: one window plus one interval). Reason: {canary['reason']}."
+        ),
+        "",
+        "| version | requests seen by users | accuracy seen by users |",
+        "| --- | --- | --- |",
+        *[
+            f"| {version} | {row['requests']} | {_pct(row['accuracy'])} |"
+            for version, row in sorted(canary["seen_by_users"].items())
+        ],
+        "",
+        "What the controller compared over its window (its queries, read when it decided):",
+        "",
+        "| version | requests | error rate | p99 ms | accuracy (labels) | agreement with stable (rows) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for role in ("stable", "candidate"):
+        m = canary["metrics"][role]
+        p99 = None if m["p99_seconds"] is None else 1000 * m["p99_seconds"]
+        agreement = f"{_pct(m['agreement'])} ({m['agree'] + m['disagree']:.0f})" if role == "candidate" else "-"
+        lines.append(
+            f"| {canary[role]} ({role}) | {m['requests']:.0f} | {_pct(m['error_rate'])} | {_ms(p99)} | "
+            f"{_pct(m['accuracy'])} ({m['correct'] + m['incorrect']:.0f}) | {agreement} |"
+        )
+    return [*lines, "", f"The controller's log line: {canary['evidence']}", ""]
+
+
 def write_report(facts: RunFacts, load: LoadResult, out_dir: Path) -> dict[str, Any]:
     summary = summarize(facts, load)
-    plots = _plots(summary, facts, load, out_dir)
+    plots = _plots(summary, facts, load, out_dir) + _canary_plot(summary["canary"], out_dir)
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out_dir / "report.md").write_text(markdown(summary, plots))
+    return summary
+
+
+def update_canary(out_dir: Path, canary: dict[str, Any]) -> dict[str, Any]:
+    """Replace the report's canary section (a drill on the running fleet) and its plot."""
+    summary = json.loads((out_dir / "report.json").read_text())
+    summary["canary"] = canary
+    (out_dir / CANARY_PLOT).unlink(missing_ok=True)
+    plots = list(_PLOTS) + _canary_plot(canary, out_dir)
     (out_dir / "report.json").write_text(json.dumps(summary, indent=1, default=str))
     (out_dir / "report.md").write_text(markdown(summary, plots))
     return summary
@@ -250,6 +329,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     table.add_row("requests at the edge / region", f"{summary['answered_at_edge']} / {summary['answered_by_region']}")
     table.add_row("serving accuracy", _pct(summary["serving_accuracy"]))
     table.add_row("failed requests", str(summary["failed_requests"]))
+    print_canary(summary["canary"], table)
     console.print(table)
     loaded = Table(title="Artifacts loaded (as each process reports)")
     for column in ("process", "version", "region", "variant"):
@@ -265,3 +345,26 @@ def print_summary(summary: dict[str, Any]) -> None:
             METROS[metro].city, str(row["site"]), str(row["requests"]), _ms(row["p50_ms"]), _ms(row["p99_ms"])
         )
     console.print(latency)
+
+
+def print_canary(canary: dict[str, Any], table: Table) -> None:
+    if "skipped" in canary:
+        table.add_row("canary drill", f"not run: {canary['skipped']}")
+        return
+    table.add_row(
+        f"canary ({canary['kind']} {canary['candidate']})",
+        f"{canary['decision']} after {canary['seconds_to_decide']:.0f} s (due within {canary['deadline_seconds']} s)",
+    )
+
+
+def print_canary_summary(canary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Canary drill")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    print_canary(canary, table)
+    if "skipped" not in canary:
+        table.add_row("reason", str(canary["reason"]))
+    Console().print(table)

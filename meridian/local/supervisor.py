@@ -29,7 +29,7 @@ class LocalStackError(Exception):
 class ProcessSpec:
     name: str  # unique, e.g. "server-local-us"; also the log file's name
     argv: list[str]
-    role: str  # superlink, supernode, registry, server, edge
+    role: str  # registry, server, edge, prometheus, supernode-metrics, canary
     port: int | None = None
     health_url: str | None = None  # HTTP 200 here means ready; else the port accepting is enough
     url: str | None = None  # what status shows to the operator
@@ -70,8 +70,9 @@ def log_tail(path: Path, lines: int = 15) -> str:
 
 
 class Supervisor:
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, fleet: dict[str, Any] | None = None):
         self.out_dir = out_dir
+        self.fleet = fleet or {}  # how the fleet was started, for commands that act on it later
         self.logs = out_dir / "logs"
         self.state_file = out_dir / "state.json"
         self.children: list[Running] = []
@@ -97,7 +98,12 @@ class Supervisor:
         state = {
             "supervisor_pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "processes": [{"pid": c.pid, "log": str(c.log), **asdict(c.spec)} for c in self.children],
+            "fleet": self.fleet,
+            # Without the environments: they hold the servers' admin token.
+            "processes": [
+                {"pid": c.pid, "log": str(c.log), **{k: v for k, v in asdict(c.spec).items() if k != "env"}}
+                for c in self.children
+            ],
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1))

@@ -1,21 +1,25 @@
 """`meridian local up`: the fleet of a `kubernetes`-only stack, as processes on this machine.
 
 The same workloads `pulumi up` deploys, in the same order, from the same stack config:
-credentials and data shards -> Flower SuperLink + one SuperNode per region (TLS, node auth)
--> federated training, whose ServerApp publishes the signed global model to the local global
-registry -> per region, one pass of the localizer (`workloads.localization follow`, the
-command the region's CronJob runs, built by the same `contract.localizer_args`) publishing the
-region's signed variants to its own registry -> the registries served over HTTP (the CDN's
-role, one path per region) -> one inference server per region and one edge server per edge
-site, each following its region's `latest` -> simulated users -> report (which artifact each
-server and edge says it loaded). Then it serves until Ctrl-C (or returns at once with --detach).
-Only URLs and paths differ from the cluster: file:// registries and data directories here.
+credentials and data shards -> Prometheus (when installed; meridian/local/prometheus.py) and
+each SuperNode's training-metrics exporter -> Flower SuperLink + one SuperNode per region (TLS,
+node auth) -> federated training, whose ServerApp publishes the signed global model to the
+local global registry -> per region, one pass of the localizer (`workloads.localization
+follow`, the command the region's CronJob runs, built by the same `contract.localizer_args`)
+publishing the region's signed variants to its own registry -> the registries served over HTTP
+(the CDN's role, one path per region) -> one inference server per region and one edge server
+per edge site, each following its region's `latest`, and one canary controller per region ->
+simulated users -> the canary drill (meridian/local/canary.py) -> report (which artifact each
+server and edge says it loaded, the drill's decision). Then it serves until Ctrl-C (or returns
+at once with --detach). Only URLs and paths differ from the cluster: file:// registries and
+data directories here, one metrics port per process instead of one per pod.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -30,10 +34,31 @@ from components.config import ConfigError, Region, StackConfig, load_stack
 from meridian.local.latency import Site, edge_site_place, region_place
 from meridian.local.load import LoadResult, run_load
 from meridian.local.plan import LocalPlan
-from meridian.local.report import RunFacts, print_summary, write_report
-from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor
+from meridian.local.prometheus import (
+    INSTALL_HINT,
+    PrometheusAPI,
+    ScrapeTarget,
+    find_prometheus,
+    prometheus_argv,
+    rule_files,
+    write_config,
+)
+from meridian.local.report import (
+    CANARY_PLOT,
+    RunFacts,
+    print_canary_summary,
+    print_summary,
+    update_canary,
+    write_report,
+)
+from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor, read_state
 from workloads import contract
+from workloads.contract import MetricsApp
 from workloads.processes import descendants, stop_pids
+
+SUPERLINK = "superlink"  # the federated run's ServerApp, scraped while it runs
+# Servers poll their registry's `latest` this often: a published candidate enters within seconds.
+RELOAD_INTERVAL_S = 2.0
 
 
 def _local_regions(config: StackConfig, stack: str) -> list[Region]:
@@ -62,7 +87,7 @@ class LocalFleet:
         self.out = out_dir.resolve()
         self.quick = quick
         self.python = sys.executable
-        self.supervisor = Supervisor(self.out)
+        self.supervisor = Supervisor(self.out, {"stack": stack, "quick": quick, "port_base": port_base})
         self.timings: dict[str, float] = {}
         self.version = config.inference.canary.stable
         self.plan = LocalPlan(config, self.out, self.python, quick)
@@ -73,6 +98,116 @@ class LocalFleet:
         self.registry_port = next(ports)
         self.server_ports = {r.name: next(ports) for r in self.regions}
         self.edge_ports = {s.name: next(ports) for r in self.regions for s in r.edge_sites}
+        # Every process serves /metrics on a port of its own (contract.ENV_METRICS_PORT), as each
+        # pod does in the clusters; the ServerApp's is the run config's `metrics-port`.
+        self.metrics_ports = {name: next(ports) for name, *_ in self._metrics_endpoints()}
+        self.prometheus_port = next(ports)
+        self.prometheus = find_prometheus()
+        self.admin_token = secrets.token_urlsafe(24)  # the servers' repository API, for the controllers
+
+    # -- monitoring -----------------------------------------------------------------------------
+    def _metrics_endpoints(self) -> list[tuple[str, MetricsApp, str, str | None]]:
+        """(process, app, region, site) of every process Prometheus scrapes."""
+        home = self.config.home
+        endpoints: list[tuple[str, MetricsApp, str, str | None]] = [(SUPERLINK, MetricsApp.SUPERLINK, home, None)]
+        for region in self.regions:
+            endpoints += [
+                (f"supernode-{region.name}", MetricsApp.SUPERNODE, region.name, None),
+                (f"server-{region.name}", MetricsApp.SERVER, region.name, None),
+                *((f"edge-{s.name}", MetricsApp.EDGE, region.name, s.name) for s in region.edge_sites),
+            ]
+            if self.config.inference.canary.analysis is not None:
+                endpoints.append((f"canary-{region.name}", MetricsApp.CANARY, region.name, None))
+        return endpoints
+
+    def scrape_targets(self, training: bool) -> list[ScrapeTarget]:
+        """What Prometheus scrapes: while `training`, the ServerApp too (it lives as long as the
+        run, and so leaves the config once training is done)."""
+        return [
+            ScrapeTarget(name, app, region, self.metrics_ports[name], site)
+            for name, app, region, site in self._metrics_endpoints()
+            if (training or app is not MetricsApp.SUPERLINK)
+        ]
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    def prometheus_spec(self, binary: str) -> ProcessSpec:
+        config = self.out / "prometheus" / "prometheus.yml"
+        return ProcessSpec(
+            name="prometheus",
+            role="prometheus",
+            argv=prometheus_argv(binary, config, self.out / "prometheus" / "data", self.prometheus_port),
+            port=self.prometheus_port,
+            health_url=f"{self.prometheus_url}/-/ready",
+            url=self.prometheus_url,
+        )
+
+    @property
+    def scrape_jobs(self) -> list[MetricsApp]:
+        """One job per app, in every phase (see `scrape_config` on why a job stays when empty)."""
+        return list(dict.fromkeys(app for _, app, _, _ in self._metrics_endpoints()))
+
+    def write_scrape_config(self, training: bool) -> None:
+        targets = self.scrape_targets(training)
+        write_config(self.out / "prometheus" / "prometheus.yml", targets, rule_files(), self.scrape_jobs)
+
+    def training_records(self, region: str) -> Path:
+        """Where a region's ClientApp appends its training records (contract.ENV_TRAINING_RECORDS)."""
+        return self.out / "federation" / "training" / f"{region}.jsonl"
+
+    def node_metrics_specs(self) -> list[ProcessSpec]:
+        """Each SuperNode's training-metrics exporter, reading what its ClientApp records."""
+        specs = []
+        for region in self.regions:
+            name = f"supernode-{region.name}"
+            port = self.metrics_ports[name]
+            argv = [self.python, *contract.NODE_METRICS_COMMAND[1:], "--records", str(self.training_records(region.name)),
+                    "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+            specs.append(
+                ProcessSpec(
+                    name=f"{name}-metrics",
+                    role="supernode-metrics",
+                    argv=argv,
+                    port=port,
+                    url=f"http://127.0.0.1:{port}{contract.METRICS_PATH}",
+                )
+            )
+        return specs
+
+    def canary_specs(self) -> list[ProcessSpec]:
+        """One canary controller per region, driving the region's server and edges."""
+        specs: list[ProcessSpec] = []
+        canary = self.config.inference.canary
+        if canary.analysis is None or self.prometheus is None:  # the controller reads Prometheus
+            return specs
+        for region in self.regions:
+            name = f"canary-{region.name}"
+            port = self.metrics_ports[name]
+            targets = [f"http://127.0.0.1:{self.server_ports[region.name]}"]
+            targets += [f"http://127.0.0.1:{self.edge_ports[s.name]}" for s in region.edge_sites]
+            flags = contract.canary_args(
+                prometheus=self.prometheus_url,
+                region=region.name,
+                model=contract.MODEL_NAME,
+                targets=",".join(targets),
+                analysis=canary.analysis,
+            )
+            specs.append(
+                ProcessSpec(
+                    name=name,
+                    role="canary",
+                    argv=[self.python, *contract.CANARY_COMMAND[1:], *flags],
+                    port=port,
+                    url=f"http://127.0.0.1:{port}{contract.METRICS_PATH}",
+                    env=self._process_env(name),
+                )
+            )
+        return specs
+
+    def _process_env(self, name: str) -> dict[str, str]:
+        return {contract.ENV_METRICS_PORT: str(self.metrics_ports[name]), contract.ENV_ADMIN_TOKEN: self.admin_token}
 
     # -- the serving processes, planned before any work so a busy port fails fast -----------
     def serving_specs(self) -> list[ProcessSpec]:
@@ -89,7 +224,8 @@ class LocalFleet:
             )
         ]  # fmt: skip
         common = [
-            "--host", "127.0.0.1", "--stable", self.version, "--max-batch-size", str(inference.max_batch_size),
+            "--host", "127.0.0.1", "--stable", self.version, "--candidate-weight", str(inference.canary.weight),
+            "--reload-interval-s", str(RELOAD_INTERVAL_S), "--max-batch-size", str(inference.max_batch_size),
             "--max-batch-wait-ms", str(inference.max_batch_wait_ms),
             "--queue-capacity", str(inference.queue_capacity), "--torch-threads", "1",
         ]  # fmt: skip
@@ -112,7 +248,15 @@ class LocalFleet:
         name, url = f"{role}-{site}", f"http://127.0.0.1:{port}"
         argv = [self.python, "-m", f"workloads.{role}", "--port", str(port), "--region", region,
                 "--cache-dir", str(self.out / "cache" / name), *flags]  # fmt: skip
-        return ProcessSpec(name=name, role=role, argv=argv, port=port, health_url=f"{url}/v2/health/ready", url=url)
+        return ProcessSpec(
+            name=name,
+            role=role,
+            argv=argv,
+            port=port,
+            health_url=f"{url}{contract.READINESS_PATH}",
+            url=url,
+            env=self._process_env(name),
+        )
 
     def sites(self) -> list[Site]:
         sites = []
@@ -134,6 +278,21 @@ class LocalFleet:
     def _phase(self, name: str, started: float) -> None:
         self.timings[name] = time.monotonic() - started
 
+    def all_specs(self) -> list[ProcessSpec]:
+        """Every long-running process, planned before any work so a busy port fails fast."""
+        monitoring = [self.prometheus_spec(self.prometheus)] if self.prometheus else []
+        return [*monitoring, *self.node_metrics_specs(), *self.serving_specs(), *self.canary_specs()]
+
+    # -- 0. monitoring, up before training so that training is watched too ---------------------
+    def monitor(self) -> None:
+        if self.prometheus is None:
+            print(f"prometheus is not on PATH: running without monitoring and without the canary drill; {INSTALL_HINT}")
+        else:
+            self.write_scrape_config(training=True)
+            self.supervisor.start(self.prometheus_spec(self.prometheus), ready_timeout=60)
+        for spec in self.node_metrics_specs():
+            self.supervisor.start(spec, ready_timeout=60)
+
     # -- 1. federated training, the global model published ----------------------------------------
     def train(self) -> tuple[list[dict[str, Any]], int]:
         from workloads.tasks import load_task
@@ -154,8 +313,15 @@ class LocalFleet:
         parameters = sum(p.numel() for p in task.build_model().parameters())
         rounds = 3 if self.quick else federation.rounds
         run_dir = self.out / "federation" / "run"
-        run_config = {**federation.run_config(), "rounds": rounds, "out-dir": str(run_dir)}
-        nodes = [Node(name, self.data / name) for name in names]
+        run_config = {
+            **federation.run_config(),
+            "rounds": rounds,
+            "out-dir": str(run_dir),
+            "metrics-port": self.metrics_ports[SUPERLINK],
+        }
+        for name in names:
+            self.training_records(name).parent.mkdir(parents=True, exist_ok=True)
+        nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
         outcome: dict[str, Any] = {}
         federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
         try:
@@ -199,6 +365,11 @@ class LocalFleet:
         started = time.monotonic()
         for spec in specs:  # registry first, then each region's server before its edges
             self.supervisor.start(spec, ready_timeout=120)
+        for spec in self.canary_specs():  # each region's controller, once its servers answer
+            self.supervisor.start(spec, ready_timeout=60)
+        if self.prometheus:  # the run is over: its ServerApp leaves the scrape config
+            self.write_scrape_config(training=False)
+            PrometheusAPI(self.prometheus_url).reload()
         self._phase("serving start", started)
 
     def loaded(self, specs: list[ProcessSpec]) -> dict[str, dict[str, str]]:
@@ -223,6 +394,22 @@ class LocalFleet:
         result = run_load(self.sites(), _test_examples(self.data, self.regions), 40 if self.quick else 300)
         self._phase("load", started)
         return result
+
+    # -- 5. the canary drill --------------------------------------------------------------------
+    def drill(self, kind: str, seed: int = 0) -> dict[str, Any]:
+        """One canary drill (meridian/local/canary.py), or why there is none."""
+        from meridian.local.canary import CanaryDrill
+
+        if kind == "off":
+            return {"skipped": "--canary off"}
+        if self.prometheus is None:
+            return {"skipped": f"prometheus is not installed; {INSTALL_HINT}"}
+        started = time.monotonic()
+        drill = CanaryDrill(self, kind)
+        print(f"canary drill: a {kind} candidate in {drill.region}, under load; the controller decides")
+        section = drill.run(_test_examples(self.data, self.regions), seed)
+        self._phase("canary drill", started)
+        return section
 
 
 def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int) -> None:
@@ -268,26 +455,29 @@ def _test_examples(data: Path, regions: list[Region]) -> dict[str, tuple[Any, An
     return {name: (shard.x_test, shard.y_test) for name, shard in shards.items()}
 
 
-def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> int:
+def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, canary: str) -> int:
     try:
         config = load_stack(stack)
     except ConfigError as err:
         raise LocalStackError(str(err)) from None
     fleet = LocalFleet(stack, config, out_dir, quick, port_base)
     fleet.supervisor.claim()  # refuses to start over a running fleet
-    for stale in ("registry", "federation", "localization", "cache", "keys", "logs", "data"):
+    for stale in ("registry", "federation", "localization", "cache", "keys", "logs", "data", "prometheus"):
         shutil.rmtree(fleet.out / stale, ignore_errors=True)
+    (fleet.out / CANARY_PLOT).unlink(missing_ok=True)
     fleet.supervisor.logs.mkdir(parents=True, exist_ok=True)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     keep_running = False
     try:
+        fleet.supervisor.check_ports(fleet.all_specs())
         specs = fleet.serving_specs()
-        fleet.supervisor.check_ports(specs)
+        fleet.monitor()
         rounds, parameters = fleet.train()
         localized = fleet.localize()
         fleet.serve(specs)
         loaded = fleet.loaded(specs)
         load = fleet.load()
+        drill = fleet.drill(canary)
         facts = RunFacts(
             stack=stack,
             task=config.federation.task,
@@ -298,17 +488,21 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
             localization=localized,
             loaded=loaded,
             timings=fleet.timings,
+            canary=drill,
         )
         summary = write_report(facts, load, fleet.out)
         print_summary(summary)
         print(f"report: {fleet.out / 'report.md'}; logs: {fleet.supervisor.logs}")
         if summary["failed_requests"]:
             raise LocalStackError(f"{summary['failed_requests']} requests failed, e.g. {summary['errors'][:2]}")
-        for spec in specs:
-            print(f"  {spec.name:<22} {spec.url}")
+        for child in fleet.supervisor.children:
+            print(f"  {child.spec.name:<30} {child.spec.url}")
         if detach:
             keep_running = True
-            print("detached: `python -m meridian local status` / `python -m meridian local down`")
+            print(
+                "detached: `python -m meridian local status` / `python -m meridian local canary good|bad` / "
+                "`python -m meridian local down`"
+            )
             return 0
         print("serving; Ctrl-C stops every process")
         while True:
@@ -324,3 +518,17 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int) -> 
         if not keep_running:
             fleet.supervisor.stop_all()
             stop_pids(descendants(os.getpid())[1:])  # e.g. a `flwr run` cut off mid-training
+
+
+def canary_drill(out_dir: Path, kind: str) -> int:
+    """`meridian local canary good|bad`: one more drill on a running (detached) fleet; the
+    report's canary section and plot are replaced by this drill's."""
+    state = read_state(out_dir / "state.json")
+    if not state or not state.get("fleet"):
+        raise LocalStackError("no local fleet is running (start one with `make up ARGS=--detach`)")
+    started = state["fleet"]
+    fleet = LocalFleet(started["stack"], load_stack(started["stack"]), out_dir, started["quick"], started["port_base"])
+    section = fleet.drill(kind, seed=int(time.time()))
+    summary = update_canary(fleet.out, section)
+    print_canary_summary(summary["canary"])
+    return 0

@@ -1,6 +1,8 @@
 """`make up`'s promise, end to end: `meridian local up --quick --detach` trains, localizes,
-serves and loads the local stack's fleet for real; every endpoint answers; `down` leaves no
-process behind."""
+serves and loads the local stack's fleet for real, under a real Prometheus that scrapes every
+process; every endpoint answers; a good canary is promoted and, in a second drill on the same
+fleet, a bad one rolled back, each within the analysis window plus one interval; `down` leaves
+no process behind."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
+from meridian.local.prometheus import PrometheusAPI
 from meridian.local.supervisor import port_in_use, read_state
 from workloads.contract import MODEL_NAME
 from workloads.processes import alive as pid_alive
@@ -24,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GLOBAL_ACCURACY_FLOOR = 0.80  # digits, 3 quick rounds of FedAvg over label-skewed regions
 
 
-def _free_port_base(span: int = 20) -> int:
+def _free_port_base(span: int = 30) -> int:
     rng = random.Random()
     for _ in range(50):
         base = rng.randrange(20000, 60000)
@@ -50,6 +53,36 @@ def _infer(url: str, x: np.ndarray) -> dict:
     return response.json()
 
 
+def _stable(url: str) -> str:
+    return httpx.get(f"{url}/v2/models/{MODEL_NAME}", timeout=10).json()["parameters"]["stable"]
+
+
+def _assert_scraped(prometheus: PrometheusAPI) -> None:
+    """Every local process is a target with the clusters' labels, and up; the ServerApp was,
+    while training ran (it leaves the config with the run)."""
+    up = {
+        tuple(series["metric"].get(label, "") for label in ("app", "region", "site")): series["value"][1]
+        for series in prometheus.query("up")
+    }
+    regions = ("local-us", "local-eu", "local-apac")
+    assert up == {
+        **{(app, region, ""): "1" for app in ("server", "supernode", "canary") for region in regions},
+        ("edge", "local-us", "nyc"): "1",
+        ("edge", "local-eu", "fra"): "1",
+    }
+    assert [s["value"][1] for s in prometheus.query('max_over_time(up{app="superlink"}[1h])')] == ["1"]
+    rounds = prometheus.query('max_over_time(meridian_federated_round{app="superlink",region="local-us"}[1h])')
+    assert [s["value"][1] for s in rounds] == ["3"]
+    trained = prometheus.query("meridian_training_rounds_total")
+    assert {s["metric"]["region"] for s in trained if float(s["value"][1]) > 0} == set(regions)
+
+
+def _assert_decided(canary: dict, kind: str, decision: str) -> None:
+    assert (canary["kind"], canary["decision"]) == (kind, decision), canary
+    assert canary["seconds_to_decide"] <= canary["deadline_seconds"], canary
+    assert canary["failed_requests"] == 0
+
+
 @pytest.mark.slow
 def test_local_up_serves_the_whole_fleet_and_down_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "local"
@@ -59,11 +92,16 @@ def test_local_up_serves_the_whole_fleet_and_down_leaves_nothing(tmp_path: Path)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert state is not None
         roles = sorted(p["role"] for p in state["processes"])
-        assert roles == ["edge", "edge", "registry", "server", "server", "server"]
+        assert roles == sorted(
+            ["prometheus", "registry", *["edge"] * 2, *["server", "supernode-metrics", "canary"] * 3]
+        )
 
         status = _meridian(out, "status", timeout=60)
         assert status.returncode == 0, status.stdout
-        assert status.stdout.count("healthy") == 6
+        assert status.stdout.count("healthy") == 13
+        prometheus_url = next(p["url"] for p in state["processes"] if p["role"] == "prometheus")
+        assert f"Prometheus: {prometheus_url}" in status.stdout
+        _assert_scraped(PrometheusAPI(prometheus_url))
 
         again = _meridian(out, "up", "--quick", "--detach", timeout=120)
         assert again.returncode == 1 and "already running" in again.stderr
@@ -92,9 +130,33 @@ def test_local_up_serves_the_whole_fleet_and_down_leaves_nothing(tmp_path: Path)
             name: (global_version, region, "fp32" if name.startswith("server-") else "int8")
             for name, region in regions.items()
         }
-        for plot in ("convergence.png", "bytes.png", "latency.png"):
+        for plot in ("convergence.png", "bytes.png", "latency.png", "canary.png"):
             assert (out / plot).stat().st_size > 1000
         assert "failed: **0**" in (out / "report.md").read_text()
+
+        # The drill `up` ran: the next version of the home region, good, entered at the
+        # configured weight and was promoted; its server and edge now serve it as stable.
+        good = report["canary"]
+        _assert_decided(good, "good", "promoted")
+        assert (good["region"], good["stable"], good["candidate"]) == (
+            "local-us",
+            global_version,
+            f"{global_version}.1",
+        )
+        assert (
+            good["metrics"]["candidate"]["requests"] >= good["analysis"]["minRequests"]
+            and good["metrics"]["candidate"]["correct"] > 0
+        )
+        assert [_stable(urls[name]) for name in ("server-local-us", "edge-nyc")] == [good["candidate"]] * 2
+
+        # A second drill on the same fleet: a candidate fine-tuned on shuffled labels.
+        drill = _meridian(out, "canary", "bad", timeout=600)
+        assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-3000:]
+        bad = json.loads((out / "report.json").read_text())["canary"]
+        _assert_decided(bad, "bad", "rolled_back")
+        assert (bad["stable"], bad["candidate"]) == (good["candidate"], f"{global_version}.2")
+        assert [_stable(urls[name]) for name in ("server-local-us", "edge-nyc")] == [good["candidate"]] * 2
+        assert "**rolled_back**" in (out / "report.md").read_text()
     finally:
         down = _meridian(out, "down", timeout=120)
     assert down.returncode == 0

@@ -13,6 +13,8 @@ Or localize one given model (version chosen by the caller):
         --data-dir out/data/eu-west-1 --region eu-west-1 --store file:///abs/registry \
         --signing-key keys/artifact-signing.key --version 3
 
+(`localize --shuffle-labels` fine-tunes on permuted labels: the local stack's bad canary.)
+
 Both print the measurement table as JSON when they publish (and write it to --report if given).
 Store URLs may be any fsspec URL (s3:// takes its endpoint and credentials from the usual AWS
 environment); the global registry may also be the CDN's https:// path. `--signing-key` is passed
@@ -24,8 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from workloads.contract import MODEL_NAME
 from workloads.localization.follow import Follow, FollowError, follow_once
@@ -67,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     localize.add_argument("--data-dir", type=Path, required=True, help="the region's shard directory")
     localize.add_argument("--version", required=True, help="version of the published artifacts")
     localize.add_argument("--parent-version", help="global model version (default: --version)")
+    localize.add_argument(
+        "--shuffle-labels",
+        action="store_true",
+        help="fine-tune on the training labels permuted (seeded): a deliberately worse model, which "
+        "the local stack's canary drill publishes to see it rolled back",
+    )
     return parser
 
 
@@ -87,6 +98,8 @@ def _localize(args: argparse.Namespace) -> dict[str, Any]:
     for variant in Variant:
         ArtifactId(args.model_name, args.version, args.region, variant)
     shard = Shard.load(args.data_dir)
+    if args.shuffle_labels:
+        shard = replace(shard, y_train=np.random.default_rng(args.seed).permutation(shard.y_train))
     return localize_and_publish(
         task,
         args.task,

@@ -29,3 +29,8 @@ def test_status_and_down_without_a_fleet(tmp_path: Path, capsys: pytest.CaptureF
     assert cli.main(["--out", str(tmp_path), "status"]) == 1
     assert "no local fleet is running" in capsys.readouterr().out
     assert cli.main(["--out", str(tmp_path), "down"]) == 0
+
+
+def test_a_canary_drill_needs_a_running_fleet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--out", str(tmp_path), "canary", "bad"]) == 1
+    assert "no local fleet is running" in capsys.readouterr().err

@@ -35,3 +35,18 @@ def test_the_server_app_publishes_to_the_global_registry_signed_by_the_home(tmp_
         contract.ENV_GLOBAL_STORE_URL: (tmp_path / "registry" / "global").as_uri(),
         contract.ENV_SIGNING_KEY: str(tmp_path / "keys" / config.home / contract.SIGNING_KEY_FILE),
     }
+
+
+def test_the_drills_candidate_is_the_localizers_localize_under_the_next_version(tmp_path: Path) -> None:
+    config = load_stack("local")
+    plan = LocalPlan(config, tmp_path, "python3", quick=True)
+    weights = tmp_path / "global.safetensors"
+    for shuffle in (False, True):
+        argv = plan.candidate_argv("local-us", weights, "20261130.101500.1", "20261130.101500", shuffle)
+        assert argv[:4] == ["python3", "-m", "workloads.localization", "localize"]
+        args = build_parser().parse_args(argv[3:])
+        assert (args.region, args.version, args.parent_version) == ("local-us", "20261130.101500.1", "20261130.101500")
+        assert (args.global_model, args.data_dir) == (weights, tmp_path / "data" / "local-us")
+        assert args.store == (tmp_path / "registry" / "local-us").as_uri()
+        assert args.signing_key == str(tmp_path / "keys" / "local-us" / contract.SIGNING_KEY_FILE)
+        assert args.shuffle_labels is shuffle

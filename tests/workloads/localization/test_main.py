@@ -34,11 +34,11 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def run(inputs: dict[str, Path], *extra: str) -> int:
+def run(inputs: dict[str, Path], *extra: str, version: str = "4") -> int:
     return main([
         "localize", "--global-model", str(inputs["global"]), "--task", "digits", "--data-dir", str(inputs["data"]),
         "--region", REGION, "--store", f"file://{inputs['registry']}", "--signing-key", str(inputs["private"]),
-        "--version", "4", "--parent-version", "3", "--finetune-epochs", "3", "--recovery-epochs", "2", *extra,
+        "--version", version, "--parent-version", "3", "--finetune-epochs", "3", "--recovery-epochs", "2", *extra,
     ])  # fmt: skip
 
 
@@ -75,3 +75,15 @@ def test_a_missing_shard_is_named_before_any_work(inputs: dict[str, Path]) -> No
     inputs["data"] = inputs["data"].parent / "ap-southeast-1"
     with pytest.raises(FileNotFoundError, match=r"no shard at .*ap-southeast-1"):
         run(inputs)
+
+
+def test_shuffle_labels_publishes_a_worse_model_for_the_canary_drill(
+    inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(inputs) == 0
+    honest = json.loads(capsys.readouterr().out)["variants"]["fp32"]["accuracy"]
+    # The same pass, same seed, on the training labels permuted: the drill's bad candidate.
+    assert run(inputs, "--shuffle-labels", version="5") == 0
+    shuffled = json.loads(capsys.readouterr().out)["variants"]["fp32"]["accuracy"]
+    assert shuffled < honest - 0.3
+    assert latest_version(f"file://{inputs['registry']}", "meridian", REGION, Variant.FP32) == "5"

@@ -422,6 +422,48 @@ OTHER_ALERTS = [
         ),
     ),
     Alert(
+        name="MeridianLocalizerFailing",
+        file="training",
+        # The pipeline's hop into the region's registry (a bucket behind the CDN: no process of
+        # ours to scrape) is its localizer CronJob; kube-state-metrics (kube-prometheus-stack)
+        # says when a pass last succeeded. "No global model yet" and "up to date" succeed too.
+        expr=(
+            'label_replace(\n  time() - max by (namespace) (kube_cronjob_status_last_successful_time{cronjob="localizer"})\n'
+            '  > 3600,\n  "region", "$1", "namespace", "meridian-(.+)"\n)'
+        ),
+        for_="5m",
+        severity=Severity.TICKET,
+        summary="{{ $labels.region }}: no localizer pass has succeeded for over an hour",
+        runbook=(
+            "New global versions stop reaching the region's registry, servers and edges: read the last pass"
+            " (kubectl -n meridian-<region> get jobs -l app.kubernetes.io/name=localizer, then its logs): a global"
+            " model failing verification, the region's data missing, the signing key or the registry bucket"
+            " refusing the localizer's identity."
+        ),
+        scenarios=(
+            Scenario(
+                "last success 90 minutes ago",
+                {
+                    series(
+                        "kube_cronjob_status_last_successful_time", namespace=f"meridian-{EU}", cronjob="localizer"
+                    ): "0x100"
+                },
+                "90m",
+                ({"region": EU, "namespace": f"meridian-{EU}"},),
+            ),
+            Scenario(
+                "a pass succeeds every ten minutes",
+                {
+                    series(
+                        "kube_cronjob_status_last_successful_time", namespace=f"meridian-{EU}", cronjob="localizer"
+                    ): ("0+600x10")
+                },
+                "90m",
+                interval="10m",
+            ),
+        ),
+    ),
+    Alert(
         name="MeridianGpuMemoryPressure",
         file="platform",
         expr=(

@@ -24,6 +24,8 @@ import pulumi_kubernetes as k8s
 from components.catalog import Cloud
 from components.cluster_access import POOL_LABEL
 from components.config import Region, StackConfig
+from components.k8s import helm
+from components.k8s.clusters import cluster_key
 
 CHART = "nvidia-device-plugin"
 CHART_VERSION = "0.18.2"
@@ -55,13 +57,6 @@ def has_gpus(region: Region) -> bool:
     return region.cloud is not Cloud.KUBERNETES or region.gpu.desired > 0
 
 
-def cluster_key(region: Region) -> tuple[str, str | None] | None:
-    """The existing cluster a region is on (regions may share one); None: a cloud cluster of its own."""
-    if region.kubernetes is None:
-        return None
-    return region.kubernetes.context, region.kubernetes.kubeconfig_path
-
-
 def needs_device_plugin(config: StackConfig, region: Region) -> bool:
     if region.cloud is Cloud.GCP or not has_gpus(region):
         return False
@@ -80,14 +75,10 @@ class GpuDevicePluginArgs:
 class GpuDevicePlugin(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuDevicePluginArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:GpuDevicePlugin", name, None, opts)
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            name=RELEASE_NAME,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            helm.PinnedChart(RELEASE_NAME, CHART, CHART_VERSION, CHART_REPO),
             namespace=RELEASE_NAMESPACE,
-            atomic=True,
             values={
                 "affinity": GPU_NODE_AFFINITY,
                 "resources": {

@@ -41,7 +41,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import Region, StackConfig
+from components.k8s import helm
 from components.k8s import network_policy as netpol
+from components.k8s.clusters import cluster_regions
 from components.k8s.labels import metadata
 from components.k8s.monitoring import MONITORING_NAMESPACE
 from components.k8s.namespace import POD_SECURITY_LEVEL, namespace_name, pod_security_labels
@@ -61,26 +63,6 @@ METRICS_SERVER = {"app": "keda-operator-metrics-apiserver"}
 WEBHOOKS = {"app": "keda-admission-webhooks"}
 
 
-def _cluster_key(region: Region) -> tuple[str, str | None] | None:
-    """Regions of an existing cluster are told apart by kubeconfig context; every cloud
-    region has a cluster of its own (None)."""
-    if region.kubernetes is None:
-        return None
-    return region.kubernetes.context, region.kubernetes.kubeconfig_path
-
-
-def cluster_regions(config: StackConfig, region: Region) -> list[Region]:
-    """The regions whose workloads run on `region`'s cluster, in stack order."""
-    key = _cluster_key(region)
-    if key is None:
-        return [region]
-    return [r for r in config.regions if _cluster_key(r) == key]
-
-
-def owns_keda(config: StackConfig, region: Region) -> bool:
-    return cluster_regions(config, region)[0].name == region.name
-
-
 def keda_values(watch_namespaces: list[str]) -> dict[str, object]:
     return {
         "watchNamespace": ",".join(watch_namespaces),
@@ -97,7 +79,7 @@ def keda_values(watch_namespaces: list[str]) -> dict[str, object]:
 @dataclass(frozen=True)
 class KedaArgs:
     config: StackConfig
-    region: Region  # a region that owns_keda on its cluster
+    region: Region  # a region that owns_cluster (clusters.py)
     provider: k8s.Provider
     labels: Mapping[str, str]
 
@@ -117,14 +99,10 @@ class Keda(pulumi.ComponentResource):
             ),
             opts=on_cluster,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            name=RELEASE_NAME,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            helm.PinnedChart(RELEASE_NAME, CHART, CHART_VERSION, CHART_REPO),
             namespace=namespace.metadata.name,
-            atomic=True,
             values=keda_values([namespace_name(r.name) for r in cluster_regions(args.config, args.region)]),
             opts=on_cluster,
         )

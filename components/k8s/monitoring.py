@@ -49,7 +49,9 @@ import pulumi_kubernetes as k8s
 from components.catalog import Cloud
 from components.cluster_access import GPU_TAINT_KEY
 from components.config import Region, StackConfig
-from components.k8s.gpu import GPU_NODE_AFFINITY, cluster_key, has_gpus
+from components.k8s import helm
+from components.k8s.clusters import cluster_regions, owns_cluster
+from components.k8s.gpu import GPU_NODE_AFFINITY, has_gpus
 from components.k8s.labels import metadata
 from components.k8s.namespace import pod_security_labels
 from components.k8s.trust import FederationTrust
@@ -163,25 +165,11 @@ def service_monitor(
     )
 
 
-def cluster_regions(config: StackConfig, region: Region) -> list[Region]:
-    """The stack's regions on `region`'s cluster, in stack order (a cloud region: itself)."""
-    key = cluster_key(region)
-    if key is None:
-        return [region]
-    return [r for r in config.regions if cluster_key(r) == key]
-
-
-def owns_cluster_monitoring(config: StackConfig, region: Region) -> bool:
-    """Whether `region` carries its cluster's monitoring: the stack, the rules (the first region
-    on the cluster), once per cluster."""
-    return cluster_regions(config, region)[0].name == region.name
-
-
 def installs_stack(config: StackConfig, region: Region) -> bool:
     """Whether `region` installs kube-prometheus-stack (and DCGM) on its cluster."""
     if region.kubernetes is not None and config.monitoring.existing_clusters == "reuse":
         return False
-    return owns_cluster_monitoring(config, region)
+    return owns_cluster(config, region)
 
 
 def global_view(config: StackConfig) -> bool:
@@ -366,14 +354,10 @@ class MonitoringStack(pulumi.ComponentResource):
                     opts=after_namespace,
                 )
             )
-        self.release = k8s.helm.v3.Release(
+        self.release = helm.release(
             f"{name}-release",
-            name=RELEASE_NAME,
-            chart=CHART,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
+            helm.PinnedChart(RELEASE_NAME, CHART, CHART_VERSION, CHART_REPO),
             namespace=MONITORING_NAMESPACE,
-            atomic=True,
             values=stack_values(
                 config,
                 region,
@@ -384,14 +368,10 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=release_after)),
         )
         if any(has_gpus(r) for r in regions):
-            dcgm = k8s.helm.v3.Release(
+            dcgm = helm.release(
                 f"{name}-dcgm",
-                name=DCGM_NAME,
-                chart=DCGM_CHART,
-                version=DCGM_CHART_VERSION,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=DCGM_CHART_REPO),
+                helm.PinnedChart(DCGM_NAME, DCGM_CHART, DCGM_CHART_VERSION, DCGM_CHART_REPO),
                 namespace=MONITORING_NAMESPACE,
-                atomic=True,
                 values=dcgm_values(region),
                 opts=after_namespace,
             )

@@ -12,10 +12,11 @@ from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.k8s import network_policy as netpol
 from components.k8s.canary import CanaryController, CanaryControllerArgs
+from components.k8s.clusters import owns_cluster
 from components.k8s.edge import EdgeServers, EdgeServersArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
-from components.k8s.keda import Keda, KedaArgs, owns_keda
+from components.k8s.keda import Keda, KedaArgs
 from components.k8s.labels import metadata
 from components.k8s.localizer import Localizer, LocalizerArgs
 from components.k8s.metrics_receiver import MetricsReceiver, MetricsReceiverArgs
@@ -25,7 +26,6 @@ from components.k8s.monitoring import (
     SendHome,
     global_view,
     installs_stack,
-    owns_cluster_monitoring,
     sends_home,
 )
 from components.k8s.monitoring_files import MonitoringFiles, MonitoringFilesArgs
@@ -105,7 +105,7 @@ class RegionWorkloads(pulumi.ComponentResource):
                 KedaArgs(config=args.config, region=region, provider=access.provider, labels=args.labels),
                 pulumi.ResourceOptions(parent=self, depends_on=access.depends_on),
             )
-            if owns_keda(args.config, region)
+            if owns_cluster(args.config, region)
             else None
         )
         autoscaler = [keda.release] if keda is not None else []
@@ -139,7 +139,7 @@ class RegionWorkloads(pulumi.ComponentResource):
             RegionMonitorsArgs(target=target, home=is_home, after=monitoring_after),
             pulumi.ResourceOptions(parent=self),
         )
-        carries_rules = owns_cluster_monitoring(args.config, region)
+        carries_rules = owns_cluster(args.config, region)
         if carries_rules or is_home:
             MonitoringFiles(
                 f"{name}-monitoring-files",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, load_stack, parse
+from components.k8s.clusters import cluster_regions, owns_cluster
 from components.k8s.gpu import has_gpus
 from components.k8s.keda import (
     CHART,
@@ -17,8 +18,6 @@ from components.k8s.keda import (
     CHART_VERSION,
     CONTROL_PLANE_PORT,
     NAMESPACE,
-    cluster_regions,
-    owns_keda,
 )
 from components.k8s.monitoring import PROMETHEUS_URL
 from components.k8s.namespace import namespace_name
@@ -57,7 +56,7 @@ def test_keda_is_a_pinned_release_once_per_cluster_in_its_own_restricted_namespa
     provider_of = {  # each region's cluster provider, found through its namespace
         r.inputs["metadata"]["name"]: r.provider for r in deployed.resources if r.type == "kubernetes:core/v1:Namespace"
     }
-    owners = [r for r in config.regions if owns_keda(config, r)]
+    owners = [r for r in config.regions if owns_cluster(config, r)]
     assert set(releases) == {provider_of[namespace_name(r.name)] for r in owners}
     assert re.fullmatch(r"\d+\.\d+\.\d+", CHART_VERSION)
     for region in owners:
@@ -85,10 +84,10 @@ def test_keda_is_a_pinned_release_once_per_cluster_in_its_own_restricted_namespa
 
 def test_regions_sharing_a_cluster_share_one_keda() -> None:
     config = load_stack("local")  # three regions on one kind cluster
-    assert [owns_keda(config, r) for r in config.regions] == [True, False, False]
+    assert [owns_cluster(config, r) for r in config.regions] == [True, False, False]
     assert cluster_regions(config, config.regions[2]) == config.regions
     onprem = load_stack("onprem")  # two clusters, one region each
-    assert all(owns_keda(onprem, r) for r in onprem.regions)
+    assert all(owns_cluster(onprem, r) for r in onprem.regions)
 
 
 def test_no_stack_registers_a_horizontal_pod_autoscaler(deployed: Deployed) -> None:
@@ -163,7 +162,7 @@ def test_every_scaled_object_passes_kedas_crd_schema_and_waits_for_keda(deployed
     (A region on a cluster whose KEDA another region owns cannot wait for it: the local stack.)"""
     config = deployed.config
     keda_releases = {r.name for r in deployed.resources if r.type == RELEASE and r.inputs["chart"] == CHART}
-    owner_of = {namespace_name(r.name): owns_keda(config, r) for r in config.regions}
+    owner_of = {namespace_name(r.name): owns_cluster(config, r) for r in config.regions}
     scaled_objects = [r for r in deployed.resources if r.type == SCALED_OBJECT]
     assert len(scaled_objects) == sum(1 + len(r.edge_sites) for r in config.regions)
     for r in scaled_objects:
@@ -253,7 +252,7 @@ def test_pending_gpu_servers_fit_the_gpu_pools_that_autoscale_for_them(stack: st
 def test_keda_talks_only_to_the_api_server_prometheus_and_itself(deployed: Deployed) -> None:
     policies = [p for p in deployed.objects("NetworkPolicy") if p["metadata"]["namespace"] == NAMESPACE]
     by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
-    owners = sum(owns_keda(deployed.config, r) for r in deployed.config.regions)
+    owners = sum(owns_cluster(deployed.config, r) for r in deployed.config.regions)
     assert len(policies) == 4 * owners
     assert set(by_name) == {"default-deny", "keda-operator", "keda-metrics-server", "keda-webhooks"}
     assert by_name["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}

@@ -12,6 +12,7 @@ import pytest
 
 from components.config import load_stack
 from components.k8s import monitoring
+from components.k8s.clusters import cluster_regions
 from components.k8s.metrics_receiver import METRICS_RECEIVER_APP
 from components.k8s.namespace import namespace_name
 from tests.components import custom_resources
@@ -26,7 +27,7 @@ CERT_REQUEST = "tls:index/certRequest:CertRequest"
 
 def _clusters(deployed: Deployed) -> int:
     config = deployed.config
-    return len({monitoring.cluster_regions(config, r)[0].name for r in config.regions})
+    return len({cluster_regions(config, r)[0].name for r in config.regions})
 
 
 def _prometheus_specs(deployed: Deployed) -> dict[str, dict[str, Any]]:
@@ -40,7 +41,7 @@ def _prometheus_specs(deployed: Deployed) -> dict[str, dict[str, Any]]:
 
 
 def _home_cluster(deployed: Deployed) -> str:
-    return monitoring.cluster_regions(deployed.config, deployed.config.home_region)[0].name
+    return cluster_regions(deployed.config, deployed.config.home_region)[0].name
 
 
 def _receivers(deployed: Deployed) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ from typing import Any
 from components.config import Region, StackConfig
 from components.k8s import monitoring
 from components.k8s.canary import CANARY_APP
-from components.k8s.gpu import cluster_key, has_gpus
+from components.k8s.clusters import cluster_key, cluster_regions, owns_cluster
+from components.k8s.gpu import has_gpus
 from components.k8s.monitoring_files import dashboard_files, rule_files
 from components.k8s.namespace import namespace_name
 from tests.components import custom_resources
@@ -70,13 +71,13 @@ def test_grafana_runs_in_the_home_cluster_only_and_loads_labelled_dashboards(dep
     assert len(with_grafana) == 1
     sidecar = with_grafana[0]["values"]["grafana"]["sidecar"]["dashboards"]
     assert sidecar == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}
-    home_cluster = monitoring.cluster_regions(config, config.home_region)[0]
+    home_cluster = cluster_regions(config, config.home_region)[0]
     assert with_grafana[0]["values"]["prometheus"]["prometheusSpec"]["externalLabels"] == {"cluster": home_cluster.name}
 
 
 def test_dcgm_runs_only_on_clusters_with_gpus_and_keeps_the_gpu_pods_labels(deployed: Deployed) -> None:
     config = deployed.config
-    gpu_clusters = [r for r in _installing(config) if any(has_gpus(o) for o in monitoring.cluster_regions(config, r))]
+    gpu_clusters = [r for r in _installing(config) if any(has_gpus(o) for o in cluster_regions(config, r))]
     releases = _releases(deployed, monitoring.DCGM_CHART)
     assert len(releases) == len(gpu_clusters)
     for release in releases:
@@ -205,7 +206,7 @@ def test_only_the_clusters_prometheus_may_reach_a_metrics_port(deployed: Deploye
 
 def test_every_cluster_evaluates_every_rule_file_and_the_home_shows_every_dashboard(deployed: Deployed) -> None:
     config = deployed.config
-    carrying = [r for r in config.regions if monitoring.owns_cluster_monitoring(config, r)]
+    carrying = [r for r in config.regions if owns_cluster(config, r)]
     rules = deployed.objects("PrometheusRule")
     assert sorted((r["metadata"]["namespace"], r["metadata"]["name"]) for r in rules) == sorted(
         (namespace_name(region.name), name) for region in carrying for name in rule_files()

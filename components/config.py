@@ -42,6 +42,9 @@ from components.catalog import (
 from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
 
 NAMESPACE = "meridian"
+# Secret config, read by the program as Pulumi secrets (never validated or printed here):
+# `apiKeys`: {<id>: <secret>} for the ids of `auth.apiKeys`.
+SECRET_KEYS = frozenset({"apiKeys"})
 STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -377,6 +380,57 @@ class Inference(_Model):
         return self
 
 
+class RateLimit(_Model):
+    """A caller's token bucket: refilled at `requestsPerSecond`, holding at most `burst`. Held
+    by each replica on its own (no shared store): a caller spread over n replicas by the load
+    balancer gets up to n times this."""
+
+    requests_per_second: float = Field(default=100, gt=0, le=1_000_000)
+    burst: int = Field(default=200, ge=1, le=10_000_000)
+
+
+class Oidc(_Model):
+    """OIDC bearer tokens (JWT): signature against the issuer's JWKS, expiry, issuer, audience."""
+
+    issuer: str = Field(pattern=r"^https://", description="the `iss` every token must carry")
+    audience: str = Field(min_length=1, description="the `aud` every token must include")
+    jwks_url: str = Field(pattern=r"^https://", description="the issuer's signing keys (fetched, cached, refreshed)")
+
+
+class AdminToken(_Model):
+    """The servers' repository API token (a RandomPassword in the stack's state, into a Secret)."""
+
+    rotation: int = Field(default=1, ge=1, description="change (e.g. +1) to rotate the token on the next `pulumi up`")
+    grace_seconds: int = Field(
+        default=600, ge=0, le=86_400, description="how long the replaced token stays valid after a rotation"
+    )
+
+
+class Auth(_Model):
+    """`auth`: who may call the inference API, and how much. At least one way in is required.
+
+    API key ids are listed here; each key's secret is secret config (`pulumi config set
+    --secret --path 'meridian:apiKeys.<id>' <secret>`), never in this file; callers present
+    `<id>.<secret>`. Only salted hashes reach the clusters."""
+
+    api_keys: list[Name] = Field(default_factory=list, description="API key ids")
+    oidc: Oidc | None = None
+    rate_limit: RateLimit = RateLimit()
+    callers: dict[str, RateLimit] = Field(
+        default_factory=dict, description="per-caller overrides: an API key id or a token's `sub`"
+    )
+    admin_token: AdminToken = AdminToken()
+
+    @model_validator(mode="after")
+    def _some_way_in(self) -> Self:
+        if not self.api_keys and self.oidc is None:
+            raise ValueError("the inference API needs callers' credentials: list apiKeys, or set oidc, or both")
+        for i, key_id in enumerate(self.api_keys):
+            if key_id in self.api_keys[:i]:
+                raise _at(f"apiKeys[{i}]", f"duplicate API key id {key_id!r}")
+        return self
+
+
 class Monitoring(_Model):
     """`monitoring`: the Prometheus of each cluster (components/k8s/monitoring.py)."""
 
@@ -525,6 +579,7 @@ class StackConfig(_Model):
     federation: Federation = Federation()
     inference: Inference = Inference()
     monitoring: Monitoring = Monitoring()
+    auth: Auth
     cdn: Cdn = Cdn()
     dns: Dns
     network: Network = Network()
@@ -624,7 +679,7 @@ def namespace_values(config: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():
         ns, _, name = key.partition(":")
-        if ns != NAMESPACE or not name:
+        if ns != NAMESPACE or not name or name in SECRET_KEYS:
             continue
         if isinstance(value, str) and value[:1] in "[{":
             with contextlib.suppress(json.JSONDecodeError):  # not JSON after all: the plain string

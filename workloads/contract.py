@@ -8,6 +8,7 @@ Standard library only: the Pulumi program imports this module too.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -152,6 +153,73 @@ ENV_ADMIN_TOKEN = "MERIDIAN_ADMIN_TOKEN"  # bearer token of POST /v2/repository/
 ENV_ADMIN_TOKEN_FILE = "MERIDIAN_ADMIN_TOKEN_FILE"
 ADMIN_TOKEN_MOUNT = "/etc/meridian/admin"
 ENV_RELOAD_INTERVAL_S = "MERIDIAN_RELOAD_INTERVAL_S"  # registry poll when stable is "latest"
+
+# The front door. A server process (regional or edge) listens on up to three ports besides
+# METRICS_PORT:
+# - HTTP_PORT, public: the health routes stay open (probes, load balancers); every other route
+#   (inference, metadata, feedback) needs a caller's credential: an API key (API_KEY_HEADER) or
+#   an OIDC bearer token (`Authorization: Bearer <JWT>`). A missing, malformed, wrong or expired
+#   one gets 401 with a V2 `{"error": ...}` body; a caller past its token bucket gets 429 with
+#   Retry-After. Plain HTTP behind a cloud load balancer that terminates TLS (ACM on AWS,
+#   Google-managed certificates on GCP); HTTPS itself where ENV_TLS_CERT_FILE/ENV_TLS_KEY_FILE
+#   are set (the stack's own CA: `kubernetes` regions and the local stack).
+# - ESCALATION_PORT (regional servers only, ENV_ESCALATION_PORT; 0 or unset: off): the edges'
+#   escalations, mutual TLS only (ENV_ESCALATION_CERT_FILE/KEY_FILE, client certificates must
+#   chain to ENV_ESCALATION_CLIENT_CA_FILE: the stack's CA), inference and metadata routes only,
+#   binary tensors; the calling edge names the original caller in CALLER_HEADER (trusted here
+#   only, for metrics), the edge itself is the certificate's common name.
+# - ADMIN_PORT, in-cluster only (NetworkPolicy: the region's canary controller): model metadata
+#   and the repository API (POST /v2/repository/models/{m}/load), bearer admin token.
+# /metrics stays on METRICS_PORT (Prometheus only); neither admin route answers on HTTP_PORT.
+PUBLIC_TLS_PORT = 443  # every public load balancer listener: HTTPS only, no plain-HTTP listener
+ESCALATION_PORT = 8443
+ADMIN_PORT = 9301
+ENV_ESCALATION_PORT = "MERIDIAN_ESCALATION_PORT"
+ENV_ADMIN_PORT = "MERIDIAN_ADMIN_PORT"
+ENV_TLS_CERT_FILE = "MERIDIAN_TLS_CERT_FILE"  # public listener's HTTPS certificate (PEM chain)
+ENV_TLS_KEY_FILE = "MERIDIAN_TLS_KEY_FILE"
+ENV_ESCALATION_CERT_FILE = "MERIDIAN_ESCALATION_CERT_FILE"
+ENV_ESCALATION_KEY_FILE = "MERIDIAN_ESCALATION_KEY_FILE"
+ENV_ESCALATION_CLIENT_CA_FILE = "MERIDIAN_ESCALATION_CLIENT_CA_FILE"
+# The edge's side of the escalation (ENV_UPSTREAM_URL is then https://...:ESCALATION_PORT):
+ENV_UPSTREAM_CA_FILE = "MERIDIAN_UPSTREAM_CA_FILE"  # the CA the region's certificate must chain to
+ENV_UPSTREAM_CERT_FILE = "MERIDIAN_UPSTREAM_CERT_FILE"  # the edge's client certificate (stack CA)
+ENV_UPSTREAM_KEY_FILE = "MERIDIAN_UPSTREAM_KEY_FILE"
+CALLER_HEADER = "x-meridian-caller"
+FRONT_DOOR_TLS_MOUNT = "/etc/meridian/front-door"  # public and escalation certificates, keys, CA
+ESCALATION_TLS_MOUNT = "/etc/meridian/escalation"  # an edge's client certificate and key, the CA
+
+# Callers. API keys: a caller presents `<id>.<secret>` in API_KEY_HEADER. The servers know only
+# salted hashes, from a JSON file (a Secret mounted at API_KEYS_MOUNT, named by
+# ENV_API_KEYS_FILE): {"keys": [{"id": "<id>", "salt": "<hex>", "sha256": "<hex>"}]} with
+# sha256 = api_key_digest(salt, secret); the file is re-read when it changes (no restart to add
+# or revoke a key). OIDC: issuer, audience and JWKS URL in ENV_OIDC_*; the caller id is the
+# token's `sub`. Per-caller token buckets: ENV_RATE_LIMITS, JSON
+# {"default": {"requestsPerSecond": r, "burst": b}, "callers": {"<caller id>": {...}}}
+# (the stack's `auth.rateLimit` and `auth.callers`), held per replica.
+API_KEY_HEADER = "x-api-key"
+ENV_API_KEYS_FILE = "MERIDIAN_API_KEYS_FILE"
+API_KEYS_MOUNT = "/etc/meridian/api-keys"
+API_KEYS_FILE = "keys.json"
+ENV_OIDC_ISSUER = "MERIDIAN_OIDC_ISSUER"
+ENV_OIDC_AUDIENCE = "MERIDIAN_OIDC_AUDIENCE"
+ENV_OIDC_JWKS_URL = "MERIDIAN_OIDC_JWKS_URL"
+ENV_RATE_LIMITS = "MERIDIAN_RATE_LIMITS"
+# The admin token file (ENV_ADMIN_TOKEN_FILE) is re-read when it changes: a rotated token is
+# accepted at once, and the replaced one still for this many seconds (default 600).
+ENV_ADMIN_TOKEN_GRACE_S = "MERIDIAN_ADMIN_TOKEN_GRACE_S"
+
+
+def api_key_digest(salt: bytes, secret: str) -> str:
+    """The stored form of an API key's secret: SHA-256 over salt + secret, hex. A fast hash is
+    enough: the secrets are long random strings, not passwords (no dictionary to try)."""
+    return hashlib.sha256(salt + secret.encode()).hexdigest()
+
+
+def api_key_record(key_id: str, salt: bytes, secret: str) -> dict[str, str]:
+    """One entry of the API keys file."""
+    return {"id": key_id, "salt": salt.hex(), "sha256": api_key_digest(salt, secret)}
+
 
 # Operations. Every workload serves Prometheus metrics on METRICS_PORT, a port of its own that
 # no public Service exposes (only the cluster's Prometheus may reach it); the federated run's

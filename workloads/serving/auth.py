@@ -242,6 +242,7 @@ class OidcVerifier:
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
         self._fetched_at: float | None = None  # monotonic time of the last attempt
         self._fetch_lock = threading.Lock()
+        self._fetching = False
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     # -- the key set --
@@ -250,29 +251,42 @@ class OidcVerifier:
         """Fetch the JWKS (blocking: call it from a thread). A failed fetch keeps the keys it had.
         True when the key set changed."""
         with self._fetch_lock:
-            self._fetched_at = self._monotonic()
-            try:
-                keys = parse_jwks(self._fetch(self.jwks_url))
-            except Exception as err:  # unreachable, not JSON, no usable keys: keep what we had
-                log.error("fetching the JWKS %s failed, keeping %d keys: %s", self.jwks_url, len(self._keys), err)
-                return False
-            if not keys:
-                log.error("the JWKS %s has no usable signing keys, keeping %d keys", self.jwks_url, len(self._keys))
-                return False
-            changed = {k: set(v) for k, v in keys.items()} != {k: set(v) for k, v in self._keys.items()}
-            if changed:
-                log.info("JWKS %s: signing keys %s", self.jwks_url, ", ".join(sorted(keys)))
-                self._keys = keys
-                self._verified = OrderedDict()  # a withdrawn key's tokens must not outlive it here
-            return changed
+            return self._fetch_keys()
 
     def refresh_if_due(self) -> None:
         """The periodic refresh (the gate's maintenance thread)."""
         if self._fetched_at is None or self._monotonic() - self._fetched_at >= self._refresh_interval_s:
             self.refresh()
 
+    def _refresh_for(self, kid: str) -> None:
+        """An unknown kid's refresh: after any fetch in flight, unless that one brought the kid,
+        and at most every `min_refresh_interval_s` (unknown kids are cheap to send)."""
+        with self._fetch_lock:
+            if kid not in self._keys and self._may_refresh():
+                self._fetch_keys()
+
     def _may_refresh(self) -> bool:
         return self._fetched_at is None or self._monotonic() - self._fetched_at >= self._min_refresh_interval_s
+
+    def _fetch_keys(self) -> bool:
+        self._fetching = True
+        self._fetched_at = self._monotonic()
+        try:
+            keys = parse_jwks(self._fetch(self.jwks_url))
+        except Exception as err:  # unreachable, not JSON, no usable keys: keep what we had
+            log.error("fetching the JWKS %s failed, keeping %d keys: %s", self.jwks_url, len(self._keys), err)
+            return False
+        finally:
+            self._fetching = False
+        if not keys:
+            log.error("the JWKS %s has no usable signing keys, keeping %d keys", self.jwks_url, len(self._keys))
+            return False
+        changed = {k: set(v) for k, v in keys.items()} != {k: set(v) for k, v in self._keys.items()}
+        if changed:
+            log.info("JWKS %s: signing keys %s", self.jwks_url, ", ".join(sorted(keys)))
+            self._keys = keys
+            self._verified = OrderedDict()  # a withdrawn key's tokens must not outlive it here
+        return changed
 
     # -- tokens --
 
@@ -289,10 +303,11 @@ class OidcVerifier:
             raise self._expired(verified.expires)
         try:
             return self._verify(token)
-        except _UnknownKid:
-            if not self._may_refresh():
+        except _UnknownKid as unknown:
+            if not (self._fetching or self._may_refresh()):
                 raise
-        await asyncio.to_thread(self.refresh)
+            kid = unknown.kid
+        await asyncio.to_thread(self._refresh_for, kid)
         return self._verify(token)
 
     def _verify(self, token: str) -> str:
@@ -354,6 +369,7 @@ class OidcVerifier:
 class _UnknownKid(Refused):
     def __init__(self, kid: str):
         super().__init__(401, "unknown_kid", f"signing key {_shown(kid)} is not among the issuer's keys")
+        self.kid = kid
 
 
 # ---- both ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from workloads import contract
 from workloads.serving.auth import ApiKeys, Authenticator, OidcVerifier, Refused
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.ratelimit import TokenBuckets
@@ -46,7 +47,7 @@ class Gate:
         self.limits = limits
         self._metrics = metrics
         self._maintenance_interval_s = maintenance_interval_s
-        named = set(limits.limits.callers) if limits else set()
+        named = set(limits.limits.callers) if limits is not None else set()
         if authenticator is not None and authenticator.api_keys is not None:
             named |= authenticator.api_keys.ids
         self._named = named  # callers always labelled by name
@@ -66,7 +67,11 @@ class Gate:
         if self.authenticator and self.authenticator.oidc:
             oidc = self.authenticator.oidc
             ways.append(f"OIDC tokens (issuer {oidc.issuer}, audience {oidc.audience})")
-        limits = f"per-caller limits {self.limits.limits.default} by default" if self.limits else "no per-caller limits"
+        limits = (
+            f"per-caller limits {self.limits.limits.default} by default"
+            if self.limits is not None
+            else "no per-caller limits"
+        )
         return f"{' and '.join(ways) or 'NO credentials'}; {limits}"
 
     # ---- lifecycle: the maintenance thread (keys file, JWKS) ------------------------------
@@ -142,6 +147,21 @@ class Gate:
         counter.inc()
 
 
+def announce(gate: Gate | None, port: int) -> None:
+    """Say at start who may call; loudly when anyone may."""
+    if gate is None or not gate.authenticates:
+        log.warning(
+            "NO CALLER AUTHENTICATION: anyone who reaches port %d may call inference. Set %s and/or %s, %s and %s",
+            port,
+            contract.ENV_API_KEYS_FILE,
+            contract.ENV_OIDC_ISSUER,
+            contract.ENV_OIDC_AUDIENCE,
+            contract.ENV_OIDC_JWKS_URL,
+        )
+    if gate is not None:
+        log.info("callers on port %d: %s", port, gate.describe())
+
+
 def build_gate(settings: ServingSettings, metrics: ServingMetrics) -> Gate | None:
     """The gate the settings ask for; None with neither credentials nor limits (an open server,
     which the runner announces loudly). An unusable API keys file stops the process here."""
@@ -157,5 +177,5 @@ def build_gate(settings: ServingSettings, metrics: ServingMetrics) -> Gate | Non
     return Gate(
         metrics,
         authenticator=Authenticator(api_keys, oidc) if api_keys or oidc else None,
-        limits=TokenBuckets(settings.rate_limits) if settings.rate_limits else None,
+        limits=TokenBuckets(settings.rate_limits) if settings.rate_limits is not None else None,
     )

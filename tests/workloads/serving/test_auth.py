@@ -9,6 +9,7 @@ uvicorn server."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -24,6 +25,8 @@ import jwt
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.workloads.serving.credentials import AUDIENCE, ISSUER, Issuer, jwks_server, write_api_keys
 from tests.workloads.serving.support import (
@@ -50,6 +53,7 @@ from workloads.serving.versions import ServedVersion
 
 pytestmark = pytest.mark.anyio
 X, _ = digits()
+BODY = json.dumps(infer_body(X[:1])).encode()
 KEYS = {"alice": "alice-secret-0123456789", "bob": "bob-secret-0123456789"}
 
 
@@ -309,3 +313,134 @@ def test_the_keys_file_is_reread_while_the_server_runs(
                 time.sleep(0.1)
         assert status("bob") == 200 and status("alice") == 401
     assert KEYS["bob"] not in caplog.text
+
+
+# ---- fuzz: whatever the credential headers hold, never a 5xx, never model work on a 401 ------
+
+FUZZ_EXAMPLES = 800
+BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+latin1 = st.text(st.characters(max_codepoint=255), max_size=40)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def segment(value: object) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@st.composite
+def mutated(draw: st.DrawFn, tokens: list[str]) -> str:
+    """A valid token with one thing changed: a character, a cut, a segment swapped or rebuilt."""
+    token = draw(st.sampled_from(tokens))
+    header, payload, signature = token.split(".")
+    how = draw(st.integers(0, 5))
+    if how == 0:
+        i = draw(st.integers(0, len(token) - 1))
+        return token[:i] + draw(st.sampled_from(BASE64URL + ".=+/ ")) + token[i + 1 :]
+    if how == 1:
+        return token[: draw(st.integers(0, len(token) - 1))]
+    if how == 2:
+        return ".".join(draw(st.permutations([header, payload, signature])))
+    if how == 3:  # a header of any shape: alg and kid of every type, or not an object at all
+        fields = draw(st.fixed_dictionaries({}, optional={"alg": json_values, "kid": json_values, "typ": json_values}))
+        forged = draw(st.just(fields) | json_values)
+        return f"{segment(forged)}.{payload}.{signature}"
+    if how == 4:  # claims of any shape under the real header and signature
+        return f"{header}.{segment(draw(json_values))}.{signature}"
+    return f"{header}.{payload}.{segment(draw(st.binary(max_size=300)))}"
+
+
+def credential_headers(tokens: list[str]) -> st.SearchStrategy[list[tuple[bytes, bytes]]]:
+    key_id = st.sampled_from([*KEYS, "carol", ""]) | latin1
+    api_keys = st.one_of(
+        latin1,
+        st.builds(lambda i, s: f"{i}.{s}", key_id, latin1),
+        st.builds(lambda i: f"{i}.{KEYS['alice']}", key_id),
+        st.just(f"alice.{KEYS['bob']}"),
+    )
+    bearer_values = st.one_of(mutated(tokens), latin1, st.sampled_from(tokens).map(lambda t: t + "."))
+    authorization = st.one_of(
+        latin1,
+        st.builds(
+            lambda scheme, value: f"{scheme} {value}",
+            st.sampled_from(["Bearer", "bearer", "BEARER", "Basic", ""]),
+            bearer_values,
+        ),
+    )
+    one = st.one_of(
+        st.tuples(st.just(contract.API_KEY_HEADER), api_keys), st.tuples(st.just("authorization"), authorization)
+    )
+    return st.lists(one, max_size=3).map(lambda pairs: [(k.encode(), v.encode("latin-1")) for k, v in pairs])
+
+
+async def call(app: InferenceApp, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": INFER,
+        "headers": [(b"content-type", b"application/json"), *headers],
+    }
+    await app(scope, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(
+    registry: Registry, issuer: Issuer, jwks: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[asyncio.AbstractEventLoop, InferenceApp, CountingAnswerer, list[str]]]:
+    loop = asyncio.new_event_loop()
+    tmp = tmp_path_factory.mktemp("fuzz")
+    answerer = CountingAnswerer()
+    app = app_for(
+        registry,
+        tmp,
+        answerer=answerer,
+        max_batch_wait_ms=0.0,
+        api_keys_file=write_api_keys(tmp / "keys.json", KEYS),
+        oidc=Oidc(ISSUER, AUDIENCE, jwks),
+    )
+    loop.run_until_complete(started(app))
+    tokens = [issuer.token(kid, subject=f"fuzz-{kid}") for kid in ("rsa", "pss", "ec", "ed")]
+    yield loop, app, answerer, tokens
+    loop.run_until_complete(app.shutdown())
+    loop.close()
+
+
+fuzz_statuses: list[int] = []
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+)
+@given(data=st.data())
+def test_fuzzed_credentials_never_get_a_5xx_and_a_401_never_reaches_the_model(fuzzed, data: st.DataObject) -> None:
+    loop, app, answerer, tokens = fuzzed
+    headers = data.draw(credential_headers(tokens))
+    before = answerer.calls
+    status, body = loop.run_until_complete(call(app, headers, BODY))
+    fuzz_statuses.append(status)
+    assert status < 500, body
+    if status == 401:
+        assert answerer.calls == before
+        assert isinstance(json.loads(body)["error"], str)
+
+
+def test_the_credential_fuzz_sent_hundreds_of_requests_and_most_were_refused(fuzzed) -> None:
+    loop, app, _, tokens = fuzzed
+    assert len(fuzz_statuses) >= FUZZ_EXAMPLES * 0.9
+    assert fuzz_statuses.count(401) > len(fuzz_statuses) / 2
+    status, _ = loop.run_until_complete(call(app, [(b"authorization", f"Bearer {tokens[0]}".encode())], BODY))
+    assert status == 200

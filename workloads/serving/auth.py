@@ -221,7 +221,6 @@ class OidcVerifier:
         audience: str,
         jwks_url: str,
         *,
-        fetch: Callable[[str], bytes] = fetch_jwks,
         refresh_interval_s: float = 600.0,
         min_refresh_interval_s: float = 10.0,
         leeway_s: float = LEEWAY_S,
@@ -232,7 +231,6 @@ class OidcVerifier:
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
-        self._fetch = fetch
         self._refresh_interval_s = refresh_interval_s
         self._min_refresh_interval_s = min_refresh_interval_s
         self._leeway_s = leeway_s
@@ -240,6 +238,7 @@ class OidcVerifier:
         self._clock = clock
         self._monotonic = monotonic
         self._keys: dict[str, dict[str, jwt.PyJWK]] = {}
+        self._jwks = b""  # the JWKS as last fetched and used
         self._fetched_at: float | None = None  # monotonic time of the last attempt
         self._fetch_lock = threading.Lock()
         self._fetching = False
@@ -272,7 +271,8 @@ class OidcVerifier:
         self._fetching = True
         self._fetched_at = self._monotonic()
         try:
-            keys = parse_jwks(self._fetch(self.jwks_url))
+            raw = fetch_jwks(self.jwks_url)
+            keys = parse_jwks(raw)
         except Exception as err:  # unreachable, not JSON, no usable keys: keep what we had
             log.error("fetching the JWKS %s failed, keeping %d keys: %s", self.jwks_url, len(self._keys), err)
             return False
@@ -281,12 +281,12 @@ class OidcVerifier:
         if not keys:
             log.error("the JWKS %s has no usable signing keys, keeping %d keys", self.jwks_url, len(self._keys))
             return False
-        changed = {k: set(v) for k, v in keys.items()} != {k: set(v) for k, v in self._keys.items()}
-        if changed:
-            log.info("JWKS %s: signing keys %s", self.jwks_url, ", ".join(sorted(keys)))
-            self._keys = keys
-            self._verified = OrderedDict()  # a withdrawn key's tokens must not outlive it here
-        return changed
+        if raw == self._jwks:
+            return False
+        log.info("JWKS %s: signing keys %s", self.jwks_url, ", ".join(sorted(keys)))
+        self._jwks, self._keys = raw, keys
+        self._verified = OrderedDict()  # a withdrawn or replaced key's tokens must not outlive it here
+        return True
 
     # -- tokens --
 

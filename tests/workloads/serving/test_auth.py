@@ -444,3 +444,20 @@ def test_the_credential_fuzz_sent_hundreds_of_requests_and_most_were_refused(fuz
     assert fuzz_statuses.count(401) > len(fuzz_statuses) / 2
     status, _ = loop.run_until_complete(call(app, [(b"authorization", f"Bearer {tokens[0]}".encode())], BODY))
     assert status == 200
+
+
+async def test_an_unreachable_jwks_refuses_tokens_with_401_and_names_the_url(
+    registry: Registry, issuer: Issuer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with jwks_server(issuer) as (url, _):
+        pass  # stopped: nothing listens there any more
+    answerer = CountingAnswerer()
+    app = oidc_app(registry, tmp_path, OidcVerifier(ISSUER, AUDIENCE, url), answerer)
+    await started(app)
+    async with asgi_client(app) as client:
+        with caplog.at_level(logging.ERROR, logger="workloads.serving.auth"):
+            response = await client.post(INFER, json=infer_body(X[:1]), headers=bearer(issuer.token("rsa")))
+    await app.shutdown()
+    assert response.status_code == 401 and "'rsa' is not among the issuer's keys" in response.json()["error"]
+    assert f"fetching the JWKS {url} failed" in caplog.text
+    assert answerer.calls == 0

@@ -24,6 +24,7 @@ from components.cloud_region import CloudRegionArgs
 from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
+from components.front_door import FrontDoor, plain_front_door
 from components.gcp.region import GcpRegion, GcpRegionArgs
 from components.gcp.services import ProjectServices
 from components.geo import RegionalEndpoint, routing_locations
@@ -163,6 +164,7 @@ class Fleet(pulumi.ComponentResource):
                 image_tag=image_tag,
                 labels=tags,
                 trust=trust,
+                front_door=plain_front_door(config, region),
                 superlink=superlink,
                 metrics_receiver=metrics_receiver,
                 global_models=global_models,
@@ -244,6 +246,7 @@ def region_workloads(
     image_tag: str,
     labels: dict[str, str],
     trust: FederationTrust,
+    front_door: FrontDoor,
     superlink: pulumi.Output[str] | None,
     metrics_receiver: pulumi.Output[str] | None = None,
     global_models: ModelRegistry | None = None,
@@ -275,6 +278,7 @@ def region_workloads(
             metrics_receiver=metrics_receiver,
             labels=labels,
             trust=trust,
+            front_door=front_door,
             global_models=global_models,
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=access.depends_on)),

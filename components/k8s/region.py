@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
+from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
 from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.clusters import owns_cluster
@@ -49,6 +50,7 @@ class RegionWorkloadsArgs:
     superlink_address: pulumi.Input[str] | None  # None: this region is home, runs the SuperLink
     labels: dict[str, str] = field(default_factory=dict)
     trust: FederationTrust  # the stack's one FederationTrust, shared by every region
+    front_door: FrontDoor  # the region's public names and its cloud's TLS material for them
     # The home's global registry (its ClusterAccess.global_models), which every region's
     # localizer follows; None until the home's cloud fills it.
     global_models: ModelRegistry | None = None

@@ -18,6 +18,7 @@ from components.catalog import Cloud
 from components.cluster_access import ArtifactSigner, ClusterAccess, ModelRegistry, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.fleet import region_workloads
+from components.front_door import plain_front_door
 from components.k8s.region import RegionWorkloads
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
@@ -109,6 +110,7 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
             image_tag="test",
             labels=labels,
             trust=trust,
+            front_door=plain_front_door(config, region),
             superlink=superlink,
             metrics_receiver=metrics_receiver,
             global_models=global_models,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.config import load_stack
+from components.front_door import plain_front_door
 from components.k8s.monitoring_files import rule_files
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
@@ -39,6 +40,7 @@ def _deploy_one(
                 images=images,
                 superlink_address=superlink_address,
                 trust=FederationTrust("federation", FederationTrustArgs(config)),
+                front_door=plain_front_door(config, region),
                 global_models=global_models,
                 metrics_receiver=metrics_receiver if region is not config.home_region else None,
             ),

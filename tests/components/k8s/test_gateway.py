@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
+import pytest
+
 from components.catalog import Cloud
 from components.config import Region
 from components.front_door import edge_host, global_host, region_host
@@ -19,6 +22,7 @@ from components.k8s.gateway import (
 )
 from components.k8s.namespace import namespace_name
 from components.k8s.serving import SERVER_APP
+from tests.components import custom_resources
 from tests.components.k8s.conftest import Deployed
 from workloads import contract
 
@@ -106,3 +110,19 @@ def test_the_gateway_negotiates_under_the_front_doors_ssl_policy(deployed: Deplo
             "name": GATEWAY_NAME,
         }
         assert policy["spec"]["default"]["sslPolicy"]
+
+
+def test_gateway_objects_are_validated_strictly_against_the_vendored_schemas() -> None:
+    """The Gateway API's group ends in .k8s.io but is a CRD: checked by its schema, not skipped."""
+    misspelled = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY_NAME},
+        "spec": {
+            "gatewayClassName": GATEWAY_CLASS,
+            "listeners": [{"name": HTTPS_LISTENER, "protocol": "HTTPS", "port": 443, "allowedRoute": {}}],
+        },
+    }
+    assert custom_resources.is_custom(misspelled)
+    with pytest.raises(jsonschema.ValidationError, match="allowedRoute"):
+        custom_resources.validate(misspelled)

@@ -18,11 +18,12 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import EDGE_SITE_LABEL
 from components.config import EdgeSite
+from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
 from components.k8s.autoscaling import edge_policy, scaled_object
+from components.k8s.exposure import expose
 from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
-from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
 from components.k8s.target import Target
 from components.k8s.workload import Workload
@@ -42,13 +43,14 @@ class EdgeServersArgs:
     image: pulumi.Input[str]  # the edge image
     models: ModelSource
     upstream_url: str  # the region's inference Service, where unsure requests go
+    front_door: FrontDoor  # each site's public name (edge_hosts) and the region's TLS material
     autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObjects wait for: KEDA's release
 
 
 class EdgeServers(pulumi.ComponentResource):
     """Every edge site of one region, escalating low-confidence requests to its upstream."""
 
-    endpoints: dict[str, pulumi.Output[str]]  # site name -> load balancer host name or IP
+    endpoints: dict[str, pulumi.Output[str]]  # site name -> what its public name resolves to
 
     def __init__(self, name: str, args: EdgeServersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:EdgeServers", name, None, opts)
@@ -101,19 +103,17 @@ class EdgeServers(pulumi.ComponentResource):
                 depends_on=list(args.autoscaler),
             )
             selector = {**target.selector(EDGE_APP), **site_label}
-            svc = service(
+            self.endpoints[site.name] = expose(
                 f"{name}-{site.name}-service",
                 app,
                 target,
                 EDGE_APP,
-                {"http": contract.HTTP_PORT},
-                public=True,
+                args.front_door,
+                [args.front_door.edge_hosts[site.name]],
                 parent=self,
                 selector=selector,
-                gated_by_pipeline=True,
             )
             disruption_budget(f"{name}-{site.name}-pdb", workload, app, selector=selector)
-            self.endpoints[site.name] = load_balancer_address(svc)
         workload.allow_traffic(
             f"{name}-netpol",
             ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT]), scraped()],

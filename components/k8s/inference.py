@@ -1,4 +1,4 @@
-"""The regional inference server: Deployment, public Service, ScaledObject, PDB and NetworkPolicy."""
+"""The regional inference server: Deployment, public HTTPS exposure, ScaledObject, PDB and NetworkPolicy."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.front_door import FrontDoor, global_host
 from components.k8s import network_policy as netpol
 from components.k8s.autoscaling import scaled_object, server_policy
+from components.k8s.exposure import expose
 from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
-from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
 from components.k8s.target import Target
 from components.k8s.workload import Workload
@@ -36,14 +37,16 @@ class RegionalInferenceArgs:
     image: pulumi.Input[str]  # the server image
     models: ModelSource
     gpus: int  # per pod; 0 where the region has none
+    front_door: FrontDoor  # the region's public names and TLS material
     autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObject waits for: KEDA's release
 
 
 class RegionalInference(pulumi.ComponentResource):
-    """The region's GPU inference server behind a LoadBalancer, scaled by KEDA on in-flight
-    requests, p99 latency and CPU (components/k8s/autoscaling.py)."""
+    """The region's GPU inference server behind HTTPS at `<region>.<domain>` and
+    `inference.<domain>` (components/k8s/exposure.py), scaled by KEDA on in-flight requests,
+    p99 latency and CPU (components/k8s/autoscaling.py)."""
 
-    endpoint: pulumi.Output[str]
+    endpoint: pulumi.Output[str]  # what the region's public names resolve to
     service_url: str  # in-cluster URL, the edge servers' upstream
 
     def __init__(self, name: str, args: RegionalInferenceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -71,15 +74,14 @@ class RegionalInference(pulumi.ComponentResource):
             ),
             gated_by_pipeline=True,  # ready once the region's first model is published
         )
-        svc = service(
+        self.endpoint = expose(
             f"{name}-service",
             SERVER_APP,
             target,
             SERVER_APP,
-            {"http": contract.HTTP_PORT},
-            public=True,
+            args.front_door,
+            [args.front_door.region_host, global_host(target.config)],
             parent=self,
-            gated_by_pipeline=True,
         )
         scaled_object(
             f"{name}-scaling",
@@ -102,6 +104,5 @@ class RegionalInference(pulumi.ComponentResource):
             ],
             egress=netpol.cloud_apis(target.region.cloud),
         )
-        self.endpoint = load_balancer_address(svc)
         self.service_url = f"http://{target.service_host(SERVER_APP)}:{contract.HTTP_PORT}"
         self.register_outputs({"endpoint": self.endpoint, "serviceUrl": self.service_url})

@@ -74,6 +74,13 @@ class ServingMetrics:
             "Fed-back true labels of served rows, by the version that answered: correct or incorrect",
             (*by_version, "outcome"),
         )
+        # The region's side of the cascade: what its escalation listener answered, per edge
+        # (the client certificate's common name) and original caller (CALLER_HEADER).
+        self.escalations_received = counter(
+            "meridian_escalations_received",
+            "Requests on the escalation listener (mutual TLS) by model, calling edge and original caller",
+            ("model", "edge", "caller"),
+        )
         # Edge cascade.
         self.edge_answers = counter(
             "meridian_edge_answers",

@@ -269,18 +269,21 @@ class InferenceApp:
             status, body = self._health(path)
             await _respond(send, status, body)
             return
-        # Admission: who is asking, by listener. Only the health routes above are open.
-        caller = UNNAMED
-        if role is Role.ESCALATION:
+        # Admission, the one place per listener: who is asking. Only the health routes are open.
+        caller: str | None
+        if role is Role.PUBLIC:
+            caller = None  # the caller's credential (API key id, token subject) is the auth gate's to admit
+        elif role is Role.ESCALATION:
             # The handshake verified the edge; it names the caller it escalates for.
             edge = scope.get("extensions", {}).get(PEER_EXTENSION, {}).get("common_name") or UNNAMED
             caller = _headers(scope).get(CALLER_HEADER) or UNNAMED
             self._escalation_counter(edge, caller).inc()
-        elif role is Role.ADMIN:
+        else:
             refused = self._admin_refusal(scope)
             if refused is not None:
                 await _respond(send, refused.status, _error_body(refused.message))
                 return
+            caller = None
         if route is Route.INFER:
             await self._infer(scope, receive, send, caller)
         elif route is Route.FEEDBACK:
@@ -369,7 +372,7 @@ class InferenceApp:
 
     # ---- inference ----------------------------------------------------------------------
 
-    async def _infer(self, scope: Scope, receive: Receive, send: Send, caller: str) -> None:
+    async def _infer(self, scope: Scope, receive: Receive, send: Send, caller: str | None) -> None:
         self._in_flight += 1
         try:
             started = time.perf_counter()
@@ -409,7 +412,7 @@ class InferenceApp:
             except ClientGone:
                 raise
             except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
-                log.exception("answering %s on %s failed", caller, served.name if served else "no version")
+                log.exception("answering %s on %s failed", caller or UNNAMED, served.name if served else "no version")
                 status, response = 500, _error_body("internal error")
             if served is None:
                 self.metrics.requests.labels(self.router.name, "none", str(status)).inc()

@@ -127,6 +127,7 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from workloads.serving.app import Role
     from workloads.serving.protocol import encode_infer_response, parse_infer_request
     from workloads.serving.runner import build_app
     from workloads.serving.settings import serving_parser, serving_settings
@@ -202,7 +203,7 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
         while not thin.router.ready:  # noqa: ASYNC110  (readiness is a router property, with no event to await)
             await asyncio.sleep(0.01)
         result = {
-            "thin_asgi_cpu_us_per_request": await cost(thin),
+            "thin_asgi_cpu_us_per_request": await cost(thin.listener(Role.PUBLIC)),
             "starlette_route_cpu_us_per_request": await cost(starlette),
         }
         await thin.shutdown()

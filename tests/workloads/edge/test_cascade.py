@@ -139,7 +139,10 @@ async def edge_app(registry: Registry, cdn: str, cache: Path, config: CascadeCon
 
 @pytest.fixture
 async def edge(registry: Registry, cdn: str, region: Region, ca: TestCa, tmp_path: Path) -> AsyncIterator[InferenceApp]:
-    app = await edge_app(registry, cdn, tmp_path, cascade_config(region.url, ca, confidence_threshold=0.95))
+    # A generous timeout: these tests judge what escalates, not how fast a busy machine answers
+    # (each new connection to the region pays a TLS handshake).
+    config = cascade_config(region.url, ca, confidence_threshold=0.95, timeout_s=10.0)
+    app = await edge_app(registry, cdn, tmp_path, config)
     yield app
     await app.shutdown()
 
@@ -282,7 +285,7 @@ async def test_requests_waiting_on_a_slow_region_count_as_in_flight(
 async def test_the_edge_escalates_over_mutual_tls_with_binary_tensors_both_ways_naming_the_caller(
     registry: Registry, cdn: str, region: Region, ca: TestCa, tmp_path: Path
 ) -> None:
-    config = cascade_config(region.url, ca, edge="edge-lis", confidence_threshold=1.0)
+    config = cascade_config(region.url, ca, edge="edge-lis", confidence_threshold=1.0, timeout_s=10.0)
     wire: list[tuple[str, str]] = []
 
     async def record(response: httpx.Response) -> None:

@@ -19,9 +19,11 @@ door"), each an ASGI callable of its own (`InferenceApp.listener(role)`) with it
 "-" answers 404, as does /metrics everywhere (it has its own port, which no public Service
 exposes: `ServingMetrics.serve`). On the escalation listener the TLS handshake already admitted
 the edge (its client certificate's common name, see runner.py) and the original caller is
-CALLER_HEADER, trusted there only. Errors are V2's `{"error": "..."}`: 400 bad request, 401/403
-admin token, 404 unknown model/version/route/request id, 405 wrong method, 422 unusable label,
-429 queue full (with Retry-After), 503 not ready.
+CALLER_HEADER, trusted there only. On the public listener a `gate` (gate.py) admits callers: a
+credential and a token of the caller's bucket. Errors are V2's `{"error": "..."}`: 400 bad
+request, 401 missing/wrong credential or admin token, 403 no admin token configured, 404 unknown
+model/version/route/request id, 405 wrong method, 422 unusable label, 429 queue full or the
+caller over its own limit (both with Retry-After), 503 not ready.
 
 Every answer carries the request's V2 `id` (one is generated when the client sent none): it is
 what feedback refers to. While a candidate version takes a share of the traffic, the rows it
@@ -46,8 +48,10 @@ import orjson
 from workloads.contract import CALLER_HEADER, FEEDBACK_SUFFIX, LIVENESS_PATH, READINESS_PATH, VERSION_HEADER
 from workloads.registry.artifact import ArtifactRejected
 from workloads.serving.admin_token import AdminToken
+from workloads.serving.auth import Refused
 from workloads.serving.batching import QueueFull
 from workloads.serving.feedback import RecentAnswers, parse_feedback, score
+from workloads.serving.gate import Gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.protocol import (
     INPUT_NAME,
@@ -71,6 +75,7 @@ Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON = b"application/json"
 RETRY_AFTER_SECONDS = "1"
+CALLER_SCOPE_KEY = "meridian.caller"  # the admitted caller's id (never its credential), for log lines
 LOAD_RETRY_SECONDS = 10.0
 # The scope key of the escalation listener's verified client certificate (runner.py fills it).
 PEER_EXTENSION = "meridian.peer"
@@ -94,8 +99,9 @@ _ROUTES: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset({METADATA, LOAD}),
 }
 _POSTED = frozenset({INFER, FEEDBACK, LOAD})
-# Who is asking, by listener: the caller's id (None: none known), or InferError when refused.
-Admission = Callable[[Scope], str | None]
+# Who is asking, by listener: the caller's id (None: none known) and the `send` to answer with,
+# or Refused / InferError.
+Admission = Callable[[Scope, Send], Awaitable[tuple[str | None, Send]]]
 
 
 class Answerer(Protocol):
@@ -136,10 +142,12 @@ class InferenceApp:
         latest_version: Callable[[], str | None] | None = None,
         reload_interval_s: float = 30.0,
         latest_weight: int = 0,
+        gate: Gate | None = None,
     ):
         """`latest_weight`: with stable `latest`, each new latest version enters as the
         candidate at this percent (the canary analysis promotes or rolls it back); 0 swaps it in
-        as stable at once."""
+        as stable at once. `gate`: callers' credentials and limits on every route but health
+        (None: open to anyone)."""
         self.router = router
         self.metrics = metrics
         self._initial_split = initial_split
@@ -150,6 +158,7 @@ class InferenceApp:
         self._latest = latest_version
         self._reload_interval_s = reload_interval_s
         self._latest_weight = latest_weight
+        self.gate = gate
         self._loader: asyncio.Task[None] | None = None
         self._recent = RecentAnswers()
         # Versions the repository API took out of service (a rolled-back candidate, a replaced
@@ -179,7 +188,13 @@ class InferenceApp:
             except ClientGone:
                 pass
             except Exception:  # a bug, never the request's content: the fuzz test holds us to it
-                log.exception("internal error on %s %s (%s listener)", scope["method"], scope["path"], role)
+                log.exception(
+                    "internal error on %s %s (%s listener, caller %s)",
+                    scope["method"],
+                    scope["path"],
+                    role,
+                    scope.get(CALLER_SCOPE_KEY, "-"),
+                )
                 await _respond(send, 500, _error_body("internal error"))
 
         return asgi
@@ -188,10 +203,14 @@ class InferenceApp:
         """Start loading the configured versions in the background: liveness answers at once,
         readiness once a version is loaded."""
         self._loader = asyncio.get_running_loop().create_task(self._keep_loaded())
+        if self.gate is not None:
+            self.gate.start()
 
     async def shutdown(self) -> None:
         if self._loader is not None:
             self._loader.cancel()
+        if self.gate is not None:
+            self.gate.close()
         await self.router.close()
         await self._answerer.close()
 
@@ -255,6 +274,20 @@ class InferenceApp:
         method: str = scope["method"]
         path: str = scope["path"]
         route, parts = _classify(path)
+        if route == HEALTH and route in routes:  # open: probes and load balancers
+            if method not in ("GET", "HEAD"):
+                await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use GET"))
+                return
+            status, body = self._health(path)
+            await _respond(send, status, body)
+            return
+        # Everything else is admitted first, whatever the route: a refused caller learns nothing
+        # of the routes, and costs no body read and no model work.
+        try:
+            scope[CALLER_SCOPE_KEY], send = await admit(scope, send)
+        except (Refused, InferError) as refused:
+            await _respond(send, refused.status, _error_body(refused.message), headers=refused.headers)
+            return
         if route not in routes:
             await _respond(send, 404, _error_body(f"no route for {path}"))
             return
@@ -265,17 +298,8 @@ class InferenceApp:
         elif method not in ("GET", "HEAD"):
             await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use GET"))
             return
-        if route == HEALTH:  # open: probes and load balancers
-            status, body = self._health(path)
-            await _respond(send, status, body)
-            return
-        try:
-            caller = admit(scope)
-        except InferError as refused:
-            await _respond(send, refused.status, _error_body(refused.message), headers=refused.headers)
-            return
         if route == INFER:
-            await self._infer(scope, receive, send, caller)
+            await self._infer(scope, receive, send)
         elif route == FEEDBACK:
             status, body = await self._feedback(receive, _headers(scope), parts[3])
             await _respond(send, status, body)
@@ -288,12 +312,14 @@ class InferenceApp:
 
     # ---- admission: who is asking, one method per listener -------------------------------
 
-    def _admit_caller(self, scope: Scope) -> str | None:
-        """The public listener: the caller's credential (API key id, token subject) is the auth
-        gate's to admit, here. Without a gate nobody is named."""
-        return None
+    async def _admit_caller(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
+        """The public listener: the gate admits the caller (API key id, token subject) and
+        counts its answer; without a gate nobody is named."""
+        if self.gate is None:
+            return None, send
+        return await self.gate.admit(scope, send)
 
-    def _admit_edge(self, scope: Scope) -> str | None:
+    async def _admit_edge(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
         """The escalation listener: the TLS handshake verified the edge (its certificate's common
         name); the edge names the caller it escalates for."""
         edge = scope.get("extensions", {}).get(PEER_EXTENSION, {}).get("common_name") or UNNAMED
@@ -303,16 +329,16 @@ class InferenceApp:
             counter = self.metrics.escalations_received.labels(self.router.name, edge, caller)
             self._escalation_counters[(edge, caller)] = counter
         counter.inc()
-        return caller
+        return caller, send
 
-    def _admit_admin(self, scope: Scope) -> str | None:
+    async def _admit_admin(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
         """The admin listener: the bearer admin token (the canary controller)."""
         if self._admin_token is None:
             raise InferError(403, "the admin API is disabled: no admin token configured")
         given = _headers(scope).get("authorization", "")
         if not given.startswith("Bearer ") or not self._admin_token.accepts(given.removeprefix("Bearer ")):
             raise InferError(401, "the admin API needs 'Authorization: Bearer <admin token>'")
-        return None
+        return None, send
 
     def _health(self, path: str) -> tuple[int, bytes]:
         if path == LIVENESS_PATH:
@@ -375,7 +401,7 @@ class InferenceApp:
 
     # ---- inference ----------------------------------------------------------------------
 
-    async def _infer(self, scope: Scope, receive: Receive, send: Send, caller: str | None) -> None:
+    async def _infer(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._in_flight += 1
         try:
             started = time.perf_counter()
@@ -398,7 +424,7 @@ class InferenceApp:
                 served = self.router.pick(pinned)
                 request = parse_infer_request(body, headers, served.model.input_shape)
                 request_id = request.request_id or uuid.uuid4().hex
-                request = replace(request, request_id=request_id, caller=caller)
+                request = replace(request, request_id=request_id, caller=scope.get(CALLER_SCOPE_KEY))
                 probabilities, parameters = await self._answerer.answer(request, served)
                 status = 200
                 response, extra_headers = encode_infer_response(
@@ -415,7 +441,11 @@ class InferenceApp:
             except ClientGone:
                 raise
             except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
-                log.exception("answering %s on %s failed", caller or UNNAMED, served.name if served else "no version")
+                log.exception(
+                    "answering caller %s on %s failed",
+                    scope.get(CALLER_SCOPE_KEY, "-"),
+                    served.name if served else "no version",
+                )
                 status, response = 500, _error_body("internal error")
             if served is None:
                 self.metrics.requests.labels(self.router.name, "none", str(status)).inc()

@@ -34,6 +34,7 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from workloads.serving.app import PEER_EXTENSION, Answerer, InferenceApp, Role
+from workloads.serving.gate import announce, build_gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.models import ModelSource, RegistryModelSource
 from workloads.serving.settings import LATEST, ServingSettings
@@ -79,6 +80,7 @@ def build_app(
         answerer=answerer,
         latest_version=getattr(source, "latest", None),
         reload_interval_s=settings.reload_interval_s,
+        gate=build_gate(settings, metrics),
     )
 
 
@@ -229,6 +231,7 @@ def run(app: InferenceApp, settings: ServingSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(settings.torch_threads)
     group = Listeners(app, [(listener, bind(settings.host, listener)) for listener in listeners(settings)])
+    announce(app.gate, settings.port)
     app.metrics.serve(settings.host, settings.metrics_port)  # its own thread, ends with the process
     for role in group.sockets:
         log.info("%s listener on %s:%d", role, settings.host, group.port(role))

@@ -164,6 +164,7 @@ def framework_overhead(
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from workloads.serving.app import Role
     from workloads.serving.auth import OidcVerifier
     from workloads.serving.protocol import encode_infer_response, parse_infer_request
     from workloads.serving.runner import build_app
@@ -286,11 +287,11 @@ def framework_overhead(
             while not app.router.ready:  # noqa: ASYNC110  (readiness is a router property, with no event to await)
                 await asyncio.sleep(0.01)
         result = {
-            "thin_asgi_cpu_us_per_request": await cost(thin),
+            "thin_asgi_cpu_us_per_request": await cost(thin.listener(Role.PUBLIC)),
             "starlette_route_cpu_us_per_request": await cost(starlette),
         }
         for name, (app, headers) in guarded.items():
-            result[f"thin_asgi_{name}_cpu_us_per_request"] = await cost(app, headers)
+            result[f"thin_asgi_{name}_cpu_us_per_request"] = await cost(app.listener(Role.PUBLIC), headers)
             result[f"gate_alone_{name}_cpu_us_per_request"] = await gate_cost(app, headers)
         token = credentials["jwt_rs256"][1]["authorization"].removeprefix("Bearer ")
         result["jwt_first_sight_rs256_verify_cpu_us"] = await first_sight(token)

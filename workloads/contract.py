@@ -266,12 +266,13 @@ METRICS_RECEIVE_ROUTE = f"POST {METRICS_RECEIVE_PATH}"
 
 # The canary analysis controller (server image), one per region: judges a candidate version
 # against the stable one on the region's live metrics and promotes or rolls back through the
-# servers' repository API (bearer ENV_ADMIN_TOKEN):
+# servers' repository API on their admin listeners (bearer admin token, ENV_ADMIN_TOKEN_FILE):
 #   python -m workloads.canary --prometheus <url> --region <r> --model <m> --targets <spec>
 #       --interval <s> --window <s> --min-requests <n> --max-error-rate-increase <x>
 #       --max-p99-ratio <x> --min-agreement <x> --max-accuracy-drop <x> --min-labelled <n>
-# `--targets`: comma-separated base URLs of the servers and edges it drives, or
-# `dns+http://<headless service host>:<port>` (every address the name resolves to). It serves
+# `--targets`: comma-separated admin base URLs of the servers and edges it drives
+# (`http://<host>:<ADMIN_PORT>`), or `dns+http://<headless service host>:<ADMIN_PORT>` (every
+# address the name resolves to). It serves
 # its own metrics on METRICS_PORT (ENV_METRICS_PORT) and reads ENV_BIND_HOST like the servers.
 CANARY_COMMAND = ("python", "-m", "workloads.canary")
 FEEDBACK_SUFFIX = "feedback"  # POST /v2/models/{m}/feedback: true labels of served request ids

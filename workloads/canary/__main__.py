@@ -16,7 +16,8 @@ from workloads import contract
 from workloads.canary.analysis import Thresholds
 from workloads.canary.controller import Controller, Settings
 from workloads.canary.prometheus import PrometheusError
-from workloads.serving.settings import ArgumentParser, admin_token, bounded
+from workloads.serving.admin_token import AdminToken
+from workloads.serving.settings import ArgumentParser, bounded
 
 log = logging.getLogger("workloads.canary")
 
@@ -26,7 +27,13 @@ def parser() -> ArgumentParser:
     p.add("--prometheus", None, "Prometheus base URL (HTTP API)", required=True)
     p.add("--region", contract.ENV_REGION, "the `region` label of the fleet to judge", required=True)
     p.add("--model", contract.ENV_MODEL_NAME, "model name", contract.MODEL_NAME)
-    p.add("--targets", None, "base URLs, comma-separated; dns+http://host:port = every A record", required=True)
+    p.add(
+        "--targets",
+        None,
+        f"the servers' admin listeners (port {contract.ADMIN_PORT}), comma-separated base URLs; "
+        "dns+http://host:port = every A record",
+        required=True,
+    )
     p.add("--interval", None, "seconds between passes", 30.0, type=bounded(float, 0.1, 3600))
     p.add("--window", None, "seconds of metrics judged", 300, type=bounded(int, 1, 86400))
     p.add("--min-requests", None, "per version in the window before deciding", 200, type=bounded(int, 1, 10**9))
@@ -57,10 +64,10 @@ async def run(controller: Controller, interval: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    token = admin_token(os.environ)
-    if not token:
+    token = AdminToken.from_environ(os.environ)
+    if token is None:
         raise SystemExit(
-            f"the repository API needs an admin token: set {contract.ENV_ADMIN_TOKEN_FILE} or {contract.ENV_ADMIN_TOKEN}"
+            f"the admin listeners need an admin token: set {contract.ENV_ADMIN_TOKEN_FILE} or {contract.ENV_ADMIN_TOKEN}"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -20,6 +20,7 @@ from prometheus_client import Counter as MetricCounter
 from workloads.canary.analysis import Decision, Thresholds, Verdict, decide
 from workloads.canary.prometheus import measure
 from workloads.canary.targets import Split, load, read_split, resolve
+from workloads.serving.admin_token import AdminToken
 
 log = logging.getLogger("workloads.canary")
 
@@ -55,7 +56,7 @@ class Settings:
     model: str
     targets: str
     thresholds: Thresholds
-    admin_token: str
+    admin_token: AdminToken  # re-read on every pass: a rotated token reaches the controller without a restart
 
 
 class Controller:
@@ -73,12 +74,13 @@ class Controller:
     async def step(self) -> Verdict | None:
         """One pass; the verdict on the candidate under analysis (None: no candidate)."""
         s = self.settings
-        splits = await self._splits(await resolve(s.targets))
+        token = s.admin_token.current()
+        splits = await self._splits(await resolve(s.targets), token)
         for url, split in splits.items():
             for decided in self._decided.values():
                 if (fixed := applied(split, decided)) is not None:
                     log.info("re-applying %s of %s on %s", decided.decision, decided.candidate, url)
-                    await self._load(url, fixed)
+                    await self._load(url, fixed, token)
                     split = fixed
         judged = Counter(
             (sp.stable, sp.candidate) for sp in splits.values() if sp.candidate and sp.candidate not in self._decided
@@ -118,21 +120,21 @@ class Controller:
         )
         for url, split in splits.items():
             if (fixed := applied(split, decided)) is not None:
-                await self._load(url, fixed)
+                await self._load(url, fixed, token)
         return verdict
 
-    async def _splits(self, urls: list[str]) -> dict[str, Split]:
+    async def _splits(self, urls: list[str], token: str) -> dict[str, Split]:
         async def one(url: str) -> tuple[str, Split | None]:
             try:
-                return url, await read_split(self._client, url, self.settings.model)
+                return url, await read_split(self._client, url, self.settings.model, token)
             except (httpx.HTTPError, KeyError, ValueError) as err:  # not ready yet, going away
                 log.info("skipping %s this pass: %s", url, err)
                 return url, None
 
         return {url: split for url, split in await asyncio.gather(*map(one, urls)) if split is not None}
 
-    async def _load(self, url: str, split: Split) -> None:
+    async def _load(self, url: str, split: Split, token: str) -> None:
         try:
-            await load(self._client, url, self.settings.model, split, self.settings.admin_token)
+            await load(self._client, url, self.settings.model, split, token)
         except httpx.HTTPError as err:  # the next pass re-applies it
             log.error("applying %s on %s failed: %s", split, url, err)

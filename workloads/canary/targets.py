@@ -1,9 +1,10 @@
 """The servers and edges the controller drives, and what each one serves, through the Open
-Inference Protocol's model metadata and repository extension (bearer admin token).
+Inference Protocol's model metadata and repository extension on their admin listener
+(`contract.ADMIN_PORT`, bearer admin token on every call).
 
-`--targets` is a comma-separated list of base URLs, where `dns+http://<host>:<port>` stands for
-every address the name resolves to (a headless Service: one A record per ready pod), resolved
-again on every pass so new replicas are found.
+`--targets` is a comma-separated list of admin base URLs (`http://<host>:<ADMIN_PORT>`), where
+`dns+http://<host>:<ADMIN_PORT>` stands for every address the name resolves to (a headless
+Service: one A record per ready pod), resolved again on every pass so new replicas are found.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ async def resolve(spec: str) -> list[str]:
     return sorted(urls)
 
 
-async def read_split(client: httpx.AsyncClient, url: str, model: str) -> Split:
-    response = await client.get(f"{url}/v2/models/{model}")
+async def read_split(client: httpx.AsyncClient, url: str, model: str, token: str) -> Split:
+    response = await client.get(f"{url}/v2/models/{model}", headers={"authorization": f"Bearer {token}"})
     response.raise_for_status()
     parameters = response.json()["parameters"]
     return Split(parameters["stable"], parameters.get("candidate"), int(parameters.get("candidate_weight") or 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from workloads import contract
 from workloads.edge.cascade import CascadeAnswerer, CascadeConfig
@@ -17,7 +18,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "Edge server: the region's int8 model on CPU; low-confidence requests escalate to the region.",
         default_variant=contract.EDGE_MODEL_VARIANT,
     )
-    parser.add("--upstream-url", contract.ENV_UPSTREAM_URL, "the region's inference server", required=True)
+    parser.add(
+        "--upstream-url",
+        contract.ENV_UPSTREAM_URL,
+        f"the region's escalation listener, https://<server>:{contract.ESCALATION_PORT} (mutual TLS)",
+        required=True,
+    )
+    parser.add(
+        "--upstream-ca-file", contract.ENV_UPSTREAM_CA_FILE, "the CA the region's certificate chains to", type=Path
+    )
+    parser.add("--upstream-cert-file", contract.ENV_UPSTREAM_CERT_FILE, "this edge's client certificate", type=Path)
+    parser.add("--upstream-key-file", contract.ENV_UPSTREAM_KEY_FILE, "its private key", type=Path)
     parser.add(
         "--confidence-threshold",
         contract.ENV_CONFIDENCE_THRESHOLD,
@@ -48,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     settings, args = parse_serving_args(parser, argv)
     metrics = ServingMetrics()
-    cascade = CascadeAnswerer(
-        CascadeConfig(
+    try:
+        config = CascadeConfig(
             upstream_url=args.upstream_url,
             model_name=settings.model_name,
             confidence_threshold=args.confidence_threshold,
@@ -58,9 +69,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             breaker_failures=args.breaker_failures,
             breaker_cooldown_s=args.breaker_cooldown_s,
             cache_entries=args.cache_entries,
-        ),
-        metrics,
-    )
+            upstream_ca_file=args.upstream_ca_file,
+            upstream_cert_file=args.upstream_cert_file,
+            upstream_key_file=args.upstream_key_file,
+        )
+        cascade = CascadeAnswerer(config, metrics)
+    except (ValueError, OSError) as err:  # OSError: unreadable certificate files (ssl.SSLError too)
+        raise SystemExit(f"--upstream-url {args.upstream_url}: {err}") from None
     run(build_app(settings, server_name="meridian-edge", metrics=metrics, answerer=cascade), settings)
 
 

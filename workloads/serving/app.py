@@ -5,15 +5,25 @@ turns a validated request into probabilities (the model alone, or the edge's cas
 ASGI callable instead of a framework router: the hot path is a handful of string compares, which
 matters at a budget of ~100 us of CPU per request.
 
-Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}][/ready];
-POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/models/{m}/feedback (true labels of answered
-request ids, see feedback.py); POST /v2/repository/models/{m}/load (hot reload, bearer token).
-No /metrics here (404): the metrics have their own port, which no public Service exposes
-(`ServingMetrics.serve`). With a `gate` (gate.py), every route but the health routes first needs
-a caller's credential and a token of its bucket. Errors are V2's `{"error": "..."}`: 400 bad
-request, 401 missing/wrong credential, 401/403 repository auth, 404 unknown model/version/route/
-request id, 405 wrong method, 422 unusable label, 429 queue full or the caller over its own limit
-(both with Retry-After), 503 not ready.
+One app state serves up to three listeners of the process (workloads/contract.py, "The front
+door"), each an ASGI callable of its own (`InferenceApp.listener(role)`) with its own routes:
+
+| route | PUBLIC (HTTP_PORT) | ESCALATION (mTLS) | ADMIN |
+|---|---|---|---|
+| GET /v2/health/live, /v2/health/ready | open | open | - |
+| POST /v2/models/{m}[/versions/{v}]/infer | caller | edge | - |
+| GET /v2, /v2/models/{m}[/versions/{v}][/ready] | caller | edge | admin token |
+| POST /v2/models/{m}/feedback (true labels, see feedback.py) | caller | - | - |
+| POST /v2/repository/models/{m}/load (hot reload) | - | - | admin token |
+
+"-" answers 404, as does /metrics everywhere (it has its own port, which no public Service
+exposes: `ServingMetrics.serve`). On the escalation listener the TLS handshake already admitted
+the edge (its client certificate's common name, see runner.py) and the original caller is
+CALLER_HEADER, trusted there only. On the public listener a `gate` (gate.py) admits callers: a
+credential and a token of the caller's bucket. Errors are V2's `{"error": "..."}`: 400 bad
+request, 401 missing/wrong credential or admin token, 403 no admin token configured, 404 unknown
+model/version/route/request id, 405 wrong method, 422 unusable label, 429 queue full or the
+caller over its own limit (both with Retry-After), 503 not ready.
 
 Every answer carries the request's V2 `id` (one is generated when the client sent none): it is
 what feedback refers to. While a candidate version takes a share of the traffic, the rows it
@@ -24,19 +34,20 @@ counted: the canary analysis's signal where true labels never come back.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 import orjson
 
-from workloads.contract import FEEDBACK_SUFFIX, LIVENESS_PATH, READINESS_PATH, VERSION_HEADER
+from workloads.contract import CALLER_HEADER, FEEDBACK_SUFFIX, LIVENESS_PATH, READINESS_PATH, VERSION_HEADER
 from workloads.registry.artifact import ArtifactRejected
+from workloads.serving.admin_token import AdminToken
 from workloads.serving.auth import Refused
 from workloads.serving.batching import QueueFull
 from workloads.serving.feedback import RecentAnswers, parse_feedback, score
@@ -60,11 +71,37 @@ log = logging.getLogger(__name__)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON = b"application/json"
 RETRY_AFTER_SECONDS = "1"
 CALLER_SCOPE_KEY = "meridian.caller"  # the admitted caller's id (never its credential), for log lines
 LOAD_RETRY_SECONDS = 10.0
+# The scope key of the escalation listener's verified client certificate (runner.py fills it).
+PEER_EXTENSION = "meridian.peer"
+UNNAMED = "unknown"  # a caller or an edge nobody named
+
+
+class Role(StrEnum):
+    """A listener of the server process (workloads/contract.py, "The front door")."""
+
+    PUBLIC = "public"  # HTTP_PORT: callers (and the probes on the health routes)
+    ESCALATION = "escalation"  # ESCALATION_PORT: the region's edges, mutual TLS
+    ADMIN = "admin"  # ADMIN_PORT: the canary controller, bearer admin token
+
+
+# Routes, as `_classify` names them: plain strings, not an Enum, because an Enum member's
+# lookup and hash cost ~0.4 us each on the inference path (measured, Python 3.11).
+HEALTH, INFER, METADATA, FEEDBACK, LOAD, NO_ROUTE = "health", "infer", "metadata", "feedback", "load", "none"
+_ROUTES: dict[Role, frozenset[str]] = {
+    Role.PUBLIC: frozenset({HEALTH, INFER, METADATA, FEEDBACK}),
+    Role.ESCALATION: frozenset({HEALTH, INFER, METADATA}),
+    Role.ADMIN: frozenset({METADATA, LOAD}),
+}
+_POSTED = frozenset({INFER, FEEDBACK, LOAD})
+# Who is asking, by listener: the caller's id (None: none known) and the `send` to answer with,
+# or Refused / InferError.
+Admission = Callable[[Scope, Send], Awaitable[tuple[str | None, Send]]]
 
 
 class Answerer(Protocol):
@@ -100,7 +137,7 @@ class InferenceApp:
         initial_split: TrafficSplit,
         server_name: str,
         max_body_bytes: int = 1 << 20,
-        admin_token: str | None = None,
+        admin_token: AdminToken | None = None,
         answerer: Answerer | None = None,
         latest_version: Callable[[], str | None] | None = None,
         reload_interval_s: float = 30.0,
@@ -129,37 +166,38 @@ class InferenceApp:
         self._withdrawn: set[str] = set()
         # A plain int on the loop, read by the gauge at scrape time: no metric call per request.
         self._in_flight = 0
+        # The escalation listener's counters, one per (edge, caller), bound on first use.
+        self._escalation_counters: dict[tuple[str, str], Any] = {}
         metrics.in_flight.labels(router.name).set_function(lambda: self._in_flight)
 
-    # ---- ASGI ---------------------------------------------------------------------------
+    # ---- ASGI: one callable per listener ---------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+    def listener(self, role: Role) -> Asgi:
+        """The ASGI app of one listener. Lifespan is not theirs: the process starts and stops
+        this app once for all its listeners (`startup`, `shutdown`; runner.py)."""
+        routes = _ROUTES[role]
+        admit = {Role.PUBLIC: self._admit_caller, Role.ESCALATION: self._admit_edge, Role.ADMIN: self._admit_admin}[
+            role
+        ]
+
+        async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                return
             try:
-                await self._http(scope, receive, send)
+                await self._http(routes, admit, scope, receive, send)
             except ClientGone:
                 pass
             except Exception:  # a bug, never the request's content: the fuzz test holds us to it
                 log.exception(
-                    "internal error on %s %s (caller %s)",
+                    "internal error on %s %s (%s listener, caller %s)",
                     scope["method"],
                     scope["path"],
+                    role,
                     scope.get(CALLER_SCOPE_KEY, "-"),
                 )
                 await _respond(send, 500, _error_body("internal error"))
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        return asgi
 
     async def startup(self) -> None:
         """Start loading the configured versions in the background: liveness answers at once,
@@ -232,64 +270,96 @@ class InferenceApp:
 
     # ---- routing ------------------------------------------------------------------------
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _http(self, routes: frozenset[str], admit: Admission, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
-        if self.gate is not None and path != LIVENESS_PATH and path != READINESS_PATH:
-            try:
-                scope[CALLER_SCOPE_KEY], send = await self.gate.admit(scope, send)
-            except Refused as refused:  # before any body is read or model touched
-                await _respond(send, refused.status, _error_body(refused.message), headers=refused.headers)
+        route, parts = _classify(path)
+        if route == HEALTH and route in routes:  # open: probes and load balancers
+            if method not in ("GET", "HEAD"):
+                await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use GET"))
                 return
-        if method == "POST" and path.endswith("/infer"):
-            await self._infer(scope, receive, send)
+            status, body = self._health(path)
+            await _respond(send, status, body)
             return
-        parts = path.rstrip("/").split("/")
-        if len(parts) == 5 and parts[1:3] == ["v2", "models"] and parts[4] == FEEDBACK_SUFFIX:
+        # Everything else is admitted first, whatever the route: a refused caller learns nothing
+        # of the routes, and costs no body read and no model work.
+        try:
+            scope[CALLER_SCOPE_KEY], send = await admit(scope, send)
+        except (Refused, InferError) as refused:
+            await _respond(send, refused.status, _error_body(refused.message), headers=refused.headers)
+            return
+        if route not in routes:
+            await _respond(send, 404, _error_body(f"no route for {path}"))
+            return
+        if route in _POSTED:
             if method != "POST":
                 await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use POST"))
                 return
+        elif method not in ("GET", "HEAD"):
+            await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use GET"))
+            return
+        if route == INFER:
+            await self._infer(scope, receive, send)
+        elif route == FEEDBACK:
             status, body = await self._feedback(receive, _headers(scope), parts[3])
             await _respond(send, status, body)
-            return
-        is_load = len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load"
-        if method == "POST" and is_load:
+        elif route == LOAD:
             status, body = await self._repository_load(scope, receive, parts[4])
             await _respond(send, status, body)
-            return
-        if is_load or path.endswith("/infer"):
-            await _respond(send, 405, _error_body(f"{method} {path} is not allowed: use POST"))
-            return
-        status, body, content_type = self._get(path, parts)
-        if method not in ("GET", "HEAD") and status != 404:
-            status, body, content_type = 405, _error_body(f"{method} {path} is not allowed: use GET"), _JSON
-        await _respond(send, status, body, content_type=content_type)
+        else:
+            status, body = self._metadata(path, parts)
+            await _respond(send, status, body)
 
-    def _get(self, path: str, parts: list[str]) -> tuple[int, bytes, bytes]:
+    # ---- admission: who is asking, one method per listener -------------------------------
+
+    async def _admit_caller(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
+        """The public listener: the gate admits the caller (API key id, token subject) and
+        counts its answer; without a gate nobody is named."""
+        if self.gate is None:
+            return None, send
+        return await self.gate.admit(scope, send)
+
+    async def _admit_edge(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
+        """The escalation listener: the TLS handshake verified the edge (its certificate's common
+        name); the edge names the caller it escalates for."""
+        edge = scope.get("extensions", {}).get(PEER_EXTENSION, {}).get("common_name") or UNNAMED
+        caller = _headers(scope).get(CALLER_HEADER) or UNNAMED
+        counter = self._escalation_counters.get((edge, caller))
+        if counter is None:
+            counter = self.metrics.escalations_received.labels(self.router.name, edge, caller)
+            self._escalation_counters[(edge, caller)] = counter
+        counter.inc()
+        return caller, send
+
+    async def _admit_admin(self, scope: Scope, send: Send) -> tuple[str | None, Send]:
+        """The admin listener: the bearer admin token (the canary controller)."""
+        if self._admin_token is None:
+            raise InferError(403, "the admin API is disabled: no admin token configured")
+        given = _headers(scope).get("authorization", "")
+        if not given.startswith("Bearer ") or not self._admin_token.accepts(given.removeprefix("Bearer ")):
+            raise InferError(401, "the admin API needs 'Authorization: Bearer <admin token>'")
+        return None, send
+
+    def _health(self, path: str) -> tuple[int, bytes]:
         if path == LIVENESS_PATH:
-            return 200, b'{"live":true}', _JSON
-        if path == READINESS_PATH:
-            if self.router.ready:
-                return 200, b'{"ready":true}', _JSON
-            return 503, _error_body(f"model '{self.router.name}' is not loaded yet"), _JSON
+            return 200, b'{"live":true}'
+        if self.router.ready:
+            return 200, b'{"ready":true}'
+        return 503, _error_body(f"model '{self.router.name}' is not loaded yet")
+
+    def _metadata(self, path: str, parts: list[str]) -> tuple[int, bytes]:
         if parts == ["", "v2"]:
-            return (
-                200,
-                _json(
-                    {
-                        "name": self._server_name,
-                        "version": "1",
-                        "extensions": ["binary_tensor_data", "model_repository"],
-                    }
-                ),
-                _JSON,
+            return 200, _json(
+                {
+                    "name": self._server_name,
+                    "version": "1",
+                    "extensions": ["binary_tensor_data", "model_repository"],
+                }
             )
-        if len(parts) >= 4 and parts[1:3] == ["v2", "models"]:
-            try:
-                return 200, self._model_get(parts[3], parts[4:]), _JSON
-            except InferError as err:
-                return err.status, _error_body(err.message), _JSON
-        return 404, _error_body(f"no route for {path}"), _JSON
+        try:
+            return 200, self._model_get(parts[3], parts[4:])
+        except InferError as err:
+            return err.status, _error_body(err.message)
 
     def _model_get(self, name: str, rest: list[str]) -> bytes:
         pinned = None
@@ -354,7 +424,7 @@ class InferenceApp:
                 served = self.router.pick(pinned)
                 request = parse_infer_request(body, headers, served.model.input_shape)
                 request_id = request.request_id or uuid.uuid4().hex
-                request = replace(request, request_id=request_id)
+                request = replace(request, request_id=request_id, caller=scope.get(CALLER_SCOPE_KEY))
                 probabilities, parameters = await self._answerer.answer(request, served)
                 status = 200
                 response, extra_headers = encode_infer_response(
@@ -463,11 +533,6 @@ class InferenceApp:
     async def _repository_load(self, scope: Scope, receive: Receive, name: str) -> tuple[int, bytes]:
         try:
             headers = _headers(scope)
-            if not self._admin_token:
-                raise InferError(403, "the repository API is disabled: no admin token configured")
-            given = headers.get("authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
-                raise InferError(401, "the repository API needs 'Authorization: Bearer <admin token>'")
             self._check_model(name)
             split = _split_from(await self._read_body(receive, headers))
             previous = self.router.routing
@@ -487,6 +552,22 @@ class InferenceApp:
             )
         except InferError as err:
             return err.status, _error_body(err.message)
+
+
+def _classify(path: str) -> tuple[str, list[str]]:
+    """Which route `path` is (whatever the method), and its parts."""
+    if path.endswith("/infer"):  # the hot path: _infer checks the rest of it
+        return INFER, []
+    if path in (LIVENESS_PATH, READINESS_PATH):
+        return HEALTH, []
+    parts = path.rstrip("/").split("/")
+    if len(parts) == 5 and parts[1:3] == ["v2", "models"] and parts[4] == FEEDBACK_SUFFIX:
+        return FEEDBACK, parts
+    if len(parts) == 6 and parts[1:4] == ["v2", "repository", "models"] and parts[5] == "load":
+        return LOAD, parts
+    if parts == ["", "v2"] or (len(parts) >= 4 and parts[1:3] == ["v2", "models"]):
+        return METADATA, parts
+    return NO_ROUTE, parts
 
 
 def _split_from(body: bytes) -> TrafficSplit:

@@ -74,6 +74,13 @@ class ServingMetrics:
             "Fed-back true labels of served rows, by the version that answered: correct or incorrect",
             (*by_version, "outcome"),
         )
+        # The region's side of the cascade: what its escalation listener answered, per edge
+        # (the client certificate's common name) and original caller (CALLER_HEADER).
+        self.escalations_received = counter(
+            "meridian_escalations_received",
+            "Requests on the escalation listener (mutual TLS) by model, calling edge and original caller",
+            ("model", "edge", "caller"),
+        )
         # Callers (gate.py): API key ids, token subjects (the first 1,000; later ones "other").
         self.caller_requests = counter(
             "meridian_inference_caller_requests",

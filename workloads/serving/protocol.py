@@ -46,6 +46,7 @@ class InferRequest:
     request_id: str | None
     outputs: tuple[tuple[str, bool], ...]  # (output name, as binary), in the requested order
     parameters: dict[str, Any]
+    caller: str | None = None  # who asked, as admitted by the listener (an edge forwards it)
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -196,6 +197,52 @@ def encode_infer_response(
         "content-type": "application/octet-stream",
         HEADER_LENGTH: str(len(header)),
     }
+
+
+def encode_binary_request(x: np.ndarray) -> tuple[bytes, dict[str, str]]:
+    """A V2 request for `x` in the binary tensor extension both ways (the edge escalates with
+    it): the input's raw little-endian FP32 bytes after the JSON header, and the probabilities
+    asked back as raw bytes. Its body and headers."""
+    raw = x.astype("<f4", copy=False).tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": INPUT_NAME,
+                    "datatype": "FP32",
+                    "shape": list(x.shape),
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": PROBABILITIES, "parameters": {"binary_data": True}}],
+        }
+    )
+    return header + raw, {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+
+
+_DTYPES = {"FP32": "<f4", "INT64": "<i8"}
+
+
+def decode_infer_response(body: bytes, header_length: str | None, name: str) -> tuple[dict[str, Any], np.ndarray]:
+    """A V2 response's JSON header and its output `name` as an array of the declared shape,
+    whether that output came as JSON data or binary (after the header, in output order).
+    Raises ValueError, KeyError or TypeError on a malformed response."""
+    split = len(body) if header_length is None else int(header_length)
+    response = orjson.loads(body[:split])
+    offset = split
+    for output in response["outputs"]:
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if output["name"] == name:
+            dtype = _DTYPES[output["datatype"]]
+            if size is None:
+                array = np.asarray(output["data"], dtype=dtype)
+            else:
+                if offset + size > len(body):
+                    raise ValueError(f"output '{name}' binary data is truncated")
+                array = np.frombuffer(body, dtype=dtype, count=size // np.dtype(dtype).itemsize, offset=offset)
+            return response, array.reshape(output["shape"])
+        offset += size or 0
+    raise KeyError(f"no output '{name}' in the response")
 
 
 def encode_json_request(x: np.ndarray, request_id: str | None = None) -> bytes:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from workloads import contract
+from workloads.serving.admin_token import AdminToken
 from workloads.serving.ratelimit import RateLimits
 
 LATEST = "latest"  # as the stable version: follow the registry's latest pointer (hot reload)
@@ -48,7 +49,17 @@ class ServingSettings:
     cache_dir: Path
     reload_interval_s: float
     torch_threads: int
-    admin_token: str | None  # from the environment only: a flag would show in `ps`
+    # The front door (workloads/contract.py): the public listener is `port`, HTTPS itself when
+    # both TLS files are set; the escalation listener (mutual TLS) only with `escalation_port`;
+    # the admin listener only with an admin token.
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    escalation_port: int  # 0: no escalation listener
+    escalation_cert_file: Path | None
+    escalation_key_file: Path | None
+    escalation_client_ca_file: Path | None
+    admin_port: int
+    admin_token: AdminToken | None  # from the environment only: a flag would show in `ps`
     # The public listener's callers (gate.py); none of them: an open server, announced loudly.
     api_keys_file: Path | None = None
     oidc: Oidc | None = None
@@ -173,6 +184,33 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         30.0,
         type=bounded(float, 0.1, 86400),
     )
+    p.add("--tls-cert-file", contract.ENV_TLS_CERT_FILE, "the public listener's certificate chain (PEM)", type=Path)
+    p.add(
+        "--tls-key-file", contract.ENV_TLS_KEY_FILE, "its private key: with both, --port speaks HTTPS only", type=Path
+    )
+    p.add(
+        "--escalation-port",
+        contract.ENV_ESCALATION_PORT,
+        f"the edges' escalation listener, mutual TLS (0: none; the regional server's is {contract.ESCALATION_PORT})",
+        0,
+        type=bounded(int, 0, 65535),
+    )
+    p.add("--escalation-cert-file", contract.ENV_ESCALATION_CERT_FILE, "its server certificate (PEM)", type=Path)
+    p.add("--escalation-key-file", contract.ENV_ESCALATION_KEY_FILE, "its private key", type=Path)
+    p.add(
+        "--escalation-client-ca-file",
+        contract.ENV_ESCALATION_CLIENT_CA_FILE,
+        "the CA every edge's client certificate must chain to",
+        type=Path,
+    )
+    p.add(
+        "--admin-port",
+        contract.ENV_ADMIN_PORT,
+        "the admin listener: model metadata and the repository API, bearer admin token "
+        f"[{contract.ENV_ADMIN_TOKEN_FILE} or {contract.ENV_ADMIN_TOKEN}; none: no admin listener]",
+        contract.ADMIN_PORT,
+        type=bounded(int, 1, 65535),
+    )
     p.add(
         "--torch-threads",
         None,
@@ -209,6 +247,19 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
         raise SystemExit(
             f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]"
         )
+    if (args.tls_cert_file is None) != (args.tls_key_file is None):
+        raise SystemExit(
+            f"HTTPS needs both --tls-cert-file [env {contract.ENV_TLS_CERT_FILE}] and --tls-key-file "
+            f"[env {contract.ENV_TLS_KEY_FILE}]"
+        )
+    escalation_files = {
+        "--escalation-cert-file": (args.escalation_cert_file, contract.ENV_ESCALATION_CERT_FILE),
+        "--escalation-key-file": (args.escalation_key_file, contract.ENV_ESCALATION_KEY_FILE),
+        "--escalation-client-ca-file": (args.escalation_client_ca_file, contract.ENV_ESCALATION_CLIENT_CA_FILE),
+    }
+    absent = [f"{flag} [env {env}]" for flag, (value, env) in escalation_files.items() if value is None]
+    if args.escalation_port and absent:
+        raise SystemExit(f"the escalation listener (mutual TLS) needs {', '.join(absent)}")
     oidc_flags = {
         "--oidc-issuer": args.oidc_issuer,
         "--oidc-audience": args.oidc_audience,
@@ -222,7 +273,7 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
     values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name not in own}
     values["candidate"] = args.candidate or None  # an empty variable means no candidate
     oidc = Oidc(args.oidc_issuer, args.oidc_audience, args.oidc_jwks_url) if all(oidc_flags.values()) else None
-    return ServingSettings(**values, admin_token=admin_token(os.environ), oidc=oidc)
+    return ServingSettings(**values, admin_token=AdminToken.from_environ(os.environ), oidc=oidc)
 
 
 def parse_serving_args(
@@ -230,19 +281,3 @@ def parse_serving_args(
 ) -> tuple[ServingSettings, argparse.Namespace]:
     args = parser.parse_args(argv)
     return serving_settings(args), args
-
-
-def admin_token(environ: Mapping[str, str]) -> str | None:
-    """The repository API's bearer token: the file ENV_ADMIN_TOKEN_FILE names (how the clusters
-    give it), else ENV_ADMIN_TOKEN; None when neither is set. An unreadable or empty file stops
-    the process, naming the variable and the path."""
-    path = environ.get(contract.ENV_ADMIN_TOKEN_FILE)
-    if path:
-        try:
-            token = Path(path).read_text().strip()
-        except OSError as err:
-            raise SystemExit(f"{contract.ENV_ADMIN_TOKEN_FILE}={path}: cannot read the admin token: {err}") from None
-        if not token:
-            raise SystemExit(f"{contract.ENV_ADMIN_TOKEN_FILE}={path}: the admin token file is empty")
-        return token
-    return environ.get(contract.ENV_ADMIN_TOKEN) or None

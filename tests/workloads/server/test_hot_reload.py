@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from tests.workloads.serving.support import (
+    ADMIN_AUTH,
     INFER,
+    LOAD,
     MODEL,
     REGION,
     TASK,
@@ -21,20 +23,20 @@ from tests.workloads.serving.support import (
     digits,
     exposition,
     infer_body,
+    listening,
     make_registry,
     serving,
 )
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 
 X, _ = digits()
-AUTH = {"authorization": "Bearer test-token"}
 
 
 async def under_load(
     url: str, action: Callable[[httpx.AsyncClient], Awaitable[Any]], concurrency: int = 8
 ) -> tuple[list[tuple[int, str]], Any]:
-    """Run `action` while `concurrency` clients send requests back to back; return every
-    (status, model_version) in completion order and what `action` returned."""
+    """Run `action` while `concurrency` clients send requests back to back to `url`; return every
+    (status, model_version) in completion order and what `action` returned (its client: `url`)."""
     results: list[tuple[int, str]] = []
     stop = asyncio.Event()
 
@@ -61,14 +63,14 @@ def registry(tmp_path: Path) -> Registry:
 def test_swapping_versions_under_load_fails_no_request(registry: Registry, tmp_path: Path) -> None:
     registry.publish("v2", seed=2)
 
-    async def swap(client: httpx.AsyncClient) -> int:
-        response = await client.post(
-            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH
-        )
-        return response.status_code
+    with listening(app_for(registry, tmp_path / "cache")) as urls:
 
-    with serving(app_for(registry, tmp_path / "cache")) as url:
-        results, status = asyncio.run(under_load(url, swap))
+        async def swap(_: httpx.AsyncClient) -> int:
+            async with httpx.AsyncClient(base_url=str(urls.admin)) as admin:
+                response = await admin.post(LOAD, json={"parameters": {"stable": "v2"}}, headers=ADMIN_AUTH)
+            return response.status_code
+
+        results, status = asyncio.run(under_load(urls.public, swap))
     assert status == 200
     assert {code for code, _ in results} == {200}, "zero failed requests during the swap"
     versions = [version for _, version in results]
@@ -83,13 +85,13 @@ def test_a_tampered_artifact_under_load_is_refused_and_the_old_version_keeps_ans
     manifest = registry.artifact_dir("v2") / "manifest.json"
     manifest.write_bytes(manifest.read_bytes().replace(b'"parent_version":"v2"', b'"parent_version":"vX"'))
 
-    async def load_tampered(client: httpx.AsyncClient) -> httpx.Response:
-        return await client.post(
-            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}}, headers=AUTH
-        )
+    with listening(app_for(registry, tmp_path / "cache")) as urls:
 
-    with serving(app_for(registry, tmp_path / "cache")) as url:
-        results, refused = asyncio.run(under_load(url, load_tampered))
+        async def load_tampered(_: httpx.AsyncClient) -> httpx.Response:
+            async with httpx.AsyncClient(base_url=str(urls.admin)) as admin:
+                return await admin.post(LOAD, json={"parameters": {"stable": "v2"}}, headers=ADMIN_AUTH)
+
+        results, refused = asyncio.run(under_load(urls.public, load_tampered))
     assert refused.status_code == 400 and "signature" in refused.json()["error"]
     assert set(results) == {(200, "v1")}
 

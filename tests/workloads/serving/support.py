@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import numpy as np
 import torch
-import uvicorn
 from prometheus_client import generate_latest
 from sklearn.datasets import load_digits
 
@@ -28,9 +27,10 @@ from workloads import contract
 from workloads.processes import NotReady, wait_ready
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish
 from workloads.registry.variants import quantize_int8
-from workloads.serving.app import Answerer, InferenceApp
+from workloads.serving.admin_token import AdminToken
+from workloads.serving.app import Answerer, InferenceApp, Role
 from workloads.serving.metrics import ServingMetrics
-from workloads.serving.runner import build_app
+from workloads.serving.runner import Listener, Listeners, bind, build_app
 from workloads.serving.settings import ServingSettings
 from workloads.tasks import load_task, train
 
@@ -38,6 +38,9 @@ MODEL = "meridian"
 REGION = "test-region"
 TASK = load_task("digits")
 INFER = f"/v2/models/{MODEL}/infer"  # the V2 inference path of the test model
+ADMIN_TOKEN = "test-token"
+ADMIN_AUTH = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+LOAD = f"/v2/repository/models/{MODEL}/load"  # the repository API, on the admin listener
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +134,14 @@ def settings(registry: Registry, cache: Path, **overrides: Any) -> ServingSettin
         cache_dir=cache,
         reload_interval_s=30.0,
         torch_threads=1,
-        admin_token="test-token",
+        tls_cert_file=None,
+        tls_key_file=None,
+        escalation_port=0,
+        escalation_cert_file=None,
+        escalation_key_file=None,
+        escalation_client_ca_file=None,
+        admin_port=0,
+        admin_token=AdminToken(value=ADMIN_TOKEN),
     )
     return replace(defaults, **overrides)
 
@@ -149,28 +159,44 @@ def app_for(
     )
 
 
+@dataclass(frozen=True)
+class Urls:
+    """Base URLs of a running server's listeners (None: not listening)."""
+
+    public: str
+    admin: str | None
+    escalation: str | None
+
+
+PLAIN = (Listener(Role.PUBLIC, 0, None), Listener(Role.ADMIN, 0, None))
+
+
+@contextmanager
+def listening(
+    app: InferenceApp, listeners: Sequence[Listener] = PLAIN, ready_timeout_s: float = 30.0
+) -> Iterator[Urls]:
+    """Run `app` behind `listeners` (free loopback ports) as the server process does (one event
+    loop, here in a background thread); yield their URLs once a model is loaded; always stop."""
+    group = Listeners(app, [(listener, bind("127.0.0.1", listener)) for listener in listeners])
+    thread = threading.Thread(target=asyncio.run, args=(group.serve(),), daemon=True)
+    thread.start()
+    urls = {
+        listener.role: f"{'https' if listener.tls else 'http'}://127.0.0.1:{group.port(listener.role)}"
+        for listener in listeners
+    }
+    try:
+        wait_ready(None, lambda: group.started and app.router.ready, ready_timeout_s, poll=0.05)
+        yield Urls(urls[Role.PUBLIC], urls.get(Role.ADMIN), urls.get(Role.ESCALATION))
+    finally:
+        group.stop()
+        thread.join(timeout=15)
+
+
 @contextmanager
 def serving(app: InferenceApp, ready_timeout_s: float = 30.0) -> Iterator[str]:
-    """Run `app` on uvicorn in a background thread on a free loopback port; yield its URL once
-    a model is loaded; always stop it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, loop="asyncio", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(None, f"{url}{contract.READINESS_PATH}", ready_timeout_s, poll=0.05)  # None: a thread of ours
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    """`listening` on the public and admin listeners; yields the public URL."""
+    with listening(app, ready_timeout_s=ready_timeout_s) as urls:
+        yield urls.public
 
 
 @contextmanager
@@ -206,8 +232,9 @@ async def started(app: InferenceApp, timeout_s: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def asgi_client(app: InferenceApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://server")
+def asgi_client(app: InferenceApp, role: Role = Role.PUBLIC) -> httpx.AsyncClient:
+    """A client of one of the app's listeners, in-process (no socket)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app.listener(role)), base_url="http://server")
 
 
 def free_port() -> int:

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from tests.workloads.serving.support import (
+    ADMIN_AUTH,
+    ADMIN_TOKEN,
     INFER,
+    LOAD,
     MODEL,
     Registry,
     app_for,
@@ -26,6 +29,7 @@ from tests.workloads.serving.support import (
     started,
 )
 from workloads.contract import METRICS_PATH, VERSION_HEADER
+from workloads.serving.app import Role
 from workloads.serving.protocol import InferRequest
 from workloads.serving.versions import ServedVersion
 
@@ -279,15 +283,14 @@ async def test_in_flight_counts_requests_accepted_and_not_yet_answered(registry:
 
 
 async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> None:
-    load = f"/v2/repository/models/{MODEL}/load"
     body = {"parameters": {"stable": "v2"}}
-    async with asgi_client(app) as client:
-        assert (await client.post(load, json=body)).status_code == 401
-        assert (await client.post(load, json=body, headers={"authorization": "Bearer wrong"})).status_code == 401
-        auth = {"authorization": "Bearer test-token"}
-        bad = await client.post(load, json={"parameters": {"stable": "v2", "config": "{}"}}, headers=auth)
+    async with asgi_client(app, Role.ADMIN) as admin, asgi_client(app) as client:
+        assert (await admin.post(LOAD, json=body)).status_code == 401
+        assert (await admin.post(LOAD, json=body, headers={"authorization": "Bearer wrong"})).status_code == 401
+        assert (await admin.post(LOAD, json=body, headers={"authorization": ADMIN_TOKEN})).status_code == 401
+        bad = await admin.post(LOAD, json={"parameters": {"stable": "v2", "config": "{}"}}, headers=ADMIN_AUTH)
         assert bad.status_code == 400 and "unknown load parameters: config" in bad.json()["error"]
-        assert (await client.post(load, json=body, headers=auth)).json()["stable"] == "v2"
+        assert (await admin.post(LOAD, json=body, headers=ADMIN_AUTH)).json()["stable"] == "v2"
         after = await client.post(INFER, json=infer_body(X[:1]))
         gone = await client.post(INFER, json=infer_body(X[:1]), headers={VERSION_HEADER: "v1"})
     assert after.json()["model_version"] == "v2"
@@ -295,11 +298,8 @@ async def test_repository_load_swaps_versions_and_needs_the_admin_token(app) -> 
 
 
 async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(app) -> None:
-    load = f"/v2/repository/models/{MODEL}/load"
-    async with asgi_client(app) as client:
-        refused = await client.post(
-            load, json={"parameters": {"stable": "v3"}}, headers={"authorization": "Bearer test-token"}
-        )
+    async with asgi_client(app, Role.ADMIN) as admin, asgi_client(app) as client:
+        refused = await admin.post(LOAD, json={"parameters": {"stable": "v3"}}, headers=ADMIN_AUTH)
         still = await client.post(INFER, json=infer_body(X[:1]), headers={VERSION_HEADER: "v1"})
     metrics = exposition(app.metrics)
     assert refused.status_code == 400
@@ -309,8 +309,8 @@ async def test_a_tampered_artifact_is_refused_and_the_old_version_keeps_serving(
     assert 'meridian_model_reloads_total{model="meridian",outcome="rejected"} 1.0' in metrics
 
 
-async def test_the_repository_api_is_off_without_an_admin_token(registry: Registry, tmp_path: Path) -> None:
+async def test_the_admin_api_is_off_without_an_admin_token(registry: Registry, tmp_path: Path) -> None:
     app = app_for(registry, tmp_path, admin_token=None)
-    async with asgi_client(app) as client:
-        response = await client.post(f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v2"}})
+    async with asgi_client(app, Role.ADMIN) as client:
+        response = await client.post(LOAD, json={"parameters": {"stable": "v2"}})
     assert response.status_code == 403 and "disabled" in response.json()["error"]

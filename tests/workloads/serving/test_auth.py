@@ -44,7 +44,7 @@ from tests.workloads.serving.support import (
 )
 from workloads import contract
 from workloads.serving import auth
-from workloads.serving.app import InferenceApp, LocalAnswerer
+from workloads.serving.app import InferenceApp, LocalAnswerer, Role
 from workloads.serving.auth import Authenticator, OidcVerifier
 from workloads.serving.gate import Gate
 from workloads.serving.protocol import InferRequest
@@ -392,7 +392,7 @@ async def call(app: InferenceApp, headers: list[tuple[bytes, bytes]], body: byte
         "path": INFER,
         "headers": [(b"content-type", b"application/json"), *headers],
     }
-    await app(scope, receive, send)
+    await app.listener(Role.PUBLIC)(scope, receive, send)
     return sent[0]["status"], sent[1]["body"]
 
 

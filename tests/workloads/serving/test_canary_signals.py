@@ -13,7 +13,9 @@ import torch
 from prometheus_client import generate_latest
 
 from tests.workloads.serving.support import (
+    ADMIN_AUTH,
     INFER,
+    LOAD,
     MODEL,
     TASK,
     Registry,
@@ -25,12 +27,11 @@ from tests.workloads.serving.support import (
     started,
 )
 from workloads.contract import FEEDBACK_SUFFIX
-from workloads.serving.app import InferenceApp
+from workloads.serving.app import InferenceApp, Role
 
 pytestmark = pytest.mark.anyio
 X, Y = digits()
 FEEDBACK = f"/v2/models/{MODEL}/{FEEDBACK_SUFFIX}"
-AUTH = {"authorization": "Bearer test-token"}
 UNTRAINED = 99  # a registry seed whose model is never trained: a bad candidate
 
 
@@ -177,18 +178,14 @@ async def test_following_latest_with_a_weight_takes_each_new_version_as_candidat
     await split_becomes(("v1", None, 0))
     registry.publish("v2", seed=2)
     await split_becomes(("v1", "v2", 20))
-    async with asgi_client(app) as client:
-        rolled_back = await client.post(
-            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v1"}}, headers=AUTH
-        )
+    async with asgi_client(app, Role.ADMIN) as client:
+        rolled_back = await client.post(LOAD, json={"parameters": {"stable": "v1"}}, headers=ADMIN_AUTH)
         assert rolled_back.status_code == 200
         await asyncio.sleep(0.3)  # several polls of the registry, whose latest is still v2
         assert app.router.routing is not None and app.router.routing.split.versions == ("v1",)
         registry.publish("v3", seed=3)
         await split_becomes(("v1", "v3", 20))
-        promoted = await client.post(
-            f"/v2/repository/models/{MODEL}/load", json={"parameters": {"stable": "v3"}}, headers=AUTH
-        )
+        promoted = await client.post(LOAD, json={"parameters": {"stable": "v3"}}, headers=ADMIN_AUTH)
         assert promoted.status_code == 200
     await split_becomes(("v3", None, 0))
     await app.shutdown()

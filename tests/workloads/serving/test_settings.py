@@ -9,7 +9,7 @@ import pytest
 
 from workloads import contract
 from workloads.serving.ratelimit import Limit, RateLimits
-from workloads.serving.settings import Oidc, admin_token, parse_serving_args, serving_parser
+from workloads.serving.settings import Oidc, parse_serving_args, serving_parser
 
 REQUIRED = {contract.ENV_REGION: "eu-west-1", contract.ENV_REGISTRY_URL: "https://models.example"}
 
@@ -34,7 +34,9 @@ def test_environment_variables_configure_the_server(monkeypatch: pytest.MonkeyPa
         64,
     )
     assert (settings.stable, settings.candidate, settings.candidate_weight) == ("latest", "v8", 10)
-    assert settings.admin_token == "s3cret" and settings.port == contract.HTTP_PORT and settings.host == "127.0.0.1"
+    assert settings.admin_token is not None and settings.admin_token.current() == "s3cret"
+    assert settings.port == contract.HTTP_PORT and settings.host == "127.0.0.1"
+    assert (settings.admin_port, settings.escalation_port, settings.tls_cert_file) == (contract.ADMIN_PORT, 0, None)
 
 
 def test_metrics_have_their_own_port_from_the_environment_or_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,23 +105,26 @@ def test_a_candidate_weight_needs_a_candidate_unless_stable_follows_latest() -> 
     assert (following.stable, following.candidate, following.candidate_weight) == ("latest", None, 5)
 
 
-def test_the_admin_token_file_wins_over_the_variable_and_is_read_stripped(tmp_path: Path) -> None:
-    token = tmp_path / "token"
-    token.write_text("from-the-secret\n")
-    environ = {contract.ENV_ADMIN_TOKEN_FILE: str(token), contract.ENV_ADMIN_TOKEN: "from-env"}
-    assert admin_token(environ) == "from-the-secret"
-    assert admin_token({contract.ENV_ADMIN_TOKEN: "from-env"}) == "from-env"
-    assert admin_token({}) is None
+def test_the_escalation_listener_needs_its_certificate_key_and_client_ca(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**REQUIRED, contract.ENV_ESCALATION_PORT: str(contract.ESCALATION_PORT)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(contract.ENV_ESCALATION_CERT_FILE, "/tls/escalation.crt")
+    with pytest.raises(SystemExit, match=f"--escalation-key-file \\[env {contract.ENV_ESCALATION_KEY_FILE}\\]"):
+        parse([])
+    monkeypatch.setenv(contract.ENV_ESCALATION_KEY_FILE, "/tls/escalation.key")
+    monkeypatch.setenv(contract.ENV_ESCALATION_CLIENT_CA_FILE, "/tls/ca.crt")
+    settings = parse([])
+    assert settings.escalation_port == contract.ESCALATION_PORT
+    assert settings.escalation_client_ca_file == Path("/tls/ca.crt")
 
 
-def test_an_unreadable_or_empty_admin_token_file_stops_the_process_naming_it(tmp_path: Path) -> None:
-    missing = tmp_path / "missing"
-    with pytest.raises(SystemExit, match=f"{contract.ENV_ADMIN_TOKEN_FILE}={missing}: cannot read"):
-        admin_token({contract.ENV_ADMIN_TOKEN_FILE: str(missing)})
-    empty = tmp_path / "empty"
-    empty.write_text("  \n")
-    with pytest.raises(SystemExit, match="admin token file is empty"):
-        admin_token({contract.ENV_ADMIN_TOKEN_FILE: str(empty)})
+def test_https_on_the_public_port_needs_both_the_certificate_and_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**REQUIRED, contract.ENV_TLS_CERT_FILE: "/tls/tls.crt"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match="HTTPS needs both"):
+        parse([])
+    monkeypatch.setenv(contract.ENV_TLS_KEY_FILE, "/tls/tls.key")
+    assert parse([]).tls_key_file == Path("/tls/tls.key")
 
 
 def test_callers_credentials_and_limits_come_from_the_contracts_variables(

@@ -34,6 +34,7 @@ class ProcessSpec:
     health_url: str | None = None  # HTTP 200 here means ready; else the port accepting is enough
     url: str | None = None  # what status shows to the operator
     env: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None  # the CA an https:// health_url's certificate chains to
 
 
 @dataclass
@@ -55,7 +56,7 @@ def port_in_use(port: int) -> bool:
 
 def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
     if spec.health_url:
-        return answers_ok(spec.health_url, timeout)
+        return answers_ok(spec.health_url, timeout, spec.ca_file)
     if spec.port:
         return accepts(spec.port, timeout)
     return True

@@ -8,11 +8,15 @@ import logging
 import torch
 import uvicorn
 
+from workloads import contract
 from workloads.serving.app import Answerer, InferenceApp
+from workloads.serving.gate import build_gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.models import ModelSource, RegistryModelSource
 from workloads.serving.settings import LATEST, ServingSettings
 from workloads.serving.versions import BatchingConfig, ModelRouter, TrafficSplit
+
+log = logging.getLogger(__name__)
 
 
 def registry_source(settings: ServingSettings) -> RegistryModelSource:
@@ -52,12 +56,24 @@ def build_app(
         answerer=answerer,
         latest_version=getattr(source, "latest", None),
         reload_interval_s=settings.reload_interval_s,
+        gate=build_gate(settings, metrics),
     )
 
 
 def run(app: InferenceApp, settings: ServingSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(settings.torch_threads)
+    if app.gate is None or not app.gate.authenticates:
+        log.warning(
+            "NO CALLER AUTHENTICATION: anyone who reaches port %d may call inference. Set %s and/or %s/%s/%s",
+            settings.port,
+            contract.ENV_API_KEYS_FILE,
+            contract.ENV_OIDC_ISSUER,
+            contract.ENV_OIDC_AUDIENCE,
+            contract.ENV_OIDC_JWKS_URL,
+        )
+    if app.gate is not None:
+        log.info("callers: %s", app.gate.describe())
     app.metrics.serve(settings.host, settings.metrics_port)  # its own thread, ends with the process
     uvicorn.run(
         app,

@@ -330,6 +330,8 @@ class LocalFleet:
         name, url = f"{role}-{site}", f"https://127.0.0.1:{port}"
         argv = [self.python, "-m", f"workloads.{role}", "--port", str(port), "--region", region,
                 "--cache-dir", str(self.out / "cache" / name), *flags]  # fmt: skip
+        env = {**self._server_env(name), **env}
+        listeners = (contract.ENV_ADMIN_PORT, contract.ENV_ESCALATION_PORT)
         return ProcessSpec(
             name=name,
             role=role,
@@ -337,8 +339,9 @@ class LocalFleet:
             port=port,
             health_url=f"{url}{contract.READINESS_PATH}",
             url=url,
-            env={**self._server_env(name), **env},
+            env=env,
             ca_file=str(self.front_door.ca_cert),
+            other_ports=tuple(int(env[variable]) for variable in listeners if variable in env),
         )
 
     def sites(self) -> list[Site]:

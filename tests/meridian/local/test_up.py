@@ -6,10 +6,13 @@ controllers drive the admin ports with the admin token, and Prometheus keeps the
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
+import pytest
+
 from components.config import load_stack
-from meridian.local.supervisor import ProcessSpec
+from meridian.local.supervisor import LocalStackError, ProcessSpec
 from meridian.local.up import LocalFleet
 from workloads import contract
 
@@ -93,3 +96,12 @@ def test_every_listener_of_the_fleet_has_a_port_of_its_own(tmp_path: Path) -> No
         *fleet.metrics_ports.values(),
     ]
     assert sorted(ports) == list(range(8700, 8700 + 27))  # consecutive from --port-base
+
+
+def test_a_busy_escalation_or_admin_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    fleet = _fleet(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", fleet.escalation_ports["local-eu"]))
+        busy.listen()
+        with pytest.raises(LocalStackError, match=rf"{fleet.escalation_ports['local-eu']} \(server-local-eu\)"):
+            fleet.supervisor.check_ports(fleet.all_specs())

@@ -589,6 +589,8 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
             raise LocalStackError(f"{summary['failed_requests']} requests failed, e.g. {summary['errors'][:2]}")
         for child in fleet.supervisor.children:
             print(f"  {child.spec.name:<30} {child.spec.url}")
+        home = f"https://127.0.0.1:{fleet.server_ports[config.home]}"
+        print(f"call it as a user (the API key stays in its file):\n  {fleet.front_door.curl(home)}")
         if detach:
             keep_running = True
             print(

@@ -234,16 +234,6 @@ class LocalFleet:
             )
         return specs
 
-    def _rate_limits(self) -> str:
-        """contract.ENV_RATE_LIMITS from the stack's `auth.rateLimit` and `auth.callers`."""
-        auth = self.config.auth
-        return json.dumps(
-            {
-                "default": auth.rate_limit.model_dump(by_alias=True),
-                "callers": {caller: limit.model_dump(by_alias=True) for caller, limit in auth.callers.items()},
-            }
-        )
-
     def _server_env(self, name: str) -> dict[str, str]:
         """What a regional server or an edge reads besides its flags: its listeners (public HTTPS
         with its own certificate, admin port with the admin token), who may call it, how much."""
@@ -255,7 +245,7 @@ class LocalFleet:
             contract.ENV_ADMIN_PORT: str(self.admin_ports[name]),
             contract.ENV_ADMIN_TOKEN_FILE: str(door.admin_token),
             contract.ENV_API_KEYS_FILE: str(door.api_keys_file),
-            contract.ENV_RATE_LIMITS: self._rate_limits(),
+            contract.ENV_RATE_LIMITS: self.config.auth.rate_limits_json(),
         }
 
     def _escalation_env(self, region: str) -> dict[str, str]:

@@ -158,8 +158,8 @@ class FrontDoor:
 
     @staticmethod
     def client_name(edge: str) -> str:
-        """An edge's client certificate: its common name is the edge process's name, which the
-        region's escalation listener takes as the calling edge."""
+        """An edge's client certificate (its common name is the edge's process name, which the
+        region's escalation listener takes as the calling edge)."""
         return f"{edge}.client"
 
     @property
@@ -194,7 +194,7 @@ class FrontDoor:
         for name in servers:
             self._ensure_leaf(name, ca, ca_key, server=True)
         for name in edges:
-            self._ensure_leaf(self.client_name(name), ca, ca_key, server=False)
+            self._ensure_leaf(self.client_name(name), ca, ca_key, server=False, common_name=name)
         self._ensure_api_key(key_id)
         if not self.admin_token.exists():
             _write_secret(self.admin_token, secrets.token_urlsafe(SECRET_BYTES).encode())
@@ -223,15 +223,24 @@ class FrontDoor:
         _write_public(self.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
         return cert, key
 
-    def _ensure_leaf(self, name: str, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, server: bool) -> None:
+    def _ensure_leaf(
+        self,
+        name: str,
+        ca: x509.Certificate,
+        ca_key: ec.EllipticCurvePrivateKey,
+        server: bool,
+        common_name: str | None = None,
+    ) -> None:
+        """`name`'s certificate and key; its subject is `common_name` (default: `name`)."""
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])
         pair = _load_pair(self.cert(name), self.key(name))
-        if pair is not None and _issued_by(pair[0], ca):
+        if pair is not None and _issued_by(pair[0], ca) and pair[0].subject == subject:
             return
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .subject_name(subject)
             .issuer_name(ca.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -86,7 +86,8 @@ def _assert_the_front_door_is_closed(urls: dict[str, str], caller: Caller, x: np
 
 def _assert_escalations_take_mutual_tls(out: Path, state: dict, prometheus: PrometheusAPI, x: np.ndarray) -> None:
     """The region's escalation listener answers the edge's certificate and refuses a client
-    without one; the edges' escalations reached it (answered by the region, none fell back)."""
+    without one; the edges' escalations reached it (answered by the region, none fell back,
+    counted there by edge and caller)."""
     door = FrontDoor(out)
     edge = next(p for p in state["processes"] if p["name"] == "edge-nyc")
     upstream = edge["argv"][edge["argv"].index("--upstream-url") + 1]
@@ -114,6 +115,13 @@ def _assert_escalations_take_mutual_tls(out: Path, state: dict, prometheus: Prom
         for s in prometheus.query('sum by (source) (meridian_edge_answers_total{app="edge"})')
     }
     assert answers.get("region", 0) > 0 and answers.get("fallback", 0) == 0, answers
+    # The regions counted them on their escalation listeners, each edge named by its client
+    # certificate and the users by their key id.
+    received = prometheus.query('sum by (region, edge, caller) (meridian_escalations_received_total{app="server"})')
+    assert {(r["metric"]["region"], r["metric"]["edge"], r["metric"]["caller"]) for r in received} >= {
+        ("local-us", "edge-nyc", "local"),
+        ("local-eu", "edge-fra", "local"),
+    }, received
 
 
 def _assert_the_printed_curl_works(status: str) -> None:

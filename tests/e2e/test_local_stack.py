@@ -92,6 +92,18 @@ def _assert_escalations_take_mutual_tls(out: Path, state: dict, prometheus: Prom
     edge = next(p for p in state["processes"] if p["name"] == "edge-nyc")
     upstream = edge["argv"][edge["argv"].index("--upstream-url") + 1]
     assert upstream.startswith("https://") and upstream not in {p["url"] for p in state["processes"]}
+    answers = {
+        s["metric"]["source"]: float(s["value"][1])
+        for s in prometheus.query('sum by (source) (meridian_edge_answers_total{app="edge"})')
+    }
+    assert answers.get("region", 0) > 0 and answers.get("fallback", 0) == 0, answers
+    # The regions counted them on their escalation listeners (read before this test escalates
+    # itself, below), each edge named by its client certificate, the users by their key id.
+    received = prometheus.query('sum by (region, edge, caller) (meridian_escalations_received_total{app="server"})')
+    assert {(r["metric"]["region"], r["metric"]["edge"], r["metric"]["caller"]) for r in received} >= {
+        ("local-us", "edge-nyc", "local"),
+        ("local-eu", "edge-fra", "local"),
+    }, received
     client = ssl.create_default_context(cafile=door.ca_cert)
     client.load_cert_chain(door.cert(door.client_name("edge-nyc")), door.key(door.client_name("edge-nyc")))
     escalated = httpx.post(
@@ -110,18 +122,6 @@ def _assert_escalations_take_mutual_tls(out: Path, state: dict, prometheus: Prom
             verify=door.caller().tls(),
             timeout=30,
         )
-    answers = {
-        s["metric"]["source"]: float(s["value"][1])
-        for s in prometheus.query('sum by (source) (meridian_edge_answers_total{app="edge"})')
-    }
-    assert answers.get("region", 0) > 0 and answers.get("fallback", 0) == 0, answers
-    # The regions counted them on their escalation listeners, each edge named by its client
-    # certificate and the users by their key id.
-    received = prometheus.query('sum by (region, edge, caller) (meridian_escalations_received_total{app="server"})')
-    assert {(r["metric"]["region"], r["metric"]["edge"], r["metric"]["caller"]) for r in received} >= {
-        ("local-us", "edge-nyc", "local"),
-        ("local-eu", "edge-fra", "local"),
-    }, received
 
 
 def _assert_the_printed_curl_works(status: str) -> None:

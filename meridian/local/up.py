@@ -1,7 +1,9 @@
 """`meridian local up`: the fleet of a `kubernetes`-only stack, as processes on this machine.
 
 The same workloads `pulumi up` deploys, in the same order, from the same stack config:
-credentials and data shards -> Prometheus (when installed; meridian/local/prometheus.py) and
+credentials and data shards, and the front door's keys and certificates (front_door.py: every
+public listener HTTPS, callers with an API key, edges escalating over mutual TLS, the canary
+controllers on the admin ports) -> Prometheus (when installed; meridian/local/prometheus.py) and
 each SuperNode's training-metrics exporter -> Flower SuperLink + one SuperNode per region (TLS,
 node auth) -> federated training, whose ServerApp publishes the signed global model to the
 local global registry -> per region, one pass of the localizer (`workloads.localization

@@ -430,6 +430,15 @@ class Auth(_Model):
                 raise _at(f"apiKeys[{i}]", f"duplicate API key id {key_id!r}")
         return self
 
+    def rate_limits_json(self) -> str:
+        """The servers' contract.ENV_RATE_LIMITS: the default bucket and the per-caller ones."""
+        return json.dumps(
+            {
+                "default": self.rate_limit.model_dump(by_alias=True),
+                "callers": {caller: limit.model_dump(by_alias=True) for caller, limit in self.callers.items()},
+            }
+        )
+
 
 class Monitoring(_Model):
     """`monitoring`: the Prometheus of each cluster (components/k8s/monitoring.py)."""

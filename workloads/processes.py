@@ -14,6 +14,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -40,10 +41,15 @@ class NotReady(Exception):
             super().__init__(f"exited with code {exit_code} before it was ready")
 
 
-def answers_ok(url: str, timeout: float = 1.0) -> bool:
-    """Whether a GET of url answers HTTP 200 within timeout seconds."""
+def answers_ok(url: str, timeout: float = 1.0, cafile: str | None = None) -> bool:
+    """Whether a GET of url answers HTTP 200 within timeout seconds (an https:// url verified
+    against `cafile` when given: a server of a private CA, such as the local stack's)."""
+    opener = _DIRECT
+    if cafile is not None:
+        https = urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), https)
     try:
-        with _DIRECT.open(url, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return response.status == 200
     except (OSError, http.client.HTTPException):  # refused, reset, timed out, 503 (HTTPError)
         return False

@@ -105,11 +105,14 @@ class CanaryDrill:
             raise LocalStackError("the canary drill needs a global model: none is published")
         candidate = next_version(fleet.registry_dir, region, base)
         sites = [site for site in fleet.sites() if site.region == region]
+        caller = fleet.caller()
         stop = threading.Event()
         load: dict[str, LoadResult] = {}
 
         def users() -> None:
-            load["result"] = run_load(sites, examples, requests_per_metro=40, users_per_metro=1, seed=seed, until=stop)
+            load["result"] = run_load(
+                sites, examples, requests_per_metro=40, caller=caller, users_per_metro=1, seed=seed, until=stop
+            )
 
         worker = threading.Thread(target=users, name="canary-load", daemon=True)
         started = time.time()
@@ -155,8 +158,11 @@ class CanaryDrill:
     def _stable(self) -> str:
         import httpx
 
-        url = f"http://127.0.0.1:{self.fleet.server_ports[self.region]}/v2/models/{MODEL_NAME}"
-        return str(httpx.get(url, timeout=10).json()["parameters"]["stable"])
+        url = f"https://127.0.0.1:{self.fleet.server_ports[self.region]}/v2/models/{MODEL_NAME}"
+        caller = self.fleet.caller()
+        return str(
+            httpx.get(url, headers=caller.headers, verify=caller.tls(), timeout=10).json()["parameters"]["stable"]
+        )
 
     def _wait(self, expr: str, what: str) -> dict[str, Any]:
         """The first series of `expr`, polling Prometheus until there is one."""

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from meridian.local.front_door import FrontDoor
 from meridian.local.supervisor import LocalStackError, ProcessSpec, is_healthy, read_state
 from workloads.processes import alive as pid_alive
 from workloads.processes import stop_pids
@@ -47,6 +48,7 @@ def status(out_dir: Path) -> int:
             port=entry.get("port"),
             health_url=entry.get("health_url"),
             url=entry.get("url"),
+            ca_file=entry.get("ca_file"),
         )
         if not pid_alive(entry["pid"]):
             health = "[red]exited[/red]"
@@ -61,6 +63,10 @@ def status(out_dir: Path) -> int:
     for entry in state["processes"]:
         if entry["role"] == "prometheus":
             console.print(f"Prometheus: {entry['url']} (targets: {entry['url']}/targets)")
+    if server := next((entry for entry in state["processes"] if entry["role"] == "server"), None):
+        door = FrontDoor(out_dir.resolve())
+        console.print(f"Call it as a user (API key in {door.api_key}, the stack's CA in {door.ca_cert}):")
+        print(f"  {door.curl(server['url'])}")  # plain print: no wrapping, no markup
     return 0 if unhealthy == 0 else 1
 
 

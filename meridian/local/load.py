@@ -1,6 +1,7 @@
 """Simulated users in several metros, each routed to its nearest site by the latency model.
 
-Every request is a real V2 inference call over loopback to the site's server. What a user
+Every request is a real V2 inference call over loopback to the site's server: HTTPS, with the
+users' API key, as a user of the fleet calls it. What a user
 would wait is the measured call time plus the modelled network round trips: user -> site,
 and, when an edge escalated to its region, edge -> region (see latency.py for the figures).
 
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from meridian.local.front_door import Caller
 from meridian.local.latency import METROS, Place, Site, nearest
 from workloads.contract import FEEDBACK_SUFFIX, MODEL_NAME
 from workloads.serving.protocol import PROBABILITIES, encode_json_request
@@ -108,13 +110,14 @@ async def _run(
     users_per_metro: int,
     seed: int,
     until: threading.Event | None,
+    caller: Caller,
 ) -> LoadResult:
     result = LoadResult()
     regions = {s.region: s for s in sites if not s.is_edge}
     rng = random.Random(seed)
     tasks = []
     limits = httpx.Limits(max_connections=len(METROS) * users_per_metro)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=30.0, limits=limits, headers=caller.headers, verify=caller.tls()) as client:
         # One untimed request per site first: users meet warm servers, as in a running fleet.
         for site in sites:
             x, _ = examples[site.region]
@@ -135,14 +138,16 @@ def run_load(
     sites: list[Site],
     examples: dict[str, tuple[np.ndarray, np.ndarray]],
     requests_per_metro: int,
+    caller: Caller,
     users_per_metro: int = 2,
     seed: int = 0,
     until: threading.Event | None = None,
 ) -> LoadResult:
     """A closed-loop load: every metro's users send their requests one after another.
 
-    `examples` maps a region to its held-out test split (inputs, labels). With `until`, each
+    `examples` maps a region to its held-out test split (inputs, labels); every call is the
+    `caller`'s (its API key, the servers verified against its CA). With `until`, each
     user draws from its `requests_per_metro / users_per_metro` examples until the event is set,
     telling the site each answer's true label (request ids are unique per `seed`).
     """
-    return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed, until))
+    return asyncio.run(_run(sites, examples, requests_per_metro, users_per_metro, seed, until, caller))

@@ -34,6 +34,8 @@ class ProcessSpec:
     health_url: str | None = None  # HTTP 200 here means ready; else the port accepting is enough
     url: str | None = None  # what status shows to the operator
     env: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None  # the CA an https:// health_url's certificate chains to
+    other_ports: tuple[int, ...] = ()  # its other listeners (escalation, admin), checked free before start
 
 
 @dataclass
@@ -55,7 +57,7 @@ def port_in_use(port: int) -> bool:
 
 def is_healthy(spec: ProcessSpec, timeout: float = 1.0) -> bool:
     if spec.health_url:
-        return answers_ok(spec.health_url, timeout)
+        return answers_ok(spec.health_url, timeout, spec.ca_file)
     if spec.port:
         return accepts(spec.port, timeout)
     return True
@@ -115,7 +117,7 @@ class Supervisor:
 
     # -- processes ---------------------------------------------------------------------------
     def check_ports(self, specs: list[ProcessSpec]) -> None:
-        busy = [f"{s.port} ({s.name})" for s in specs if s.port and port_in_use(s.port)]
+        busy = [f"{port} ({s.name})" for s in specs for port in (s.port, *s.other_ports) if port and port_in_use(port)]
         if busy:
             raise LocalStackError(
                 f"port(s) already in use: {', '.join(busy)}. Stop whatever holds them, or move "

@@ -1,7 +1,9 @@
 """`meridian local up`: the fleet of a `kubernetes`-only stack, as processes on this machine.
 
 The same workloads `pulumi up` deploys, in the same order, from the same stack config:
-credentials and data shards -> Prometheus (when installed; meridian/local/prometheus.py) and
+credentials and data shards, and the front door's keys and certificates (front_door.py: every
+public listener HTTPS, callers with an API key, edges escalating over mutual TLS, the canary
+controllers on the admin ports) -> Prometheus (when installed; meridian/local/prometheus.py) and
 each SuperNode's training-metrics exporter -> Flower SuperLink + one SuperNode per region (TLS,
 node auth) -> federated training, whose ServerApp publishes the signed global model to the
 local global registry -> per region, one pass of the localizer (`workloads.localization
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
@@ -31,6 +32,7 @@ from typing import Any
 
 from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
+from meridian.local.front_door import Caller, FrontDoor
 from meridian.local.latency import Site, edge_site_place, region_place
 from meridian.local.load import LoadResult, run_load
 from meridian.local.plan import LocalPlan
@@ -55,6 +57,7 @@ from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor, 
 from workloads import contract
 from workloads.contract import MetricsApp
 from workloads.processes import descendants, stop_pids
+from workloads.serving.protocol import encode_json_request
 
 SUPERLINK = "superlink"  # the federated run's ServerApp, scraped while it runs
 # Servers poll their registry's `latest` this often: a published candidate enters within seconds.
@@ -102,8 +105,30 @@ class LocalFleet:
         # pod does in the clusters; the ServerApp's is the run config's `metrics-port`.
         self.metrics_ports = {name: next(ports) for name, *_ in self._metrics_endpoints()}
         self.prometheus_port = next(ports)
+        # The front door's other listeners: each region's escalation listener (its edges, mutual
+        # TLS) and each server's and edge's admin port (the repository API, its canary controller).
+        self.escalation_ports = {r.name: next(ports) for r in self.regions}
+        self.admin_ports = {name: next(ports) for name in self._model_servers()}
         self.prometheus = find_prometheus()
-        self.admin_token = secrets.token_urlsafe(24)  # the servers' repository API, for the controllers
+        self.front_door = FrontDoor(self.out)
+
+    def _model_servers(self) -> list[str]:
+        """Every regional server's and edge's process name."""
+        return [name for r in self.regions for name in (f"server-{r.name}", *(f"edge-{s.name}" for s in r.edge_sites))]
+
+    def caller(self) -> Caller:
+        """The users' credentials, as `make up` wrote them."""
+        return self.front_door.caller()
+
+    def ensure_front_door(self) -> None:
+        """Keys and certificates for this fleet, made once per out dir (see front_door.py)."""
+        if not self.config.auth.api_keys:
+            raise LocalStackError(
+                f"the local stack's users call it with an API key: list one in `auth.apiKeys` of "
+                f"stacks/Pulumi.{self.stack}.yaml"
+            )
+        edges = [f"edge-{s.name}" for r in self.regions for s in r.edge_sites]
+        self.front_door.ensure(self.config.auth.api_keys[0], self._model_servers(), edges)
 
     # -- monitoring -----------------------------------------------------------------------------
     def _metrics_endpoints(self) -> list[tuple[str, MetricsApp, str, str | None]]:
@@ -185,8 +210,10 @@ class LocalFleet:
         for region in self.regions:
             name = f"canary-{region.name}"
             port = self.metrics_ports[name]
-            targets = [f"http://127.0.0.1:{self.server_ports[region.name]}"]
-            targets += [f"http://127.0.0.1:{self.edge_ports[s.name]}" for s in region.edge_sites]
+            # The repository API answers on the admin ports only (plain HTTP on loopback, as
+            # inside a cluster), with the admin token.
+            served = [f"server-{region.name}", *(f"edge-{s.name}" for s in region.edge_sites)]
+            targets = [f"http://127.0.0.1:{self.admin_ports[name]}" for name in served]
             flags = contract.canary_args(
                 prometheus=self.prometheus_url,
                 region=region.name,
@@ -201,13 +228,46 @@ class LocalFleet:
                     argv=[self.python, *contract.CANARY_COMMAND[1:], *flags],
                     port=port,
                     url=f"http://127.0.0.1:{port}{contract.METRICS_PATH}",
-                    env=self._process_env(name),
+                    env={
+                        contract.ENV_METRICS_PORT: str(port),
+                        contract.ENV_ADMIN_TOKEN_FILE: str(self.front_door.admin_token),
+                    },
                 )
             )
         return specs
 
-    def _process_env(self, name: str) -> dict[str, str]:
-        return {contract.ENV_METRICS_PORT: str(self.metrics_ports[name]), contract.ENV_ADMIN_TOKEN: self.admin_token}
+    def _server_env(self, name: str) -> dict[str, str]:
+        """What a regional server or an edge reads besides its flags: its listeners (public HTTPS
+        with its own certificate, admin port with the admin token), who may call it, how much."""
+        door = self.front_door
+        return {
+            contract.ENV_METRICS_PORT: str(self.metrics_ports[name]),
+            contract.ENV_TLS_CERT_FILE: str(door.cert(name)),
+            contract.ENV_TLS_KEY_FILE: str(door.key(name)),
+            contract.ENV_ADMIN_PORT: str(self.admin_ports[name]),
+            contract.ENV_ADMIN_TOKEN_FILE: str(door.admin_token),
+            contract.ENV_API_KEYS_FILE: str(door.api_keys_file),
+            contract.ENV_RATE_LIMITS: self.config.auth.rate_limits_json(),
+        }
+
+    def _escalation_env(self, region: str) -> dict[str, str]:
+        """A regional server's escalation listener: mutual TLS, edges' certificates from the CA."""
+        name = f"server-{region}"
+        return {
+            contract.ENV_ESCALATION_PORT: str(self.escalation_ports[region]),
+            contract.ENV_ESCALATION_CERT_FILE: str(self.front_door.cert(name)),
+            contract.ENV_ESCALATION_KEY_FILE: str(self.front_door.key(name)),
+            contract.ENV_ESCALATION_CLIENT_CA_FILE: str(self.front_door.ca_cert),
+        }
+
+    def _upstream_env(self, edge: str) -> dict[str, str]:
+        """An edge's side of the escalation: its client certificate, the region verified against the CA."""
+        client = self.front_door.client_name(edge)
+        return {
+            contract.ENV_UPSTREAM_CA_FILE: str(self.front_door.ca_cert),
+            contract.ENV_UPSTREAM_CERT_FILE: str(self.front_door.cert(client)),
+            contract.ENV_UPSTREAM_KEY_FILE: str(self.front_door.key(client)),
+        }
 
     # -- the serving processes, planned before any work so a busy port fails fast -----------
     def serving_specs(self) -> list[ProcessSpec]:
@@ -233,21 +293,37 @@ class LocalFleet:
             # The region's CDN path and its signer's public key, as ClusterAccess.models gives them.
             source = ["--registry-url", f"{registry_url}/{region.name}",
                       "--trusted-key", str(self.plan.key(region.name, contract.TRUSTED_KEY_FILE)), *common]  # fmt: skip
-            server = self._model_server("server", region.name, self.server_ports[region.name], region.name, source)
+            server = self._model_server(
+                "server", region.name, self.server_ports[region.name], region.name, source,
+                self._escalation_env(region.name),
+            )  # fmt: skip
             specs.append(server)
-            edge_flags = ["--upstream-url", str(server.url),
+            # Escalations go to the region's escalation listener, never its public one.
+            upstream = f"https://127.0.0.1:{self.escalation_ports[region.name]}"
+            edge_flags = ["--upstream-url", upstream,
                           "--confidence-threshold", str(inference.edge_confidence_threshold)]  # fmt: skip
             specs.extend(
-                self._model_server("edge", site.name, self.edge_ports[site.name], region.name, [*edge_flags, *source])
+                self._model_server(
+                    "edge",
+                    site.name,
+                    self.edge_ports[site.name],
+                    region.name,
+                    [*edge_flags, *source],
+                    self._upstream_env(f"edge-{site.name}"),
+                )
                 for site in region.edge_sites
             )
         return specs
 
-    def _model_server(self, role: str, site: str, port: int, region: str, flags: list[str]) -> ProcessSpec:
-        """A regional server or an edge server (`workloads.<role>`) on its local port."""
-        name, url = f"{role}-{site}", f"http://127.0.0.1:{port}"
+    def _model_server(
+        self, role: str, site: str, port: int, region: str, flags: list[str], env: dict[str, str]
+    ) -> ProcessSpec:
+        """A regional server or an edge server (`workloads.<role>`) on its local port, HTTPS."""
+        name, url = f"{role}-{site}", f"https://127.0.0.1:{port}"
         argv = [self.python, "-m", f"workloads.{role}", "--port", str(port), "--region", region,
                 "--cache-dir", str(self.out / "cache" / name), *flags]  # fmt: skip
+        env = {**self._server_env(name), **env}
+        listeners = (contract.ENV_ADMIN_PORT, contract.ENV_ESCALATION_PORT)
         return ProcessSpec(
             name=name,
             role=role,
@@ -255,13 +331,15 @@ class LocalFleet:
             port=port,
             health_url=f"{url}{contract.READINESS_PATH}",
             url=url,
-            env=self._process_env(name),
+            env=env,
+            ca_file=str(self.front_door.ca_cert),
+            other_ports=tuple(int(env[variable]) for variable in listeners if variable in env),
         )
 
     def sites(self) -> list[Site]:
         sites = []
         for region in self.regions:
-            server_url = f"http://127.0.0.1:{self.server_ports[region.name]}"
+            server_url = f"https://127.0.0.1:{self.server_ports[region.name]}"
             sites.append(Site(f"server-{region.name}", region.name, region_place(region.residency), False, server_url))
             sites.extend(
                 Site(
@@ -269,7 +347,7 @@ class LocalFleet:
                     region.name,
                     edge_site_place(site.location),
                     True,
-                    f"http://127.0.0.1:{self.edge_ports[site.name]}",
+                    f"https://127.0.0.1:{self.edge_ports[site.name]}",
                 )
                 for site in region.edge_sites
             )
@@ -377,11 +455,13 @@ class LocalFleet:
         stable version, and the artifact it loaded for it, `<model>/<version>/<region>/<variant>`)."""
         import httpx
 
+        caller = self.caller()
         loaded = {}
         for spec in specs:
             if spec.role not in ("server", "edge"):
                 continue
-            metadata = httpx.get(f"{spec.url}/v2/models/{contract.MODEL_NAME}", timeout=10).json()
+            url = f"{spec.url}/v2/models/{contract.MODEL_NAME}"
+            metadata = httpx.get(url, headers=caller.headers, verify=caller.tls(), timeout=10).json()
             stable = metadata["parameters"]["stable"]
             description = metadata["parameters"]["artifacts"][stable]
             _, version, region, variant = description.split(" ", 1)[0].split("/")
@@ -391,7 +471,8 @@ class LocalFleet:
     # -- 4. users ------------------------------------------------------------------------------
     def load(self) -> LoadResult:
         started = time.monotonic()
-        result = run_load(self.sites(), _test_examples(self.data, self.regions), 40 if self.quick else 300)
+        examples = _test_examples(self.data, self.regions)
+        result = run_load(self.sites(), examples, 40 if self.quick else 300, self.caller())
         self._phase("load", started)
         return result
 
@@ -462,6 +543,7 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
         raise LocalStackError(str(err)) from None
     fleet = LocalFleet(stack, config, out_dir, quick, port_base)
     fleet.supervisor.claim()  # refuses to start over a running fleet
+    fleet.ensure_front_door()  # kept across runs (not among the stale outputs below)
     for stale in ("registry", "federation", "localization", "cache", "keys", "logs", "data", "prometheus"):
         shutil.rmtree(fleet.out / stale, ignore_errors=True)
     (fleet.out / CANARY_PLOT).unlink(missing_ok=True)
@@ -474,6 +556,8 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
         fleet.monitor()
         rounds, parameters = fleet.train()
         localized = fleet.localize()
+        x, _ = _test_examples(fleet.data, fleet.regions[:1])[fleet.regions[0].name]
+        fleet.front_door.example_request.write_bytes(encode_json_request(x[:1]))
         fleet.serve(specs)
         loaded = fleet.loaded(specs)
         load = fleet.load()
@@ -497,6 +581,8 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
             raise LocalStackError(f"{summary['failed_requests']} requests failed, e.g. {summary['errors'][:2]}")
         for child in fleet.supervisor.children:
             print(f"  {child.spec.name:<30} {child.spec.url}")
+        home = f"https://127.0.0.1:{fleet.server_ports[config.home]}"
+        print(f"call it as a user (the API key stays in its file):\n  {fleet.front_door.curl(home)}")
         if detach:
             keep_running = True
             print(

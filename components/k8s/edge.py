@@ -6,6 +6,12 @@ a GCP zone, or the value an existing cluster's nodes carry: the site's `location
 EDGE_SITE_LABEL with the site's name, since a GCP edge pool shares its zone with the region's
 other pools. Edge pools are tainted EDGE_SITE_LABEL=<site>:NoSchedule so nothing else lands
 on them; the edge pods tolerate exactly their own site's taint.
+
+Their ports and who may reach each (NetworkPolicy): HTTP_PORT, public (every caller needs a
+credential; HTTPS in the pod itself in a `kubernetes` region); ADMIN_PORT, from the region's
+canary controller only (where one runs); METRICS_PORT, from the cluster's Prometheus only. Out:
+the region's servers on their escalation port alone (mutual TLS, the site's client certificate:
+components/k8s/front_door_tls.py), and the clouds' HTTPS APIs.
 """
 
 from __future__ import annotations
@@ -18,13 +24,24 @@ import pulumi_kubernetes as k8s
 
 from components.cluster_access import EDGE_SITE_LABEL
 from components.config import EdgeSite
+from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
 from components.k8s.autoscaling import edge_policy, scaled_object
+from components.k8s.front_door_tls import edge_tls, serves_https
 from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
 from components.k8s.services import load_balancer_address, service
-from components.k8s.serving import EDGE_APP, SERVER_APP, ModelSource, disruption_budget, server_pod
+from components.k8s.serving import (
+    EDGE_APP,
+    SERVER_APP,
+    ModelSource,
+    PodAdditions,
+    admin_ingress,
+    disruption_budget,
+    server_pod,
+)
 from components.k8s.target import Target
+from components.k8s.trust import FederationTrust
 from components.k8s.workload import Workload
 from workloads import contract
 
@@ -41,7 +58,10 @@ class EdgeServersArgs:
     target: Target
     image: pulumi.Input[str]  # the edge image
     models: ModelSource
-    upstream_url: str  # the region's inference Service, where unsure requests go
+    upstream_url: str  # the region's servers' escalation port, where unsure requests go (mutual TLS)
+    callers: PodAdditions  # the callers' credentials and limits (components/k8s/callers.py)
+    trust: FederationTrust  # the stack's CA: each site's client certificate, in a `kubernetes` region its public one
+    front_door: FrontDoor  # the sites' public names
     autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObjects wait for: KEDA's release
 
 
@@ -68,6 +88,21 @@ class EdgeServers(pulumi.ComponentResource):
             # Pods of every site share the `edge` name label (the server's NetworkPolicy admits
             # them by it) and differ by the site label.
             site_label = {EDGE_SITE_LABEL: site.name}
+            selector = {**target.selector(EDGE_APP), **site_label}
+            svc = service(
+                f"{name}-{site.name}-service",
+                app,
+                target,
+                EDGE_APP,
+                {"http": contract.HTTP_PORT},
+                public=True,
+                parent=self,
+                selector=selector,
+                gated_by_pipeline=True,
+            )
+            address = load_balancer_address(svc)
+            public_hosts = [args.front_door.edge_hosts[site.name], address] if serves_https(target.region) else None
+            tls = edge_tls(workload, args.trust, f"{name}-{site.name}", app, public_hosts)
             deployment = workload.deployment(
                 f"{name}-{site.name}-deployment",
                 server_pod(
@@ -76,7 +111,7 @@ class EdgeServers(pulumi.ComponentResource):
                     EDGE_RESOURCES,
                     models=args.models,
                     variant=contract.EDGE_MODEL_VARIANT,
-                    environment=escalation,
+                    additions=args.callers + tls + PodAdditions(escalation),
                     service_account=account.metadata.name,
                     node_selector={ZONE_LABEL: site.location, EDGE_SITE_LABEL: site.name},
                     tolerations=[
@@ -100,25 +135,17 @@ class EdgeServers(pulumi.ComponentResource):
                 parent=self,
                 depends_on=list(args.autoscaler),
             )
-            selector = {**target.selector(EDGE_APP), **site_label}
-            svc = service(
-                f"{name}-{site.name}-service",
-                app,
-                target,
-                EDGE_APP,
-                {"http": contract.HTTP_PORT},
-                public=True,
-                parent=self,
-                selector=selector,
-                gated_by_pipeline=True,
-            )
             disruption_budget(f"{name}-{site.name}-pdb", workload, app, selector=selector)
-            self.endpoints[site.name] = load_balancer_address(svc)
+            self.endpoints[site.name] = address
         workload.allow_traffic(
             f"{name}-netpol",
-            ingress=[netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT]), scraped()],
+            ingress=[
+                netpol.Rule([netpol.anywhere()], [contract.HTTP_PORT]),
+                *admin_ingress(target, args.models),
+                scraped(),
+            ],
             egress=[
-                netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.HTTP_PORT]),
+                netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.ESCALATION_PORT]),
                 *netpol.cloud_apis(target.region.cloud),
             ],
         )

@@ -12,6 +12,7 @@ from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
+from components.k8s.callers import Callers, CallersArgs
 from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.clusters import owns_cluster
 from components.k8s.edge import EdgeServers, EdgeServersArgs
@@ -226,10 +227,18 @@ class RegionWorkloads(pulumi.ComponentResource):
             identity=access.server_identity,
             admin_token=canary.admin_token if canary else None,
         )
+        callers = Callers(f"{name}-callers", CallersArgs(target=target), pulumi.ResourceOptions(parent=self))
         inference = RegionalInference(
             f"{name}-inference",
             RegionalInferenceArgs(
-                target=target, image=args.images[Image.SERVER], models=models, gpus=gpus, autoscaler=autoscaler
+                target=target,
+                image=args.images[Image.SERVER],
+                models=models,
+                gpus=gpus,
+                callers=callers.pod,
+                trust=args.trust,
+                front_door=args.front_door,
+                autoscaler=autoscaler,
             ),
             pulumi.ResourceOptions(parent=self),
         )
@@ -239,7 +248,10 @@ class RegionWorkloads(pulumi.ComponentResource):
                 target=target,
                 image=args.images[Image.EDGE],
                 models=models,
-                upstream_url=inference.service_url,
+                upstream_url=inference.escalation_url,
+                callers=callers.pod,
+                trust=args.trust,
+                front_door=args.front_door,
                 autoscaler=autoscaler,
             ),
             pulumi.ResourceOptions(parent=self),

@@ -90,7 +90,7 @@ def test_the_controller_runs_the_contract_command_with_the_stacks_thresholds(dep
         (container,) = containers(deployment)
         targets = ",".join(
             f"dns+http://{canary.replicas_service(app)}.{namespace_name(region.name)}.svc.cluster.local:"
-            f"{contract.HTTP_PORT}"
+            f"{contract.ADMIN_PORT}"
             for app in _driven(region)
         )
         assert container["command"] == list(contract.CANARY_COMMAND)
@@ -130,7 +130,8 @@ def test_headless_services_list_every_server_and_edge_replica(deployed: Deployed
             service = deployed.named("Service", namespace_name(region.name), canary.replicas_service(app))["spec"]
             assert service["clusterIP"] == "None"
             assert service["selector"] == {"app.kubernetes.io/name": app, "meridian.io/region": region.name}
-            assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(contract.HTTP_PORT, "http")]
+            # the admin port: the repository API answers there only, never on the public port
+            assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(contract.ADMIN_PORT, "admin")]
 
 
 def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deployed) -> None:
@@ -150,5 +151,5 @@ def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deplo
             region
         )
         assert all("namespaceSelector" not in peer for peer in replicas["to"]), "this namespace only"
-        assert [p["port"] for p in replicas["ports"]] == [contract.HTTP_PORT]
+        assert [p["port"] for p in replicas["ports"]] == [contract.ADMIN_PORT]
         assert monitoring["to"] == [prometheus] and [p["port"] for p in monitoring["ports"]] == [PROMETHEUS_PORT]

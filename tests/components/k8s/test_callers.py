@@ -65,7 +65,7 @@ def test_the_keys_reach_no_resource_and_their_hashes_only_a_secrets_data(deploye
     for r in deployed.resources:
         assert not any(secret in json.dumps(r.inputs) for secret in secrets), r.name
         if r.type == SECRET_TYPE and r.inputs["metadata"]["name"] == API_KEYS_SECRET:
-            assert getattr(r, "secret_inputs") == [("stringData",)]
+            assert r.secret_inputs == [("stringData",)]
 
 
 def test_the_key_secrets_are_pulumi_secrets_from_the_moment_they_are_read() -> None:

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -42,7 +41,7 @@ def api_key_secrets(auth: Auth) -> dict[str, pulumi.Output[str]]:
     the moment the program holds it). Which ids are set is checked first, synchronously, so a
     missing one stops the program before any resource; that list is not itself secret."""
     config = pulumi.Config(NAMESPACE)
-    given = config.get_object(API_KEYS_CONFIG) or {}
+    given = config.get_object(API_KEYS_CONFIG)
     missing = [key_id for key_id in auth.api_keys if not (isinstance(given, dict) and given.get(key_id))]
     if missing:
         raise MissingApiKeySecret(
@@ -87,8 +86,6 @@ def _keys_file(records: list[dict[str, str]]) -> str:
 @dataclass(frozen=True, kw_only=True)
 class CallersArgs:
     target: Target
-    # Each listed key id's secret (Pulumi secrets); default: read from the stack's secret config.
-    api_keys: Mapping[str, pulumi.Output[str]] | None = None
 
 
 class Callers(pulumi.ComponentResource):
@@ -100,19 +97,10 @@ class Callers(pulumi.ComponentResource):
         super().__init__("meridian:k8s:Callers", name, None, opts)
         target = args.target
         auth = target.config.auth
-        secrets = args.api_keys if args.api_keys is not None else api_key_secrets(auth)
         environment = {contract.ENV_RATE_LIMITS: rate_limits(auth), **oidc_environment(auth)}
         files: list[SecretFiles] = []
         if auth.api_keys:
-            records = [
-                pulumi.Output.all(
-                    random.RandomBytes(
-                        f"{name}-salt-{key_id}", length=SALT_BYTES, opts=pulumi.ResourceOptions(parent=self)
-                    ).hex,
-                    secrets[key_id],
-                ).apply(lambda parts, key_id=key_id: contract.api_key_record(key_id, bytes.fromhex(parts[0]), parts[1]))
-                for key_id in auth.api_keys
-            ]
+            records = [self._record(name, key_id, secret) for key_id, secret in api_key_secrets(auth).items()]
             # Secret twice over: the SDK marks a Secret's data, and the records come from secrets.
             keys_file = pulumi.Output.secret(pulumi.Output.all(*records).apply(_keys_file))
             secret = Workload(target, API_KEYS_SECRET, self).secret(
@@ -128,3 +116,10 @@ class Callers(pulumi.ComponentResource):
             )
         self.pod = PodAdditions(environment, files)
         self.register_outputs({"keyIds": list(auth.api_keys), "oidc": auth.oidc is not None})
+
+    def _record(self, name: str, key_id: str, secret: pulumi.Output[str]) -> pulumi.Output[dict[str, str]]:
+        """One key's entry of the keys file, under a salt of its own."""
+        salt = random.RandomBytes(f"{name}-salt-{key_id}", length=SALT_BYTES, opts=pulumi.ResourceOptions(parent=self))
+        return pulumi.Output.all(salt.hex, secret).apply(
+            lambda parts: contract.api_key_record(key_id, bytes.fromhex(parts[0]), parts[1])
+        )

@@ -32,7 +32,7 @@ from components.k8s.labels import metadata
 from components.k8s.monitoring import PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.monitors import scraped, scrapers
 from components.k8s.pods import Resources, SecretFiles, container, http_probe, pod_spec
-from components.k8s.serving import CANARY_APP, EDGE_APP, SERVER_APP
+from components.k8s.serving import ADMIN_PORT_NAME, CANARY_APP, EDGE_APP, SERVER_APP
 from components.k8s.target import Target
 from components.k8s.workload import Workload
 from workloads import contract
@@ -40,7 +40,6 @@ from workloads import contract
 ADMIN_TOKEN_SECRET = "serving-admin-token"
 ADMIN_TOKEN_KEY = "token"
 ADMIN_TOKEN_LENGTH = 48
-ADMIN_PORT_NAME = "admin"
 CANARY_RESOURCES = Resources("50m", "128Mi", "500m", "256Mi")
 
 

@@ -6,7 +6,7 @@
   for its public names (the servers: `<region>.<domain>` and `inference.<domain>`; an edge site:
   `<site>.<region>.<domain>`: components/front_door.py) and its load balancer's address, which
   is known only once its Service exists (the `load_balancer_certificate` pattern of trust.py).
-  Callers trust the stack's CA (the stack exports it).
+  Callers verify it with the stack's CA certificate (FederationTrust.ca_cert_pem).
 - A region with edge sites: its servers take the edges' escalations on contract.ESCALATION_PORT,
   behind an in-cluster Service of that port alone (ESCALATION_SERVICE), with mutual TLS: their
   certificate names that Service, and a client must present a certificate of the stack's CA

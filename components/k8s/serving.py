@@ -21,6 +21,7 @@ from workloads import contract
 SERVER_APP = "server"
 EDGE_APP = "edge"
 CANARY_APP = contract.MetricsApp.CANARY.value  # the canary controller (components/k8s/canary.py)
+ADMIN_PORT_NAME = "admin"  # the servers' and edges' container port of contract.ADMIN_PORT
 KEYS_VOLUME = "keys"
 MAX_UNAVAILABLE = 1  # never blocks a node drain, keeps n-1 replicas serving during one
 
@@ -67,7 +68,7 @@ def _admin(target: Target, token: SecretFiles | None) -> PodAdditions:
     return PodAdditions(
         {contract.ENV_ADMIN_PORT: str(contract.ADMIN_PORT), contract.ENV_ADMIN_TOKEN_GRACE_S: str(grace)},
         [token],
-        {"admin": contract.ADMIN_PORT},
+        {ADMIN_PORT_NAME: contract.ADMIN_PORT},
     )
 
 

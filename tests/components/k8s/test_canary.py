@@ -16,7 +16,7 @@ from components.config import Region, namespace_values, parse, stack_file
 from components.k8s import canary
 from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_POD_LABELS, PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.namespace import namespace_name
-from components.k8s.serving import EDGE_APP, SERVER_APP
+from components.k8s.serving import ADMIN_PORT_NAME, EDGE_APP, SERVER_APP
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.harness import deploy
 from tests.components.k8s.manifests import containers, env_of, flags, manifest, plain
@@ -166,11 +166,11 @@ def test_servers_and_edges_open_the_admin_port_only_where_a_controller_drives_th
             env = env_of(c)
             ports = {p["name"]: p["containerPort"] for p in c["ports"]}
             if _analysed(deployed):
-                assert ports[canary.ADMIN_PORT_NAME] == contract.ADMIN_PORT
+                assert ports[ADMIN_PORT_NAME] == contract.ADMIN_PORT
                 assert env[contract.ENV_ADMIN_PORT] == str(contract.ADMIN_PORT)
                 assert env[contract.ENV_ADMIN_TOKEN_GRACE_S] == str(grace)
             else:
-                assert canary.ADMIN_PORT_NAME not in ports
+                assert ADMIN_PORT_NAME not in ports
                 assert contract.ENV_ADMIN_PORT not in env and contract.ENV_ADMIN_TOKEN_GRACE_S not in env
 
 

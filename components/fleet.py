@@ -7,7 +7,7 @@ clusters, its metrics receiver's) feeds every other region."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pulumi
@@ -17,6 +17,7 @@ import pulumi_gcp as gcp
 import pulumi_random as random
 import pulumi_tls as tls
 
+from components.aws.certificates import RegionCertificate, RegionCertificateArgs
 from components.aws.providers import certificate_provider
 from components.aws.region import AwsModelRegistry, AwsRegion, AwsRegionArgs
 from components.catalog import REGIONS, Cloud
@@ -24,7 +25,8 @@ from components.cloud_region import CloudRegionArgs
 from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.existing_cluster import ExistingCluster, ExistingClusterArgs
-from components.front_door import FrontDoor, plain_front_door
+from components.front_door import FrontDoor, edge_wildcard, global_host, plain_front_door, region_host
+from components.gcp.certificates import GatewayTls, GatewayTlsArgs
 from components.gcp.region import GcpRegion, GcpRegionArgs
 from components.gcp.services import ProjectServices
 from components.geo import RegionalEndpoint, routing_locations
@@ -35,12 +37,15 @@ from components.global_routing import (
     GlobalRouting,
     GlobalRoutingArgs,
     registry_cdn_url,
+    stack_zone,
 )
 from components.images import WorkloadImages, WorkloadImagesArgs
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
+from components.stack_zone import StackZone
 
 WORKLOADS_DIR = Path(__file__).resolve().parent.parent / "workloads"
+ROUTING = "global"  # the GlobalRouting's name, whose children are named after it
 
 
 # A region's /16 follows from its name alone, so reordering or adding regions in a stack never
@@ -75,7 +80,27 @@ class FleetArgs:
 @dataclass(frozen=True)
 class RegionOutcome:
     access: ClusterAccess
-    inference_endpoint: pulumi.Output[str]
+    front_door: FrontDoor
+    inference_endpoint: pulumi.Output[str]  # what the region's own name answers with
+    edge_endpoints: dict[str, pulumi.Output[str]]  # edge site host -> what its name answers with
+
+
+def certificate_names(config: StackConfig, region: Region) -> list[str]:
+    """What a cloud region's certificate covers: its own name first, the routed name, and the
+    wildcard over its edge sites' names."""
+    return [region_host(config, region.name), global_host(config), edge_wildcard(config, region.name)]
+
+
+def public_endpoints(
+    front_door: FrontDoor, workloads: RegionWorkloads
+) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[str]]]:
+    """What the region's own name and each edge site's name (by host) answer with: a GCP
+    region's Gateway holds its reserved IP for every host (known before the Gateway exists);
+    elsewhere each has its own load balancer."""
+    if front_door.gcp_address is not None:
+        return front_door.gcp_address, dict.fromkeys(front_door.edge_hosts.values(), front_door.gcp_address)
+    edges = {front_door.edge_hosts[site]: address for site, address in workloads.edge_endpoints.items()}
+    return workloads.inference_endpoint, edges
 
 
 class Fleet(pulumi.ComponentResource):
@@ -117,13 +142,21 @@ class Fleet(pulumi.ComponentResource):
         aws_providers: dict[str, aws.Provider] = {}
         # The project's APIs, once per stack: the first GCP region enables them for all.
         gcp_services: ProjectServices | None = None
+        # The home's cloud serves it; made with the home, before any certificate is proven in it.
+        zone: StackZone | None = None
+        # Proofs written once per stack (the routed name is every region's): name -> the ACM
+        # validation record's fqdn, or the Certificate Manager DNS authorization's id.
+        acm_proofs: dict[str, pulumi.Output[str]] = {}
+        gcp_proofs: dict[str, pulumi.Output[str]] = {}
         superlink: pulumi.Output[str] | None = None
         metrics_receiver: pulumi.Output[str] | None = None  # the home's, with a global view
         global_models: ModelRegistry | None = None  # the home's, followed by every region
         for region in ordered:
+            names = plain_front_door(config, region)
             if region.cloud is Cloud.KUBERNETES:
                 cluster_args = ExistingClusterArgs(region=region, home=region is home)
                 access = ExistingCluster(region.name, cluster_args, opts=child).access
+                front_door = names  # its pods terminate TLS with the stack's CA
             else:
                 common = CloudRegionArgs(
                     config=config,
@@ -141,6 +174,15 @@ class Fleet(pulumi.ComponentResource):
                     aws_registries[region.name] = built.model_registry.bucket
                     if region is home:
                         aws_home_registry = built.model_registry
+                        zone = stack_zone(ROUTING, config, stack, built.provider, None, [], self)
+                    assert zone is not None  # preflight: cloud regions have a cloud home
+                    certificate = RegionCertificate(
+                        f"{region.name}-certificate",
+                        RegionCertificateArgs(names=certificate_names(config, region), zone=zone, proven=acm_proofs),
+                        opts=pulumi.ResourceOptions(parent=self, providers=[built.provider]),
+                    )
+                    acm_proofs = acm_proofs | certificate.records
+                    front_door = replace(names, acm_certificate_arn=certificate.arn)
                 else:
                     built = GcpRegion(
                         region.name,
@@ -153,6 +195,33 @@ class Fleet(pulumi.ComponentResource):
                     gcp_registries[region.name] = built.registry_bucket.bucket
                     if region is home:
                         gcp_home, gcp_registry = built, built.registry_bucket.bucket.name
+                        zone = stack_zone(
+                            ROUTING, config, stack, built.provider, built.project.id, [gcp_services], self
+                        )
+                    assert zone is not None  # preflight: cloud regions have a cloud home
+                    gateway = GatewayTls(
+                        f"{region.name}-gateway-tls",
+                        GatewayTlsArgs(
+                            prefix=f"meridian-{stack}",
+                            region=region.name,
+                            region_host=names.region_host,
+                            global_host=global_host(config),
+                            edge_hosts=names.edge_hosts,
+                            zone=zone,
+                            project=built.project.id,
+                            services=[built.services],
+                            proven=gcp_proofs,
+                        ),
+                        opts=pulumi.ResourceOptions(parent=self, providers=[built.provider]),
+                    )
+                    gcp_proofs = gcp_proofs | gateway.authorizations
+                    front_door = replace(
+                        names,
+                        gcp_certificate_map=gateway.certificate_map,
+                        gcp_address_name=gateway.address_name,
+                        gcp_address=gateway.address,
+                        gcp_ssl_policy=gateway.ssl_policy,
+                    )
                 access = built.access
 
             if region is home:
@@ -164,7 +233,7 @@ class Fleet(pulumi.ComponentResource):
                 image_tag=image_tag,
                 labels=tags,
                 trust=trust,
-                front_door=plain_front_door(config, region),
+                front_door=front_door,
                 superlink=superlink,
                 metrics_receiver=metrics_receiver,
                 global_models=global_models,
@@ -173,7 +242,10 @@ class Fleet(pulumi.ComponentResource):
             if region is home:
                 superlink = workloads.superlink_address
                 metrics_receiver = workloads.metrics_receiver_address
-            self.regions[region.name] = RegionOutcome(access=access, inference_endpoint=workloads.inference_endpoint)
+            endpoint, edges = public_endpoints(front_door, workloads)
+            self.regions[region.name] = RegionOutcome(
+                access=access, front_door=front_door, inference_endpoint=endpoint, edge_endpoints=edges
+            )
 
         if gcp_home is not None:
             global_home = GcpHome(
@@ -191,20 +263,26 @@ class Fleet(pulumi.ComponentResource):
 
         self.routing = None
         if global_home is not None:
+            assert zone is not None  # made with the home, whose cloud serves the global layer
             self.routing = GlobalRouting(
-                "global",
+                ROUTING,
                 GlobalRoutingArgs(
                     config=config,
                     stack=stack,
                     home=global_home,
+                    zone=zone,
                     endpoints=[
                         RegionalEndpoint(
-                            region=r.name, address=self.regions[r.name].inference_endpoint, location=locations[r.name]
+                            region=r.name,
+                            host=self.regions[r.name].front_door.region_host,
+                            address=self.regions[r.name].inference_endpoint,
+                            location=locations[r.name],
+                            edges=self.regions[r.name].edge_endpoints,
                         )
                         for r in config.regions
                     ],
                 ),
-                # a GCP home's zone, records and CDN wait for the project's APIs
+                # a GCP home's records and CDN wait for the project's APIs
                 opts=pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(depends_on=[gcp_services] if gcp_services else None)
                 ),
@@ -233,8 +311,8 @@ class Fleet(pulumi.ComponentResource):
             }
             if self.routing.gcp_registry_url is not None:
                 self.exports["gcpRegistryCdnUrl"] = self.routing.gcp_registry_url
-            if self.routing.name_servers is not None:  # a zone of its own, to delegate to
-                self.exports["nameServers"] = self.routing.name_servers
+            if zone is not None and zone.zone.name_servers is not None:  # a zone of its own, to delegate to
+                self.exports["nameServers"] = zone.zone.name_servers
         self.register_outputs(self.exports)
 
 
@@ -295,8 +373,8 @@ def fleet_registry_url(config: StackConfig) -> str | None:
 
 def _preflight(config: StackConfig) -> tuple[dict[str, str], str | None]:
     """What the stack needs beyond its own config, checked before the first registration:
-    each region's global routing location, a way for every region to read the registry, and
-    the GCP project (`gcp:project`)."""
+    each region's global routing location, a way for every region to read the registry, a
+    zone to prove every cloud region's certificate in, and the GCP project (`gcp:project`)."""
     home = config.home_region
     if fleet_registry_url(config) is None:
         strangers = [r.name for r in config.regions if r.cloud not in (home.cloud, Cloud.KUBERNETES)]
@@ -306,6 +384,14 @@ def _preflight(config: StackConfig) -> tuple[dict[str, str], str | None]:
                 f"{home.name}; {', '.join(strangers)} cannot: set cdn.enabled: true"
             )
     locations = routing_locations(config.regions, home.cloud) if home.cloud is not Cloud.KUBERNETES else {}
+    if home.cloud is Cloud.KUBERNETES:
+        clouds = [r.name for r in config.regions if r.cloud is not Cloud.KUBERNETES]
+        if clouds:
+            raise ValueError(
+                f"home {home.name} is an existing cluster, which serves no DNS zone; the managed "
+                f"certificates of {', '.join(clouds)} are proven through the stack's zone: home the "
+                "fleet in a cloud region instead"
+            )
     if home.cloud is Cloud.GCP:
         aws_regions = [r.name for r in config.regions if r.cloud is Cloud.AWS]
         if aws_regions:

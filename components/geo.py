@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -119,17 +119,22 @@ def is_ip(endpoint: str) -> bool:
 
 @dataclass(frozen=True)
 class RegionalEndpoint:
-    """One region's inference load balancer, as global routing sees it."""
+    """One region's public front door, as global routing sees it."""
 
     region: str
-    address: pulumi.Output[str]  # hostname or IP of the region's inference LoadBalancer
+    host: str  # its own public name, <region>.<domain> (components/front_door.py)
+    address: pulumi.Output[str]  # hostname or IP of the region's inference load balancer
     location: str  # its routing location (see routing_locations)
+    # Each edge site's public name (<site>.<region>.<domain>) -> its load balancer's address
+    edges: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RoutedName:
     """What global routing answers, whichever cloud's DNS serves it: `name` (under the zone's
-    `domain`) resolves to the nearest healthy endpoint, each probed on `port` at `health_check_path`."""
+    `domain`) resolves to the nearest healthy endpoint, each probed over HTTPS on `port` at
+    `health_check_path`; every endpoint's own name and its edge sites' names answer with their
+    load balancers."""
 
     domain: str  # the zone's domain
     name: str  # the routed name, under domain

@@ -1,22 +1,27 @@
-"""The fleet's global layer, served by the home region's cloud: a DNS zone for the stack's
-domain, latency (Route53) or geo (Cloud DNS) routing with health checks over every regional
-inference endpoint at `inference.<domain>`, and the CDN in front of the model registries at
-`models.<domain>`: `/<region>/*` serves each region of the home's cloud from its own registry
-bucket, `/global/*` the home's global model. CloudFront reaches S3 only, so an AWS home with GCP
-regions also serves theirs through Cloud CDN at `models-gcp.<domain>` (same `/<region>/*` paths,
-named in the home's Route53 zone); the global model stays on CloudFront.
+"""The fleet's global layer, served by the home region's cloud: the stack's DNS zone, latency
+(Route53) or geo (Cloud DNS) routing with HTTPS health checks over every regional endpoint at
+`inference.<domain>`, every region's and edge site's own name, and the CDN in front of the
+model registries at `models.<domain>`: `/<region>/*` serves each region of the home's cloud from
+its own registry bucket, `/global/*` the home's global model. CloudFront reaches S3 only, so an
+AWS home with GCP regions also serves theirs through Cloud CDN at `models-gcp.<domain>` (same
+`/<region>/*` paths, named in the home's Route53 zone); the global model stays on CloudFront.
 
 The zone is the stack's own, whose name servers (the `nameServers` export) the parent domain
 must delegate to before the certificates validate, or an existing, delegated one named by
-`dns.existingZone`, looked up instead of created (then there is nothing to delegate).
+`dns.existingZone`, looked up instead of created (then there is nothing to delegate). The Fleet
+makes it (`stack_zone`) right after the home region's cloud, before any other region: every
+cloud region's certificate is proven through it (components/aws/certificates.py,
+components/gcp/certificates.py). The routing records follow once the regions' endpoints exist.
 
-No CDN fronts the inference API yet: the regional load balancers speak plain HTTP, and a CDN
-may only reach its origins over HTTPS (policy aws-cloudfront-https-only). Clients use the
-latency-routed name until the regions terminate TLS themselves."""
+Every name here is served over HTTPS only (PUBLIC_TLS_PORT): each region terminates TLS for
+its own name, its edge sites' and the routed name with a managed certificate (ACM, Certificate
+Manager) or, on an existing cluster, in its pods with the stack's CA; the health checks probe
+that same TLS port. The routed name answers with the regions' load balancers themselves: no CDN
+fronts the inference API, whose responses are per caller and not cacheable."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -28,20 +33,50 @@ from components.aws.cdn import RegistryCdnArgs as AwsRegistryCdnArgs
 from components.aws.dns import LatencyRouting, LatencyRoutingArgs, hosted_zone
 from components.catalog import Cloud
 from components.config import StackConfig
+from components.front_door import global_host
 from components.gcp.cdn import RegistryCdn as GcpRegistryCdn
 from components.gcp.cdn import RegistryCdnArgs as GcpRegistryCdnArgs
 from components.gcp.dns import GeoRouting, GeoRoutingArgs, managed_zone
 from components.gcp.project import Project
 from components.geo import RegionalEndpoint, RoutedName
-from workloads.contract import HTTP_PORT
+from components.stack_zone import StackZone
+from workloads.contract import PUBLIC_TLS_PORT
 
-INFERENCE_LABEL = "inference"  # clients resolve inference.<domain>
+ROUTING_TYPE = "meridian:global_routing:GlobalRouting"
 REGISTRY_LABEL = "models"  # the registry CDN answers at models.<domain>
 GCP_REGISTRY_LABEL = "models-gcp"  # an AWS home's Cloud CDN for its GCP regions' registries
 
 
-def inference_name(config: StackConfig) -> str:
-    return f"{INFERENCE_LABEL}.{config.dns.domain}"
+def stack_zone(
+    routing: str,
+    config: StackConfig,
+    stack: str,
+    provider: aws.Provider | gcp.Provider,
+    project: str | None,
+    depends_on: list[pulumi.Resource],
+    parent: pulumi.Resource,
+) -> StackZone:
+    """The stack's zone in the home's cloud (an AWS `provider`, or a GCP one with its
+    `project`), created or looked up, before any region's certificate needs it. `routing`
+    names the GlobalRouting whose child the zone was until it had to exist ahead of the
+    regions: the alias keeps the zone (and the parent domain's delegation to it) rather than
+    replacing it. `depends_on`: what its lookups and records wait for (a GCP home's APIs)."""
+    moved = pulumi.Alias(parent=pulumi.create_urn(routing, ROUTING_TYPE, parent=parent))
+    opts = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on, aliases=[moved])
+    name, domain, existing = f"{routing}-zone", config.dns.domain, config.dns.existing_zone
+    if isinstance(provider, aws.Provider):
+        zone = hosted_zone(name, domain, f"Meridian stack {stack}", existing, opts)
+        return StackZone(cloud=Cloud.AWS, zone=zone, provider=provider, project=None, ttl=config.dns.ttl_seconds)
+    assert project is not None  # a GCP home's zone lives in the stack's project
+    zone = managed_zone(name, f"meridian-{stack}", domain, project, existing, opts)
+    return StackZone(
+        cloud=Cloud.GCP,
+        zone=zone,
+        provider=provider,
+        project=project,
+        ttl=config.dns.ttl_seconds,
+        depends_on=depends_on,
+    )
 
 
 def registry_cdn_host(config: StackConfig, cloud: Cloud) -> str | None:
@@ -97,6 +132,7 @@ class GlobalRoutingArgs:
     config: StackConfig
     stack: str
     home: AwsHome | GcpHome
+    zone: StackZone  # stack_zone's, in the home's cloud
     endpoints: list[RegionalEndpoint]
 
 
@@ -104,14 +140,12 @@ class GlobalRouting(pulumi.ComponentResource):
     inference_name: str
     registry_url: str | None
     gcp_registry_url: str | None  # an AWS home's Cloud CDN for its GCP regions; None: none
-    # the created zone's name servers, to delegate the domain to; None: an existing zone
-    name_servers: pulumi.Output[Sequence[str]] | None
 
     def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("meridian:global_routing:GlobalRouting", name, None, opts)
-        config = args.config
+        super().__init__(ROUTING_TYPE, name, None, opts)
+        config, zone = args.config, args.zone
         domain = config.dns.domain
-        self.inference_name = inference_name(config)
+        self.inference_name = global_host(config)
         self.registry_url = registry_cdn_url(config)
         self.gcp_registry_url = None
         registry_domain = f"{REGISTRY_LABEL}.{domain}"
@@ -122,15 +156,12 @@ class GlobalRouting(pulumi.ComponentResource):
             name=self.inference_name,
             endpoints=args.endpoints,
             health_check_path=config.dns.health_check_path,
-            port=HTTP_PORT,
+            port=PUBLIC_TLS_PORT,
             ttl=config.dns.ttl_seconds,
         )
-        child = pulumi.ResourceOptions(parent=self, provider=home.provider)
         component = pulumi.ResourceOptions(parent=self, providers=[home.provider])
-        existing = config.dns.existing_zone
         if isinstance(home, AwsHome):
-            zone = hosted_zone(f"{name}-zone", domain, f"Meridian stack {args.stack}", existing, child)
-            LatencyRouting(f"{name}-latency", LatencyRoutingArgs(zone_id=zone.id, routed=routed), opts=component)
+            LatencyRouting(f"{name}-latency", LatencyRoutingArgs(zone=zone, routed=routed), opts=component)
             if self.registry_url:
                 AwsRegistryCdn(
                     f"{name}-registry-cdn",
@@ -158,21 +189,12 @@ class GlobalRouting(pulumi.ComponentResource):
                     ),
                     opts=on_gcp,
                 )
-                aws.route53.Record(
-                    f"{name}-gcp-registry",
-                    zone_id=zone.id,
-                    name=gcp_domain,
-                    type="A",
-                    ttl=config.dns.ttl_seconds,
-                    records=[cdn.address.address],
-                    opts=child,
-                )
+                zone.record(f"{name}-gcp-registry", gcp_domain, "A", [cdn.address.address], self)
                 self.gcp_registry_url = cdn.url
         else:
-            zone = managed_zone(f"{name}-zone", f"meridian-{args.stack}", domain, home.project.id, existing, child)
             GeoRouting(
                 f"{name}-geo",
-                GeoRoutingArgs(project=home.project.id, zone_name=zone.id, routed=routed),
+                GeoRoutingArgs(project=home.project.id, zone=zone, routed=routed),
                 opts=component,
             )
             if self.registry_url:
@@ -187,22 +209,11 @@ class GlobalRouting(pulumi.ComponentResource):
                     ),
                     opts=component,
                 )
-                gcp.dns.RecordSet(
-                    f"{name}-registry",
-                    project=home.project.id,
-                    managed_zone=zone.id,
-                    name=f"{registry_domain}.",
-                    type="A",
-                    ttl=config.dns.ttl_seconds,
-                    rrdatas=[cdn.address.address],
-                    opts=child,
-                )
-        self.name_servers = zone.name_servers
+                zone.record(f"{name}-registry", registry_domain, "A", [cdn.address.address], self)
         self.register_outputs(
             {
                 "inferenceName": self.inference_name,
                 "registryUrl": self.registry_url,
                 "gcpRegistryUrl": self.gcp_registry_url,
-                "nameServers": self.name_servers,
             }
         )

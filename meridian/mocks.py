@@ -408,13 +408,17 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
             case "aws:lb/loadBalancer:LoadBalancer":
                 out["dnsName"] = f"{physical}-{short_hash(name)}.elb.{region}.amazonaws.com"
             case "aws:acm/certificate:Certificate":
+                # One option per name; ACM's record follows the name alone (the same for every
+                # certificate of the account), and a wildcard's is its base name's.
+                names = [inputs.get("domainName"), *(inputs.get("subjectAlternativeNames") or [])]
                 out["domainValidationOptions"] = [
                     {
-                        "domainName": inputs.get("domainName"),
-                        "resourceRecordName": f"_{short_hash(name)}.{inputs.get('domainName')}.",
+                        "domainName": n,
+                        "resourceRecordName": f"_{short_hash(str(n).removeprefix('*.'))}.{str(n).removeprefix('*.')}.",
                         "resourceRecordType": "CNAME",
-                        "resourceRecordValue": f"_{short_hash(name, 'v')}.acm-validations.aws.",
+                        "resourceRecordValue": f"_{short_hash(str(n).removeprefix('*.'), 'v')}.acm-validations.aws.",
                     }
+                    for n in names
                 ]
         return out
     if token[0] == "gcp":
@@ -449,6 +453,15 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
                 out["id"] = f"{inputs.get('keyRing')}/cryptoKeys/{physical}"
             case "gcp:dns/managedZone:ManagedZone":
                 out["nameServers"] = ["ns-cloud-a1.googledomains.com."]
+            case "gcp:certificatemanager/dnsAuthorization:DnsAuthorization":
+                # the default FIXED_RECORD type: the same record name for the domain in any project
+                out["dnsResourceRecords"] = [
+                    {
+                        "name": f"_acme-challenge.{inputs.get('domain')}.",
+                        "type": "CNAME",
+                        "data": f"{short_hash(name)}.9.authorize.certificatemanager.goog.",
+                    }
+                ]
         return out
     if typ == "kubernetes:core/v1:Service":
         spec = inputs.get("spec") or {}

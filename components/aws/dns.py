@@ -1,5 +1,6 @@
-"""Route53 latency routing: every regional inference endpoint gets its own name, a health
-check on the readiness path, and a latency record under the fleet's inference name, so clients
+"""Route53 latency routing: every regional endpoint gets its own name (and each of its edge
+sites theirs), an HTTPS health check on the readiness path through the region's own name (its
+certificate's, sent as SNI), and a latency record under the fleet's inference name, so clients
 reach the nearest healthy region. The records go into the stack's own hosted zone, or into an
 existing one (`dns.existingZone.route53HostedZoneId`) looked up rather than created."""
 
@@ -12,6 +13,7 @@ import pulumi_aws as aws
 
 from components.config import ExistingZone
 from components.geo import RoutedName, Zone, existing_zone_problem, is_ip, pools
+from components.stack_zone import StackZone
 
 HEALTH_CHECK_INTERVAL_SECONDS = 30
 HEALTH_CHECK_FAILURES = 3  # ~90 s of failures before a region leaves the answer
@@ -41,7 +43,7 @@ def hosted_zone(
 
 @dataclass(frozen=True)
 class LatencyRoutingArgs:
-    zone_id: pulumi.Input[str]
+    zone: StackZone  # a Route53 one
     routed: RoutedName
 
 
@@ -67,7 +69,7 @@ class LatencyRouting(pulumi.ComponentResource):
             """A latency record (latency_region) or else an equal-weight pool member."""
             return aws.route53.Record(
                 resource,
-                zone_id=args.zone_id,
+                zone_id=args.zone.id,
                 name=record_name,
                 type="CNAME",
                 records=[target],
@@ -85,22 +87,18 @@ class LatencyRouting(pulumi.ComponentResource):
 
         for endpoint in routed.endpoints:
             region = endpoint.region
-            regional_name = f"{region}.{routed.domain}"
-            # A hostname can only be CNAMEd; an IP gets an A record. The routed records below
-            # are then CNAMEs to these names, since one routing group must share a record type.
-            aws.route53.Record(
-                f"{name}-{region}",
-                zone_id=args.zone_id,
-                name=regional_name,
-                type=endpoint.address.apply(lambda a: "A" if is_ip(a) else "CNAME"),
-                records=[endpoint.address],
-                ttl=routed.ttl,
-                opts=child,
-            )
+            # The routed records below are CNAMEs to these names, since one routing group must
+            # share a record type and a load balancer's host name can only be CNAMEd.
+            args.zone.address_record(f"{name}-{region}", endpoint.host, endpoint.address, self)
+            for host, address in endpoint.edges.items():
+                args.zone.address_record(f"{name}-{region}-{host.split('.')[0]}", host, address, self)
+            # Probed as a caller would reach the region: TLS with its own name as SNI and Host,
+            # which its certificate covers; at its IP where it has one, else through its name.
             self.health_checks[region] = aws.route53.HealthCheck(
                 f"{name}-{region}",
-                type="HTTP",
-                fqdn=endpoint.address.apply(lambda a: None if is_ip(a) else a),
+                type="HTTPS",
+                fqdn=endpoint.host,
+                enable_sni=True,
                 ip_address=endpoint.address.apply(lambda a: a if is_ip(a) else None),
                 port=routed.port,
                 resource_path=routed.health_check_path,
@@ -109,7 +107,7 @@ class LatencyRouting(pulumi.ComponentResource):
                 tags={"Name": f"{routed.name}-{region}"},
                 opts=child,
             )
-            self.regional_names[region] = regional_name
+            self.regional_names[region] = endpoint.host
 
         # Route53 keeps one latency record per AWS region: regions routed as the same AWS
         # region share it through an equally weighted, health-checked pool.

@@ -114,6 +114,8 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=secrets_key.id),
             datapath_provider="ADVANCED_DATAPATH",
+            # GKE installs and runs the Gateway API (the region's front door, components/k8s/gateway.py)
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[secrets_grant]),
         )
 

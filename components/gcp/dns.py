@@ -1,7 +1,7 @@
-"""Cloud DNS routing for a GCP-homed fleet: every regional inference endpoint gets its own
-name, and the fleet's inference name answers by the client's location (geo routing) with
-health checks on the readiness path, so clients reach the nearest healthy region. The records
-go into the stack's own managed zone (DNSSEC on), or into an existing one
+"""Cloud DNS routing for a GCP-homed fleet: every regional endpoint gets its own name (and each
+of its edge sites theirs), and the fleet's inference name answers by the client's location (geo
+routing) with HTTPS health checks on the readiness path, so clients reach the nearest healthy
+region. The records go into the stack's own managed zone (DNSSEC on), or into an existing one
 (`dns.existingZone.cloudDnsManagedZone`) looked up rather than created."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pulumi_gcp as gcp
 
 from components.config import ExistingZone
 from components.geo import RoutedName, Zone, existing_zone_problem, is_ip, pools
+from components.stack_zone import StackZone, fqdn
 
 # Cloud DNS health checks for external endpoints probe from exactly three source regions.
 PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
@@ -21,7 +22,7 @@ PROBE_REGIONS = ["us-east4", "europe-west1", "asia-southeast1"]
 @dataclass(frozen=True)
 class GeoRoutingArgs:
     project: str
-    zone_name: pulumi.Input[str]  # the managed zone
+    zone: StackZone  # a Cloud DNS one
     routed: RoutedName
 
 
@@ -29,14 +30,14 @@ def managed_zone(
     name: str, zone_name: str, domain: str, project: str, existing: ExistingZone | None, opts: pulumi.ResourceOptions
 ) -> Zone:
     """The stack's own public managed zone `zone_name` for `domain`, or the existing one the stack
-    names, looked up in `project` (with `opts`' provider) and checked: public, and serving the
-    domain or a parent."""
+    names, looked up in `project` (with `opts`' provider, once what it depends on exists) and
+    checked: public, and serving the domain or a parent."""
     if existing is None or existing.cloud_dns_managed_zone is None:
         zone = gcp.dns.ManagedZone(
             name,
             project=project,
             name=zone_name,
-            dns_name=_fqdn(domain),
+            dns_name=fqdn(domain),
             visibility="public",
             dnssec_config=gcp.dns.ManagedZoneDnssecConfigArgs(state="on"),
             opts=opts,
@@ -45,7 +46,7 @@ def managed_zone(
     found = gcp.dns.get_managed_zone_output(
         name=existing.cloud_dns_managed_zone,
         project=project,
-        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider),
+        opts=pulumi.InvokeOutputOptions(parent=opts.parent, provider=opts.provider, depends_on=opts.depends_on),
     )
 
     def checked(result: gcp.dns.GetManagedZoneResult) -> str:
@@ -55,10 +56,6 @@ def managed_zone(
         return result.name
 
     return Zone(id=found.apply(checked), name_servers=None)
-
-
-def _fqdn(name: str) -> str:
-    return name if name.endswith(".") else f"{name}."
 
 
 class GeoRouting(pulumi.ComponentResource):
@@ -71,24 +68,18 @@ class GeoRouting(pulumi.ComponentResource):
         routed = args.routed
         self.regional_names = {}
         for endpoint in routed.endpoints:
-            regional_name = f"{endpoint.region}.{routed.domain}"
-            gcp.dns.RecordSet(
-                f"{name}-{endpoint.region}",
-                project=args.project,
-                managed_zone=args.zone_name,
-                name=_fqdn(regional_name),
-                type=endpoint.address.apply(lambda a: "A" if is_ip(a) else "CNAME"),
-                rrdatas=[endpoint.address.apply(lambda a: a if is_ip(a) else _fqdn(a))],
-                ttl=routed.ttl,
-                opts=child,
-            )
-            self.regional_names[endpoint.region] = regional_name
+            args.zone.address_record(f"{name}-{endpoint.region}", endpoint.host, endpoint.address, self)
+            for host, address in endpoint.edges.items():
+                args.zone.address_record(f"{name}-{endpoint.region}-{host.split('.')[0]}", host, address, self)
+            self.regional_names[endpoint.region] = endpoint.host
 
+        # One check probes every endpoint, so it names the one host they all answer for: the
+        # routed name, which every region's certificate covers and its Gateway routes.
         self.health_check = gcp.compute.HealthCheck(
             f"{name}-health",
             project=args.project,
-            http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
-                port=routed.port, request_path=routed.health_check_path
+            https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
+                port=routed.port, host=routed.name, request_path=routed.health_check_path
             ),
             source_regions=PROBE_REGIONS,
             check_interval_sec=30,
@@ -123,8 +114,8 @@ class GeoRouting(pulumi.ComponentResource):
         gcp.dns.RecordSet(
             f"{name}-geo",
             project=args.project,
-            managed_zone=args.zone_name,
-            name=_fqdn(routed.name),
+            managed_zone=args.zone.id,
+            name=fqdn(routed.name),
             type="A",
             ttl=routed.ttl,
             routing_policy=pulumi.Output.all(self.health_check.id, *[e.address for e in endpoints]).apply(routing),

@@ -29,6 +29,8 @@ class Api(StrEnum):
     IAM_CREDENTIALS = "iamcredentials.googleapis.com"
     RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"  # project IAM, the project lookup
     DNS = "dns.googleapis.com"  # the managed zone and its records (GCP home only)
+    # Each region's Gateway certificate, its DNS authorizations and certificate map
+    CERTIFICATE_MANAGER = "certificatemanager.googleapis.com"
 
 
 # pulumi-gcp resource module (`gcp:<module>/...`) -> the API its calls go to.
@@ -41,6 +43,7 @@ API_OF: dict[str, Api] = {
     "serviceaccount": Api.IAM,
     "projects": Api.RESOURCE_MANAGER,
     "dns": Api.DNS,
+    "certificatemanager": Api.CERTIFICATE_MANAGER,
 }
 
 

@@ -6,7 +6,8 @@ first `pulumi up` three apps cannot be ready yet, by design: a SuperNode waits f
 data (`meridian data push`, which needs the bucket this very `up` creates), and inference and
 edge servers wait for their region's first localized model (hours of training later). So:
 - their Deployments wait only until the controller has taken the spec (`Progressing`), and
-- their LoadBalancer Services wait only for the address the DNS records are built from,
+- their LoadBalancer Services wait only for the address the DNS records are built from (a
+  ClusterIP Service behind a GKE Gateway only for its cluster IP),
 and the README's runbook says how to watch them become ready. Everything else (the SuperLink,
 Jobs, the address of its load balancer) keeps the provider's full await.
 
@@ -23,3 +24,5 @@ WAIT_FOR = "pulumi.com/waitFor"
 ROLLOUT_STARTED = {WAIT_FOR: "condition=Progressing"}
 # A LoadBalancer Service whose pods wait on the pipeline: it has its address (any value there).
 ADDRESS_ASSIGNED = {WAIT_FOR: "jsonpath={.status.loadBalancer.ingress}"}
+# A ClusterIP Service whose pods wait on the pipeline (a GCP region's, behind its Gateway).
+CLUSTER_IP_ASSIGNED = {WAIT_FOR: "jsonpath={.spec.clusterIP}"}

@@ -27,10 +27,10 @@ from components.config import EdgeSite
 from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
 from components.k8s.autoscaling import edge_policy, scaled_object
+from components.k8s.exposure import expose
 from components.k8s.front_door_tls import edge_tls, serves_https
 from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
-from components.k8s.services import load_balancer_address, service
 from components.k8s.serving import (
     EDGE_APP,
     SERVER_APP,
@@ -61,14 +61,14 @@ class EdgeServersArgs:
     upstream_url: str  # the region's servers' escalation port, where unsure requests go (mutual TLS)
     callers: PodAdditions  # the callers' credentials and limits (components/k8s/callers.py)
     trust: FederationTrust  # the stack's CA: each site's client certificate, in a `kubernetes` region its public one
-    front_door: FrontDoor  # the sites' public names
+    front_door: FrontDoor  # each site's public name (edge_hosts) and the region's TLS material
     autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObjects wait for: KEDA's release
 
 
 class EdgeServers(pulumi.ComponentResource):
     """Every edge site of one region, escalating low-confidence requests to its upstream."""
 
-    endpoints: dict[str, pulumi.Output[str]]  # site name -> load balancer host name or IP
+    endpoints: dict[str, pulumi.Output[str]]  # site name -> what its public name resolves to
 
     def __init__(self, name: str, args: EdgeServersArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:EdgeServers", name, None, opts)
@@ -89,18 +89,16 @@ class EdgeServers(pulumi.ComponentResource):
             # them by it) and differ by the site label.
             site_label = {EDGE_SITE_LABEL: site.name}
             selector = {**target.selector(EDGE_APP), **site_label}
-            svc = service(
+            address = expose(
                 f"{name}-{site.name}-service",
                 app,
                 target,
                 EDGE_APP,
-                {"http": contract.HTTP_PORT},
-                public=True,
+                args.front_door,
+                [args.front_door.edge_hosts[site.name]],
                 parent=self,
                 selector=selector,
-                gated_by_pipeline=True,
             )
-            address = load_balancer_address(svc)
             public_hosts = [args.front_door.edge_hosts[site.name], address] if serves_https(target.region) else None
             tls = edge_tls(workload, args.trust, f"{name}-{site.name}", app, public_hosts)
             deployment = workload.deployment(

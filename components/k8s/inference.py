@@ -1,8 +1,8 @@
-"""The regional inference server: Deployment, public Service, the edges' escalation Service,
-ScaledObject, PDB and NetworkPolicy.
+"""The regional inference server: Deployment, public HTTPS exposure, the edges' escalation
+Service, ScaledObject, PDB and NetworkPolicy.
 
 Its ports and who may reach each (NetworkPolicy): HTTP_PORT, public (through the load
-balancer; every caller needs a credential); ESCALATION_PORT, mutual TLS, from the region's
+balancer or the Gateway; every caller needs a credential); ESCALATION_PORT, mutual TLS, from the region's
 edge pods only (regions with edge sites); ADMIN_PORT, from the region's canary controller only
 (where one runs); METRICS_PORT, from the cluster's Prometheus only."""
 
@@ -17,10 +17,11 @@ import pulumi_kubernetes as k8s
 from components.front_door import FrontDoor, global_host
 from components.k8s import network_policy as netpol
 from components.k8s.autoscaling import scaled_object, server_policy
+from components.k8s.exposure import expose
 from components.k8s.front_door_tls import ESCALATION_SERVICE, escalation_url, server_tls, serves_https
 from components.k8s.monitors import scraped
 from components.k8s.pods import Resources
-from components.k8s.services import load_balancer_address, service
+from components.k8s.services import service
 from components.k8s.serving import (
     EDGE_APP,
     SERVER_APP,
@@ -55,15 +56,16 @@ class RegionalInferenceArgs:
     gpus: int  # per pod; 0 where the region has none
     callers: PodAdditions  # the callers' credentials and limits (components/k8s/callers.py)
     trust: FederationTrust  # the stack's CA: the escalation listener's and, in a `kubernetes` region, the public one's
-    front_door: FrontDoor  # the region's public names
+    front_door: FrontDoor  # the region's public names and TLS material
     autoscaler: Sequence[pulumi.Resource] = ()  # what the ScaledObject waits for: KEDA's release
 
 
 class RegionalInference(pulumi.ComponentResource):
-    """The region's GPU inference server behind a LoadBalancer, scaled by KEDA on in-flight
-    requests, p99 latency and CPU (components/k8s/autoscaling.py)."""
+    """The region's GPU inference server behind HTTPS at `<region>.<domain>` and
+    `inference.<domain>` (components/k8s/exposure.py), scaled by KEDA on in-flight requests,
+    p99 latency and CPU (components/k8s/autoscaling.py)."""
 
-    endpoint: pulumi.Output[str]
+    endpoint: pulumi.Output[str]  # what the region's public names resolve to
     escalation_url: str  # in-cluster URL of the escalation port, the edge servers' upstream
 
     def __init__(self, name: str, args: RegionalInferenceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -71,17 +73,15 @@ class RegionalInference(pulumi.ComponentResource):
         target = args.target
         workload = Workload(target, SERVER_APP, self)
         account = workload.service_account(f"{name}-sa", args.models.identity)
-        svc = service(
+        self.endpoint = expose(
             f"{name}-service",
             SERVER_APP,
             target,
             SERVER_APP,
-            {"http": contract.HTTP_PORT},
-            public=True,
+            args.front_door,
+            [args.front_door.region_host, global_host(target.config)],
             parent=self,
-            gated_by_pipeline=True,
         )
-        self.endpoint = load_balancer_address(svc)
         public_hosts = (
             [args.front_door.region_host, global_host(target.config), self.endpoint]
             if serves_https(target.region)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.catalog import Cloud
 from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.front_door import FrontDoor
@@ -16,6 +17,7 @@ from components.k8s.callers import Callers, CallersArgs
 from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.clusters import owns_cluster
 from components.k8s.edge import EdgeServers, EdgeServersArgs
+from components.k8s.gateway import FrontDoorGateway, FrontDoorGatewayArgs
 from components.k8s.gpu import GpuDevicePlugin, GpuDevicePluginArgs, has_gpus, needs_device_plugin
 from components.k8s.inference import RegionalInference, RegionalInferenceArgs
 from components.k8s.keda import Keda, KedaArgs
@@ -61,7 +63,7 @@ class RegionWorkloadsArgs:
 
 
 class RegionWorkloads(pulumi.ComponentResource):
-    inference_endpoint: pulumi.Output[str]  # host name or IP of the region's inference Service
+    inference_endpoint: pulumi.Output[str]  # host name or IP <region>.<domain> resolves to
     superlink_address: pulumi.Output[str] | None  # home only: "<lb host>:<fleet port>"
     # home only, with a global view (monitoring.global_view): "<lb host>:<receiver port>"
     metrics_receiver_address: pulumi.Output[str] | None
@@ -227,6 +229,12 @@ class RegionWorkloads(pulumi.ComponentResource):
             identity=access.server_identity,
             admin_token=canary.admin_token if canary else None,
         )
+        if region.cloud is Cloud.GCP:  # the server and the edge sites are routed from it
+            FrontDoorGateway(
+                f"{name}-gateway",
+                FrontDoorGatewayArgs(target=target, front_door=args.front_door),
+                pulumi.ResourceOptions(parent=self),
+            )
         callers = Callers(f"{name}-callers", CallersArgs(target=target), pulumi.ResourceOptions(parent=self))
         inference = RegionalInference(
             f"{name}-inference",

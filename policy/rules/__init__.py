@@ -12,7 +12,7 @@ from pulumi_policy import Policy
 from .aws import cloudfront, ec2, eks, iam, kms, s3
 from .gcp import gcs, gke, lb
 from .gcp import kms as gcp_kms
-from .kubernetes import autoscaling, availability, images, namespaces, pods
+from .kubernetes import autoscaling, availability, exposure, images, namespaces, pods
 from .meridian import cost, flower, gpus, metrics, residency, tags
 
 POLICIES: list[Policy] = [
@@ -31,6 +31,7 @@ POLICIES: list[Policy] = [
     *availability.POLICIES,
     *autoscaling.POLICIES,
     *namespaces.POLICIES,
+    *exposure.POLICIES,
     *residency.POLICIES,
     *gpus.POLICIES,
     *cost.POLICIES,

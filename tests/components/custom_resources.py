@@ -20,6 +20,8 @@ SCHEMA_FILES = (
     Path(__file__).parent / "aws" / "karpenter_crds.json",
     Path(__file__).parent / "k8s" / "prometheus_operator_crds.json",
     Path(__file__).parent / "k8s" / "keda_crds.json",
+    Path(__file__).parent / "k8s" / "gateway_api_crds.json",
+    Path(__file__).parent / "k8s" / "gke_gateway_crds.json",
 )
 
 
@@ -50,9 +52,10 @@ def kind_key(obj: dict[str, Any]) -> str:
 
 
 def is_custom(obj: dict[str, Any]) -> bool:
-    """A kind outside Kubernetes' built-in API groups (its group has a dot, and is not `*.k8s.io`)."""
+    """A kind outside Kubernetes' built-in API groups (its group has a dot, and is not `*.k8s.io`),
+    or one of the CRDs a SIG ships under `*.k8s.io` (the Gateway API) whose schema is here."""
     group = obj["apiVersion"].rpartition("/")[0]
-    return "." in group and not group.endswith(".k8s.io")
+    return ("." in group and not group.endswith(".k8s.io")) or kind_key(obj) in schemas()
 
 
 def validate(obj: dict[str, Any]) -> None:

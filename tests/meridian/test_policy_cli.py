@@ -113,6 +113,64 @@ def test_an_insecure_superlink_is_caught() -> None:
     assert "meridian-flower-tls" in {v.policy for v in check("dev", resources).mandatory}
 
 
+PUBLIC_LISTENER_RULES = {"public-listener-https-only", "load-balancer-certificate"}
+SERVICE = "kubernetes:core/v1:Service"
+
+
+def _public_listeners(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """LoadBalancer Services and Gateways: everything the exposure rules judge."""
+    return [
+        r
+        for r in resources
+        if (r["type"] == SERVICE and r["inputs"]["spec"].get("type") == "LoadBalancer")
+        or r["type"].endswith(":Gateway")
+    ]
+
+
+@pytest.mark.parametrize("stack", available_stacks())
+def test_every_stacks_public_listeners_are_https_only(stack: str) -> None:
+    """Under mocks, each stack's servers, edge sites and federation endpoints face the internet
+    over HTTPS (or TLS in the pods) only, each with a certificate, and the pack says so."""
+    resources = records(stack)
+    assert _public_listeners(resources), "the rules have something to judge"
+    report = check(stack, resources)
+    assert [v.message for v in report.violations if v.policy in PUBLIC_LISTENER_RULES] == []
+
+
+def _service(resources: list[dict[str, Any]], namespace: str, name: str) -> dict[str, Any]:
+    (found,) = [
+        r
+        for r in _named(resources, SERVICE)
+        if r["inputs"]["metadata"]["namespace"] == namespace and r["inputs"]["metadata"]["name"] == name
+    ]
+    return found
+
+
+def test_a_plain_http_public_listener_is_caught() -> None:
+    resources = records("dev")
+    server = _service(resources, "meridian-us-east-1", "server")
+    server["inputs"]["spec"]["ports"].append({"name": "http", "port": 80.0, "targetPort": "http", "protocol": "TCP"})
+    assert {v.policy for v in check("dev", resources).mandatory} == {"public-listener-https-only"}
+
+
+def test_a_certificate_less_load_balancer_is_caught() -> None:
+    resources = records("dev")
+    server = _service(resources, "meridian-us-east-1", "server")
+    del server["inputs"]["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"]
+    assert {v.policy for v in check("dev", resources).mandatory} == PUBLIC_LISTENER_RULES
+
+
+def test_a_gateway_serving_plain_http_is_caught() -> None:
+    resources = records("dev")
+    (redirect,) = [
+        r
+        for r in _named(resources, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+        if r["inputs"]["metadata"]["name"] == "front-door-redirect"
+    ]
+    redirect["inputs"]["spec"]["rules"] = [{"backendRefs": [{"name": "server", "port": 8080.0}]}]
+    assert {v.policy for v in check("dev", resources).mandatory} == {"public-listener-https-only"}
+
+
 def test_check_exits_zero_on_a_clean_stack(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "onprem"]) == 0
     assert "mandatory: 0" in capsys.readouterr().out

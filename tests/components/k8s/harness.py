@@ -9,6 +9,7 @@ numbers as floats).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -18,7 +19,7 @@ from components.catalog import Cloud
 from components.cluster_access import ArtifactSigner, ClusterAccess, ModelRegistry, WorkloadIdentity
 from components.config import Region, StackConfig
 from components.fleet import region_workloads
-from components.front_door import plain_front_door
+from components.front_door import FrontDoor, plain_front_door
 from components.k8s.region import RegionWorkloads
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from components.pulumi_internals import resolved
@@ -95,6 +96,23 @@ def access_for(region: Region, home: bool = False) -> ClusterAccess:
     )
 
 
+def front_door_for(config: StackConfig, region: Region) -> FrontDoor:
+    """The shape of the TLS material the clouds' front doors hold (components/front_door.py)."""
+    names = plain_front_door(config, region)
+    if region.cloud is Cloud.AWS:
+        arn = f"arn:aws:acm:{region.name}:123456789012:certificate/{region.name}-front-door"
+        return replace(names, acm_certificate_arn=pulumi.Output.from_input(arn))
+    if region.cloud is Cloud.GCP:
+        return replace(
+            names,
+            gcp_certificate_map=pulumi.Output.from_input(f"{region.name}-front-door"),
+            gcp_address_name=pulumi.Output.from_input(f"{region.name}-front-door"),
+            gcp_address=pulumi.Output.from_input("203.0.113.10"),
+            gcp_ssl_policy=pulumi.Output.from_input("front-door-modern"),
+        )
+    return names
+
+
 def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
     labels = config.tags.as_dict("test")
     trust = FederationTrust("federation", FederationTrustArgs(config))
@@ -110,7 +128,7 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
             image_tag="test",
             labels=labels,
             trust=trust,
-            front_door=plain_front_door(config, region),
+            front_door=front_door_for(config, region),
             superlink=superlink,
             metrics_receiver=metrics_receiver,
             global_models=global_models,

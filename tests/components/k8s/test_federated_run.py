@@ -11,14 +11,13 @@ from typing import Any
 
 from components.config import StackConfig, load_stack
 from components.fleet import region_workloads
-from components.front_door import plain_front_door
 from components.k8s.federated_run import RUN_IMAGE_PATH, RUN_JOB, RUN_KEY_LABEL, run_config, run_job_name, run_key
 from components.k8s.flower import CONTROL_SERVICE
 from components.k8s.namespace import namespace_name
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from meridian.mocks import Recorded, run_under_mocks
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.harness import access_for, engine_config
+from tests.components.k8s.harness import access_for, engine_config, front_door_for
 from tests.components.k8s.manifests import containers
 from workloads import contract
 
@@ -100,7 +99,7 @@ def _home_run_job(config: StackConfig, image_tag: str) -> Recorded:
             image_tag=image_tag,
             labels={},
             trust=trust,
-            front_door=plain_front_door(config, home),
+            front_door=front_door_for(config, home),
             superlink=None,
             global_models=access.global_models,
         )

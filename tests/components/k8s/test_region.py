@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from components.config import load_stack
-from components.front_door import plain_front_door
 from components.k8s.monitoring_files import rule_files
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from meridian.mocks import Recorded, run_under_mocks
-from tests.components.k8s.harness import access_for, engine_config
+from tests.components.k8s.harness import access_for, engine_config, front_door_for
 from workloads.contract import Image
 
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
@@ -40,7 +39,7 @@ def _deploy_one(
                 images=images,
                 superlink_address=superlink_address,
                 trust=FederationTrust("federation", FederationTrustArgs(config)),
-                front_door=plain_front_door(config, region),
+                front_door=front_door_for(config, region),
                 global_models=global_models,
                 metrics_receiver=metrics_receiver if region is not config.home_region else None,
             ),
@@ -71,7 +70,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
     included: a GPU pool) with the rules, remote-writing to the home's receiver with its client
     certificate, a PodMonitor per workload, and KEDA scaling the server; no SuperLink, no run
     Jobs, no GPU plugin (GKE brings its own), no edge servers (the region has no edge site), no
-    dashboards (Grafana is at home)."""
+    dashboards (Grafana is at home); the server behind the region's Gateway (a GCP region)."""
     resources = _deploy_one("europe-west4", "superlink.example.com:9092", REFS)
     components = sorted(r.type.removeprefix("meridian:k8s:") for r in resources if r.type.startswith("meridian:"))
     assert components == sorted(
@@ -83,6 +82,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             "Callers",
             "RegionalInference",
             "EdgeServers",
+            "FrontDoorGateway",
             "MonitoringStack",
             "RegionMonitors",
             "MonitoringFiles",
@@ -118,6 +118,11 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),
+            ("HTTPRoute", "server"),
+            ("HealthCheckPolicy", "server"),
+            ("Gateway", "front-door"),
+            ("HTTPRoute", "front-door-redirect"),
+            ("GCPGatewayPolicy", "front-door"),
             ("ScaledObject", "server"),
             ("PodDisruptionBudget", "server"),
             ("NetworkPolicy", "server"),

@@ -1,8 +1,10 @@
 """Fleet: the top component. Per region it builds the cloud region (or reaches an existing
-cluster), pushes the workload images to that region's registry and deploys the workloads;
-then the global layer routes clients to every regional endpoint and serves the registry
-through a CDN. The home region goes first: its SuperLink address (and, in a stack of several
-clusters, its metrics receiver's) feeds every other region."""
+cluster) and its front door (components/front_door.py: public names, a managed certificate),
+pushes the workload images to that region's registry and deploys the workloads; then the
+global layer routes clients to every regional endpoint and serves the registry through a CDN.
+The home region goes first: its SuperLink address (and, in a stack of several clusters, its
+metrics receiver's) feeds every other region, and the stack's DNS zone is made with it, in its
+cloud, since every cloud region's certificate is proven through that zone."""
 
 from __future__ import annotations
 
@@ -268,7 +270,6 @@ class Fleet(pulumi.ComponentResource):
                 ROUTING,
                 GlobalRoutingArgs(
                     config=config,
-                    stack=stack,
                     home=global_home,
                     zone=zone,
                     endpoints=[

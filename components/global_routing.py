@@ -15,9 +15,10 @@ components/gcp/certificates.py). The routing records follow once the regions' en
 
 Every name here is served over HTTPS only (PUBLIC_TLS_PORT): each region terminates TLS for
 its own name, its edge sites' and the routed name with a managed certificate (ACM, Certificate
-Manager) or, on an existing cluster, in its pods with the stack's CA; the health checks probe
-that same TLS port. The routed name answers with the regions' load balancers themselves: no CDN
-fronts the inference API, whose responses are per caller and not cacheable."""
+Manager) or, on an existing cluster, in its pods with the stack's CA (which its callers then
+trust); the health checks probe that same TLS port. The routed name answers with the regions'
+load balancers themselves: no CDN fronts the inference API, whose responses are per caller and
+not cacheable."""
 
 from __future__ import annotations
 
@@ -130,7 +131,6 @@ class GcpHome(GcpRegistries):
 @dataclass(frozen=True)
 class GlobalRoutingArgs:
     config: StackConfig
-    stack: str
     home: AwsHome | GcpHome
     zone: StackZone  # stack_zone's, in the home's cloud
     endpoints: list[RegionalEndpoint]

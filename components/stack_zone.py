@@ -77,7 +77,6 @@ class StackZone:
         """`name` answers with a load balancer's address: an A record for an IP (GCP, many
         on-prem balancers), else a CNAME to its host name (AWS ELB)."""
         type_ = address.apply(lambda a: "A" if is_ip(a) else "CNAME")
-        # Route53 takes a CNAME target with or without its dot; the records made before this
-        # zone carried a plain host name, so they keep it.
+        # Route53 stores a CNAME target as given; Cloud DNS wants it fully qualified.
         target = address if self.cloud is Cloud.AWS else address.apply(lambda a: a if is_ip(a) else fqdn(a))
         return self.record(resource_name, name, type_, [target], parent)

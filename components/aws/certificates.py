@@ -62,7 +62,7 @@ class RegionCertificate(pulumi.ComponentResource):
             if proven in args.proven:
                 continue
             option = certificate.domain_validation_options.apply(
-                lambda options, proven=proven: next(o for o in options if o.domain_name == proven)
+                lambda options, proven=proven: next(o for o in options if proven_name(o.domain_name or "") == proven)
             )
             record = args.zone.record(
                 f"{name}-proof-{proven.split('.')[0]}",
@@ -72,7 +72,7 @@ class RegionCertificate(pulumi.ComponentResource):
                 self,
                 ttl=VALIDATION_TTL,
             )
-            # ACM names the record with its trailing dot; the validation compares names without
+            # ACM names the record with its trailing dot; the validation matches names without it
             self.records[proven] = record.name.apply(lambda n: n.rstrip("."))
         validation = aws.acm.CertificateValidation(
             f"{name}-validation",

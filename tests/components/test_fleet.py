@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from components.catalog import REGIONS, Cloud
 from components.cluster_access import (
@@ -22,7 +23,7 @@ from components.cluster_access import (
     trainer_service_accounts,
     workload_namespace,
 )
-from components.config import StackConfig
+from components.config import StackConfig, namespace_values, stack_file
 from components.fleet import region_cidr, workloads_digest
 from components.gcp.labels import gcp_labels
 from components.k8s.flower import SUPERLINK_APP, SUPERNODE_APP
@@ -170,6 +171,17 @@ def test_a_gcp_home_with_aws_regions_is_refused_before_any_resource(base_config:
     with pytest.raises(ProgramError, match=r"home us-west1 is on GCP.*us-east-1, eu-central-1, ap-southeast-1") as err:
         run_program(config, "refused")
     assert [r for r in err.value.inventory.resources if r.type != "pulumi:pulumi:Stack"] == []
+
+
+def test_an_existing_cluster_home_with_cloud_regions_is_refused_there_is_no_zone_to_prove_them_in(
+    base_config: dict[str, Any],
+) -> None:
+    onprem = namespace_values(yaml.safe_load(stack_file("onprem").read_text())["config"])
+    (cluster,) = [r for r in onprem["regions"] if r["name"] == onprem["home"]]
+    cluster = {**cluster, "gpu": {**cluster["gpu"], "accelerator": "t4"}}  # one the base stack allows
+    config = _stack_with(base_config, regions=[cluster, *base_config["regions"]], home=cluster["name"])
+    with pytest.raises(ProgramError, match=r"home fra-dc1 is an existing cluster.*us-east-1, us-west1"):
+        run_program(config, "refused")
 
 
 def test_without_a_cdn_other_clouds_cannot_read_the_registry_and_are_refused(base_config: dict[str, Any]) -> None:

@@ -56,7 +56,9 @@ def test_kubernetes_cannot_serve_global_dns() -> None:
 @pulumi.runtime.test
 def test_pools_group_endpoints_by_location_in_order() -> None:
     def endpoint(region: str, location: str) -> RegionalEndpoint:
-        return RegionalEndpoint(region=region, address=pulumi.Output.from_input(region), location=location)
+        return RegionalEndpoint(
+            region=region, host=f"{region}.example.com", address=pulumi.Output.from_input(region), location=location
+        )
 
     grouped = pools([endpoint("a", "x"), endpoint("b", "y"), endpoint("c", "x")])
     assert {k: [e.region for e in v] for k, v in grouped.items()} == {"x": ["a", "c"], "y": ["b"]}

@@ -1,6 +1,8 @@
-"""At an AWS home, Route53 routes clients by latency over every regional inference endpoint,
-each health-checked on the stack's readiness path; regions routed as the same AWS region share
-one latency record through a weighted pool."""
+"""At an AWS home, Route53 routes clients by latency over every regional endpoint, each
+health-checked over HTTPS on the stack's readiness path through the region's own name (sent as
+SNI, which its certificate covers); regions routed as the same AWS region share one latency
+record through a weighted pool. Every region's and edge site's own name answers with its load
+balancer."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from components.catalog import Cloud
-from components.geo import existing_zone_problem, routing_locations
-from components.global_routing import inference_name
+from components.front_door import global_host, region_host
+from components.geo import existing_zone_problem, is_ip, routing_locations
 from meridian.mocks import Inventory
 from tests.components.cloud_queries import config_of, mock_id, named
-from workloads.contract import HTTP_PORT
+from workloads.contract import PUBLIC_TLS_PORT
 
 RECORD = "aws:route53/record:Record"
 CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -27,7 +29,7 @@ def test_every_regional_endpoint_is_health_checked_and_latency_routed(stack: str
         return
     endpoints = inventory.outputs["regions"]
     assert set(endpoints) == {r.name for r in config.regions}
-    name = inference_name(config)
+    name = global_host(config)
     latency = [r for r in inventory.of_type(RECORD) if r.inputs.get("latencyRoutingPolicies")]
     assert {r.inputs["name"] for r in latency} == {name}
     locations = routing_locations(config.regions, Cloud.AWS)
@@ -35,15 +37,18 @@ def test_every_regional_endpoint_is_health_checked_and_latency_routed(stack: str
     assert all(r.inputs["type"] == "CNAME" and r.inputs["healthCheckId"] for r in latency)
 
     for region in config.regions:
+        own = region_host(config, region.name)
+        endpoint = endpoints[region.name]["inferenceEndpoint"]
         check = named(inventory, f"global-latency-{region.name}", CHECK).inputs
-        assert check["type"] == "HTTP" and check["port"] == HTTP_PORT
+        assert check["type"] == "HTTPS" and check["port"] == PUBLIC_TLS_PORT
+        assert check["fqdn"] == own and check["enableSni"] is True
+        assert check.get("ipAddress") == (endpoint if is_ip(endpoint) else None)
         assert check["resourcePath"] == config.dns.health_check_path
-        assert endpoints[region.name]["inferenceEndpoint"] in (check.get("fqdn"), check.get("ipAddress"))
         direct = named(inventory, f"global-latency-{region.name}", RECORD).inputs
-        assert direct["records"] == [endpoints[region.name]["inferenceEndpoint"]]
+        assert direct["name"] == own and direct["records"] == [endpoint]
+        assert direct["type"] == ("A" if is_ip(endpoint) else "CNAME")
 
         # the region is reachable from the latency name: directly, or through its location's pool
-        own = f"{region.name}.{config.dns.domain}"
         location = locations[region.name]
         (entry,) = [r for r in latency if r.inputs["setIdentifier"] == location]
         pooled = [r for r in inventory.of_type(RECORD) if r.inputs.get("weightedRoutingPolicies")]
@@ -76,7 +81,7 @@ def test_the_zone_is_the_stacks_own_and_its_name_servers_are_exported_to_delegat
         return
     (zone,) = zones
     assert zone.inputs["name"] == config.dns.domain and zone.region == config.home
-    assert inventory.outputs["inferenceDnsName"] == inference_name(config)
+    assert inventory.outputs["inferenceDnsName"] == global_host(config)
     assert inventory.outputs["nameServers"] == zone.outputs["nameServers"]
     records = inventory.of_type(RECORD)
     assert records and all(r.inputs["zoneId"] == zone.outputs["zoneId"] for r in records)
@@ -92,7 +97,7 @@ def test_an_existing_hosted_zone_is_looked_up_and_holds_every_record(inventory_o
     inventory = inventory_of("aws-prod")
     assert inventory.of_type(ZONE) == []
     records = inventory.of_type(RECORD)
-    assert {r.inputs["name"] for r in records} >= {inference_name(config), f"models.{config.dns.domain}"}
+    assert {r.inputs["name"] for r in records} >= {global_host(config), f"models.{config.dns.domain}"}
     assert {r.inputs["zoneId"] for r in records} == {zone_id}
     assert "nameServers" not in inventory.outputs
 

@@ -3,7 +3,7 @@ HTTPS load balancer (managed certificate, TLS 1.2+, no HTTP listener): at a GCP 
 `models.<domain>`, where the home's bucket also serves the global model at `/global/*`; at an
 AWS home with GCP regions at `models-gcp.<domain>`, named in the home's Route53 zone, beside
 CloudFront, which reaches S3 only and keeps the global model. At a GCP home, Cloud DNS answers
-the inference name by the client's location with health checks on every regional endpoint."""
+the inference name by the client's location with HTTPS health checks on every regional endpoint."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import yaml
 
 from components.catalog import Cloud
 from components.config import namespace_values, stack_file
+from components.front_door import global_host
 from components.geo import routing_locations
-from components.global_routing import inference_name
 from meridian.mocks import Inventory
 from meridian.preview import provider_config, run_program
 from tests.components.cloud_queries import config_of, mock_id, named, regions_on
-from workloads.contract import HTTP_PORT
+from workloads.contract import PUBLIC_TLS_PORT
 
 GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
 RECORD = "gcp:dns/recordSet:RecordSet"
@@ -112,11 +112,17 @@ def test_inference_name_is_geo_routed_over_health_checked_regions(stack: str, in
     zone = named(inventory, "global-zone", "gcp:dns/managedZone:ManagedZone").inputs
     assert zone["dnsName"] == f"{config.dns.domain}." and zone["dnssecConfig"] == {"state": "on"}
     check = named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck").inputs
-    assert check["httpHealthCheck"] == {"port": HTTP_PORT, "requestPath": config.dns.health_check_path}
+    assert "httpHealthCheck" not in check
+    # one check for every endpoint: it names the routed host, which every region's certificate covers
+    assert check["httpsHealthCheck"] == {
+        "port": PUBLIC_TLS_PORT,
+        "host": global_host(config),
+        "requestPath": config.dns.health_check_path,
+    }
     assert len(check["sourceRegions"]) == 3
 
     geo = named(inventory, "global-geo-geo", RECORD).inputs
-    assert geo["name"] == f"{inference_name(config)}." and geo["type"] == "A"
+    assert geo["name"] == f"{global_host(config)}." and geo["type"] == "A"
     policy = geo["routingPolicy"]
     assert policy["healthCheck"] == mock_id(
         named(inventory, "global-geo-health", "gcp:compute/healthCheck:HealthCheck")
@@ -151,6 +157,6 @@ def test_an_existing_managed_zone_is_looked_up_and_holds_every_record() -> None:
     inventory = run_program(raw, "gcp-eu", providers=provider_config("gcp-eu"))
     assert inventory.of_type(ZONE) == []
     records = inventory.of_type(RECORD)
-    assert f"{inference_name(config_of('gcp-eu'))}." in {r.inputs["name"] for r in records}
+    assert f"{global_host(config_of('gcp-eu'))}." in {r.inputs["name"] for r in records}
     assert {r.inputs["managedZone"] for r in records} == {"corp-eu"}
     assert "nameServers" not in inventory.outputs

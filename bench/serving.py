@@ -6,7 +6,11 @@
    connection per virtual user) runs in its own process pinned to CPU 1. Reported: req/s,
    p50/p99 latency, server CPU microseconds per request (utime+stime deltas of the server's
    /proc/<pid>/stat over the measured window), and the in-process forward throughput of the
-   same model on one core as the ceiling.
+   same model on one core as the ceiling. The batching server runs again with callers'
+   authentication on (an API key; an RS256 OIDC token, its JWKS served from this process) and
+   per-caller limits set too high to bite, so the cost of the front door is what differs; the
+   same three paths are timed in-process too (CPU per request of the ASGI layer, with and
+   without authentication, and the first sight of a token: its signature check).
 2. Edge vs region: the edge server (int8) in front of the regional server (fp32) over the
    held-out digits: fraction answered at the edge, accuracy against the full model, and
    latency under the local stack's latency model (meridian/local/latency.py: AWS inter-region
@@ -47,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meridian.local.latency import METROS  # noqa: E402
+from tests.workloads.serving.credentials import AUDIENCE, ISSUER, Issuer, jwks_server, write_api_keys  # noqa: E402
 from workloads import contract  # noqa: E402
 from workloads.processes import NotReady, wait_ready  # noqa: E402
 from workloads.registry import ArtifactId, Variant, generate_keypair, publish  # noqa: E402
@@ -60,6 +65,34 @@ SERVER_CPU, LOADGEN_CPU = 0, 1
 REGION = "bench"
 MODEL = contract.MODEL_NAME
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+BENCH_KEY_ID, BENCH_KEY_SECRET = "bench", "bench-secret-0123456789abcdef"
+# Per-caller limits on the authenticated runs: the bucket is taken on every request, never empty.
+UNBITING_LIMITS = json.dumps({"default": {"requestsPerSecond": 1e6, "burst": 10_000_000}})
+
+
+def caller_credentials(
+    keys_file: Path, jwks_url: str, issuer: Issuer
+) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """name -> (the server's environment, the request headers) of each way in: open, API key, JWT."""
+    write_api_keys(keys_file, {BENCH_KEY_ID: BENCH_KEY_SECRET})
+    limits = {contract.ENV_RATE_LIMITS: UNBITING_LIMITS}
+    oidc = {
+        contract.ENV_OIDC_ISSUER: ISSUER,
+        contract.ENV_OIDC_AUDIENCE: AUDIENCE,
+        contract.ENV_OIDC_JWKS_URL: jwks_url,
+    }
+    return {
+        "open": ({}, {}),
+        "api_key": (
+            {contract.ENV_API_KEYS_FILE: str(keys_file), **limits},
+            {contract.API_KEY_HEADER: f"{BENCH_KEY_ID}.{BENCH_KEY_SECRET}"},
+        ),
+        # One token reused by every request, as a client does until it expires (an hour here).
+        "jwt_rs256": (
+            {**oidc, **limits},
+            {"authorization": f"Bearer {issuer.token('bench', 'bench-user', lifetime_s=3600)}"},
+        ),
+    }
 
 
 # ---- the model, as the federated pipeline would publish it ---------------------------------
@@ -118,15 +151,20 @@ def forward_ceiling(registry: Path, trusted_key: Path, cache: Path) -> dict[str,
     return result
 
 
-def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[str, float]:
+def framework_overhead(
+    registry: Path, trusted_key: Path, cache: Path, credentials: dict[str, tuple[dict[str, str], dict[str, str]]]
+) -> dict[str, float]:
     """CPU per request of the ASGI layer alone, in-process (no sockets, no uvicorn): our thin
     app against the same validation, batching and encoding behind a Starlette route (which
-    still lacks our metrics and error mapping). This is why the server is not on Starlette."""
+    still lacks our metrics and error mapping). This is why the server is not on Starlette.
+    Then the thin app with each way in of `credentials` (its gate: authentication, the
+    caller's bucket, per-caller counting), and a token's first sight (signature check)."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from workloads.serving.auth import OidcVerifier
     from workloads.serving.protocol import encode_infer_response, parse_infer_request
     from workloads.serving.runner import build_app
     from workloads.serving.settings import serving_parser, serving_settings
@@ -147,7 +185,20 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
         "--max-batch-wait-ms",
         "0",
     ]
-    thin = build_app(serving_settings(serving_parser("bench", "", "fp32").parse_args(argv)), server_name="bench")
+
+    def thin_app(env: dict[str, str]) -> Any:
+        saved = dict(os.environ)
+        os.environ.update(env)  # the parser reads the contract's variables, as the server does
+        try:
+            return build_app(
+                serving_settings(serving_parser("bench", "", "fp32").parse_args(argv)), server_name="bench"
+            )
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    thin = thin_app({})
+    guarded = {name: (thin_app(env), headers) for name, (env, headers) in credentials.items() if env}
 
     async def infer(request: Request) -> Response:
         served = thin.router.pick(request.headers.get(contract.VERSION_HEADER))
@@ -160,9 +211,9 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
         {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": [0.5] * 64}]}
     ).encode()
     path = f"/v2/models/{MODEL}/infer"
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    plain = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
 
-    def scope() -> dict[str, Any]:
+    def scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         return {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -184,10 +235,12 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
     async def send(message: dict[str, Any]) -> None:
         pass
 
-    async def cost(app: Any) -> float:
+    async def cost(app: Any, extra: dict[str, str] | None = None) -> float:
+        headers = plain + [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+
         async def rounds(n: int) -> None:
             for _ in range(n):  # 32 concurrent requests, as in the closed loop
-                await asyncio.gather(*(app(scope(), receive, send) for _ in range(32)))
+                await asyncio.gather(*(app(scope(headers), receive, send) for _ in range(32)))
 
         await rounds(200)
         best = float("inf")
@@ -197,15 +250,52 @@ def framework_overhead(registry: Path, trusted_key: Path, cache: Path) -> dict[s
             best = min(best, (time.process_time() - started) / (300 * 32) * 1e6)
         return best
 
+    async def first_sight(token: str) -> float:
+        """CPU of verifying a token never seen before: a verifier that remembers nothing."""
+        jwks_url = credentials["jwt_rs256"][0][contract.ENV_OIDC_JWKS_URL]
+        verifier = OidcVerifier(ISSUER, AUDIENCE, jwks_url, cache_size=0)
+        verifier.refresh()
+        started = time.process_time()
+        for _ in range(2000):
+            await verifier.caller(token)
+        return (time.process_time() - started) / 2000 * 1e6
+
+    async def gate_cost(app: Any, extra: dict[str, str]) -> float:
+        """CPU per request of the gate alone: the credential, the caller's bucket, the counting."""
+        headers = plain + [(k.encode(), v.encode()) for k, v in extra.items()]
+        start, body_message = {"type": "http.response.start", "status": 200}, {"type": "http.response.body"}
+
+        async def rounds(n: int) -> None:
+            for _ in range(n):
+                _, counted = await app.gate.admit(scope(headers), send)
+                await counted(start)
+                await counted(body_message)
+
+        await rounds(2000)
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            await rounds(20_000)
+            best = min(best, (time.process_time() - started) / 20_000 * 1e6)
+        return best
+
     async def measure() -> dict[str, float]:
-        await thin.startup()
-        while not thin.router.ready:  # noqa: ASYNC110  (readiness is a router property, with no event to await)
-            await asyncio.sleep(0.01)
+        apps = [thin, *(app for app, _ in guarded.values())]
+        for app in apps:
+            await app.startup()
+            while not app.router.ready:  # noqa: ASYNC110  (readiness is a router property, with no event to await)
+                await asyncio.sleep(0.01)
         result = {
             "thin_asgi_cpu_us_per_request": await cost(thin),
             "starlette_route_cpu_us_per_request": await cost(starlette),
         }
-        await thin.shutdown()
+        for name, (app, headers) in guarded.items():
+            result[f"thin_asgi_{name}_cpu_us_per_request"] = await cost(app, headers)
+            result[f"gate_alone_{name}_cpu_us_per_request"] = await gate_cost(app, headers)
+        token = credentials["jwt_rs256"][1]["authorization"].removeprefix("Bearer ")
+        result["jwt_first_sight_rs256_verify_cpu_us"] = await first_sight(token)
+        for app in apps:
+            await app.shutdown()
         return result
 
     result = asyncio.run(measure())
@@ -284,13 +374,14 @@ def ensure_kserve_venv() -> Path:
 # ---- load ------------------------------------------------------------------------------------
 
 
-def v2_requests(x: np.ndarray, port: int, path: str) -> list[bytes]:
+def v2_requests(x: np.ndarray, port: int, path: str, headers: dict[str, str]) -> list[bytes]:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     requests = []
     for row in x[:64]:
         body = json.dumps(
             {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}
         ).encode()
-        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         requests.append(head.encode() + body)
     return requests
 
@@ -369,7 +460,7 @@ def loadgen_main(spec: str) -> None:
     import uvloop
 
     x = np.load(args["inputs"])
-    requests = v2_requests(x, args["port"], args["path"])
+    requests = v2_requests(x, args["port"], args["path"], args["headers"])
     result = uvloop.run(
         _closed_loop(args["port"], args["pid"], requests, args["concurrency"], args["warmup_s"], args["duration_s"])
     )
@@ -377,13 +468,21 @@ def loadgen_main(spec: str) -> None:
 
 
 def closed_loop(
-    port: int, pid: int, path: str, inputs: Path, concurrency: int, warmup_s: float, duration_s: float
+    port: int,
+    pid: int,
+    path: str,
+    inputs: Path,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     spec = json.dumps(
         {
             "port": port,
             "pid": pid,
             "path": path,
+            "headers": headers or {},
             "inputs": str(inputs),
             "concurrency": concurrency,
             "warmup_s": warmup_s,
@@ -499,8 +598,11 @@ def main() -> None:
         raise SystemExit("needs 2 CPUs: the server on one, the load generator on the other")
     kserve_python = ensure_kserve_venv()
     pressure_before = cpu_pressure()
-    with tempfile.TemporaryDirectory() as tmp:
+    issuer = Issuer()
+    issuer.add_key("bench", "RS256")
+    with tempfile.TemporaryDirectory() as tmp, jwks_server(issuer) as (jwks_url, _):
         work = Path(tmp)
+        credentials = caller_credentials(work / "api-keys.json", jwks_url, issuer)
         (work / "registry").mkdir()
         model_info, model, x_test, y_test = train_and_publish(work / "registry", work / "keys")
         trusted_key = next((work / "keys").glob("*.pub"))
@@ -513,7 +615,7 @@ def main() -> None:
             contract.ENV_CACHE_DIR: str(work / "cache"),
         }
         ceiling = forward_ceiling(work / "registry", trusted_key, work / "ceiling-cache")
-        overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache")
+        overhead = framework_overhead(work / "registry", trusted_key, work / "overhead-cache", credentials)
         print(json.dumps(overhead), flush=True)
         infer = f"/v2/models/{MODEL}/infer"
         load: dict[str, Any] = {
@@ -523,19 +625,24 @@ def main() -> None:
             "duration_s": args.duration_s,
         }
         servers = []
-        for name, extra in [
+        adaptive = ["--max-batch-size", "32", "--max-batch-wait-ms", "0"]
+        for name, extra, way_in in [
+            ("meridian: batching (max 32, adaptive, no added wait)", adaptive, "open"),
+            ("meridian: batching (max 32, adaptive) + API key", adaptive, "api_key"),
+            ("meridian: batching (max 32, adaptive) + OIDC JWT (RS256)", adaptive, "jwt_rs256"),
             (
-                "meridian: batching (max 32, adaptive, no added wait)",
-                ["--max-batch-size", "32", "--max-batch-wait-ms", "0"],
+                "meridian: batching (max 32, wait up to 2 ms)",
+                ["--max-batch-size", "32", "--max-batch-wait-ms", "2"],
+                "open",
             ),
-            ("meridian: batching (max 32, wait up to 2 ms)", ["--max-batch-size", "32", "--max-batch-wait-ms", "2"]),
-            ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"]),
+            ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"], "open"),
         ]:
+            env, headers = credentials[way_in]
             port, metrics_port = free_port(), free_port()
-            with our_server(settings, port, extra=extra, metrics_port=metrics_port) as process:
-                result = closed_loop(port, process.pid, infer, **load)
+            with our_server({**settings, **env}, port, extra=extra, metrics_port=metrics_port) as process:
+                result = closed_loop(port, process.pid, infer, **load, headers=headers)
                 result["mean_batch_rows"] = mean_batch(metrics_port)
-            servers.append({"server": name, **result})
+            servers.append({"server": name, "callers": way_in, **result})
             print(json.dumps(servers[-1]), flush=True)
         port = free_port()
         kserve_command = [
@@ -554,12 +661,13 @@ def main() -> None:
             servers.append(
                 {
                     "server": f"kserve {KSERVE_VERSION} ModelServer (same model)",
+                    "callers": "open",
                     **closed_loop(port, process.pid, infer, **load),
                 }
             )
         print(json.dumps(servers[-1]), flush=True)
         edge = edge_vs_region(settings, x_test, y_test, model_info["fp32_test_accuracy"], args.edge_threshold)
-    ours, kserve = servers[0], servers[-1]
+    ours, with_key, with_jwt, kserve = servers[0], servers[1], servers[2], servers[-1]
     results = {
         "command": ".venv-workloads/bin/python bench/serving.py",
         "machine": {
@@ -593,6 +701,28 @@ def main() -> None:
             "server_cpu_us_per_request": ours["server_cpu_us_per_request"],
             "edge_fraction": edge["edge_fraction"],
             "edge_accuracy_drop_points": edge["accuracy_drop_points"],
+            # The front door: what authentication adds per request (in-process: the ASGI layer
+            # alone, least noisy; end to end: the servers' CPU over the closed loop), and the
+            # lead over KServe (open: no auth there) with it on.
+            "auth": {
+                "api_key_gate_alone_cpu_us_per_request": overhead["gate_alone_api_key_cpu_us_per_request"],
+                "jwt_cached_gate_alone_cpu_us_per_request": overhead["gate_alone_jwt_rs256_cpu_us_per_request"],
+                "api_key_cpu_us_per_request_in_process": overhead["thin_asgi_api_key_cpu_us_per_request"]
+                - overhead["thin_asgi_cpu_us_per_request"],
+                "jwt_cached_cpu_us_per_request_in_process": overhead["thin_asgi_jwt_rs256_cpu_us_per_request"]
+                - overhead["thin_asgi_cpu_us_per_request"],
+                "jwt_first_sight_rs256_verify_cpu_us": overhead["jwt_first_sight_rs256_verify_cpu_us"],
+                "api_key_cpu_us_per_request_end_to_end": with_key["server_cpu_us_per_request"]
+                - ours["server_cpu_us_per_request"],
+                "jwt_cpu_us_per_request_end_to_end": with_jwt["server_cpu_us_per_request"]
+                - ours["server_cpu_us_per_request"],
+                "req_per_core_second_ratio_vs_kserve_api_key": kserve["server_cpu_us_per_request"]
+                / with_key["server_cpu_us_per_request"],
+                "req_per_core_second_ratio_vs_kserve_jwt": kserve["server_cpu_us_per_request"]
+                / with_jwt["server_cpu_us_per_request"],
+                "req_per_s_ratio_vs_kserve_api_key": with_key["req_per_s"] / kserve["req_per_s"],
+                "req_per_s_ratio_vs_kserve_jwt": with_jwt["req_per_s"] / kserve["req_per_s"],
+            },
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

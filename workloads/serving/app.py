@@ -9,9 +9,11 @@ Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{m}[/versions/{v}
 POST /v2/models/{m}[/versions/{v}]/infer; POST /v2/models/{m}/feedback (true labels of answered
 request ids, see feedback.py); POST /v2/repository/models/{m}/load (hot reload, bearer token).
 No /metrics here (404): the metrics have their own port, which no public Service exposes
-(`ServingMetrics.serve`). Errors are V2's `{"error": "..."}`: 400 bad request, 401/403
-repository auth, 404 unknown model/version/route/request id, 405 wrong method, 422 unusable
-label, 429 queue full (with Retry-After), 503 not ready.
+(`ServingMetrics.serve`). With a `gate` (gate.py), every route but the health routes first needs
+a caller's credential and a token of its bucket. Errors are V2's `{"error": "..."}`: 400 bad
+request, 401 missing/wrong credential, 401/403 repository auth, 404 unknown model/version/route/
+request id, 405 wrong method, 422 unusable label, 429 queue full or the caller over its own limit
+(both with Retry-After), 503 not ready.
 
 Every answer carries the request's V2 `id` (one is generated when the client sent none): it is
 what feedback refers to. While a candidate version takes a share of the traffic, the rows it
@@ -35,8 +37,10 @@ import orjson
 
 from workloads.contract import FEEDBACK_SUFFIX, LIVENESS_PATH, READINESS_PATH, VERSION_HEADER
 from workloads.registry.artifact import ArtifactRejected
+from workloads.serving.auth import Refused
 from workloads.serving.batching import QueueFull
 from workloads.serving.feedback import RecentAnswers, parse_feedback, score
+from workloads.serving.gate import Gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.protocol import (
     INPUT_NAME,
@@ -59,6 +63,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON = b"application/json"
 RETRY_AFTER_SECONDS = "1"
+CALLER_SCOPE_KEY = "meridian.caller"  # the admitted caller's id (never its credential), for log lines
 LOAD_RETRY_SECONDS = 10.0
 
 
@@ -100,10 +105,12 @@ class InferenceApp:
         latest_version: Callable[[], str | None] | None = None,
         reload_interval_s: float = 30.0,
         latest_weight: int = 0,
+        gate: Gate | None = None,
     ):
         """`latest_weight`: with stable `latest`, each new latest version enters as the
         candidate at this percent (the canary analysis promotes or rolls it back); 0 swaps it in
-        as stable at once."""
+        as stable at once. `gate`: callers' credentials and limits on every route but health
+        (None: open to anyone)."""
         self.router = router
         self.metrics = metrics
         self._initial_split = initial_split
@@ -114,6 +121,7 @@ class InferenceApp:
         self._latest = latest_version
         self._reload_interval_s = reload_interval_s
         self._latest_weight = latest_weight
+        self.gate = gate
         self._loader: asyncio.Task[None] | None = None
         self._recent = RecentAnswers()
         # Versions the repository API took out of service (a rolled-back candidate, a replaced
@@ -132,7 +140,12 @@ class InferenceApp:
             except ClientGone:
                 pass
             except Exception:  # a bug, never the request's content: the fuzz test holds us to it
-                log.exception("internal error on %s %s", scope["method"], scope["path"])
+                log.exception(
+                    "internal error on %s %s (caller %s)",
+                    scope["method"],
+                    scope["path"],
+                    scope.get(CALLER_SCOPE_KEY, "-"),
+                )
                 await _respond(send, 500, _error_body("internal error"))
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -152,10 +165,14 @@ class InferenceApp:
         """Start loading the configured versions in the background: liveness answers at once,
         readiness once a version is loaded."""
         self._loader = asyncio.get_running_loop().create_task(self._keep_loaded())
+        if self.gate is not None:
+            self.gate.start()
 
     async def shutdown(self) -> None:
         if self._loader is not None:
             self._loader.cancel()
+        if self.gate is not None:
+            self.gate.close()
         await self.router.close()
         await self._answerer.close()
 
@@ -218,6 +235,12 @@ class InferenceApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
         path: str = scope["path"]
+        if self.gate is not None and path != LIVENESS_PATH and path != READINESS_PATH:
+            try:
+                scope[CALLER_SCOPE_KEY], send = await self.gate.admit(scope, send)
+            except Refused as refused:  # before any body is read or model touched
+                await _respond(send, refused.status, _error_body(refused.message), headers=refused.headers)
+                return
         if method == "POST" and path.endswith("/infer"):
             await self._infer(scope, receive, send)
             return
@@ -348,7 +371,11 @@ class InferenceApp:
             except ClientGone:
                 raise
             except Exception:  # the model failed (a bad version): counted as its 500, for the analysis
-                log.exception("answering on %s failed", served.name if served else "no version")
+                log.exception(
+                    "answering caller %s on %s failed",
+                    scope.get(CALLER_SCOPE_KEY, "-"),
+                    served.name if served else "no version",
+                )
                 status, response = 500, _error_body("internal error")
             if served is None:
                 self.metrics.requests.labels(self.router.name, "none", str(status)).inc()

@@ -74,6 +74,23 @@ class ServingMetrics:
             "Fed-back true labels of served rows, by the version that answered: correct or incorrect",
             (*by_version, "outcome"),
         )
+        # Callers (gate.py): API key ids, token subjects (the first 1,000; later ones "other").
+        self.caller_requests = counter(
+            "meridian_inference_caller_requests",
+            "Admitted requests on the public listener by caller id and HTTP status (429: over its limit)",
+            ("caller", "status"),
+        )
+        self.caller_throttled = counter(
+            "meridian_inference_caller_throttled",
+            "Requests refused with 429 because the caller was over its own rate limit",
+            ("caller",),
+        )
+        self.auth_failures = counter(
+            "meridian_inference_auth_failures",
+            "Requests refused with 401 by reason (missing, malformed, unknown_key, wrong_key, expired, "
+            "wrong_audience, wrong_issuer, bad_signature, unknown_kid, bad_algorithm, invalid_token, unsupported)",
+            ("reason",),
+        )
         # Edge cascade.
         self.edge_answers = counter(
             "meridian_edge_answers",

@@ -9,6 +9,7 @@ import torch
 import uvicorn
 
 from workloads.serving.app import Answerer, InferenceApp
+from workloads.serving.gate import announce, build_gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.models import ModelSource, RegistryModelSource
 from workloads.serving.settings import LATEST, ServingSettings
@@ -52,12 +53,14 @@ def build_app(
         answerer=answerer,
         latest_version=getattr(source, "latest", None),
         reload_interval_s=settings.reload_interval_s,
+        gate=build_gate(settings, metrics),
     )
 
 
 def run(app: InferenceApp, settings: ServingSettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(settings.torch_threads)
+    announce(app.gate, settings.port)
     app.metrics.serve(settings.host, settings.metrics_port)  # its own thread, ends with the process
     uvicorn.run(
         app,

@@ -14,8 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from workloads import contract
+from workloads.serving.ratelimit import RateLimits
 
 LATEST = "latest"  # as the stable version: follow the registry's latest pointer (hot reload)
+
+
+@dataclass(frozen=True)
+class Oidc:
+    """Where callers' bearer tokens come from: `iss`, `aud` and the issuer's signing keys."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,17 @@ class ServingSettings:
     reload_interval_s: float
     torch_threads: int
     admin_token: str | None  # from the environment only: a flag would show in `ps`
+    # The public listener's callers (gate.py); none of them: an open server, announced loudly.
+    api_keys_file: Path | None = None
+    oidc: Oidc | None = None
+    rate_limits: RateLimits | None = None
+
+
+def rate_limits(raw: str) -> RateLimits:
+    try:
+        return RateLimits.parse(raw)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def bounded(kind: Callable[[str], Any], low: float, high: float) -> Callable[[str], Any]:
@@ -159,6 +180,21 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         _usable_cpus(),
         type=bounded(int, 1, 1024),
     )
+    p.add(
+        "--api-keys-file",
+        contract.ENV_API_KEYS_FILE,
+        f"callers' API keys (salted hashes, JSON; re-read on change): '{contract.API_KEY_HEADER}: <id>.<secret>'",
+        type=Path,
+    )
+    p.add("--oidc-issuer", contract.ENV_OIDC_ISSUER, "OIDC bearer tokens: the `iss` they must carry")
+    p.add("--oidc-audience", contract.ENV_OIDC_AUDIENCE, "OIDC bearer tokens: the `aud` they must include")
+    p.add("--oidc-jwks-url", contract.ENV_OIDC_JWKS_URL, "OIDC bearer tokens: the issuer's signing keys (JWKS)")
+    p.add(
+        "--rate-limits",
+        contract.ENV_RATE_LIMITS,
+        'per-caller token buckets: {"default": {"requestsPerSecond": r, "burst": b}, "callers": {"<id>": {...}}}',
+        type=rate_limits,
+    )
     return p
 
 
@@ -173,10 +209,20 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
         raise SystemExit(
             f"--candidate-weight {args.candidate_weight} needs --candidate [env {contract.ENV_CANDIDATE_VERSION}]"
         )
-    # Every field but the admin token is the flag of the same name (`serving_parser`'s dests).
-    values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name != "admin_token"}
+    oidc_flags = {
+        "--oidc-issuer": args.oidc_issuer,
+        "--oidc-audience": args.oidc_audience,
+        "--oidc-jwks-url": args.oidc_jwks_url,
+    }
+    if any(oidc_flags.values()) and not all(oidc_flags.values()):
+        missing = ", ".join(flag for flag, value in oidc_flags.items() if not value)
+        raise SystemExit(f"OIDC needs issuer, audience and JWKS URL: {missing} missing")
+    # Every other field is the flag of the same name (`serving_parser`'s dests).
+    own = {"admin_token", "oidc"}
+    values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name not in own}
     values["candidate"] = args.candidate or None  # an empty variable means no candidate
-    return ServingSettings(**values, admin_token=admin_token(os.environ))
+    oidc = Oidc(args.oidc_issuer, args.oidc_audience, args.oidc_jwks_url) if all(oidc_flags.values()) else None
+    return ServingSettings(**values, admin_token=admin_token(os.environ), oidc=oidc)
 
 
 def parse_serving_args(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from workloads import contract
-from workloads.serving.settings import admin_token, parse_serving_args, serving_parser
+from workloads.serving.ratelimit import Limit, RateLimits
+from workloads.serving.settings import Oidc, admin_token, parse_serving_args, serving_parser
 
 REQUIRED = {contract.ENV_REGION: "eu-west-1", contract.ENV_REGISTRY_URL: "https://models.example"}
 
@@ -119,3 +120,38 @@ def test_an_unreadable_or_empty_admin_token_file_stops_the_process_naming_it(tmp
     empty.write_text("  \n")
     with pytest.raises(SystemExit, match="admin token file is empty"):
         admin_token({contract.ENV_ADMIN_TOKEN_FILE: str(empty)})
+
+
+def test_callers_credentials_and_limits_come_from_the_contracts_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name, value in {
+        **REQUIRED,
+        contract.ENV_API_KEYS_FILE: str(tmp_path / "keys.json"),
+        contract.ENV_OIDC_ISSUER: "https://issuer.example",
+        contract.ENV_OIDC_AUDIENCE: "meridian",
+        contract.ENV_OIDC_JWKS_URL: "https://issuer.example/jwks",
+        contract.ENV_RATE_LIMITS: '{"default": {"requestsPerSecond": 5, "burst": 10}, "callers": {"a": {"burst": 1}}}',
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = parse([])
+    assert settings.api_keys_file == tmp_path / "keys.json"
+    assert settings.oidc == Oidc("https://issuer.example", "meridian", "https://issuer.example/jwks")
+    assert settings.rate_limits == RateLimits(Limit(5, 10), {"a": Limit(100, 1)})
+
+
+def test_without_credentials_the_server_is_open_and_partial_oidc_stops_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    open_server = parse([])
+    assert (open_server.api_keys_file, open_server.oidc, open_server.rate_limits) == (None, None, None)
+    with pytest.raises(SystemExit, match="--oidc-audience, --oidc-jwks-url missing"):
+        parse(["--oidc-issuer", "https://issuer.example"])
+    monkeypatch.setenv(contract.ENV_RATE_LIMITS, '{"default": {"burst": 0}}')
+    with pytest.raises(SystemExit):
+        parse([])
+    assert (
+        f"default.burst: expected an integer >= 1, got 0 (from {contract.ENV_RATE_LIMITS})" in capsys.readouterr().err
+    )

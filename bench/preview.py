@@ -51,7 +51,7 @@ def generated_stack(regions: int) -> dict[str, Any]:
         "regions": entries,
         "federation": {"minRegions": 1},
         "dns": {"domain": "bench.meridian.example.com"},
-        "auth": {"apiKeys": ["bench"]},
+        "auth": {"apiKeys": ["bench"]},  # every stack names its callers (the offline engine stands in a secret)
         "limits": {"maxGpus": 1000, "maxUsdPerHour": 100000},
         "tags": {"owner": "bench", "costCenter": "bench"},
     }

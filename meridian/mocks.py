@@ -37,7 +37,13 @@ DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 ED25519_PUBLIC_KEY_PEM = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\n-----END PUBLIC KEY-----\n"
 # The credentials the mocked invokes hand out (registry passwords, access tokens): a test can
 # follow them through the program the way it follows the PEM stand-ins of pulumi-tls keys.
-MOCK_CREDENTIALS = ("mock-ecr-password", "QVdTOm1vY2s=", "mock-gcp-token")
+# The stand-in API key secrets below carry MOCK_API_KEY too.
+MOCK_API_KEY = "mock-api-key"
+MOCK_CREDENTIALS = ("mock-ecr-password", "QVdTOm1vY2s=", "mock-gcp-token", MOCK_API_KEY)
+# The stack's secret config (components/config.py SECRET_KEYS) is not in its file: the CLI keeps
+# it, encrypted, in the stack's settings. Offline runs stand in for it as the engine hands it
+# over, marked secret: a secret for every API key id of `meridian:auth` (unless given).
+API_KEYS_CONFIG = "meridian:apiKeys"
 
 # How the SDK marks a secret on the wire: {SECRET_SIG_KEY: SECRET_SIG, "value": <the value>}
 # (pulumi/runtime/rpc.py). The deserialized inputs keep the mark, pushed up to the top-level
@@ -311,11 +317,11 @@ def run_under_mocks(
 
     A program that stops with pulumi.RunError raises ProgramError, which keeps what it registered.
     """
-    config = config or {}
+    config = _with_stand_in_secrets(config or {})
     mocks = CloudMocks(config)
     fresh_root_stack()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=_RecordingMonitor(mocks))
-    pulumi.runtime.set_all_config(config)
+    pulumi.runtime.set_all_config(config, secret_keys=[API_KEYS_CONFIG] if API_KEYS_CONFIG in config else None)
     try:
         run_to_completion(program)
     except pulumi.RunError as err:
@@ -326,6 +332,13 @@ def run_under_mocks(
         outputs=stack_outputs(),
         secret_outputs=secret_paths(stack_outputs_on_the_wire()),
     )
+
+
+def _with_stand_in_secrets(config: dict[str, str]) -> dict[str, str]:
+    key_ids = _json_or_empty(config.get("meridian:auth")).get("apiKeys") or []
+    if API_KEYS_CONFIG in config or not key_ids:
+        return config
+    return {**config, API_KEYS_CONFIG: json.dumps({key_id: f"{MOCK_API_KEY}-{key_id}" for key_id in key_ids})}
 
 
 def _aws_arn(service: str, region: str | None, resource: str) -> str:
@@ -463,8 +476,13 @@ def _outputs(typ: str, name: str, inputs: dict[str, Any], region: str | None) ->
         return _tls_outputs(typ, name)
     if typ == "random:index/randomPassword:RandomPassword":
         # pulumi-random generates it in the engine: a stand-in of the asked length, stable per name
+        # and keepers (a changed keeper replaces the password)
         length = int(inputs.get("length") or 16)
-        return {"result": (short_hash("password", name) * length)[:length], "bcryptHash": f"$2a$10${short_hash(name)}"}
+        seed = short_hash("password", name, json.dumps(inputs.get("keepers") or {}, sort_keys=True))
+        return {"result": (seed * length)[:length], "bcryptHash": f"$2a$10${short_hash(name)}"}
+    if typ == "random:index/randomBytes:RandomBytes":
+        data = hashlib.sha256(name.encode()).digest()[: int(inputs.get("length") or 32)]
+        return {"hex": data.hex(), "base64": base64.b64encode(data).decode()}
     if typ == "docker-build:index:Image":
         digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
         tags = inputs.get("tags") or [f"registry.example/{name}:latest"]

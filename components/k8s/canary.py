@@ -6,10 +6,15 @@ live metrics from the cluster's Prometheus, decides, and promotes or rolls back 
 servers' repository API. What it needs from the cluster, and nothing more:
 - the admin token of that API: generated here (pulumi-random), one Secret that the servers,
   the edges and the controller mount as a file (ENV_ADMIN_TOKEN_FILE); without analysis nobody gets a token
-  and the API stays off;
+  and the API stays off (no listener without a caller: an admin port that nothing uses is
+  surface without a purpose). The token is regenerated when the stack's
+  `auth.adminToken.rotation` changes (the RandomPassword's keeper); the servers re-read the file
+  and accept the replaced token for `auth.adminToken.graceSeconds` more, so the controller,
+  which reads the new file a moment later, never meets a refusal;
 - every replica's address: headless Services (one A record per ready pod) selecting the
-  servers and the edges, named in `--targets` as `dns+http://` (workloads/canary/targets.py);
-- the network: out to those pods' HTTP port and to the cluster's Prometheus; in, only the
+  servers and the edges on their admin port (contract.ADMIN_PORT: the repository API is there,
+  never on the public port), named in `--targets` as `dns+http://` (workloads/canary/targets.py);
+- the network: out to those pods' admin port and to the cluster's Prometheus; in, only the
   Prometheus scraping its own metrics port.
 """
 
@@ -26,13 +31,12 @@ from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
 from components.k8s.monitoring import PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.monitors import scraped, scrapers
-from components.k8s.pods import Resources, SecretFile, container, http_probe, pod_spec
-from components.k8s.serving import EDGE_APP, SERVER_APP
+from components.k8s.pods import Resources, SecretFiles, container, http_probe, pod_spec
+from components.k8s.serving import ADMIN_PORT_NAME, CANARY_APP, EDGE_APP, SERVER_APP
 from components.k8s.target import Target
 from components.k8s.workload import Workload
 from workloads import contract
 
-CANARY_APP = contract.MetricsApp.CANARY.value
 ADMIN_TOKEN_SECRET = "serving-admin-token"
 ADMIN_TOKEN_KEY = "token"
 ADMIN_TOKEN_LENGTH = 48
@@ -53,7 +57,7 @@ class CanaryControllerArgs:
 class CanaryController(pulumi.ComponentResource):
     """Judges each candidate version of one region's model and applies the decision."""
 
-    admin_token: SecretFile  # what the servers and edges mount, named by ENV_ADMIN_TOKEN_FILE
+    admin_token: SecretFiles  # what the servers and edges mount, named by ENV_ADMIN_TOKEN_FILE
 
     def __init__(self, name: str, args: CanaryControllerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("meridian:k8s:CanaryController", name, None, opts)
@@ -63,11 +67,19 @@ class CanaryController(pulumi.ComponentResource):
             raise ValueError(f"region {target.region.name}: no inference.canary.analysis to run")
         workload = Workload(target, CANARY_APP, self)
         token = random.RandomPassword(
-            f"{name}-admin-token", length=ADMIN_TOKEN_LENGTH, special=False, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-admin-token",
+            length=ADMIN_TOKEN_LENGTH,
+            special=False,
+            # A changed keeper replaces the password: bumping the rotation rotates the token.
+            keepers={"rotation": str(target.config.auth.admin_token.rotation)},
+            opts=pulumi.ResourceOptions(parent=self),
         )
         secret = workload.secret(f"{name}-admin-token-secret", ADMIN_TOKEN_SECRET, {ADMIN_TOKEN_KEY: token.result})
-        self.admin_token = SecretFile(
-            secret.metadata.name, ADMIN_TOKEN_KEY, contract.ENV_ADMIN_TOKEN_FILE, contract.ADMIN_TOKEN_MOUNT
+        self.admin_token = SecretFiles(
+            secret.metadata.name,
+            "admin-token",
+            contract.ADMIN_TOKEN_MOUNT,
+            {contract.ENV_ADMIN_TOKEN_FILE: ADMIN_TOKEN_KEY},
         )
 
         driven = [SERVER_APP, *([EDGE_APP] if target.region.edge_sites else [])]
@@ -81,14 +93,14 @@ class CanaryController(pulumi.ComponentResource):
                     selector=target.selector(app),
                     ports=[
                         k8s.core.v1.ServicePortArgs(
-                            name="http", port=contract.HTTP_PORT, target_port="http", protocol="TCP"
+                            name=ADMIN_PORT_NAME, port=contract.ADMIN_PORT, target_port=ADMIN_PORT_NAME, protocol="TCP"
                         )
                     ],
                 ),
                 opts=target.opts(self),
             )
         targets = ",".join(
-            f"dns+http://{target.service_host(replicas_service(app))}:{contract.HTTP_PORT}" for app in driven
+            f"dns+http://{target.service_host(replicas_service(app))}:{contract.ADMIN_PORT}" for app in driven
         )
         account = workload.service_account(f"{name}-sa", WorkloadIdentity())  # no cloud access
         workload.deployment(
@@ -128,7 +140,7 @@ class CanaryController(pulumi.ComponentResource):
             f"{name}-netpol",
             ingress=[scraped()],
             egress=[
-                netpol.Rule([netpol.pods(target.selector(app)) for app in driven], [contract.HTTP_PORT]),
+                netpol.Rule([netpol.pods(target.selector(app)) for app in driven], [contract.ADMIN_PORT]),
                 netpol.Rule([scrapers()], [PROMETHEUS_PORT]),
             ],
         )

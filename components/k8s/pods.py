@@ -43,21 +43,21 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class SecretFile:
-    """One key of a Secret as a read-only file whose path `variable` names: kept out of the pod
-    spec and the process environment (CKV_K8S_35), and renewed in place when the Secret changes."""
+class SecretFiles:
+    """Keys of one Secret as read-only files in one directory, each file's path named by an
+    environment variable: kept out of the pod spec and the process environment (CKV_K8S_35),
+    and renewed in place when the Secret changes."""
 
     secret: pulumi.Input[str]  # the Secret's name
-    key: str
-    variable: str  # the environment variable naming the file
-    mount: str  # the directory it is mounted at
-
-    @property
-    def volume_name(self) -> str:
-        return f"{self.key}-file"
+    volume_name: str
+    mount: str  # the directory they are mounted at
+    files: Mapping[str, str]  # environment variable -> the key (file name) whose path it holds
 
     def volume(self) -> k8s.core.v1.VolumeArgs:
-        return secret_volume(self.volume_name, self.secret, [self.key])
+        return secret_volume(self.volume_name, self.secret, list(self.files.values()))
+
+    def environment(self) -> dict[str, str]:
+        return {variable: f"{self.mount}/{key}" for variable, key in self.files.items()}
 
 
 def container_security() -> k8s.core.v1.SecurityContextArgs:
@@ -73,9 +73,13 @@ def container_security() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
-def http_probe(path: str, port: int, *, period: int = 10, failures: int = 3) -> k8s.core.v1.ProbeArgs:
+def http_probe(
+    path: str, port: int, *, period: int = 10, failures: int = 3, https: bool = False
+) -> k8s.core.v1.ProbeArgs:
+    """`https`: the port serves TLS; the kubelet then connects with TLS and skips verifying the
+    certificate (https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/)."""
     return k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port, scheme="HTTPS" if https else None),
         period_seconds=period,
         timeout_seconds=2,
         failure_threshold=failures,
@@ -133,7 +137,7 @@ def container(
     command: Sequence[pulumi.Input[str]] | None = None,
     args: Sequence[pulumi.Input[str]] | None = None,
     environment: Mapping[str, pulumi.Input[str]] | None = None,
-    secret_files: Sequence[SecretFile] = (),
+    secret_files: Sequence[SecretFiles] = (),
     ports: Mapping[str, int] | None = None,
     mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
     startup: k8s.core.v1.ProbeArgs | None = None,
@@ -157,7 +161,7 @@ def container(
             {
                 contract.ENV_CACHE_DIR: contract.CACHE_MOUNT,
                 **(environment or {}),
-                **{f.variable: f"{f.mount}/{f.key}" for f in secret_files},
+                **{variable: path for f in secret_files for variable, path in f.environment().items()},
             }
         ),
         ports=[

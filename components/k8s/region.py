@@ -13,6 +13,7 @@ from components.cluster_access import ClusterAccess, ModelRegistry
 from components.config import Region, StackConfig
 from components.front_door import FrontDoor
 from components.k8s import network_policy as netpol
+from components.k8s.callers import Callers, CallersArgs
 from components.k8s.canary import CanaryController, CanaryControllerArgs
 from components.k8s.clusters import owns_cluster
 from components.k8s.edge import EdgeServers, EdgeServersArgs
@@ -234,6 +235,7 @@ class RegionWorkloads(pulumi.ComponentResource):
                 FrontDoorGatewayArgs(target=target, front_door=args.front_door),
                 pulumi.ResourceOptions(parent=self),
             )
+        callers = Callers(f"{name}-callers", CallersArgs(target=target), pulumi.ResourceOptions(parent=self))
         inference = RegionalInference(
             f"{name}-inference",
             RegionalInferenceArgs(
@@ -241,6 +243,8 @@ class RegionWorkloads(pulumi.ComponentResource):
                 image=args.images[Image.SERVER],
                 models=models,
                 gpus=gpus,
+                callers=callers.pod,
+                trust=args.trust,
                 front_door=args.front_door,
                 autoscaler=autoscaler,
             ),
@@ -252,7 +256,9 @@ class RegionWorkloads(pulumi.ComponentResource):
                 target=target,
                 image=args.images[Image.EDGE],
                 models=models,
-                upstream_url=inference.service_url,
+                upstream_url=inference.escalation_url,
+                callers=callers.pod,
+                trust=args.trust,
                 front_door=args.front_door,
                 autoscaler=autoscaler,
             ),

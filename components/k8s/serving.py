@@ -1,23 +1,27 @@
 """What the regional and the edge inference servers share: the Open Inference Protocol
-container, the model they load and the key they verify it with, and their disruption budget."""
+container, the model they load and the key they verify it with, its listeners (public, admin,
+metrics; what the callers and the certificates add: PodAdditions), and their disruption budget."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster_access import WorkloadIdentity
+from components.k8s import network_policy as netpol
 from components.k8s.labels import metadata
-from components.k8s.pods import Resources, SecretFile, container, http_probe, pod_spec, read_only_mount
+from components.k8s.pods import Resources, SecretFiles, container, http_probe, pod_spec, read_only_mount
 from components.k8s.target import Target
 from components.k8s.workload import Workload
 from workloads import contract
 
 SERVER_APP = "server"
 EDGE_APP = "edge"
+CANARY_APP = contract.MetricsApp.CANARY.value  # the canary controller (components/k8s/canary.py)
+ADMIN_PORT_NAME = "admin"  # the servers' and edges' container port of contract.ADMIN_PORT
 KEYS_VOLUME = "keys"
 MAX_UNAVAILABLE = 1  # never blocks a node drain, keeps n-1 replicas serving during one
 
@@ -32,7 +36,47 @@ class ModelSource:
     identity: WorkloadIdentity  # may read the model registry, nothing else
     # The repository API's bearer token (the canary controller's, components/k8s/canary.py);
     # None: the API stays off.
-    admin_token: SecretFile | None = None
+    admin_token: SecretFiles | None = None
+
+
+@dataclass(frozen=True)
+class PodAdditions:
+    """What a server pod gets beyond its model: environment, Secret files and ports (the
+    callers' credentials: components/k8s/callers.py; certificates and the escalation listener:
+    components/k8s/front_door_tls.py). `https`: its public port serves HTTPS itself."""
+
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    files: Sequence[SecretFiles] = ()
+    ports: Mapping[str, int] = field(default_factory=dict)
+    https: bool = False
+
+    def __add__(self, other: PodAdditions) -> PodAdditions:
+        return PodAdditions(
+            {**self.environment, **other.environment},
+            [*self.files, *other.files],
+            {**self.ports, **other.ports},
+            self.https or other.https,
+        )
+
+
+def _admin(target: Target, token: SecretFiles | None) -> PodAdditions:
+    """The repository API on its own port, where a canary controller drives it (the token's
+    holder); no token, no listener."""
+    if token is None:
+        return PodAdditions()
+    grace = target.config.auth.admin_token.grace_seconds
+    return PodAdditions(
+        {contract.ENV_ADMIN_PORT: str(contract.ADMIN_PORT), contract.ENV_ADMIN_TOKEN_GRACE_S: str(grace)},
+        [token],
+        {ADMIN_PORT_NAME: contract.ADMIN_PORT},
+    )
+
+
+def admin_ingress(target: Target, models: ModelSource) -> list[netpol.Rule]:
+    """Who may reach a server's admin port: the region's canary controller, and only it."""
+    if models.admin_token is None:
+        return []
+    return [netpol.Rule([netpol.pods(target.selector(CANARY_APP))], [contract.ADMIN_PORT])]
 
 
 def _trusted_key_volume(config_map: pulumi.Input[str]) -> k8s.core.v1.VolumeArgs:
@@ -64,27 +108,25 @@ def _model_env(target: Target, registry_url: pulumi.Input[str], variant: str) ->
 
 
 def _server_container(
-    app: str,
-    image: pulumi.Input[str],
-    resources: Resources,
-    environment: Mapping[str, pulumi.Input[str]],
-    admin_token: SecretFile | None,
+    app: str, image: pulumi.Input[str], resources: Resources, pod: PodAdditions
 ) -> k8s.core.v1.ContainerArgs:
-    """An Open Inference Protocol server: probes on the contract's health paths."""
+    """An Open Inference Protocol server: probes on the contract's health paths (open, no
+    credential), over HTTPS where the public port serves it."""
+    https = pod.https
     return container(
         app,
         image,
         resources=resources,
         probes=(
-            http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT),
-            http_probe(contract.READINESS_PATH, contract.HTTP_PORT, period=5),
+            http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, https=https),
+            http_probe(contract.READINESS_PATH, contract.HTTP_PORT, period=5, https=https),
         ),
         # Loading and verifying a model can take a while: no liveness kill meanwhile.
-        startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60),
-        environment=environment,
-        secret_files=[admin_token] if admin_token else (),
+        startup=http_probe(contract.LIVENESS_PATH, contract.HTTP_PORT, period=5, failures=60, https=https),
+        environment=pod.environment,
+        secret_files=pod.files,
         # /metrics on a port of its own, which no Service exposes (components/k8s/monitors.py)
-        ports={"http": contract.HTTP_PORT, "metrics": contract.METRICS_PORT},
+        ports={"http": contract.HTTP_PORT, "metrics": contract.METRICS_PORT, **pod.ports},
         mounts=[read_only_mount(KEYS_VOLUME, contract.KEYS_MOUNT)],
     )
 
@@ -96,22 +138,21 @@ def server_pod(
     *,
     models: ModelSource,
     variant: str,
-    environment: Mapping[str, pulumi.Input[str]],
+    additions: PodAdditions,
     service_account: pulumi.Input[str],
     gpu: bool = False,
     node_selector: Mapping[str, str] | None = None,
     tolerations: Sequence[k8s.core.v1.TolerationArgs] = (),
 ) -> k8s.core.v1.PodSpecArgs:
-    """One server that loads `variant` of the region's model, verified with the trusted key;
-    `environment` adds what is the server's own."""
-    env = {**_model_env(workload.target, models.registry_url, variant), **environment}
+    """One server that loads `variant` of the region's model, verified with the trusted key,
+    its repository API on the admin port where the region's canary controller drives it;
+    `additions` is what is the server's own."""
+    pod = PodAdditions(_model_env(workload.target, models.registry_url, variant)) + additions
+    pod += _admin(workload.target, models.admin_token)
     return pod_spec(
-        [_server_container(workload.app, image, resources, env, models.admin_token)],
+        [_server_container(workload.app, image, resources, pod)],
         service_account=service_account,
-        volumes=[
-            _trusted_key_volume(models.trusted_key_config_map),
-            *([models.admin_token.volume()] if models.admin_token else []),
-        ],
+        volumes=[_trusted_key_volume(models.trusted_key_config_map), *(f.volume() for f in pod.files)],
         gpu=gpu,
         node_selector=node_selector,
         tolerations=tolerations,

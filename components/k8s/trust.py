@@ -7,7 +7,10 @@ One per stack, created before any region:
   SuperLink runs with `--enable-supernode-auth` and admits only the registered public keys;
 - in stacks spanning several clusters, the home's metrics receiver's server certificate and a
   client certificate per other cluster, whose Prometheus presents it to remote-write there
-  (mutual TLS: components/k8s/metrics_receiver.py).
+  (mutual TLS: components/k8s/metrics_receiver.py);
+- the inference servers' and edges' certificates (components/k8s/front_door_tls.py): the
+  public listener's in `kubernetes` regions (no cloud certificate there), each region's
+  escalation listener's, and one client certificate per edge site (mutual TLS).
 Model artifacts are signed by each region's own key (`ClusterAccess.models.signer`: a cloud KMS
 key, or on an existing cluster a key of its own), never by a key of the whole federation.
 
@@ -97,7 +100,14 @@ class FederationTrust(pulumi.ComponentResource):
         """A server certificate signed by the federation CA for a public Service: its load
         balancer's host name or IP, known only once the Service exists, and its names inside
         the cluster and on loopback: (cert PEM, private key PEM)."""
-        names = public_host.apply(lambda host: subject_alt_names([host, *in_cluster, "localhost", "127.0.0.1"]))
+        return self.server_certificate(name, [public_host, *in_cluster], parent)
+
+    def server_certificate(
+        self, name: str, hosts: Sequence[pulumi.Input[str]], parent: pulumi.Resource
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """A server certificate signed by the federation CA for these host names and IPs (some
+        known only once a load balancer exists) and loopback: (cert PEM, private key PEM)."""
+        names = pulumi.Output.all(*hosts).apply(lambda known: subject_alt_names([*known, "localhost", "127.0.0.1"]))
         return self._certificate(
             name, "server_auth", name, names.apply(lambda n: n[0]), names.apply(lambda n: n[1]), parent
         )

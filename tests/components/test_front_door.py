@@ -19,6 +19,7 @@ from components.pulumi_internals import resolved
 from meridian.mocks import Inventory, run_under_mocks
 from meridian.preview import provider_config
 from tests.components.cloud_queries import named
+from tests.components.k8s.harness import engine_config
 
 STACK = "multicloud-prod"  # both clouds, edge sites on each
 
@@ -54,7 +55,11 @@ def fleet_run() -> tuple[Fleet, Inventory]:
     """The base stack's Fleet under mocks, kept to read what it handed each region."""
     config = load_stack(STACK)
     fleets: list[Fleet] = []
-    engine = {**provider_config(STACK), "meridian:dns": json.dumps(config.dns.model_dump(mode="json", by_alias=True))}
+    engine = {
+        **provider_config(STACK),
+        **engine_config(config),  # the offline engine stands in for the API keys' secrets from `auth`
+        "meridian:dns": json.dumps(config.dns.model_dump(mode="json", by_alias=True)),
+    }
     inventory = run_under_mocks(
         lambda: fleets.append(Fleet("meridian", FleetArgs(config=config, stack=STACK))), stack=STACK, config=engine
     )

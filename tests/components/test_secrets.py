@@ -12,11 +12,14 @@ What counts as key material or a credential:
 - a credential the mocked invokes hand out (registry passwords, access tokens), wherever the
   program carries it;
 - a string under a key named like a credential: `token`, `password`, `client-key-data`,
-  `*privateKey*`, `secretAccessKey`, `apiKey`;
+  `*privateKey*`, `secretAccessKey`, `apiKey`, and `sha256`, an API key's salted hash
+  (contract.api_key_record: a fast hash of a key, kept as secret as the key);
+- an API key's secret (the offline engine's stand-ins carry a marker: meridian/mocks.py);
 - every value of a Kubernetes Secret's `data` / `stringData` (pulumi-kubernetes marks them
   secret on a real engine; under mocks the program's own inputs must be);
 - a container env var named like a credential (`*TOKEN*`, `*KEY*`, `*PASSWORD*`, `*SECRET*`)
-  with a literal value, unless the value only names where the key is (a path, a KMS key ref).
+  with a literal value, unless the value only names where the key is (a path, a KMS key ref) or
+  is a number (a setting about the key: MERIDIAN_ADMIN_TOKEN_GRACE_S).
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ import pulumi_tls as tls
 import pytest
 
 from meridian.mocks import MOCK_CREDENTIALS, Inventory, PropertyPath, run_under_mocks, unmarked
+from workloads import contract
 
 MARKERS = ("PRIVATE KEY-----", *MOCK_CREDENTIALS)
-CREDENTIAL_KEY = re.compile(r"token|password|clientkeydata|privatekey|secretaccesskey|apikey")
+CREDENTIAL_KEY = re.compile(r"token|password|clientkeydata|privatekey|secretaccesskey|apikey|^sha256$")
 CREDENTIAL_ENV = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL")
-# An env value that names where a key is, not the key: a path in the pod, a KMS key.
-KEY_REFERENCE = re.compile(r"^(/|awskms://|gcpkms://)")
+# An env value that names where a key is, not the key: a path in the pod, a KMS key; or a number.
+KEY_REFERENCE = re.compile(r"^(/|awskms://|gcpkms://|[0-9]+$)")
 SECRET_TYPE = "kubernetes:core/v1:Secret"
 BASE64 = re.compile(r"^[A-Za-z0-9+/]{16,}={0,2}$")
 
@@ -68,7 +72,7 @@ def _json(text: str) -> Any:
 
 
 def _normalized(key: str) -> str:
-    return re.sub(r"[^a-z]", "", key.lower())
+    return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ LEAKY_PROGRAMS = {
                 )
             )
         ),
+    ),
+    "API key hashes in a ConfigMap": lambda: k8s.core.v1.ConfigMap(
+        "api-keys", data={"keys.json": json.dumps({"keys": [contract.api_key_record("k", b"salt", "secret")]})}
     ),
     "a component that registers a private key it unsecreted": lambda: _Holder({"key": _unsecret_pem()}),
     "an export of a private key it unsecreted": lambda: pulumi.export("key", _unsecret_pem()),

@@ -13,6 +13,7 @@ from components.fleet import Fleet, FleetArgs
 from components.pulumi_internals import resolved
 from meridian.mocks import Inventory, run_under_mocks
 from meridian.preview import provider_config
+from tests.components.k8s.harness import engine_config
 
 GCP_STACKS = ("gcp-eu", "multicloud-prod", "dev")  # every shipped stack with GCP regions
 
@@ -32,7 +33,7 @@ def run_fleet(config: StackConfig, stack: str) -> FleetRun:
     inventory = run_under_mocks(
         lambda: built.append(Fleet("meridian", FleetArgs(config=config, stack=stack))),
         stack=stack,
-        config=provider_config(stack),
+        config={**provider_config(stack), **engine_config(config)},
     )
     return FleetRun(inventory, built[0])
 

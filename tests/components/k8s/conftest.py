@@ -26,6 +26,7 @@ class Registered(Protocol):
     name: str
     provider: str | None
     inputs: dict[str, Any]
+    secret_inputs: list[tuple[str | int, ...]]  # where the inputs arrive as Pulumi secrets
 
 
 @dataclass

@@ -139,10 +139,16 @@ def _program(config: StackConfig, outputs: dict[str, Any]) -> None:
         outputs[region.name] = workloads
 
 
+def engine_config(config: StackConfig) -> dict[str, str]:
+    """The stack's `auth` as the engine hands it over: the offline engine stands in for the API
+    keys' secret config from it (meridian/mocks.py)."""
+    return {"meridian:auth": config.auth.model_dump_json(by_alias=True)}
+
+
 def deploy(config: StackConfig) -> tuple[list[Recorded], dict[str, dict[str, Any]]]:
     """Every resource registered for the stack, and each region's resolved outputs."""
     regions: dict[str, RegionWorkloads] = {}
-    recorded = run_under_mocks(lambda: _program(config, regions)).resources
+    recorded = run_under_mocks(lambda: _program(config, regions), config=engine_config(config)).resources
     outputs = {
         name: {
             "inferenceEndpoint": resolved(w.inference_endpoint),

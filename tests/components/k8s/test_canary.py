@@ -10,14 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
-from components.config import Region
+from components.config import Region, namespace_values, parse, stack_file
 from components.k8s import canary
 from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_POD_LABELS, PROMETHEUS_PORT, PROMETHEUS_URL
 from components.k8s.namespace import namespace_name
-from components.k8s.serving import EDGE_APP, SERVER_APP
+from components.k8s.serving import ADMIN_PORT_NAME, EDGE_APP, SERVER_APP
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.manifests import containers, env_of, flags
+from tests.components.k8s.harness import deploy
+from tests.components.k8s.manifests import containers, env_of, flags, manifest, plain
 from workloads import contract
 
 
@@ -90,7 +92,7 @@ def test_the_controller_runs_the_contract_command_with_the_stacks_thresholds(dep
         (container,) = containers(deployment)
         targets = ",".join(
             f"dns+http://{canary.replicas_service(app)}.{namespace_name(region.name)}.svc.cluster.local:"
-            f"{contract.HTTP_PORT}"
+            f"{contract.ADMIN_PORT}"
             for app in _driven(region)
         )
         assert container["command"] == list(contract.CANARY_COMMAND)
@@ -130,7 +132,8 @@ def test_headless_services_list_every_server_and_edge_replica(deployed: Deployed
             service = deployed.named("Service", namespace_name(region.name), canary.replicas_service(app))["spec"]
             assert service["clusterIP"] == "None"
             assert service["selector"] == {"app.kubernetes.io/name": app, "meridian.io/region": region.name}
-            assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(contract.HTTP_PORT, "http")]
+            # the admin port: the repository API answers there only, never on the public port
+            assert [(p["port"], p["targetPort"]) for p in service["ports"]] == [(contract.ADMIN_PORT, "admin")]
 
 
 def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deployed) -> None:
@@ -150,5 +153,52 @@ def test_the_controller_reaches_only_the_replicas_and_prometheus(deployed: Deplo
             region
         )
         assert all("namespaceSelector" not in peer for peer in replicas["to"]), "this namespace only"
-        assert [p["port"] for p in replicas["ports"]] == [contract.HTTP_PORT]
+        assert [p["port"] for p in replicas["ports"]] == [contract.ADMIN_PORT]
         assert monitoring["to"] == [prometheus] and [p["port"] for p in monitoring["ports"]] == [PROMETHEUS_PORT]
+
+
+def test_servers_and_edges_open_the_admin_port_only_where_a_controller_drives_them(deployed: Deployed) -> None:
+    """No caller, no listener: without analysis nothing holds a token, so the repository API
+    stays off (the servers' public port never serves it)."""
+    grace = deployed.config.auth.admin_token.grace_seconds
+    for region in deployed.config.regions:
+        for c in _inference_containers(deployed, region):
+            env = env_of(c)
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            if _analysed(deployed):
+                assert ports[ADMIN_PORT_NAME] == contract.ADMIN_PORT
+                assert env[contract.ENV_ADMIN_PORT] == str(contract.ADMIN_PORT)
+                assert env[contract.ENV_ADMIN_TOKEN_GRACE_S] == str(grace)
+            else:
+                assert ADMIN_PORT_NAME not in ports
+                assert contract.ENV_ADMIN_PORT not in env and contract.ENV_ADMIN_TOKEN_GRACE_S not in env
+
+
+def _admin_tokens(rotation: int, grace_seconds: int) -> tuple[list[Any], set[str], set[str]]:
+    """Deploy aws-prod at this rotation: its RandomPasswords' keepers, the tokens in the
+    Secrets, and the servers' grace."""
+    values = namespace_values(yaml.safe_load(stack_file("aws-prod").read_text())["config"])
+    values["auth"]["adminToken"] = {"rotation": rotation, "graceSeconds": grace_seconds}
+    resources, _ = deploy(parse(values, source="aws-prod"))
+    keepers = [plain(r.inputs)["keepers"] for r in resources if r.type == "random:index/randomPassword:RandomPassword"]
+    objects = [manifest(r.type, r.inputs) for r in resources if r.type.startswith("kubernetes:core/v1:Secret")]
+    tokens = {
+        o["stringData"][canary.ADMIN_TOKEN_KEY] for o in objects if o["metadata"]["name"] == canary.ADMIN_TOKEN_SECRET
+    }
+    graces = {
+        env_of(c)[contract.ENV_ADMIN_TOKEN_GRACE_S]
+        for r in resources
+        if r.type == "kubernetes:apps/v1:Deployment"
+        for c in containers(manifest(r.type, r.inputs))
+        if c["name"] in (SERVER_APP, EDGE_APP)
+    }
+    return keepers, tokens, graces
+
+
+def test_bumping_the_rotation_replaces_every_admin_token_and_the_servers_keep_the_old_one_for_the_grace() -> None:
+    keepers, first, graces = _admin_tokens(rotation=1, grace_seconds=900)
+    assert keepers and all(k == {"rotation": "1"} for k in keepers)
+    assert graces == {"900"}
+    keepers, second, _ = _admin_tokens(rotation=2, grace_seconds=900)
+    assert all(k == {"rotation": "2"} for k in keepers), "a changed keeper replaces the RandomPassword"
+    assert first and second and not first & second

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.k8s.edge import EDGE_SITE_LABEL, ZONE_LABEL
+from components.k8s.front_door_tls import ESCALATION_SERVICE
 from components.k8s.namespace import namespace_name
 from components.k8s.pods import GPU_RESOURCE
 from tests.components.k8s.conftest import Deployed
@@ -30,7 +31,10 @@ def test_one_edge_deployment_per_site_on_that_sites_nodes(deployed: Deployed) ->
             ]
             (edge,) = containers(obj)
             env = env_of(edge)
-            assert env[contract.ENV_UPSTREAM_URL] == f"http://server.{namespace}.svc.cluster.local:{contract.HTTP_PORT}"
+            # the servers' escalation port, mutual TLS (test_front_door_tls.py)
+            assert env[contract.ENV_UPSTREAM_URL] == (
+                f"https://{ESCALATION_SERVICE}.{namespace}.svc.cluster.local:{contract.ESCALATION_PORT}"
+            )
             assert float(env[contract.ENV_CONFIDENCE_THRESHOLD]) == threshold
             assert env[contract.ENV_MODEL_VARIANT] == contract.EDGE_MODEL_VARIANT
             assert GPU_RESOURCE not in edge["resources"]["limits"]

@@ -17,7 +17,7 @@ from components.k8s.namespace import namespace_name
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from meridian.mocks import Recorded, run_under_mocks
 from tests.components.k8s.conftest import Deployed
-from tests.components.k8s.harness import access_for, front_door_for
+from tests.components.k8s.harness import access_for, engine_config, front_door_for
 from tests.components.k8s.manifests import containers
 from workloads import contract
 
@@ -104,7 +104,7 @@ def _home_run_job(config: StackConfig, image_tag: str) -> Recorded:
             global_models=access.global_models,
         )
 
-    recorded = run_under_mocks(program).resources
+    recorded = run_under_mocks(program, config=engine_config(config)).resources
     (job,) = [
         r for r in recorded if r.type == "kubernetes:batch/v1:Job" and RUN_KEY_LABEL in r.inputs["metadata"]["labels"]
     ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from components.k8s.monitoring import MONITORING_NAMESPACE, PROMETHEUS_POD_LABELS
 from components.k8s.namespace import namespace_name
+from components.k8s.serving import CANARY_APP, EDGE_APP, SERVER_APP
 from tests.components.k8s.conftest import Deployed
 from tests.components.k8s.manifests import pod_template
 from workloads import contract
@@ -56,3 +58,51 @@ def test_gke_pods_may_reach_the_metadata_server_for_workload_identity(deployed: 
         policy = deployed.named("NetworkPolicy", namespace_name(region.name), "server")
         cidrs = {peer.get("ipBlock", {}).get("cidr") for rule in policy["spec"]["egress"] for peer in rule["to"]}
         assert ("169.254.169.254/32" in cidrs) == (region.cloud == "gcp")
+
+
+ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}},
+    "podSelector": {"matchLabels": PROMETHEUS_POD_LABELS},
+}
+
+
+def _pods(app: str, region: str) -> dict:
+    return {"podSelector": {"matchLabels": {"app.kubernetes.io/name": app, "meridian.io/region": region}}}
+
+
+def _by_port(rules: list[dict], direction: str) -> dict[int, list[dict]]:
+    """Port -> the peers admitted there (each rule names its peers and ports)."""
+    out: dict[int, list[dict]] = {}
+    for rule in rules:
+        for port in rule["ports"]:
+            out.setdefault(port["port"], []).extend(rule[direction])
+    return out
+
+
+def test_servers_and_edges_admit_exactly_these_peers_on_each_port(deployed: Deployed) -> None:
+    """Public port: anyone (a credential is asked for there); escalation port: the region's
+    edges; admin port: its canary controller; metrics: Prometheus. Nothing else comes in."""
+    analysed = deployed.config.inference.canary.analysis is not None
+    for region in deployed.config.regions:
+        namespace = namespace_name(region.name)
+        admin = {contract.ADMIN_PORT: [_pods(CANARY_APP, region.name)]} if analysed else {}
+        server = deployed.named("NetworkPolicy", namespace, SERVER_APP)["spec"]
+        escalation = {contract.ESCALATION_PORT: [_pods(EDGE_APP, region.name)]} if region.edge_sites else {}
+        assert _by_port(server["ingress"], "from") == {
+            contract.HTTP_PORT: [ANYWHERE],
+            **escalation,
+            **admin,
+            contract.METRICS_PORT: [PROMETHEUS],
+        }
+        if not region.edge_sites:
+            continue
+        edge = deployed.named("NetworkPolicy", namespace, EDGE_APP)["spec"]
+        assert _by_port(edge["ingress"], "from") == {
+            contract.HTTP_PORT: [ANYWHERE],
+            **admin,
+            contract.METRICS_PORT: [PROMETHEUS],
+        }
+        # out to the region's servers on the escalation port alone, never their public port
+        to_servers = _by_port([r for r in edge["egress"] if _pods(SERVER_APP, region.name) in r["to"]], "to")
+        assert list(to_servers) == [contract.ESCALATION_PORT]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from components.k8s.front_door_tls import serves_https
 from components.k8s.gpu import has_gpus
 from components.k8s.namespace import namespace_name
 from tests.components.k8s.conftest import Deployed
@@ -72,11 +73,15 @@ def test_every_long_running_container_has_both_probes(deployed: Deployed) -> Non
 
 
 def test_servers_are_probed_on_the_contract_health_paths(deployed: Deployed) -> None:
+    """Over HTTPS where the pods serve it themselves (`kubernetes` regions: front_door_tls.py)."""
+    https = {namespace_name(r.name) for r in deployed.config.regions if serves_https(r)}
     for obj in deployed.objects("Deployment"):
+        scheme = {"scheme": "HTTPS"} if obj["metadata"]["namespace"] in https else {}
         for c in containers(obj):
             if c["name"] in ("server", "edge"):
-                assert c["livenessProbe"]["httpGet"] == {"path": contract.LIVENESS_PATH, "port": contract.HTTP_PORT}
-                assert c["readinessProbe"]["httpGet"] == {"path": contract.READINESS_PATH, "port": contract.HTTP_PORT}
+                live = {"path": contract.LIVENESS_PATH, "port": contract.HTTP_PORT, **scheme}
+                assert c["livenessProbe"]["httpGet"] == live
+                assert c["readinessProbe"]["httpGet"] == {**live, "path": contract.READINESS_PATH}
             elif c["name"] in ("superlink", "supernode"):
                 assert c["livenessProbe"]["grpc"]["port"] == contract.FLOWER_HEALTH_PORT
 

@@ -10,7 +10,7 @@ from components.k8s.monitoring_files import rule_files
 from components.k8s.region import RegionWorkloads, RegionWorkloadsArgs
 from components.k8s.trust import FederationTrust, FederationTrustArgs
 from meridian.mocks import Recorded, run_under_mocks
-from tests.components.k8s.harness import access_for, front_door_for
+from tests.components.k8s.harness import access_for, engine_config, front_door_for
 from workloads.contract import Image
 
 REFS = {image: f"registry.example.com/meridian/{image}@sha256:{'0' * 64}" for image in Image}
@@ -45,7 +45,7 @@ def _deploy_one(
             ),
         )
 
-    return run_under_mocks(program).resources
+    return run_under_mocks(program, config=engine_config(config)).resources
 
 
 def test_a_region_without_an_image_ref_is_refused() -> None:
@@ -79,6 +79,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             "RegionWorkloads",
             "SuperNode",
             "Localizer",
+            "Callers",
             "RegionalInference",
             "EdgeServers",
             "FrontDoorGateway",
@@ -113,6 +114,7 @@ def test_a_complete_region_runs_its_supernode_and_servers_but_no_superlink() -> 
             ("ConfigMap", "global-model-trust"),
             ("CronJob", "localizer"),
             ("NetworkPolicy", "localizer"),
+            ("Secret", "api-keys"),
             ("ServiceAccount", "server"),
             ("Deployment", "server"),
             ("Service", "server"),

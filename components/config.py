@@ -395,6 +395,21 @@ class Oidc(_Model):
     issuer: str = Field(pattern=r"^https://", description="the `iss` every token must carry")
     audience: str = Field(min_length=1, description="the `aud` every token must include")
     jwks_url: str = Field(pattern=r"^https://", description="the issuer's signing keys (fetched, cached, refreshed)")
+    # The servers' egress reaches public addresses on 443 only (components/k8s/network_policy.py):
+    # an issuer on a private network (an on-prem SSO) needs its addresses named.
+    jwks_cidrs: list[str] = Field(
+        default_factory=list, description="private address ranges of the JWKS host; egress on 443 is opened to them"
+    )
+
+    @field_validator("jwks_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as err:
+                raise ValueError(f"{cidr!r} is not an address range (CIDR): {err}") from None
+        return value
 
 
 class AdminToken(_Model):

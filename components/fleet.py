@@ -302,6 +302,8 @@ class Fleet(pulumi.ComponentResource):
             },
             "globalModelUrl": global_models.read_url,
             "superlinkAddress": superlink,
+            # The stack CA: what callers of `kubernetes` regions verify their HTTPS endpoints with.
+            "caCertPem": trust.ca_cert_pem,
         }
         if metrics_receiver is not None:
             self.exports["metricsReceiverAddress"] = metrics_receiver

@@ -145,6 +145,7 @@ class EdgeServers(pulumi.ComponentResource):
             egress=[
                 netpol.Rule([netpol.pods(target.selector(SERVER_APP))], [contract.ESCALATION_PORT]),
                 *netpol.cloud_apis(target.region.cloud),
+                *netpol.oidc_issuer(target.config.auth),
             ],
         )
         self.register_outputs({"endpoints": self.endpoints})

@@ -145,7 +145,7 @@ class RegionalInference(pulumi.ComponentResource):
                 *admin_ingress(target, args.models),
                 scraped(),
             ],
-            egress=netpol.cloud_apis(target.region.cloud),
+            egress=[*netpol.cloud_apis(target.region.cloud), *netpol.oidc_issuer(target.config.auth)],
         )
         self.escalation_url = escalation_url(target)
         self.register_outputs({"endpoint": self.endpoint, "escalationUrl": self.escalation_url})

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.catalog import Cloud
+from components.config import Auth
 from components.k8s.labels import metadata
 
 NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
@@ -100,6 +101,17 @@ def cloud_apis(cloud: Cloud) -> list[Rule]:
     """The clouds' HTTPS APIs (buckets, the registry's CDN) and what the pod's cloud identity
     needs to reach them."""
     return [Rule([public_internet()], [HTTPS_PORT]), *cloud_identity_rules(cloud)]
+
+
+def oidc_issuer(auth: Auth) -> list[Rule]:
+    """The OIDC issuer's signing keys where they sit on a private network (`auth.oidc.jwksCidrs`);
+    a public issuer is reached through `cloud_apis` already."""
+    cidrs = auth.oidc.jwks_cidrs if auth.oidc else []
+    if not cidrs:
+        return []
+    return [
+        Rule([NetworkPolicyPeer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)) for cidr in cidrs], [HTTPS_PORT])
+    ]
 
 
 def default_deny(

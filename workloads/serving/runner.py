@@ -95,6 +95,7 @@ class Listener:
     role: Role
     port: int  # 0: any free port (tests)
     tls: ssl.SSLContext | None
+    certificate: tuple[Path, Path] | None = None  # the (cert, key) files `tls` serves, watched for renewal
 
 
 def server_tls(cert_file: Path, key_file: Path, client_ca_file: Path | None = None) -> ssl.SSLContext:
@@ -113,7 +114,8 @@ def server_tls(cert_file: Path, key_file: Path, client_ca_file: Path | None = No
 
 def listeners(settings: ServingSettings) -> list[Listener]:
     """The listeners `settings` ask for; unusable certificate files stop the process, naming them."""
-    found = [Listener(Role.PUBLIC, settings.port, _tls("--tls", settings.tls_cert_file, settings.tls_key_file))]
+    public = _tls("--tls", settings.tls_cert_file, settings.tls_key_file)
+    found = [Listener(Role.PUBLIC, settings.port, public, _files(settings.tls_cert_file, settings.tls_key_file))]
     if settings.escalation_port:
         assert settings.escalation_cert_file and settings.escalation_key_file and settings.escalation_client_ca_file
         tls = _tls(
@@ -122,10 +124,45 @@ def listeners(settings: ServingSettings) -> list[Listener]:
             settings.escalation_key_file,
             settings.escalation_client_ca_file,
         )
-        found.append(Listener(Role.ESCALATION, settings.escalation_port, tls))
+        files = (settings.escalation_cert_file, settings.escalation_key_file)
+        found.append(Listener(Role.ESCALATION, settings.escalation_port, tls, files))
     if settings.admin_token is not None:
         found.append(Listener(Role.ADMIN, settings.admin_port, None))
     return found
+
+
+def _files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    return (cert, key) if cert is not None and key is not None else None
+
+
+CERTIFICATE_CHECK_SECONDS = 30.0
+
+
+def _signature(files: tuple[Path, Path]) -> tuple[tuple[int, int, int], ...]:
+    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in (path.stat() for path in files))
+
+
+async def refresh_certificates(listeners: Sequence[Listener], interval: float = CERTIFICATE_CHECK_SECONDS) -> None:
+    """Serve a renewed certificate from the next handshake on, without a restart. Pulumi renews
+    the stack CA's certificates 30 days before they expire and the kubelet swaps a mounted
+    Secret's files in place, but a process that read them once would serve the old one until it
+    expired. `load_cert_chain` on a live context replaces its certificate for new connections.
+    A half-swapped pair (new certificate, old key) fails to load and is tried again next time."""
+    watched = [(listener, _signature(listener.certificate)) for listener in listeners if listener.certificate]
+    while watched:
+        await asyncio.sleep(interval)
+        for i, (listener, seen) in enumerate(watched):
+            assert listener.tls is not None and listener.certificate is not None
+            try:
+                now = _signature(listener.certificate)
+                if now != seen:
+                    listener.tls.load_cert_chain(*listener.certificate)
+                    watched[i] = (listener, now)
+                    log.info(
+                        "the %s listener serves its renewed certificate %s", listener.role, listener.certificate[0]
+                    )
+            except (OSError, ssl.SSLError) as err:
+                log.error("the %s listener keeps its current certificate: %s", listener.role, err)
 
 
 def _tls(flags: str, cert: Path | None, key: Path | None, client_ca: Path | None = None) -> ssl.SSLContext | None:
@@ -180,8 +217,15 @@ class Listeners:
     """The app behind its listeners on one event loop: the app starts once, every listener
     serves until `stop()`, then the app shuts down."""
 
-    def __init__(self, app: InferenceApp, bound: Sequence[tuple[Listener, socket.socket]]):
+    def __init__(
+        self,
+        app: InferenceApp,
+        bound: Sequence[tuple[Listener, socket.socket]],
+        certificate_check_s: float = CERTIFICATE_CHECK_SECONDS,
+    ):
         self.app = app
+        self._listeners = [listener for listener, _ in bound]
+        self._certificate_check_s = certificate_check_s
         self.sockets = {listener.role: sock for listener, sock in bound}
         self._servers = [
             (
@@ -212,9 +256,13 @@ class Listeners:
 
     async def serve(self) -> None:
         await self.app.startup()
+        renewals = asyncio.get_running_loop().create_task(
+            refresh_certificates(self._listeners, self._certificate_check_s)
+        )
         try:
             await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in self._servers))
         finally:
+            renewals.cancel()
             await self.app.shutdown()
 
     def stop(self) -> None:

@@ -106,3 +106,20 @@ def test_servers_and_edges_admit_exactly_these_peers_on_each_port(deployed: Depl
         # out to the region's servers on the escalation port alone, never their public port
         to_servers = _by_port([r for r in edge["egress"] if _pods(SERVER_APP, region.name) in r["to"]], "to")
         assert list(to_servers) == [contract.ESCALATION_PORT]
+
+
+def test_servers_and_edges_reach_a_private_oidc_issuer_only_where_the_stack_names_it(deployed: Deployed) -> None:
+    """Public issuers come through the public-internet rule; a private one (onprem's plant SSO)
+    only through `auth.oidc.jwksCidrs`, on 443."""
+    oidc = deployed.config.auth.oidc
+    named = set(oidc.jwks_cidrs) if oidc else set()
+    for region in deployed.config.regions:
+        for app in (SERVER_APP, EDGE_APP) if region.edge_sites else (SERVER_APP,):
+            spec = deployed.named("NetworkPolicy", namespace_name(region.name), app)["spec"]
+            private = {
+                peer["ipBlock"]["cidr"]: {p["port"] for p in rule["ports"]}
+                for rule in spec["egress"]
+                for peer in rule["to"]
+                if peer.get("ipBlock", {}).get("cidr") in named
+            }
+            assert private == {cidr: {443} for cidr in named}, (region.name, app)

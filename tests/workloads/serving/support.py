@@ -30,7 +30,7 @@ from workloads.registry.variants import quantize_int8
 from workloads.serving.admin_token import AdminToken
 from workloads.serving.app import Answerer, InferenceApp, Role
 from workloads.serving.metrics import ServingMetrics
-from workloads.serving.runner import Listener, Listeners, bind, build_app
+from workloads.serving.runner import CERTIFICATE_CHECK_SECONDS, Listener, Listeners, bind, build_app
 from workloads.serving.settings import ServingSettings
 from workloads.tasks import load_task, train
 
@@ -173,11 +173,14 @@ PLAIN = (Listener(Role.PUBLIC, 0, None), Listener(Role.ADMIN, 0, None))
 
 @contextmanager
 def listening(
-    app: InferenceApp, listeners: Sequence[Listener] = PLAIN, ready_timeout_s: float = 30.0
+    app: InferenceApp,
+    listeners: Sequence[Listener] = PLAIN,
+    ready_timeout_s: float = 30.0,
+    certificate_check_s: float = CERTIFICATE_CHECK_SECONDS,
 ) -> Iterator[Urls]:
     """Run `app` behind `listeners` (free loopback ports) as the server process does (one event
     loop, here in a background thread); yield their URLs once a model is loaded; always stop."""
-    group = Listeners(app, [(listener, bind("127.0.0.1", listener)) for listener in listeners])
+    group = Listeners(app, [(listener, bind("127.0.0.1", listener)) for listener in listeners], certificate_check_s)
     thread = threading.Thread(target=asyncio.run, args=(group.serve(),), daemon=True)
     thread.start()
     urls = {

@@ -5,9 +5,11 @@ edge and original caller; the HTTPS public listener refuses TLS 1.1."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,3 +213,38 @@ def test_the_https_public_listener_refuses_tls_1_1_and_serves_tls_1_2_and_1_3(
             httpx.get(f"http://127.0.0.1:{port}{LIVENESS_PATH}")  # no plain HTTP on an HTTPS listener
     assert old is None
     assert versions == {ssl.TLSVersion.TLSv1_2: 200, ssl.TLSVersion.TLSv1_3: 200}
+
+
+def served_common_name(port: int, ca: TestCa) -> str:
+    context = ssl.create_default_context(cafile=str(ca.cert))
+    with (
+        socket.create_connection((LOOPBACK, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=LOOPBACK) as tls,
+    ):
+        certificate = tls.getpeercert() or {}
+    return next(value for rdn in certificate["subject"] for key, value in rdn if key == "commonName")
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(registry: Registry, ca: TestCa, tmp_path: Path) -> None:
+    """As the kubelet swaps a mounted Secret's files: the next handshakes get the new certificate."""
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    cert, key = mounted / "tls.crt", mounted / "tls.key"
+    first = ca.server("first")
+    shutil.copy(first.cert, cert)
+    shutil.copy(first.key, key)
+    listeners = (Listener(Role.PUBLIC, 0, server_tls(cert, key), (cert, key)),)
+    with listening(app_for(registry, tmp_path / "cache"), listeners, certificate_check_s=0.05) as urls:
+        port = int(urls.public.rsplit(":", 1)[1])
+        before = served_common_name(port, ca)
+        renewed = ca.server("renewed")
+        for source, target in ((renewed.key, key), (renewed.cert, cert)):
+            staged = target.with_suffix(".new")
+            shutil.copy(source, staged)
+            staged.replace(target)
+        deadline = time.monotonic() + 20
+        after = before
+        while after == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+            after = served_common_name(port, ca)
+    assert (before, after) == ("first", "renewed")

@@ -13,7 +13,9 @@ fits both; the planner compares round trips with SLOs of tens of milliseconds, w
 pairs within that range can meet.
 
 A user reaches a server in their own metro in LAST_MILE_MS (an assumption, not a measurement):
-two places within METRO_RADIUS_KM are one metro, with no backbone between them.
+two places within METRO_RADIUS_KM are one metro, with no backbone between them. The tables give
+the median; a user's p95 round trip is taken as NETWORK_P95_OVER_P50 times it (an assumption:
+queues and retransmits on the path, beyond the distance).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ FIBRE_KM_PER_MS = 299_792.458 / 1.468 / 1000
 LAST_MILE_MS = 5.0
 METRO_RADIUS_KM = 50.0
 CALIBRATION_MAX_KM = 5000.0
+NETWORK_P95_OVER_P50 = 1.15
 
 Pair = frozenset[str]
 
@@ -111,6 +114,12 @@ class Located:
     aws_region: str | None = None
 
 
+def locate(point: Point) -> Located:
+    """A place, with the AWS region standing in its metro if there is one."""
+    region = min(AWS_LOCATIONS, key=lambda r: distance_km(point, AWS_LOCATIONS[r]))
+    return Located(point, region if distance_km(point, AWS_LOCATIONS[region]) <= METRO_RADIUS_KM else None)
+
+
 def network_rtt_ms(a: Located, b: Located) -> float:
     """Round trip between two places over the backbone: none inside one metro, measured between
     two AWS regions' metros where the table has them, modelled otherwise."""
@@ -122,3 +131,11 @@ def network_rtt_ms(a: Located, b: Located) -> float:
         if pair in measured_pairs():
             return measured_pairs()[pair]
     return calibration().model.rtt_ms(km)
+
+
+def user_latency_ms(
+    user: Located, server: Located, serving_p50_ms: float, serving_p95_ms: float
+) -> tuple[float, float]:
+    """(p50, p95) a user sees: last mile and backbone, then the server's own time."""
+    network = LAST_MILE_MS + network_rtt_ms(user, server)
+    return network + serving_p50_ms, network * NETWORK_P95_OVER_P50 + serving_p95_ms

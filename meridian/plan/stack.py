@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from components.catalog import Cloud
-from components.config import NAMESPACE, namespace_values
+from components.config import NAMESPACE, Federation, namespace_values
 from meridian.preview import DEFAULT_PROVIDER_CONFIG
 
 if TYPE_CHECKING:  # the planner builds its costs from this module's entries: no import cycle at run time
@@ -80,8 +80,8 @@ def stack_document(
     if not any(r["cloud"] == Cloud.AWS.value for r in regions):
         settings.pop("aws", None)  # admin roles for EKS clusters the layout no longer has
     federation = dict(settings.get("federation") or {})
-    if int(federation.get("minRegions", 0)) > len(regions):
-        # the base's quorum cannot exceed the planned regions (components/config.py refuses it)
+    if int(federation.get("minRegions", Federation().min_regions)) > len(regions):
+        # the quorum (the base's, or the default) cannot exceed the planned regions (config refuses it)
         federation["minRegions"] = len(regions)
     meridian = {"home": home, "regions": regions, **settings}
     if federation:

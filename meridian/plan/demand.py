@@ -121,10 +121,6 @@ class Demand(_Model):
     def allowed_clouds(self) -> list[Cloud]:
         return [Cloud(c) for c in self.clouds]
 
-    @property
-    def peak_rps(self) -> float:
-        return sum(m.requests_per_second for m in self.metros)
-
 
 def parse_demand(raw: Any, source: str) -> Demand:
     try:

@@ -194,9 +194,9 @@ def _why_infeasible(demand: Demand, problem: Problem, budget_label: str) -> list
         return ["the demand exceeds the nodes a site may hold (components/config.py bounds) where the SLO allows"]
     reasons = []
     if problem.max_gpus is not None and cheapest.gpus > problem.max_gpus:
-        least = solve(replace(unbounded, budget_usd=None))
-        gpus = least.gpus if least else cheapest.gpus
-        reasons.append(f"limits.maxGpus is {problem.max_gpus}: the cheapest layout meeting the SLO uses {gpus} GPUs")
+        reasons.append(
+            f"limits.maxGpus is {problem.max_gpus}: the cheapest layout meeting the SLO uses {cheapest.gpus} GPUs"
+        )
     if problem.budget_usd is not None and cheapest.usd > problem.budget_usd:
         reasons.append(
             f"{budget_label} is ${problem.budget_usd:,.2f}: the cheapest layout meeting the SLO costs "

@@ -56,10 +56,6 @@ class Site:
     open_kg: float  # kgCO2/hour to have it (system pool)
     node_kg: float  # kgCO2/hour per node
 
-    @property
-    def usd(self) -> float:
-        return self.open_usd + self.node_usd
-
 
 def _cheapest_gpu(cloud: Cloud, region: str, allowed: set[Accelerator]) -> tuple[str, Accelerator, float] | None:
     """(machine, accelerator, $/node) with the lowest price per GPU in the region, or None."""

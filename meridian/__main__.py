@@ -11,6 +11,7 @@ COMMANDS = {
     "data": ("meridian.data.cli", "push a region's data to its own bucket, list it with digests"),
     "policy": ("meridian.policy", "run the policy pack offline over a stack or a saved deployment"),
     "cost": ("meridian.cost", "$/hour and $/month at min and max scale, per region and kind"),
+    "plan": ("meridian.plan.cli", "the global node layout from a demand file (latency, residency, cost), as a stack"),
     "diff": ("meridian.diff", "offline preview at a git ref vs the working tree, as Markdown"),
     "scan": ("meridian.scan", "checkov over rendered manifests, Dockerfiles and workflows"),
     "monitoring": ("meridian.monitoring.cli", "generate monitoring/: alert rules, promtool tests, runbook, dashboards"),

@@ -1,36 +1,21 @@
 """Where simulated users are, and how far (in round-trip milliseconds) every site is from them.
 
-Inter-region figures are the average RTTs between EC2 instances of the table "Latency Between
-AWS Global Regions", as reproduced in "AWS Regions" (A Computer Scientist Learns AWS, blog,
-April 2017), rounded to 0.1 ms. Current figures, to re-check them against: CloudPing.co (live
-inter-region matrix, since 2017) and the inter-Region latency of AWS Network Manager's
-Infrastructure Performance (AWS documentation; median round trips between AWS probes).
+Inter-region round trips come from the one latency model (meridian/plan/latency.py: measured
+AWS figures, with their source and date), which the layout planner uses too.
 
 Each local region stands for one AWS region's metro; an edge site stands in a metro of its
 own. Two assumptions, not measurements: a user reaches a server in their own metro in
-LAST_MILE_MS, and a metro reaches its region's data centres in METRO_TO_REGION_MS.
+LAST_MILE_MS (the shared model's), and a metro reaches its region's data centres in
+METRO_TO_REGION_MS.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAST_MILE_MS = 5.0
-METRO_TO_REGION_MS = 8.0
+from meridian.plan.latency import LAST_MILE_MS, measured_rtt_ms
 
-# Average RTT in ms between AWS regions (see the module docstring for the source).
-_REGION_RTT_MS: dict[frozenset[str], float] = {
-    frozenset({"us-east-1", "eu-west-1"}): 80.5,
-    frozenset({"us-east-1", "eu-central-1"}): 88.7,
-    frozenset({"us-east-1", "ap-southeast-1"}): 216.7,
-    frozenset({"us-east-1", "ap-northeast-1"}): 145.3,
-    frozenset({"eu-west-1", "eu-central-1"}): 19.6,
-    frozenset({"eu-west-1", "ap-southeast-1"}): 239.0,
-    frozenset({"eu-west-1", "ap-northeast-1"}): 212.4,
-    frozenset({"eu-central-1", "ap-southeast-1"}): 325.9,
-    frozenset({"eu-central-1", "ap-northeast-1"}): 236.5,
-    frozenset({"ap-southeast-1", "ap-northeast-1"}): 73.8,
-}
+METRO_TO_REGION_MS = 8.0
 
 # The AWS region whose metro each residency zone of the local stack stands for.
 RESIDENCY_METRO: dict[str, str] = {
@@ -42,12 +27,7 @@ RESIDENCY_METRO: dict[str, str] = {
 
 
 def region_rtt_ms(a: str, b: str) -> float:
-    if a == b:
-        return 0.0
-    try:
-        return _REGION_RTT_MS[frozenset({a, b})]
-    except KeyError:
-        raise KeyError(f"no measured RTT between {a} and {b}; add it to {__name__}") from None
+    return 0.0 if a == b else measured_rtt_ms(a, b)
 
 
 @dataclass(frozen=True)

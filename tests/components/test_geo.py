@@ -8,15 +8,8 @@ import pytest
 
 from components.catalog import AWS_REGIONS, GCP_REGIONS, Cloud
 from components.config import load_stack
-from components.geo import (
-    AWS_LOCATIONS,
-    GCP_LOCATIONS,
-    RegionalEndpoint,
-    distance_km,
-    is_ip,
-    pools,
-    routing_locations,
-)
+from components.geo import RegionalEndpoint, is_ip, pools, routing_locations
+from components.locations import AWS_LOCATIONS, GCP_LOCATIONS, distance_km
 
 
 def test_every_catalog_region_has_a_position() -> None:

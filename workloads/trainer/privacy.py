@@ -54,7 +54,7 @@ def noise_multiplier_for(settings: TrainerSettings, examples: int) -> float:
         return settings.dp_noise_multiplier
     from opacus.accountants.utils import get_noise_multiplier
 
-    from workloads.tasks.private import ACCOUNTANT, sample_rate
+    from workloads.tasks.private import ACCOUNTANT, ALPHAS, sample_rate
 
     return float(
         get_noise_multiplier(
@@ -64,6 +64,7 @@ def noise_multiplier_for(settings: TrainerSettings, examples: int) -> float:
             steps=planned_steps(settings, examples),
             accountant=ACCOUNTANT,
             epsilon_tolerance=EPSILON_TOLERANCE,
+            alphas=ALPHAS,
         )
     )
 

@@ -8,6 +8,7 @@ region's privacy account lives.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -15,6 +16,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.supercore.task_identity import TaskIdentity
+from prometheus_client import CollectorRegistry
 
 from tests.workloads.trainer.conftest import REGIONS
 from workloads.contract import SECURE_AGGREGATION_REFUSED
@@ -23,6 +25,7 @@ from workloads.tasks.__main__ import prepare_data
 from workloads.tasks.private import UnsupportedModel, check_model, epsilon, sample_rate
 from workloads.trainer.client_app import app as client_app
 from workloads.trainer.metrics import FederationMetrics
+from workloads.trainer.node_metrics import TrainingCollector
 from workloads.trainer.privacy import (
     EPSILON_TOLERANCE,
     BudgetExhausted,
@@ -32,6 +35,7 @@ from workloads.trainer.privacy import (
 )
 from workloads.trainer.records import Privacy, RegionRound, RoundRecord, Seconds, Status
 from workloads.trainer.settings import SettingsError, TrainerSettings
+from workloads.trainer.training_log import TrainingRecord, append
 
 
 @pytest.mark.parametrize("target", [1.0, 3.0, 8.0])
@@ -188,3 +192,17 @@ def test_the_superlink_exports_each_regions_spent_epsilon():
     assert sample("meridian_federated_region_epsilon_spent", {"region": "eu"}) == 2.5
     assert sample("meridian_federated_region_epsilon_spent", {"region": "us"}) == 3.0
     assert sample("meridian_federated_stopped_for_privacy_budget") == 0
+
+
+def test_a_supernode_exports_its_spent_epsilon(tmp_path):
+    records = tmp_path / "training.jsonl"
+    fit = TrainingRecord(
+        time=1.0, run_id=7, round=2, region="eu", loss=0.5, examples=500, fit_seconds=0.4, uplink_bytes=10, epsilon=2.75
+    )
+    append(records, fit)
+    # A record written before DP existed (no `epsilon`) still reads, as not private.
+    legacy = {k: v for k, v in json.loads(fit.to_line()).items() if k != "epsilon"}
+    assert TrainingRecord.from_line(json.dumps(legacy).encode()).epsilon is None
+    registry = CollectorRegistry()
+    registry.register(TrainingCollector(records))
+    assert registry.get_sample_value("meridian_training_epsilon_spent") == 2.75

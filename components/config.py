@@ -39,7 +39,7 @@ from components.catalog import (
     edge_location_belongs,
     gcp_gpu_zones,
 )
-from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
+from workloads.contract import FEDERATION_DEFAULTS, SECURE_AGGREGATION_REFUSED, Compression, Strategy, privacy_conflicts
 
 NAMESPACE = "meridian"
 # Secret config, read by the program as Pulumi secrets (never validated or printed here):
@@ -251,6 +251,69 @@ class Region(_Model):
         return site.machine_type or DEFAULT_EDGE_MACHINE.get(self.cloud, "")
 
 
+class RecordLevelDp(_Model):
+    """`federation.privacy.dp`: every region trains with DP-SGD (Opacus), so its contribution to
+    the whole run is (epsilon, delta)-DP with respect to each of that region's records. The noise
+    is derived from these, the rounds, local epochs, batch size and the region's example count;
+    the run stops before any region would spend more (workloads/trainer/privacy.py)."""
+
+    epsilon: float = Field(gt=0, le=100, description="each region's budget over the whole run")
+    delta: float = Field(default=1e-5, gt=0, lt=1e-3, description="below 1 / the smallest region's record count")
+    max_grad_norm: float = Field(default=1.0, gt=0, description="per-example gradient clipping norm")
+
+
+class AggregateDp(_Model):
+    """`federation.privacy.aggregate`: update-level DP at the aggregator, Flower's DP strategy
+    wrappers: each region's update is clipped (on the server, or by the region itself) and
+    Gaussian noise of noiseMultiplier x clippingNorm / minRegions is added to the aggregate."""
+
+    clipping: Literal["fixed", "adaptive"]
+    side: Literal["server", "client"] = "server"
+    noise_multiplier: float = Field(ge=0, le=100)
+    clipping_norm: float = Field(default=1.0, gt=0, description="fixed: the norm; adaptive: the initial norm")
+    target_quantile: float | None = Field(
+        default=None, gt=0, lt=1, description="adaptive: the share of updates left unclipped (default 0.5)"
+    )
+
+    @model_validator(mode="after")
+    def _adaptive_only(self) -> Self:
+        if self.target_quantile is not None and self.clipping == "fixed":
+            raise _at("targetQuantile", "only adaptive clipping adapts to a quantile; fixed clipping uses clippingNorm")
+        return self
+
+
+class Privacy(_Model):
+    """`federation.privacy`: what the run guarantees about individual records (README: Privacy)."""
+
+    dp: RecordLevelDp | None = None
+    aggregate: AggregateDp | None = None
+    secure_aggregation: bool = Field(default=False, description="refused: see contract.SECURE_AGGREGATION_REFUSED")
+
+    @field_validator("secure_aggregation")
+    @classmethod
+    def _no_secure_aggregation(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(SECURE_AGGREGATION_REFUSED)
+        return value
+
+    def run_config(self) -> dict[str, str | int | float]:
+        """The trainer's run config keys for these options (none when nothing is set)."""
+        out: dict[str, str | int | float] = {}
+        if self.dp is not None:
+            out |= {"dp-epsilon": self.dp.epsilon, "dp-delta": self.dp.delta, "dp-max-grad-norm": self.dp.max_grad_norm}
+        if self.aggregate is not None:
+            a = self.aggregate
+            out |= {
+                "aggregate-clipping": a.clipping,
+                "aggregate-side": a.side,
+                "aggregate-noise-multiplier": a.noise_multiplier,
+                "aggregate-clipping-norm": a.clipping_norm,
+            }
+            if a.target_quantile is not None:
+                out["aggregate-target-quantile"] = a.target_quantile
+        return out
+
+
 class Federation(_Model):
     """The federated run; its defaults are the trainer's own (workloads.contract)."""
 
@@ -273,6 +336,15 @@ class Federation(_Model):
         "to train again. With the settings above it keys the run (components/k8s/federated_run.py); "
         "a new trainer image alone does not start a run.",
     )
+    privacy: Privacy = Privacy()
+
+    @model_validator(mode="after")
+    def _privacy_fits(self) -> Self:
+        aggregate = self.privacy.aggregate
+        if aggregate is not None:
+            for field, reason in privacy_conflicts(self.strategy, self.compression, aggregate.clipping, aggregate.side):
+                raise _at(f"privacy.{field}", reason)
+        return self
 
     def run_config(self) -> dict[str, str | int | float]:
         """These settings as the trainer's run config (`flwr run --run-config`; the keys of
@@ -287,6 +359,7 @@ class Federation(_Model):
             "topk-fraction": self.topk_fraction,
             "proximal-mu": self.proximal_mu,
             "round-timeout": float(self.round_timeout_seconds),
+            **self.privacy.run_config(),
         }
 
 

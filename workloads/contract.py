@@ -390,3 +390,46 @@ def canary_args(*, prometheus: V, region: V, model: V, targets: V, analysis: Can
         ("--min-labelled", str(analysis.min_labelled)),
     ]
     return [part for flag, value in flags for part in (flag, value)]
+
+
+# Privacy options that cannot hold together: the stack config (`federation.privacy`) and the
+# trainer's run config both refuse them, with these reasons.
+SECURE_AGGREGATION_REFUSED = (
+    "Flower 1.42's SecAgg+ exists only in its legacy workflow API: SecAggPlusWorkflow requires a "
+    "LegacyContext around a legacy flwr.server.strategy Strategy (configure_fit/aggregate_fit), "
+    "and secaggplus_mod reads legacy FitRes records; Meridian's trainer runs on the message API "
+    "(flwr.serverapp.strategy, ClientApp @train), where no SecAgg+ exists. Even ported, the server "
+    "sees only the masked sum, so per-region update validation, the robust strategies "
+    "(multikrum, fedmedian, fedtrimmedavg) and decoding compressed updates cannot run, and each "
+    "round takes four message exchanges (a fresh ClientApp process each) instead of one"
+)
+
+
+def privacy_conflicts(
+    strategy: Strategy, compression: Compression, aggregate_clipping: str, aggregate_side: str
+) -> list[tuple[str, str]]:
+    """(field under `privacy`, reason) for each combination that cannot give what it says."""
+    problems: list[tuple[str, str]] = []
+    if aggregate_clipping != "none" and strategy in (Strategy.FEDMEDIAN, Strategy.FEDTRIMMEDAVG, Strategy.MULTIKRUM):
+        problems.append(
+            (
+                "aggregate.clipping",
+                (
+                    f"update-level DP calibrates its noise to the clipped mean (sensitivity clippingNorm / "
+                    f"regions); {strategy.value} is an order statistic or a selection with another "
+                    f"sensitivity, so the noise would not give the stated guarantee: use fedavg, fedprox or fedadam"
+                ),
+            )
+        )
+    if aggregate_clipping != "none" and aggregate_side == "client" and compression is not Compression.NONE:
+        problems.append(
+            (
+                "aggregate.side",
+                (
+                    f"client-side clipping bounds the update before the uplink encoding; the {compression.value} "
+                    f"update the aggregator decodes can exceed the clipping norm (rounding; topk's error feedback "
+                    f"adds earlier rounds' residuals): use side: server, or compression: none"
+                ),
+            )
+        )
+    return problems

@@ -62,6 +62,8 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
         "rounds": len(facts.rounds),
         "global_accuracy": (last.get("global") or {}).get("accuracy"),
         "region_accuracy": {region: part.get("accuracy") for region, part in (last.get("regions") or {}).items()},
+        # DP-SGD (federation.privacy.dp): each region's spent ε, from the last round it trained in.
+        "epsilon_spent": {k: v for r in facts.rounds for k, v in (r.get("epsilon") or {}).items()} or None,
         "uplink_bytes_per_round": sent,
         "uplink_fp32_bytes_per_round": fp32_bytes,
         "uplink_reduction": (sum(fp32_bytes) / sum(sent)) if sum(sent) else None,
@@ -196,6 +198,10 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
         "",
         f"- global test accuracy: **{_pct(summary['global_accuracy'])}**",
         *[f"- {region}: {_pct(acc)}" for region, acc in sorted(summary["region_accuracy"].items())],
+        *[
+            f"- {region} spent privacy budget ε = {e:.3f}"
+            for region, e in sorted((summary["epsilon_spent"] or {}).items())
+        ],
         f"- uplink bytes: {sum(summary['uplink_bytes_per_round']):,} sent vs "
         f"{sum(summary['uplink_fp32_bytes_per_round']):,} uncompressed fp32 "
         f"({summary['uplink_reduction']:.1f}x fewer)"
@@ -320,6 +326,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     table.add_row("global accuracy", _pct(summary["global_accuracy"]))
     for region, acc in sorted(summary["region_accuracy"].items()):
         table.add_row(f"  {region}", _pct(acc))
+    for region, spent in sorted((summary["epsilon_spent"] or {}).items()):
+        table.add_row(f"  {region} spent ε", f"{spent:.3f}")
     if summary["uplink_reduction"]:
         table.add_row(
             f"uplink bytes ({summary['compression']} vs fp32)",

@@ -37,6 +37,15 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _federation(**values: Any) -> Callable[[dict[str, Any]], None]:
+    """Mutation that sets these `federation` keys (privacy options need their strategy and compression)."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        config.setdefault("federation", {}).update(values)
+
+    return mutate
+
+
 def _rename_gpu_key(config: dict[str, Any]) -> None:
     gpu = config["regions"][0]["gpu"]
     gpu["acelerator"] = gpu.pop("accelerator")
@@ -96,6 +105,52 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("typo in a key", _rename_gpu_key, "regions[0].gpu.acelerator", "unknown field"),
     ("too few regions", _set("federation.minRegions", 9), "federation.minRegions", "exceeds the 6 region(s)"),
     ("unknown strategy", _set("federation.strategy", "fedbest"), "federation.strategy", "'fedavg'"),
+    (
+        "secure aggregation",
+        _federation(privacy={"secureAggregation": True}),
+        "federation.privacy.secureAggregation",
+        "SecAgg+ exists only in its legacy workflow API",
+    ),
+    (
+        "update-level DP over a robust strategy",
+        _federation(strategy="multikrum", privacy={"aggregate": {"clipping": "fixed", "noiseMultiplier": 1.0}}),
+        "federation.privacy.aggregate.clipping",
+        "multikrum is an order statistic or a selection with another sensitivity",
+    ),
+    (
+        "update-level DP over the median",
+        _federation(strategy="fedmedian", privacy={"aggregate": {"clipping": "adaptive", "noiseMultiplier": 1.0}}),
+        "federation.privacy.aggregate.clipping",
+        "fedmedian is an order statistic",
+    ),
+    (
+        "client-side clipping under lossy compression",
+        _federation(
+            strategy="fedavg",
+            compression="topk",
+            privacy={"aggregate": {"clipping": "fixed", "side": "client", "noiseMultiplier": 1}},
+        ),
+        "federation.privacy.aggregate.side",
+        "the topk update the aggregator decodes can exceed the clipping norm",
+    ),
+    (
+        "a quantile for fixed clipping",
+        _federation(privacy={"aggregate": {"clipping": "fixed", "noiseMultiplier": 1.0, "targetQuantile": 0.5}}),
+        "federation.privacy.aggregate.targetQuantile",
+        "only adaptive clipping adapts to a quantile",
+    ),
+    (
+        "no privacy budget",
+        _federation(privacy={"dp": {"epsilon": 0}}),
+        "federation.privacy.dp.epsilon",
+        "greater than 0",
+    ),
+    (
+        "a delta that protects nobody",
+        _federation(privacy={"dp": {"epsilon": 8, "delta": 0.01}}),
+        "federation.privacy.dp.delta",
+        "less than 0.001",
+    ),
     (
         "canary without candidate",
         _set("inference.canary", {"stable": "v1", "weight": 20}),
@@ -286,3 +341,27 @@ def test_the_data_version_defaults_to_1_and_only_keys_the_run() -> None:
     """`federation.dataVersion` is bumped after `meridian data push`; the trainer never sees it."""
     assert Federation().data_version == "1"
     assert "data-version" not in Federation(data_version="2").run_config()
+
+
+def test_privacy_options_reach_the_trainer_as_its_run_config() -> None:
+    """`federation.privacy` becomes the trainer's dp-* and aggregate-* keys, which it accepts as they are;
+    a stack without it passes none of them (its run key and rendering stay as they were)."""
+    assert not any(key.startswith(("dp-", "aggregate-")) for key in Federation().run_config())
+    federation = Federation.model_validate(
+        {
+            "compression": "none",
+            "privacy": {
+                "dp": {"epsilon": 8, "maxGradNorm": 2.0},
+                "aggregate": {"clipping": "adaptive", "side": "client", "noiseMultiplier": 0.5, "targetQuantile": 0.7},
+            },
+        }
+    )
+    passed = federation.run_config()
+    assert passed["dp-epsilon"] == 8 and passed["dp-delta"] == 1e-5 and passed["dp-max-grad-norm"] == 2.0
+    settings = TrainerSettings.from_run_config(passed)
+    assert settings.private and settings.dp_epsilon == 8
+    assert (settings.aggregate_clipping, settings.aggregate_side, settings.aggregate_target_quantile) == (
+        "adaptive",
+        "client",
+        0.7,
+    )

@@ -18,14 +18,16 @@ from pathlib import Path
 import torch
 from flwr.app import ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 from flwr.clientapp.typing import ClientAppCallable
 
 from workloads import contract
+from workloads.tasks import Shard, TrainResult, load_task
 from workloads.tasks import evaluate as evaluate_model
-from workloads.tasks import load_task
 from workloads.tasks import train as train_model
 from workloads.trainer.compression import compress_uplink
 from workloads.trainer.faults import inject_fault
+from workloads.trainer.privacy import EPSILON, RegionAccount, check_budget, reply_metrics
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.task import get_weights, node_region, node_shard, record_number, set_weights
 from workloads.trainer.training_log import TrainingRecord, append
@@ -52,6 +54,7 @@ def record_training(msg: Message, context: Context, call_next: ClientAppCallable
         examples=int(record_number(metrics, "num-examples")),
         fit_seconds=record_number(metrics, "train-seconds"),
         uplink_bytes=reply.content.array_records["arrays"].count_bytes(),
+        epsilon=record_number(metrics, EPSILON) if EPSILON in metrics else None,
     )
     try:
         append(Path(path), record)
@@ -60,7 +63,20 @@ def record_training(msg: Message, context: Context, call_next: ClientAppCallable
     return reply
 
 
-app = ClientApp(mods=[record_training, compress_uplink, inject_fault])
+def clip_update(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """ClientApp mod, innermost: with update-level DP clipped on the client
+    (aggregate-side=client), Flower's own clipping mod for the configured clipping; the
+    honest update is clipped before a drill's fault corrupts it and before it is encoded."""
+    if msg.metadata.message_type != MessageType.TRAIN:
+        return call_next(msg, context)
+    settings = TrainerSettings.from_run_config(context.run_config)
+    if settings.aggregate_clipping == "none" or settings.aggregate_side != "client":
+        return call_next(msg, context)
+    mod = fixedclipping_mod if settings.aggregate_clipping == "fixed" else adaptiveclipping_mod
+    return mod(msg, context, call_next)
+
+
+app = ClientApp(mods=[record_training, compress_uplink, inject_fault, clip_update])
 
 
 def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:
@@ -77,16 +93,22 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content.config_records["config"]
     before = evaluate_model(model, shard.x_test, shard.y_test)
     server_round = int(record_number(config, "server-round"))
-    result = train_model(
-        model,
-        shard.x_train,
-        shard.y_train,
-        epochs=settings.local_epochs,
-        batch_size=settings.batch_size,
-        lr=settings.learning_rate,
-        proximal_mu=record_number(config, "proximal-mu") if "proximal-mu" in config else 0.0,
-        seed=settings.seed * 100_003 + server_round,
-    )
+    proximal_mu = record_number(config, "proximal-mu") if "proximal-mu" in config else 0.0
+    seed = settings.seed * 100_003 + server_round
+    privacy = MetricRecord()
+    if settings.private:
+        result, privacy = _train_private(model, shard, settings, context, proximal_mu, seed)
+    else:
+        result = train_model(
+            model,
+            shard.x_train,
+            shard.y_train,
+            epochs=settings.local_epochs,
+            batch_size=settings.batch_size,
+            lr=settings.learning_rate,
+            proximal_mu=proximal_mu,
+            seed=seed,
+        )
     metrics = MetricRecord(
         {
             "num-examples": result.examples,
@@ -95,10 +117,43 @@ def train(msg: Message, context: Context) -> Message:
             "received-loss": before.loss,
             "received-accuracy": before.accuracy,
             "test-examples": before.examples,
+            **privacy,
         }
     )
     identity = ConfigRecord({"region": node_region(context)})
     return Message(RecordDict({"arrays": get_weights(model), "metrics": metrics, "node": identity}), reply_to=msg)
+
+
+def _train_private(
+    model: torch.nn.Module,
+    shard: Shard,
+    settings: TrainerSettings,
+    context: Context,
+    proximal_mu: float,
+    seed: int,
+) -> tuple[TrainResult, MetricRecord]:
+    """DP-SGD within the region's budget; the account carries over in the node's Context."""
+    from workloads.tasks.private import train_private
+
+    examples = len(shard.x_train)
+    account = RegionAccount.load(context, settings, examples)
+    check_budget(account, settings, examples)  # BudgetExhausted: the reply is an error, nothing trained
+    result = train_private(
+        model,
+        shard.x_train,
+        shard.y_train,
+        epochs=settings.local_epochs,
+        batch_size=settings.batch_size,
+        lr=settings.learning_rate,
+        noise_multiplier=account.noise_multiplier,
+        max_grad_norm=settings.dp_max_grad_norm,
+        history=account.history,
+        proximal_mu=proximal_mu,
+        seed=seed,
+    )
+    account.history = result.history
+    account.save(context)
+    return result, reply_metrics(account, settings, examples)
 
 
 @app.evaluate()

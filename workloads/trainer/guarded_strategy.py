@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
+from flwr.supercore.differential_privacy import KEY_NORM_BIT
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 from flwr.supercore.run import Run
 
 from workloads.trainer.compression import COMPRESSION_RECORD_KEY, MalformedUpdate, Tensors, decode, to_numpy, to_record
 from workloads.trainer.metrics import FederationMetrics
+from workloads.trainer.privacy import DELTA, EPSILON, EPSILON_NEXT, NOISE_MULTIPLIER, TARGET_EPSILON, within
 from workloads.trainer.records import (
     Delivery,
     Evaluation,
+    Privacy,
     RegionRound,
     RoundLog,
     RoundRecord,
@@ -126,6 +129,19 @@ class _Received:
     received_model: dict[str, Evaluation] = field(default_factory=dict)
 
 
+def _read_privacy(metrics: MetricRecord) -> Privacy | None:
+    """A private fit's account, if the reply has one."""
+    if EPSILON not in metrics:
+        return None
+    return Privacy(
+        epsilon=record_number(metrics, EPSILON),
+        epsilon_next=record_number(metrics, EPSILON_NEXT),
+        noise_multiplier=record_number(metrics, NOISE_MULTIPLIER),
+        target_epsilon=record_number(metrics, TARGET_EPSILON),
+        delta=record_number(metrics, DELTA),
+    )
+
+
 def _read_train_reply(reply: Message) -> tuple[str, Training, Evaluation]:
     """(region, its training, how the model it received did on its test split)."""
     metrics = reply.content.metric_records["metrics"]
@@ -155,6 +171,9 @@ class GuardedStrategy(Strategy):
         self.completed_rounds = 0  # the last round that changed the global model
         self.last_record: RoundRecord | None = None  # written once its model is measured
         self._sent: _SentRound | None = None
+        self.records: list[RoundRecord] = []  # every round's record, in order
+        self.stopped: str | None = None  # why the run ended before its planned rounds
+        self.stopped_after: int | None = None  # the last round it ran
 
     def summary(self) -> None:
         s = self.settings
@@ -170,6 +189,9 @@ class GuardedStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
+        if self.stopped is not None:  # Flower's loop runs on; nothing more is sent
+            self._sent = None
+            return []
         node_ids, waited = wait_for_regions(grid, self.settings.min_regions, self.settings.node_wait_timeout)
         started = time.monotonic()
         messages = list(self.inner.configure_train(server_round, arrays, config, _NodesWaitedFor(grid, node_ids)))
@@ -181,6 +203,8 @@ class GuardedStrategy(Strategy):
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         sent, s = self._sent, self.settings
+        if self.stopped is not None:
+            return None, None
         assert sent is not None, "configure_train comes first"
         received = self._receive(sent, replies)
         regions = received.regions
@@ -223,7 +247,33 @@ class GuardedStrategy(Strategy):
         )
         self._record_previous(received.received_model)
         self.last_record = record
+        self.records.append(record)
+        self._stop_before_overspending(server_round, record)
         return arrays, None
+
+    def _stop_before_overspending(self, server_round: int, record: RoundRecord) -> None:
+        """End the run after this round if any region's next fit would exceed its ε."""
+        if server_round >= self.settings.rounds:
+            return
+        over = {
+            region: part.privacy
+            for region, part in record.regions.items()
+            if part.privacy is not None and not within(part.privacy.epsilon_next, part.privacy.target_epsilon)
+        }
+        if not over:
+            return
+        self.stopped = (
+            "privacy budget: "
+            + "; ".join(
+                f"{region} has spent ε={p.epsilon:.3f} and its next fit would reach ε={p.epsilon_next:.3f} "
+                f"> {p.target_epsilon:g} (δ={p.delta:g})"
+                for region, p in sorted(over.items())
+            )
+            + f"; the run stops after round {server_round} of {self.settings.rounds}"
+        )
+        self.stopped_after = server_round
+        record.stopped = self.stopped
+        logger.warning("Meridian: %s", self.stopped)
 
     def _region(self, node_id: int) -> str:
         return self.regions_by_node.get(node_id, f"node-{node_id}")
@@ -250,6 +300,7 @@ class GuardedStrategy(Strategy):
             if reply is None or training is None or evaluation is None:
                 continue
             part.training = training
+            part.privacy = _read_privacy(reply.content.metric_records["metrics"])
             self.regions_by_node[node_id] = region
             received.received_model[region] = evaluation
             try:
@@ -257,10 +308,12 @@ class GuardedStrategy(Strategy):
             except MalformedUpdate as err:
                 part.status, part.reason = Status.REJECTED, str(err)
                 continue
-            # What the configured strategy aggregates: full weights, weighted by training examples.
-            reply.content = RecordDict(
-                {"arrays": to_record(update), "metrics": MetricRecord({WEIGHT_KEY: training.examples})}
-            )
+            # What the configured strategy aggregates: full weights, weighted by training examples
+            # (and, with client-side adaptive clipping, whether the region clipped its update).
+            metrics = MetricRecord({WEIGHT_KEY: training.examples})
+            if KEY_NORM_BIT in (sent_metrics := reply.content.metric_records["metrics"]):
+                metrics[KEY_NORM_BIT] = sent_metrics[KEY_NORM_BIT]
+            reply.content = RecordDict({"arrays": to_record(update), "metrics": metrics})
             received.replies[region] = reply
         return received
 
@@ -280,7 +333,7 @@ class GuardedStrategy(Strategy):
             self.metrics.observe_round(self.last_record)
 
     def _is_last(self, server_round: int) -> bool:
-        return server_round == self.settings.rounds
+        return server_round == (self.stopped_after or self.settings.rounds)
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

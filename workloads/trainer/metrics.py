@@ -29,6 +29,15 @@ class FederationMetrics:
         self.failed = Counter(
             f"{_PREFIX}_failed_replies", "Train messages without a usable reply", ["region"], registry=r
         )
+        self.epsilon = Gauge(
+            f"{_PREFIX}_region_epsilon_spent",
+            "DP-SGD: the privacy budget (ε) a region has spent in this run",
+            ["region"],
+            registry=r,
+        )
+        self.stopped = Gauge(
+            f"{_PREFIX}_stopped_for_privacy_budget", "1 once the run ended early to stay within a budget", registry=r
+        )
         self.round_seconds = Histogram(
             f"{_PREFIX}_round_seconds",
             "Round duration",
@@ -53,6 +62,9 @@ class FederationMetrics:
                 self.failed.labels(region).inc()
             if part.evaluation is not None:
                 self.region_accuracy.labels(region).set(part.evaluation["accuracy"])
+        for region, spent in record.epsilon().items():
+            self.epsilon.labels(region).set(spent)
+        self.stopped.set(1 if record.stopped else 0)
         evaluation = record.evaluation
         if evaluation is not None and evaluation["accuracy"] is not None and evaluation["loss"] is not None:
             self.global_accuracy.set(evaluation["accuracy"])

@@ -77,6 +77,12 @@ class TrainingCollector:
                 yield GaugeMetricFamily(
                     "meridian_training_local_loss", "Local training loss of the last fit", self._last.loss
                 )
+                if self._last.epsilon is not None:
+                    yield GaugeMetricFamily(
+                        "meridian_training_epsilon_spent",
+                        "DP-SGD: the privacy budget (ε) this region has spent in the run of the last fit",
+                        self._last.epsilon,
+                    )
 
     def _add(self, record: TrainingRecord) -> None:
         self._rounds += 1

@@ -4,6 +4,11 @@
 such as the local stack's report and the benchmark take the JSON as it is):
     round, run_id, strategy, compression
     skipped: why the round left the global model unchanged, or null
+    epsilon: {region: ε spent so far in the run} under DP-SGD (dp-epsilon > 0), else null;
+             regions.<r>.dp: epsilon, epsilon_next (after one more such fit), noise_multiplier,
+             target_epsilon, delta
+    stopped: why the run ended after this round, before its planned rounds (a region's next
+             fit would exceed its privacy budget), or null
     aggregated / rejected / failed: region lists; `regions.<r>.reason` says why
     regions.<r>: status, node_id, reason, examples, train_loss, train_seconds,
                  uplink/downlink payload bytes (the arrays as serialized) and wire bytes (the
@@ -96,6 +101,17 @@ class Training:
     uplink_wire_bytes: int
 
 
+@dataclass(frozen=True)
+class Privacy:
+    """A private fit's account (DP-SGD, workloads/trainer/privacy.py), as the region reported it."""
+
+    epsilon: float  # spent by the region in this run, this fit included
+    epsilon_next: float  # what one more fit like this one would take it to
+    noise_multiplier: float
+    target_epsilon: float
+    delta: float
+
+
 @dataclass
 class RegionRound:
     status: Status
@@ -103,6 +119,7 @@ class RegionRound:
     reason: str | None = None
     training: Training | None = None
     evaluation: Evaluation | None = None
+    privacy: Privacy | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status.value}
@@ -113,6 +130,8 @@ class RegionRound:
         if self.evaluation is not None:
             e = self.evaluation
             out |= {"loss": e["loss"], "accuracy": e["accuracy"], "test_examples": e["examples"]}
+        if self.privacy is not None:
+            out["dp"] = asdict(self.privacy)
         return out
 
 
@@ -137,6 +156,11 @@ class RoundRecord:
     seconds: Seconds
     regions: dict[str, RegionRound] = field(default_factory=dict)
     evaluation: GlobalEvaluation | None = None  # `global`: set once the round's model was measured
+    stopped: str | None = None  # why the run ends after this round, before its planned rounds
+
+    def epsilon(self) -> dict[str, float]:
+        """ε spent so far by each region that trained privately this round."""
+        return {region: part.privacy.epsilon for region, part in self.regions.items() if part.privacy is not None}
 
     def with_status(self, status: Status) -> list[str]:
         return sorted(region for region, part in self.regions.items() if part.status is status)
@@ -175,6 +199,8 @@ class RoundRecord:
             "downlink_wire_bytes": sum(d.downlink_wire_bytes for d in delivered),
             "seconds": {**asdict(self.seconds), "overhead": self.seconds.overhead},
             "global": self.evaluation,
+            "epsilon": self.epsilon() or None,
+            "stopped": self.stopped,
         }
 
 

@@ -30,6 +30,10 @@ app = ServerApp()
 def train(grid: Grid, settings: TrainerSettings, run_id: int) -> dict[str, Any]:
     """Run every round, save the final global model and return its description (model.json)."""
     task = load_task(settings.task)
+    if settings.private:  # before any round: a model Opacus cannot train fails the run here, naming its layer
+        from workloads.tasks.private import check_model
+
+        check_model(task.build_model())
     torch.manual_seed(settings.seed)
     initial = ArrayRecord({k: v.detach() for k, v in task.build_model().state_dict().items()})
     metrics = FederationMetrics()
@@ -49,11 +53,40 @@ def train(grid: Grid, settings: TrainerSettings, run_id: int) -> dict[str, Any]:
         "compression": settings.compression.value,
         "metrics": final.evaluation,
         "region_metrics": final.region_metrics(),
+        "stopped": strategy.stopped,
+        "privacy": _privacy(settings, strategy),
     }
     # Flower's result holds no arrays when no round changed the initial model.
     info = save_model(settings.out_path, (result.arrays or initial).to_torch_state_dict(), info)
     logger.info("Meridian: final global accuracy %s, model in %s", final.evaluation["accuracy"], settings.out_path)
     return info
+
+
+def _privacy(settings: TrainerSettings, strategy: GuardedStrategy) -> dict[str, Any] | None:
+    """What the final model's privacy guarantee is, for model.json: each region's spent ε."""
+    if not settings.private and settings.aggregate_clipping == "none":
+        return None
+    spent: dict[str, float] = {}
+    for record in strategy.records:
+        spent |= record.epsilon()
+    return {
+        "dp_sgd": {
+            "epsilon": settings.dp_epsilon,
+            "delta": settings.dp_delta,
+            "max_grad_norm": settings.dp_max_grad_norm,
+        }
+        if settings.private
+        else None,
+        "epsilon_spent": spent or None,
+        "aggregate": None
+        if settings.aggregate_clipping == "none"
+        else {
+            "clipping": settings.aggregate_clipping,
+            "side": settings.aggregate_side,
+            "noise_multiplier": settings.aggregate_noise_multiplier,
+            "clipping_norm": settings.aggregate_clipping_norm,
+        },
+    }
 
 
 @app.main()

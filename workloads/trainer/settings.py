@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy
+from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy, privacy_conflicts
+
+AGGREGATE_CLIPPING = ("none", "fixed", "adaptive")
+AGGREGATE_SIDES = ("server", "client")
 
 
 class SettingsError(ValueError):
@@ -44,6 +47,22 @@ class TrainerSettings:
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0: no Prometheus endpoint
     run_key: str = ""  # what the run trains on, hashed; set by workloads/trainer/submit.py to tag the run
+    # Record-level DP in each region (privacy.py): DP-SGD when dp-epsilon > 0.
+    dp_epsilon: float = 0.0  # each region's ε over the whole run; 0: no DP-SGD
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0  # per-example gradient clipping norm
+    dp_noise_multiplier: float = 0.0  # 0: derived from (dp-epsilon, dp-delta) and the plan; > 0: this sigma
+    # Update-level DP at the aggregator: Flower's DP strategy wrappers (strategies.py).
+    aggregate_clipping: str = "none"  # none | fixed | adaptive
+    aggregate_side: str = "server"  # server | client: where updates are clipped
+    aggregate_noise_multiplier: float = 0.0
+    aggregate_clipping_norm: float = 1.0  # fixed: the norm; adaptive: the initial norm
+    aggregate_target_quantile: float = 0.5  # adaptive: share of updates left unclipped
+
+    @property
+    def private(self) -> bool:
+        """Whether each region trains with DP-SGD."""
+        return self.dp_epsilon > 0
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, object]) -> TrainerSettings:
@@ -75,12 +94,24 @@ class TrainerSettings:
             "round-timeout": self.round_timeout > 0,
             "node-wait-timeout": self.node_wait_timeout > 0,
             "metrics-port": 0 <= self.metrics_port <= 65535,
+            "dp-epsilon": self.dp_epsilon >= 0,
+            "dp-delta": 0 < self.dp_delta < 1,
+            "dp-max-grad-norm": self.dp_max_grad_norm > 0,
+            "dp-noise-multiplier": self.dp_noise_multiplier >= 0,
+            "aggregate-clipping": self.aggregate_clipping in AGGREGATE_CLIPPING,
+            "aggregate-side": self.aggregate_side in AGGREGATE_SIDES,
+            "aggregate-noise-multiplier": self.aggregate_noise_multiplier >= 0,
+            "aggregate-clipping-norm": self.aggregate_clipping_norm > 0,
+            "aggregate-target-quantile": 0 < self.aggregate_target_quantile < 1,
         }
         bad = [key for key, ok in bounded.items() if not ok]
         if bad:
             raise SettingsError(
                 "run config out of range: " + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
             )
+        conflicts = privacy_conflicts(self.strategy, self.compression, self.aggregate_clipping, self.aggregate_side)
+        if conflicts:
+            raise SettingsError("; ".join(f"privacy.{field}: {reason}" for field, reason in conflicts))
 
     @property
     def out_path(self) -> Path:

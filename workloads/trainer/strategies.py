@@ -41,7 +41,38 @@ class RoundSizedMultiKrum(flwr_strategy.MultiKrum):
         return super().aggregate_train(server_round, replies)
 
 
-def build_strategy(settings: TrainerSettings) -> flwr_strategy.FedAvg:
+def build_strategy(settings: TrainerSettings) -> flwr_strategy.Strategy:
+    """The configured strategy, inside Flower's update-level DP wrapper when
+    `aggregate-clipping` is set."""
+    base = _base_strategy(settings)
+    if settings.aggregate_clipping == "none":
+        return base
+    # The noise's standard deviation is sigma * C / num_sampled_clients: min-regions, the fewest a
+    # round aggregates, so a round with more regions gets more noise than it needs, never less.
+    sampled = settings.min_regions
+    server = settings.aggregate_side == "server"
+    if settings.aggregate_clipping == "fixed":
+        fixed = (
+            flwr_strategy.DifferentialPrivacyServerSideFixedClipping
+            if server
+            else flwr_strategy.DifferentialPrivacyClientSideFixedClipping
+        )
+        return fixed(base, settings.aggregate_noise_multiplier, settings.aggregate_clipping_norm, sampled)
+    adaptive = (
+        flwr_strategy.DifferentialPrivacyServerSideAdaptiveClipping
+        if server
+        else flwr_strategy.DifferentialPrivacyClientSideAdaptiveClipping
+    )
+    return adaptive(
+        base,
+        settings.aggregate_noise_multiplier,
+        sampled,
+        initial_clipping_norm=settings.aggregate_clipping_norm,
+        target_clipped_quantile=settings.aggregate_target_quantile,
+    )
+
+
+def _base_strategy(settings: TrainerSettings) -> flwr_strategy.FedAvg:
     common = {
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,

@@ -25,7 +25,7 @@ import fcntl
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,6 +44,7 @@ class TrainingRecord:
     examples: int  # training examples of this fit
     fit_seconds: float  # local training time (the reply's train-seconds)
     uplink_bytes: int  # the update's payload as sent (after compression), what the SuperLink counts
+    epsilon: float | None = None  # DP-SGD: the ε this region has spent in the run so far (absent: not private)
 
     def to_line(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode() + b"\n"
@@ -59,8 +60,12 @@ class TrainingRecord:
             raise ValueError("not a JSON object")
         values = {}
         for f in fields(cls):
+            if f.name not in raw and f.default is not MISSING:
+                continue
             value = raw.get(f.name)
-            kind = {"int": int, "float": (int, float), "str": str}[str(f.type)]
+            kind = {"int": int, "float": (int, float), "str": str, "float | None": (int, float, type(None))}[
+                str(f.type)
+            ]
             if isinstance(value, bool) or not isinstance(value, kind):
                 raise ValueError(f"field {f.name!r} is {value!r}")
             values[f.name] = value

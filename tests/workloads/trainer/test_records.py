@@ -100,5 +100,7 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
             "downlink_wire_bytes": 240,
             "seconds": {"round": 3.0, "training": 2.0, "overhead": 1.0, "waiting_for_regions": 0.5},
             "global": {"loss": 2.5, "accuracy": 0.875, "examples": 40, "evaluated_regions": ["apac", "eu"]},
+            "epsilon": None,  # no region trained with DP-SGD
+            "stopped": None,
         }
     ]

@@ -61,7 +61,7 @@ def _dns_label(value: str) -> str:
 Name = Annotated[str, AfterValidator(_dns_label)]
 
 
-def _at(field: str, message: str) -> ValueError:
+def field_error(field: str, message: str) -> ValueError:
     """An error about a sub-field, so the reported path ends at that field (`gpu.max`)."""
     return ValueError(f"@{field}@{message}")
 
@@ -77,13 +77,13 @@ class ConfigError(Exception):
         super().__init__("\n".join(lines))
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
     """Stack YAML uses camelCase keys; unknown keys are errors, so typos never pass silently."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
-class GpuPool(_Model):
+class GpuPool(ConfigModel):
     accelerator: Accelerator
     machine_type: str | None = Field(default=None, description="Cloud machine type; not used for `kubernetes` regions.")
     # On EKS, Karpenter launches GPU nodes for pending GPU pods only: there `max` (and spot) bound
@@ -100,15 +100,15 @@ class GpuPool(_Model):
     @model_validator(mode="after")
     def _bounds(self) -> Self:
         if self.desired > self.max:
-            raise _at("max", f"must be >= desired ({self.desired}), got {self.max}")
+            raise field_error("max", f"must be >= desired ({self.desired}), got {self.max}")
         if self.min > self.desired:
-            raise _at("desired", f"must be >= min ({self.min}), got {self.desired}")
+            raise field_error("desired", f"must be >= min ({self.min}), got {self.desired}")
         if self.on_demand_fallback and not self.spot:
-            raise _at("onDemandFallback", "only makes sense with spot: true")
+            raise field_error("onDemandFallback", "only makes sense with spot: true")
         return self
 
 
-class EdgeSite(_Model):
+class EdgeSite(ConfigModel):
     name: Name
     location: str = Field(
         description="AWS Local Zone id (us-east-1-nyc-2a), GCP zone (europe-west4-a), or the "
@@ -129,7 +129,7 @@ class EdgeSite(_Model):
     @model_validator(mode="after")
     def _replicas_cover_nodes(self) -> Self:
         if self.max_replicas is not None and self.max_replicas < self.capacity:
-            raise _at("maxReplicas", f"must be >= capacity ({self.capacity}), got {self.max_replicas}")
+            raise field_error("maxReplicas", f"must be >= capacity ({self.capacity}), got {self.max_replicas}")
         return self
 
     @property
@@ -141,7 +141,7 @@ class EdgeSite(_Model):
 WRITABLE_MODEL_STORES = ("s3", "gs", "file")
 
 
-class KubernetesTarget(_Model):
+class KubernetesTarget(ConfigModel):
     """An existing cluster: only the Kubernetes layer is deployed there."""
 
     context: str = Field(description="kubeconfig context that reaches the cluster")
@@ -168,7 +168,7 @@ class KubernetesTarget(_Model):
         return value
 
 
-class Region(_Model):
+class Region(ConfigModel):
     name: str
     cloud: Cloud
     residency: Residency
@@ -182,39 +182,39 @@ class Region(_Model):
         if self.cloud is Cloud.KUBERNETES:
             _dns_label(self.name)
             if self.kubernetes is None:
-                raise _at("kubernetes", "a `kubernetes` region needs this block")
+                raise field_error("kubernetes", "a `kubernetes` region needs this block")
             if self.gpu.machine_type is not None:
-                raise _at("gpu.machineType", "not used on an existing cluster; remove it")
+                raise field_error("gpu.machineType", "not used on an existing cluster; remove it")
             return self
         if self.kubernetes is not None:
-            raise _at("kubernetes", f"only for cloud: kubernetes, not {self.cloud}")
+            raise field_error("kubernetes", f"only for cloud: kubernetes, not {self.cloud}")
         regions = REGIONS[self.cloud]
         if self.name not in regions:
-            raise _at(
+            raise field_error(
                 "name",
                 f"unknown {self.cloud} region {self.name!r}; known: {', '.join(sorted(regions))}",
             )
         if regions[self.name] is not self.residency:
-            raise _at(
+            raise field_error(
                 "residency",
                 f"region {self.name} lies in residency zone {regions[self.name]!s}, not {self.residency!s}",
             )
         machines = GPU_MACHINES[self.cloud]
         machine = machines.get(self.gpu.machine_type or "")
         if machine is None:
-            raise _at(
+            raise field_error(
                 "gpu.machineType",
                 f"{self.gpu.machine_type!r} is not a {self.cloud} GPU type; known: {', '.join(sorted(machines))}",
             )
         if self.gpu.accelerator not in machine.accelerators:
             offered = ", ".join(a.value for a in machine.accelerators)
-            raise _at(
+            raise field_error(
                 "gpu.accelerator",
                 f"{self.gpu.accelerator!s} is not offered by {self.cloud} on "
                 f"{self.gpu.machine_type}; it offers: {offered}",
             )
         if self.cloud is Cloud.GCP and not gcp_gpu_zones(self.name, self.gpu.accelerator):
-            raise _at(
+            raise field_error(
                 "gpu.accelerator",
                 f"no zone of {self.name} offers {self.gpu.accelerator!s} (components/catalog.py GCP_GPU_ZONES); "
                 "pick another accelerator or region",
@@ -225,13 +225,13 @@ class Region(_Model):
         ]
         for field, value in fields:
             if value is not None and value not in cpu:
-                raise _at(
+                raise field_error(
                     field,
                     f"{value!r} is not a {self.cloud} CPU type; known: {', '.join(sorted(cpu))}",
                 )
         for j, site in enumerate(self.edge_sites):
             if not edge_location_belongs(self.cloud, self.name, site.location):
-                raise _at(
+                raise field_error(
                     f"edgeSites[{j}].location",
                     f"{site.location!r} is not in parent region {self.name} "
                     f"(expected a {self.cloud} location named {self.name}-...)",
@@ -251,7 +251,7 @@ class Region(_Model):
         return site.machine_type or DEFAULT_EDGE_MACHINE.get(self.cloud, "")
 
 
-class RecordLevelDp(_Model):
+class RecordLevelDp(ConfigModel):
     """`federation.privacy.dp`: every region trains with DP-SGD (Opacus), so its contribution to
     the whole run is (epsilon, delta)-DP with respect to each of that region's records. The noise
     is derived from these, the rounds, local epochs, batch size and the region's example count;
@@ -262,7 +262,7 @@ class RecordLevelDp(_Model):
     max_grad_norm: float = Field(default=1.0, gt=0, description="per-example gradient clipping norm")
 
 
-class AggregateDp(_Model):
+class AggregateDp(ConfigModel):
     """`federation.privacy.aggregate`: update-level DP at the aggregator, Flower's DP strategy
     wrappers: each region's update is clipped (on the server, or by the region itself) and
     Gaussian noise of noiseMultiplier x clippingNorm / minRegions is added to the aggregate."""
@@ -278,11 +278,13 @@ class AggregateDp(_Model):
     @model_validator(mode="after")
     def _adaptive_only(self) -> Self:
         if self.target_quantile is not None and self.clipping == "fixed":
-            raise _at("targetQuantile", "only adaptive clipping adapts to a quantile; fixed clipping uses clippingNorm")
+            raise field_error(
+                "targetQuantile", "only adaptive clipping adapts to a quantile; fixed clipping uses clippingNorm"
+            )
         return self
 
 
-class Privacy(_Model):
+class Privacy(ConfigModel):
     """`federation.privacy`: what the run guarantees about individual records (README: Privacy)."""
 
     dp: RecordLevelDp | None = None
@@ -314,7 +316,7 @@ class Privacy(_Model):
         return out
 
 
-class Federation(_Model):
+class Federation(ConfigModel):
     """The federated run; its defaults are the trainer's own (workloads.contract)."""
 
     task: str = Field(
@@ -343,7 +345,7 @@ class Federation(_Model):
         aggregate = self.privacy.aggregate
         if aggregate is not None:
             for field, reason in privacy_conflicts(self.strategy, self.compression, aggregate.clipping, aggregate.side):
-                raise _at(f"privacy.{field}", reason)
+                raise field_error(f"privacy.{field}", reason)
         return self
 
     def run_config(self) -> dict[str, str | int | float]:
@@ -363,7 +365,7 @@ class Federation(_Model):
         }
 
 
-class CanaryAnalysis(_Model):
+class CanaryAnalysis(ConfigModel):
     """`inference.canary.analysis`: the region's canary controller compares candidate and
     stable over `windowSeconds` of live metrics every `intervalSeconds`, once each version has
     answered `minRequests` in the window, and promotes the candidate or rolls it back."""
@@ -384,13 +386,13 @@ class CanaryAnalysis(_Model):
     @model_validator(mode="after")
     def _window_covers_interval(self) -> Self:
         if self.window_seconds < self.interval_seconds:
-            raise _at(
+            raise field_error(
                 "windowSeconds", f"must be >= intervalSeconds ({self.interval_seconds}), got {self.window_seconds}"
             )
         return self
 
 
-class Canary(_Model):
+class Canary(ConfigModel):
     """`stable: latest` follows the region's registry. With `analysis`, each new `latest` enters
     as the candidate at `weight` percent and the analysis decides; without, it replaces stable.
     A pinned `candidate` is judged by the analysis when there is one."""
@@ -404,19 +406,21 @@ class Canary(_Model):
     def _candidate_when_weighted(self) -> Self:
         following = self.stable == "latest"
         if following and self.candidate is not None:
-            raise _at("candidate", "stable `latest` takes its candidates from the registry; pin stable to name one")
+            raise field_error(
+                "candidate", "stable `latest` takes its candidates from the registry; pin stable to name one"
+            )
         if self.weight > 0 and self.candidate is None and not following:
-            raise _at("candidate", f"weight {self.weight} needs a candidate version")
+            raise field_error("candidate", f"weight {self.weight} needs a candidate version")
         if following and self.weight > 0 and self.analysis is None:
-            raise _at("analysis", f"weight {self.weight} on `latest` needs an analysis to promote or roll back")
+            raise field_error("analysis", f"weight {self.weight} on `latest` needs an analysis to promote or roll back")
         if following and self.analysis is not None and self.weight == 0:
-            raise _at("weight", "the analysis needs candidate traffic: set weight > 0 (percent)")
+            raise field_error("weight", "the analysis needs candidate traffic: set weight > 0 (percent)")
         if self.candidate is not None and self.candidate == self.stable:
-            raise _at("candidate", "must differ from stable")
+            raise field_error("candidate", "must differ from stable")
         return self
 
 
-class Inference(_Model):
+class Inference(ConfigModel):
     """The servers, and how KEDA scales them (components/k8s/autoscaling.py): on in-flight
     requests per replica and p99 latency from Prometheus, CPU utilisation as the floor."""
 
@@ -449,11 +453,11 @@ class Inference(_Model):
     @model_validator(mode="after")
     def _replica_bounds(self) -> Self:
         if self.min_replicas > self.max_replicas:
-            raise _at("maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}")
+            raise field_error("maxReplicas", f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}")
         return self
 
 
-class RateLimit(_Model):
+class RateLimit(ConfigModel):
     """A caller's token bucket: refilled at `requestsPerSecond`, holding at most `burst`. Held
     by each replica on its own (no shared store): a caller spread over n replicas by the load
     balancer gets up to n times this."""
@@ -462,7 +466,7 @@ class RateLimit(_Model):
     burst: int = Field(default=200, ge=1, le=10_000_000)
 
 
-class Oidc(_Model):
+class Oidc(ConfigModel):
     """OIDC bearer tokens (JWT): signature against the issuer's JWKS, expiry, issuer, audience."""
 
     issuer: str = Field(pattern=r"^https://", description="the `iss` every token must carry")
@@ -485,7 +489,7 @@ class Oidc(_Model):
         return value
 
 
-class AdminToken(_Model):
+class AdminToken(ConfigModel):
     """The servers' repository API token (a RandomPassword in the stack's state, into a Secret)."""
 
     rotation: int = Field(default=1, ge=1, description="change (e.g. +1) to rotate the token on the next `pulumi up`")
@@ -494,7 +498,7 @@ class AdminToken(_Model):
     )
 
 
-class Auth(_Model):
+class Auth(ConfigModel):
     """`auth`: who may call the inference API, and how much. At least one way in is required.
 
     API key ids are listed here; each key's secret is secret config (`pulumi config set
@@ -515,7 +519,7 @@ class Auth(_Model):
             raise ValueError("the inference API needs callers' credentials: list apiKeys, or set oidc, or both")
         for i, key_id in enumerate(self.api_keys):
             if key_id in self.api_keys[:i]:
-                raise _at(f"apiKeys[{i}]", f"duplicate API key id {key_id!r}")
+                raise field_error(f"apiKeys[{i}]", f"duplicate API key id {key_id!r}")
         return self
 
     def rate_limits_json(self) -> str:
@@ -528,7 +532,7 @@ class Auth(_Model):
         )
 
 
-class Monitoring(_Model):
+class Monitoring(ConfigModel):
     """`monitoring`: the Prometheus of each cluster (components/k8s/monitoring.py)."""
 
     retention_days: int = Field(
@@ -541,7 +545,7 @@ class Monitoring(_Model):
     existing_clusters: Literal["install", "reuse"] = "install"
 
 
-class Cdn(_Model):
+class Cdn(ConfigModel):
     enabled: bool = True
     default_ttl_seconds: int = Field(default=3600, ge=0, le=31_536_000)
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
@@ -556,7 +560,7 @@ _HOSTED_ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _MANAGED_ZONE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-class ExistingZone(_Model):
+class ExistingZone(ConfigModel):
     """A public zone the stack's records go into instead of one it creates: it serves the
     stack's domain (or a parent of it) and is delegated already. One key per cloud, and the
     key must be the home region's cloud, which serves the fleet's DNS."""
@@ -597,7 +601,7 @@ class ExistingZone(_Model):
         return Cloud.AWS if self.route53_hosted_zone_id is not None else Cloud.GCP
 
 
-class Dns(_Model):
+class Dns(ConfigModel):
     domain: str = Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$")
     health_check_path: str = Field(default="/v2/health/ready", pattern=r"^/")
     ttl_seconds: int = Field(default=60, ge=5, le=86_400)
@@ -608,7 +612,7 @@ class Dns(_Model):
     )
 
 
-class Network(_Model):
+class Network(ConfigModel):
     api_allowed_cidrs: list[str] = Field(
         default_factory=list,
         description="CIDRs that may reach the Kubernetes API; empty means private endpoint only",
@@ -631,7 +635,7 @@ class Network(_Model):
 _ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
 
 
-class AwsSettings(_Model):
+class AwsSettings(ConfigModel):
     """What only the AWS regions read."""
 
     admin_role_arns: list[str] = Field(
@@ -645,15 +649,15 @@ class AwsSettings(_Model):
     def _role_arns(cls, arns: list[str]) -> list[str]:
         for i, arn in enumerate(arns):
             if not _ROLE_ARN.fullmatch(arn):
-                raise _at(
+                raise field_error(
                     f"[{i}]", f"{arn!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<path/>name)"
                 )
             if arn in arns[:i]:
-                raise _at(f"[{i}]", f"{arn} is listed twice (EKS allows one access entry per principal)")
+                raise field_error(f"[{i}]", f"{arn} is listed twice (EKS allows one access entry per principal)")
         return arns
 
 
-class Limits(_Model):
+class Limits(ConfigModel):
     """Guard rails read by the policy pack and the cost tool."""
 
     gpu_allowlist: list[Accelerator] = Field(default_factory=lambda: list(Accelerator))
@@ -661,7 +665,7 @@ class Limits(_Model):
     max_usd_per_hour: float = Field(default=500.0, gt=0)
 
 
-class Tags(_Model):
+class Tags(ConfigModel):
     owner: str = Field(min_length=1)
     cost_center: str = Field(min_length=1)
     extra: dict[str, str] = Field(default_factory=dict)
@@ -670,7 +674,7 @@ class Tags(_Model):
         return {"owner": self.owner, "stack": stack, "cost-center": self.cost_center, **self.extra}
 
 
-class StackConfig(_Model):
+class StackConfig(ConfigModel):
     home: str = Field(description="name of the region that aggregates and hosts the registry")
     regions: list[Region] = Field(min_length=1)
     federation: Federation = Federation()
@@ -690,11 +694,11 @@ class StackConfig(_Model):
         names = [r.name for r in self.regions]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise _at(f"regions[{i}].name", f"duplicate region name {name!r}")
+                raise field_error(f"regions[{i}].name", f"duplicate region name {name!r}")
         if self.home not in names:
-            raise _at("home", f"{self.home!r} is not among regions ({', '.join(names)})")
+            raise field_error("home", f"{self.home!r} is not among regions ({', '.join(names)})")
         if self.federation.min_regions > len(self.regions):
-            raise _at(
+            raise field_error(
                 "federation.minRegions",
                 f"{self.federation.min_regions} exceeds the {len(self.regions)} region(s) of this stack",
             )
@@ -702,7 +706,7 @@ class StackConfig(_Model):
         for i, region in enumerate(self.regions):
             for j, site in enumerate(region.edge_sites):
                 if site.name in seen:
-                    raise _at(
+                    raise field_error(
                         f"regions[{i}].edgeSites[{j}].name",
                         f"edge site name {site.name!r} is already used by another region",
                     )
@@ -712,19 +716,21 @@ class StackConfig(_Model):
             home_cloud = self.home_region.cloud
             key = "route53HostedZoneId" if existing.cloud is Cloud.AWS else "cloudDnsManagedZone"
             if home_cloud is Cloud.KUBERNETES:
-                raise _at(f"dns.existingZone.{key}", f"home {self.home} is an existing cluster: no DNS zone is used")
+                raise field_error(
+                    f"dns.existingZone.{key}", f"home {self.home} is an existing cluster: no DNS zone is used"
+                )
             if existing.cloud is not home_cloud:
                 wanted = "route53HostedZoneId" if home_cloud is Cloud.AWS else "cloudDnsManagedZone"
-                raise _at(
+                raise field_error(
                     f"dns.existingZone.{key}",
                     f"home {self.home} is on {home_cloud}, which serves the fleet's DNS: give {wanted}",
                 )
         if self.aws.admin_role_arns and not any(r.cloud is Cloud.AWS for r in self.regions):
-            raise _at("aws.adminRoleArns", "this stack has no AWS region (no EKS cluster to give access to)")
+            raise field_error("aws.adminRoleArns", "this stack has no AWS region (no EKS cluster to give access to)")
         for i, region in enumerate(self.regions):
             if region.gpu.accelerator not in self.limits.gpu_allowlist:
                 allowed = ", ".join(a.value for a in self.limits.gpu_allowlist)
-                raise _at(
+                raise field_error(
                     f"regions[{i}].gpu.accelerator",
                     f"{region.gpu.accelerator!s} is not in limits.gpuAllowlist ({allowed})",
                 )
@@ -747,10 +753,10 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _problem(error: dict[str, Any]) -> tuple[str, str]:
+def field_problem(error: dict[str, Any]) -> tuple[str, str]:
     path = _path(error["loc"])
     msg = str(error["msg"]).removeprefix("Value error, ")
-    if msg.startswith("@"):  # raised by _at(): the field is inside the message
+    if msg.startswith("@"):  # raised by field_error(): the field is inside the message
         field, _, msg = msg[1:].partition("@")
         path = f"{path}{'' if field.startswith('[') else '.'}{field}" if path else field
     elif error["type"] == "extra_forbidden":
@@ -765,7 +771,7 @@ def parse(raw: dict[str, Any], source: str) -> StackConfig:
     try:
         return StackConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(source, [_problem(dict(e)) for e in err.errors()]) from None
+        raise ConfigError(source, [field_problem(dict(e)) for e in err.errors()]) from None
 
 
 def namespace_values(config: dict[str, Any]) -> dict[str, Any]:

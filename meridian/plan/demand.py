@@ -14,9 +14,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.catalog import Cloud
 
-# The stack config's conventions (camelCase, unknown keys refused, `_at` sub-field errors and
+# The stack config's conventions (camelCase, unknown keys refused, `field_error` sub-field errors and
 # their reading into paths), so both files read and fail alike.
-from components.config import _at, _Model, _problem
+from components.config import ConfigModel, field_error, field_problem
 from meridian.plan.metros import METROS
 
 PLANNABLE_CLOUDS = (Cloud.AWS, Cloud.GCP)  # an existing cluster's place is not the planner's to choose
@@ -44,12 +44,12 @@ def check_clouds(clouds: list[str]) -> list[Cloud]:
     out: list[Cloud] = []
     for i, cloud in enumerate(clouds):
         if cloud not in names:
-            raise _at(f"[{i}]", f"unknown cloud {cloud!r}; {nearest_names(cloud, names)}")
+            raise field_error(f"[{i}]", f"unknown cloud {cloud!r}; {nearest_names(cloud, names)}")
         out.append(Cloud(cloud))
     return out
 
 
-class MetroDemand(_Model):
+class MetroDemand(ConfigModel):
     metro: str
     requests_per_second: float = Field(gt=0, description="peak requests per second from this metro")
     residency: str | None = Field(default=None, description="serve only inside this zone (the metro's own)")
@@ -57,25 +57,25 @@ class MetroDemand(_Model):
     @model_validator(mode="after")
     def _known(self) -> Self:
         if self.metro not in METROS:
-            raise _at("metro", f"unknown metro {self.metro!r}; {nearest_names(self.metro, list(METROS))}")
+            raise field_error("metro", f"unknown metro {self.metro!r}; {nearest_names(self.metro, list(METROS))}")
         zone = METROS[self.metro].residency
         if self.residency is not None and self.residency != (zone.value if zone else None):
             lies = f"lies in residency zone {zone.value}" if zone else "has no residency zone in the catalog"
-            raise _at("residency", f"{self.metro} {lies}; demand can only be kept in the metro's own zone")
+            raise field_error("residency", f"{self.metro} {lies}; demand can only be kept in the metro's own zone")
         return self
 
 
-class Slo(_Model):
+class Slo(ConfigModel):
     p95_ms: float = Field(gt=0, le=10_000, description="user-perceived p95: network and serving")
 
 
-class Capacity(_Model):
+class Capacity(ConfigModel):
     requests_per_second_per_gpu: float = Field(gt=0)
     requests_per_second_per_edge_node: float = Field(gt=0)
     headroom: float = Field(default=0.3, ge=0, le=10, description="spare capacity over the peak, as a fraction")
 
 
-class Serving(_Model):
+class Serving(ConfigModel):
     """Time spent serving one request (queue and model), p50 and p95, added to the network's.
     Defaults are assumptions for a small model on the catalog's accelerators; measure yours."""
 
@@ -85,15 +85,15 @@ class Serving(_Model):
     edge_p95_ms: float = Field(default=10, ge=0)
 
 
-class Budget(_Model):
+class Budget(ConfigModel):
     max_usd_per_hour: float = Field(gt=0)
 
 
-class Edge(_Model):
+class Edge(ConfigModel):
     allowed: bool = True
 
 
-class Demand(_Model):
+class Demand(ConfigModel):
     metros: list[MetroDemand] = Field(min_length=1)
     slo: Slo
     capacity: Capacity
@@ -114,7 +114,7 @@ class Demand(_Model):
         names = [m.metro for m in self.metros]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise _at(f"metros[{i}].metro", f"{name} is listed twice; give its total demand once")
+                raise field_error(f"metros[{i}].metro", f"{name} is listed twice; give its total demand once")
         return self
 
     @property
@@ -126,7 +126,7 @@ def parse_demand(raw: Any, source: str) -> Demand:
     try:
         return Demand.model_validate(raw)
     except ValidationError as err:
-        problems = [_problem(dict(e)) for e in err.errors()]
+        problems = [field_problem(dict(e)) for e in err.errors()]
         # the stack config's reader points at its own model; this file's fields are here
         problems = [(path, msg.replace("components/config.py", "meridian/plan/demand.py")) for path, msg in problems]
         raise DemandError(source, problems) from None

@@ -17,10 +17,8 @@ Writes bench/results/federated.json with a `summary` object.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +32,7 @@ import flwr  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
+from bench.provenance import provenance  # noqa: E402
 from workloads.localization import measure_variants  # noqa: E402
 from workloads.tasks import Shard, load_task  # noqa: E402
 from workloads.tasks.__main__ import prepare_data  # noqa: E402
@@ -118,18 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     best = max(within, key=lambda t: t["uplink_payload_ratio_vs_none"])
     int8 = [region["int8_vs_fp32"] for region in localized.values()]
     results = {
-        "benchmark": "federated",
-        "command": "python bench/federated.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "flwr": flwr.__version__,
-        },
+        **provenance("federated", argv, load_before, {"torch": torch.__version__, "flwr": flwr.__version__}),
         "setup": {
             "task": TASK,
             "parameters": sum(p.numel() for p in load_task(TASK).build_model().parameters()),

@@ -15,11 +15,9 @@ training records, non-members its held-out test records (as many of each); the a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -37,6 +35,7 @@ import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
+from bench.provenance import provenance  # noqa: E402
 from workloads.tasks import Shard, load_task  # noqa: E402
 from workloads.tasks.__main__ import prepare_data  # noqa: E402
 from workloads.trainer.launch import LocalFederation, Node, RunResult  # noqa: E402
@@ -151,19 +150,12 @@ def _write(
         }
     credit = by_task.get("credit", {})
     results = {
-        "benchmark": "privacy",
-        "command": "python bench/privacy.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_before": load_before,
-            "load_average_after": os.getloadavg(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "flwr": flwr.__version__,
-            "opacus": opacus.__version__,
-        },
+        **provenance(
+            "privacy",
+            argv,
+            load_before,
+            {"torch": torch.__version__, "flwr": flwr.__version__, "opacus": opacus.__version__},
+        ),
         "setup": {
             "tasks": args.tasks.split(","),
             "regions": REGIONS,

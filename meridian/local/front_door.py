@@ -13,15 +13,14 @@ loopback, as in the clusters.
 Files, under the out dir: `ca.crt` (what a caller verifies against), `api-key` (the users'
 key, `<id>.<secret>`, mode 0600), and `front-door/` (the CA's key, each process's certificate
 and key, the servers' API keys file, the admin token). Secrets are created 0600 (never
-readable by others, not even between a write and a chmod).
+readable by others, not even between a write and a chmod). The certificates come from
+workloads/pki.py, the issuer of every certificate made on this machine.
 """
 
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
-import os
 import secrets
 import shlex
 import ssl
@@ -29,76 +28,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meridian.local.supervisor import LocalStackError
-from workloads import contract
+from workloads import contract, pki
 
 CA_FILE = "ca.crt"
 API_KEY_FILE = "api-key"
 EXAMPLE_REQUEST_FILE = "example-request.json"
 FILES_DIR = "front-door"
+CA_NAME = "meridian local stack CA"
+CURVE = ec.SECP256R1()
 CA_VALIDITY = datetime.timedelta(days=365)
 LEAF_VALIDITY = datetime.timedelta(days=90)
 # A file about to expire is made again rather than reused: a fleet started now runs for hours.
 RENEW_BEFORE = datetime.timedelta(days=1)
 SECRET_BYTES = 32
 SALT_BYTES = 16
-LOOPBACK_NAMES = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    """Write `data` to a new file created with mode 0600, then move it over `path`."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    tmp.replace(path)
-
-
-def _write_public(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _public_der(key: ec.EllipticCurvePublicKey | CertificatePublicKeyTypes) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _load_pair(cert_file: Path, key_file: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
-    """A certificate and its key, if both parse, match and the certificate is not about to expire."""
-    try:
-        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or _public_der(key.public_key()) != _public_der(
-        cert.public_key()
-    ):
-        return None
-    if cert.not_valid_after_utc - RENEW_BEFORE < datetime.datetime.now(datetime.UTC):
-        return None
-    return cert, key
-
-
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
+LOOPBACK_NAMES = ("localhost", "127.0.0.1")  # what the fleet's URLs name: https://127.0.0.1:<port>, or localhost
 
 
 @dataclass(frozen=True)
@@ -189,80 +136,19 @@ class FrontDoor:
         servers and edges, by process name), a client certificate per process in `edges`, the
         users' API key `key_id.<secret>` and the servers' hashes of it, the admin token. What is
         present and valid is kept; the rest is made."""
-        self.files.mkdir(parents=True, exist_ok=True)
-        ca, ca_key = self._ensure_ca()
+        ca = pki.Authority.keep_or_create(
+            pki.Issued(self.ca_cert, self.ca_key), CA_NAME, CURVE, CA_VALIDITY, RENEW_BEFORE
+        )
         for name in servers:
-            self._ensure_leaf(name, ca, ca_key, server=True)
+            self._ensure_leaf(ca, name, pki.Leaf(name, pki.Purpose.SERVER, LOOPBACK_NAMES))
         for name in edges:
-            self._ensure_leaf(self.client_name(name), ca, ca_key, server=False, common_name=name)
+            self._ensure_leaf(ca, self.client_name(name), pki.Leaf(name, pki.Purpose.CLIENT))
         self._ensure_api_key(key_id)
         if not self.admin_token.exists():
-            _write_secret(self.admin_token, secrets.token_urlsafe(SECRET_BYTES).encode())
+            pki.write_private(self.admin_token, secrets.token_urlsafe(SECRET_BYTES).encode())
 
-    def _ensure_ca(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        pair = _load_pair(self.ca_cert, self.ca_key)
-        if pair is not None and _issued_by(pair[0], pair[0]):
-            return pair
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meridian local stack CA")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + CA_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_usage(cert_sign=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        _write_secret(self.ca_key, _pem_key(key))
-        _write_public(self.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
-        return cert, key
-
-    def _ensure_leaf(
-        self,
-        name: str,
-        ca: x509.Certificate,
-        ca_key: ec.EllipticCurvePrivateKey,
-        server: bool,
-        common_name: str | None = None,
-    ) -> None:
-        """`name`'s certificate and key; its subject is `common_name` (default: `name`)."""
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name or name)])
-        pair = _load_pair(self.cert(name), self.key(name))
-        if pair is not None and _issued_by(pair[0], ca) and pair[0].subject == subject:
-            return
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + LEAF_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage(cert_sign=False), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                critical=False,
-            )
-        )
-        if server:  # what the fleet's URLs name: https://127.0.0.1:<port>, or localhost
-            builder = builder.add_extension(x509.SubjectAlternativeName(LOOPBACK_NAMES), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        _write_secret(self.key(name), _pem_key(key))
-        _write_public(self.cert(name), cert.public_bytes(serialization.Encoding.PEM))
+    def _ensure_leaf(self, ca: pki.Authority, name: str, leaf: pki.Leaf) -> None:
+        ca.keep_or_issue(leaf, pki.Issued(self.cert(name), self.key(name)), LEAF_VALIDITY, RENEW_BEFORE)
 
     def _ensure_api_key(self, key_id: str) -> None:
         """The users' key and the servers' record of it; a new key when the file is not this
@@ -273,10 +159,10 @@ class FrontDoor:
             current_id, secret = "", ""
         if current_id != key_id or not secret:
             secret = secrets.token_urlsafe(SECRET_BYTES)
-            _write_secret(self.api_key, f"{key_id}.{secret}\n".encode())
+            pki.write_private(self.api_key, f"{key_id}.{secret}\n".encode())
         if not self._records_match(key_id, secret):
             record = contract.api_key_record(key_id, secrets.token_bytes(SALT_BYTES), secret)
-            _write_secret(self.api_keys_file, json.dumps({"keys": [record]}, indent=1).encode())
+            pki.write_private(self.api_keys_file, json.dumps({"keys": [record]}, indent=1).encode())
 
     def _records_match(self, key_id: str, secret: str) -> bool:
         try:
@@ -292,17 +178,3 @@ class FrontDoor:
 def _shown(path: Path) -> str:
     """`path` as the operator would type it: relative to the working directory when under it."""
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
-
-
-def _usage(cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )

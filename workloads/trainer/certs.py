@@ -10,7 +10,8 @@
                                           (what `flwr supernode register` and
                                           `flower-supernode --auth-supernode-private-key` read)
 
-Private keys are written 0600. Generated material belongs under out/ (git-ignored): it is
+The CA and the certificate come from workloads/pki.py, as every certificate made on this machine
+does. Private keys are written 0600. Generated material belongs under out/ (git-ignored): it is
 never committed; production clusters get theirs from their secret store.
 """
 
@@ -18,21 +19,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import ipaddress
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-_VALIDITY = dt.timedelta(days=365)
-_LOOPBACK_NAMES = ("localhost",)
-_LOOPBACK_IPS = ("127.0.0.1", "::1")
+from workloads import pki
+
+CURVE = ec.SECP384R1()
+VALIDITY = dt.timedelta(days=365)
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -54,50 +53,10 @@ class FederationCredentials:
             node_public_keys={n: nodes / f"{n}.pub" for n in node_names},
         )
 
-
-def _new_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP384R1())
-
-
-def _write(path: Path, data: bytes, private: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if private:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    else:
-        path.write_bytes(data)
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _certificate(
-    subject: str,
-    public_key: ec.EllipticCurvePublicKey,
-    issuer: x509.Name | None,
-    signing_key: ec.EllipticCurvePrivateKey,
-    extensions: list[tuple[x509.ExtensionType, bool]],
-) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))  # tolerate small clock skew
-        .not_valid_after(now + _VALIDITY)
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(signing_key, hashes.SHA384())
+    @property
+    def authority(self) -> pki.Issued:
+        """The CA's certificate and its key (beside it)."""
+        return pki.Issued(self.ca_cert, self.ca_cert.with_suffix(".key"))
 
 
 def generate(
@@ -118,45 +77,19 @@ def generate(
             "(running SuperLinks and SuperNodes will then need restarting)"
         )
 
-    ca_key = _new_key()
-    ca_cert = _certificate(
-        "Meridian local federation CA",
-        ca_key.public_key(),
-        issuer=None,
-        signing_key=ca_key,
-        extensions=[
-            (x509.BasicConstraints(ca=True, path_length=0), True),
-            (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
-        ],
-    )
-    server_key = _new_key()
-    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in (*_LOOPBACK_NAMES, *server_names)]
-    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in _LOOPBACK_IPS]
-    server_cert = _certificate(
-        "superlink",
-        server_key.public_key(),
-        issuer=ca_cert.subject,
-        signing_key=ca_key,
-        extensions=[
-            (x509.SubjectAlternativeName(alt_names), False),
-            (x509.BasicConstraints(ca=False, path_length=None), True),
-            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-        ],
-    )
-    _write(paths.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(out / "ca.key", _pem_key(ca_key), private=True)
-    _write(paths.superlink_cert, server_cert.public_bytes(serialization.Encoding.PEM), private=False)
-    _write(paths.superlink_key, _pem_key(server_key), private=True)
+    ca = pki.Authority.create(paths.authority, "Meridian local federation CA", CURVE, VALIDITY)
+    superlink = pki.Leaf("superlink", pki.Purpose.SERVER, [*LOOPBACK, *server_names])
+    ca.issue(superlink, pki.Issued(paths.superlink_cert, paths.superlink_key), VALIDITY)
     for node in node_names:
-        key = _new_key()
+        key = ec.generate_private_key(CURVE)
         private = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
         )
         public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        _write(paths.node_private_keys[node], private, private=True)
-        _write(paths.node_public_keys[node], public + f" meridian-{node}\n".encode(), private=False)
+        pki.write_private(paths.node_private_keys[node], private)
+        pki.write_public(paths.node_public_keys[node], public + f" meridian-{node}\n".encode())
     return paths
 
 

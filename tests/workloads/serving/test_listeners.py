@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.workloads.serving.certificates import LOOPBACK, Issued, TestCa
+from tests.workloads.serving.certificates import LOOPBACK, TestCa
 from tests.workloads.serving.support import (
     ADMIN_AUTH,
     INFER,
@@ -32,6 +32,7 @@ from tests.workloads.serving.support import (
     make_registry,
 )
 from workloads.contract import CALLER_HEADER, LIVENESS_PATH, METRICS_PATH, READINESS_PATH
+from workloads.pki import Issued
 from workloads.serving.app import InferenceApp, Role
 from workloads.serving.runner import Listener, server_tls
 

@@ -26,12 +26,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from workloads import contract
+from workloads.pki import Authority, Issued, Leaf, Purpose
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.launch import REPO_ROOT, free_port, stop_tree
 
@@ -39,37 +36,10 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 needs_prometheus = pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="no prometheus binary")
 
 
-@dataclass(frozen=True)
-class ClientCert:
-    cert: Path
-    key: Path
-
-
-def _client_cert(creds: FederationCredentials, out: Path, usage: x509.ObjectIdentifier) -> ClientCert:
-    """A certificate signed by the federation CA (its key sits beside ca.crt) for `usage`."""
-    ca_cert = x509.load_pem_x509_certificate(creds.ca_cert.read_bytes())
-    ca_key = serialization.load_pem_private_key((creds.ca_cert.parent / "ca.key").read_bytes(), None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP384R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remote-write eu")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .sign(ca_key, hashes.SHA384())
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    paths = ClientCert(out / "client.crt", out / "client.key")
-    paths.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return paths
+def _client_cert(creds: FederationCredentials, out: Path, purpose: Purpose) -> Issued:
+    """A certificate signed by the federation CA for `purpose` (a client's, or a server's)."""
+    ca = Authority.load(creds.authority)
+    return ca.issue(Leaf("remote-write eu", purpose, ["localhost"]), Issued.named(out, "client"), dt.timedelta(days=1))
 
 
 @dataclass
@@ -118,14 +88,14 @@ def _start_receiver(upstream: str, creds: FederationCredentials, log: Path) -> t
             time.sleep(0.1)
 
 
-def _client_tls(creds: FederationCredentials, client: ClientCert | None) -> ssl.SSLContext:
+def _client_tls(creds: FederationCredentials, client: Issued | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(creds.ca_cert))
     if client is not None:
         context.load_cert_chain(str(client.cert), str(client.key))
     return context
 
 
-def _handshakes(receiver: Receiver, client: ClientCert | None) -> bool:
+def _handshakes(receiver: Receiver, client: Issued | None) -> bool:
     """Whether a TLS 1.2 handshake with the gateway completes: in TLS 1.2 the server judges
     the client's certificate inside the handshake (in TLS 1.3 only after the client's side of
     it has finished, see _answer)."""
@@ -139,7 +109,7 @@ def _handshakes(receiver: Receiver, client: ClientCert | None) -> bool:
     return True
 
 
-def _answer(receiver: Receiver, client: ClientCert | None) -> str:
+def _answer(receiver: Receiver, client: Issued | None) -> str:
     """The status line a TLS 1.3 client gets for a request, or "" when the gateway hangs up."""
     context = _client_tls(receiver.creds, client)
     with (
@@ -159,8 +129,8 @@ def credentials(tmp_path_factory) -> FederationCredentials:
 
 
 @pytest.fixture(scope="module")
-def client(credentials, tmp_path_factory) -> ClientCert:
-    return _client_cert(credentials, tmp_path_factory.mktemp("client"), ExtendedKeyUsageOID.CLIENT_AUTH)
+def client(credentials, tmp_path_factory) -> Issued:
+    return _client_cert(credentials, tmp_path_factory.mktemp("client"), Purpose.CLIENT)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +177,7 @@ def test_a_client_without_a_certificate_is_refused_at_the_handshake(receiver, re
 
 def test_a_client_certificate_of_another_ca_is_refused_at_the_handshake(receiver, recorded, tmp_path):
     stranger = generate(tmp_path / "other", ["eu"])
-    foreign = _client_cert(stranger, tmp_path / "foreign", ExtendedKeyUsageOID.CLIENT_AUTH)
+    foreign = _client_cert(stranger, tmp_path / "foreign", Purpose.CLIENT)
     assert not _handshakes(receiver, foreign)
     assert _answer(receiver, foreign) == ""
     assert recorded == []
@@ -215,7 +185,7 @@ def test_a_client_certificate_of_another_ca_is_refused_at_the_handshake(receiver
 
 def test_a_federation_certificate_not_issued_for_client_auth_is_refused(receiver, recorded, credentials, tmp_path):
     """The SuperLink's server certificate is signed by the same CA: it still gets no entry."""
-    server_only = _client_cert(credentials, tmp_path / "server", ExtendedKeyUsageOID.SERVER_AUTH)
+    server_only = _client_cert(credentials, tmp_path / "server", Purpose.SERVER)
     assert not _handshakes(receiver, server_only)
     assert recorded == []
 

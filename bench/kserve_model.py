@@ -4,21 +4,26 @@ workloads' environment cannot share).
 
     .bench-venvs/kserve/bin/python bench/kserve_model.py --weights W.pt --http_port N
 
-Two changes from KServe's defaults, both to compare like with like: no per-request logging
-(latency logging off and logging left unconfigured, so access and trace records are dropped;
-our server logs nothing per request either), and it binds 127.0.0.1 instead of 0.0.0.0 (this
-machine's rule: loopback only).
+It answers with our server's two outputs (the probabilities and the label), so that every
+server does the same work per request. Two changes from KServe's defaults, both to compare like
+with like: no per-request logging (latency logging off and logging left unconfigured, so access
+and trace records are dropped; our server logs nothing per request either), and it binds
+127.0.0.1 instead of 0.0.0.0 (this machine's rule: loopback only).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
+from pathlib import Path
 
 import kserve
-import torch
 import uvicorn
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.digits_mlp import load_digits_mlp, probabilities
 
 
 class _LoopbackConfig(uvicorn.Config):
@@ -34,27 +39,18 @@ class DigitsMlp(Model):
         self.load()
 
     def load(self) -> bool:
-        state = torch.load(self._weights, weights_only=True)
-        shapes = [state[f"{i}.weight"].shape for i in (0, 2, 4)]
-        self.model = torch.nn.Sequential(
-            torch.nn.Linear(shapes[0][1], shapes[0][0]),
-            torch.nn.ReLU(),
-            torch.nn.Linear(shapes[1][1], shapes[1][0]),
-            torch.nn.ReLU(),
-            torch.nn.Linear(shapes[2][1], shapes[2][0]),
-        )
-        self.model.load_state_dict(state)
-        self.model.eval()
+        self.model = load_digits_mlp(self._weights)
         self.ready = True
         return self.ready
 
     async def predict(self, payload: InferRequest, headers=None, response_headers=None) -> InferResponse:
-        x = payload.inputs[0].as_numpy()
-        with torch.inference_mode():
-            probabilities = torch.softmax(self.model(torch.from_numpy(x)), dim=1).numpy()
-        output = InferOutput(name="probabilities", shape=list(probabilities.shape), datatype="FP32")
-        output.set_data_from_numpy(probabilities, binary_data=False)
-        return InferResponse(model_name=self.name, infer_outputs=[output], response_id=payload.id or str(uuid.uuid4()))
+        p = probabilities(self.model, payload.inputs[0].as_numpy())
+        outputs = []
+        for name, datatype, array in (("probabilities", "FP32", p), ("label", "INT64", p.argmax(axis=1))):
+            output = InferOutput(name=name, shape=list(array.shape), datatype=datatype)
+            output.set_data_from_numpy(array, binary_data=False)
+            outputs.append(output)
+        return InferResponse(model_name=self.name, infer_outputs=outputs, response_id=payload.id or str(uuid.uuid4()))
 
 
 if __name__ == "__main__":
@@ -62,7 +58,6 @@ if __name__ == "__main__":
     parser.add_argument("--weights", required=True)
     parser.add_argument("--model_name_served", default="meridian")
     args, _ = parser.parse_known_args()
-    torch.set_num_threads(1)
     uvicorn.Config = _LoopbackConfig  # KServe builds its uvicorn.Config through this name
     # With --configure_logging false (bench/serving.py passes it), Python drops INFO records
     # (access log, kserve.trace) at the level check.

@@ -1,9 +1,13 @@
 """Serving benchmark -> bench/results/serving.json (not a test).
 
-1. Closed-loop load, side by side in one run: our regional server with micro-batching, without
-   batching, and the KServe SDK's model server, all serving the same digits MLP (same weights).
-   Each server runs pinned to CPU 0; the load generator (raw asyncio HTTP/1.1 keep-alive, one
-   connection per virtual user) runs in its own process pinned to CPU 1. Reported: req/s,
+1. Closed-loop load, side by side in one run: our regional server with micro-batching and
+   without, MLServer (Seldon) with its adaptive batching set like ours (32 rows, 2 ms) and
+   without, and the KServe SDK's model server (which has no batching of its own), all serving the
+   same digits MLP (same weights, same two outputs) over the same V2 JSON requests; every pair
+   of ours and a peer's, batching on or off on each side, is compared (`comparisons`), the
+   summary quoting batching on both sides and off on both. Each server runs pinned to CPU 0;
+   the load generator (raw asyncio HTTP/1.1 keep-alive, one connection per virtual user) runs
+   in its own process pinned to CPU 1. Reported: req/s,
    p50/p99 latency, server CPU microseconds per request (utime+stime deltas of the server's
    /proc/<pid>/stat over the measured window), and the in-process forward throughput of the
    same model on one core as the ceiling. The batching server runs again with callers'
@@ -18,8 +22,10 @@
 
     .venv-workloads/bin/python bench/serving.py [--duration-s 8] [--concurrency 32]
 
-Both servers load signed artifacts from a registry written for the run. The KServe venv is
-created on first use under .bench-venvs/kserve (kserve pinned below).
+Our servers load signed artifacts from a registry written for the run; the peers load the same
+weights (bench/digits_mlp.py). Each peer runs in its own venv, created on first use under
+.bench-venvs/<name> (PEER_VENVS below: kserve pinned there, MLServer by
+bench/requirements-mlserver.lock).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.provenance import provenance  # noqa: E402
 from meridian.local.latency import METROS  # noqa: E402
 from tests.workloads.serving.credentials import AUDIENCE, ISSUER, Issuer, jwks_server, write_api_keys  # noqa: E402
 from workloads import contract  # noqa: E402
@@ -60,7 +67,13 @@ from workloads.serving.models import RegistryModelSource  # noqa: E402
 from workloads.tasks import evaluate, load_task, train  # noqa: E402
 
 KSERVE_VERSION = "0.21.0"
-KSERVE_VENV = ROOT / ".bench-venvs" / "kserve"
+MLSERVER_VERSION = "1.7.1"
+# The peers' own environments, each created on first use under .bench-venvs/<name> with these pip
+# arguments; torch is the CPU build, which this machine's pip finds in its wheel store.
+PEER_VENVS = {
+    "kserve": [f"kserve=={KSERVE_VERSION}", "torch==2.13.0"],
+    "mlserver": ["-r", str(ROOT / "bench" / "requirements-mlserver.lock")],
+}
 SERVER_CPU, LOADGEN_CPU = 0, 1
 REGION = "bench"
 MODEL = contract.MODEL_NAME
@@ -68,6 +81,33 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_KEY_ID, BENCH_KEY_SECRET = "bench", "bench-secret-0123456789abcdef"
 # Per-caller limits on the authenticated runs: the bucket is taken on every request, never empty.
 UNBITING_LIMITS = json.dumps({"default": {"requestsPerSecond": 1e6, "burst": 10_000_000}})
+
+# The closed-loop runs, each: (key, row name, (max batch size, max wait ms)[, callers]). Our
+# server's deployed batching, 32 rows held up to 2 ms, is what MLServer's adaptive batching is set
+# to (max_batch_size, max_batch_time): that pair is the batching-on-both comparison.
+MATCHED_BATCHING = (32, 2.0)
+NO_BATCHING = (1, 0.0)
+OUR_RUNS = [
+    ("meridian_batching", "meridian: batching (max 32, adaptive, no added wait)", (32, 0.0), "open"),
+    ("meridian_batching_api_key", "meridian: batching (max 32, adaptive) + API key", (32, 0.0), "api_key"),
+    ("meridian_batching_jwt", "meridian: batching (max 32, adaptive) + OIDC JWT (RS256)", (32, 0.0), "jwt_rs256"),
+    ("meridian_batching_wait_2ms", "meridian: batching (max 32, wait up to 2 ms)", MATCHED_BATCHING, "open"),
+    ("meridian_no_batching", "meridian: no batching (max batch 1)", NO_BATCHING, "open"),
+]
+MLSERVER_RUNS = [
+    (
+        "mlserver_batching_wait_2ms",
+        f"mlserver {MLSERVER_VERSION}: adaptive batching (max_batch_size 32, max_batch_time 2 ms)",
+        MATCHED_BATCHING,
+    ),
+    ("mlserver_no_batching", f"mlserver {MLSERVER_VERSION}: no batching", NO_BATCHING),
+]
+KSERVE = "kserve_no_batching"
+# Every pair, batching on or off on each side: ours (rows) against each peer (columns).
+COMPARED_OURS = ["meridian_batching_wait_2ms", "meridian_batching", "meridian_no_batching"]
+COMPARED_PEERS = ["mlserver_batching_wait_2ms", "mlserver_no_batching", KSERVE]
+# bench/mlserver_model.py's histogram of rows per forward pass (its BATCH_ROWS).
+MLSERVER_BATCH_ROWS = "bench_batch_rows"
 
 
 def caller_credentials(
@@ -361,14 +401,14 @@ def our_server(
     return server_process([sys.executable, "-m", module, "--torch-threads", "1", *(extra or [])], port, env, cpu)
 
 
-def ensure_kserve_venv() -> Path:
-    python = KSERVE_VENV / "bin" / "python"
-    if not (KSERVE_VENV / ".installed").exists():
-        subprocess.run(["python3.11", "-m", "venv", str(KSERVE_VENV)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", f"kserve=={KSERVE_VERSION}", "torch==2.13.0"], check=True
-        )
-        (KSERVE_VENV / ".installed").touch()
+def ensure_peer_venv(name: str) -> Path:
+    """The Python of the peer server's own environment (PEER_VENVS), created if missing."""
+    venv = ROOT / ".bench-venvs" / name
+    python = venv / "bin" / "python"
+    if not (venv / ".installed").exists():
+        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_VENVS[name]], check=True)
+        (venv / ".installed").touch()
     return python
 
 
@@ -496,11 +536,31 @@ def closed_loop(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def mean_batch(metrics_port: int) -> float:
+def mean_batch(metrics_port: int, histogram: str) -> float:
+    """Mean rows per forward pass, from the server's Prometheus histogram of them."""
     metrics = httpx.get(f"http://127.0.0.1:{metrics_port}{contract.METRICS_PATH}").text
-    total = float(re.search(r"meridian_inference_batch_size_sum\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
-    count = float(re.search(r"meridian_inference_batch_size_count\{[^}]*\} (\S+)", metrics).group(1))  # type: ignore[union-attr]
+    total, count = (
+        float(re.search(rf"^{histogram}_{part}(?:\{{[^}}]*\}})? (\S+)", metrics, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        for part in ("sum", "count")
+    )
     return total / count
+
+
+def batching(max_batch_size: int, max_wait_ms: float) -> dict[str, Any]:
+    """A row's batching settings (None: one request per forward pass)."""
+    return {"batching": {"max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms} if max_batch_size > 1 else None}
+
+
+def compared(ours: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """Our row against a peer's: throughput in the closed loop, and per core (requests per second
+    of server CPU: what one dedicated core would serve), as ours / theirs; the latencies beside."""
+    return {
+        "ours": ours["server"],
+        "peer": peer["server"],
+        "req_per_s_ratio": ours["req_per_s"] / peer["req_per_s"],
+        "req_per_core_second_ratio": peer["server_cpu_us_per_request"] / ours["server_cpu_us_per_request"],
+        **{f"{side}_{q}": row[q] for side, row in (("ours", ours), ("peer", peer)) for q in ("p50_ms", "p99_ms")},
+    }
 
 
 # ---- edge vs region --------------------------------------------------------------------------
@@ -597,8 +657,8 @@ def main() -> None:
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs 2 CPUs: the server on one, the load generator on the other")
-    kserve_python = ensure_kserve_venv()
-    pressure_before = cpu_pressure()
+    peers = {name: ensure_peer_venv(name) for name in PEER_VENVS}
+    pressure_before, load_before = cpu_pressure(), os.getloadavg()
     issuer = Issuer()
     issuer.add_key("bench", "RS256")
     with tempfile.TemporaryDirectory() as tmp, jwks_server(issuer) as (jwks_url, _):
@@ -625,57 +685,67 @@ def main() -> None:
             "warmup_s": args.warmup_s,
             "duration_s": args.duration_s,
         }
-        servers = []
-        adaptive = ["--max-batch-size", "32", "--max-batch-wait-ms", "0"]
-        for name, extra, way_in in [
-            ("meridian: batching (max 32, adaptive, no added wait)", adaptive, "open"),
-            ("meridian: batching (max 32, adaptive) + API key", adaptive, "api_key"),
-            ("meridian: batching (max 32, adaptive) + OIDC JWT (RS256)", adaptive, "jwt_rs256"),
-            (
-                "meridian: batching (max 32, wait up to 2 ms)",
-                ["--max-batch-size", "32", "--max-batch-wait-ms", "2"],
-                "open",
-            ),
-            ("meridian: no batching (max batch 1)", ["--max-batch-size", "1", "--max-batch-wait-ms", "0"], "open"),
-        ]:
+        servers: dict[str, dict[str, Any]] = {}
+        for key, name, (batch, wait_ms), way_in in OUR_RUNS:
             env, headers = credentials[way_in]
             port, metrics_port = free_port(), free_port()
+            extra = ["--max-batch-size", str(batch), "--max-batch-wait-ms", str(wait_ms)]
             with our_server({**settings, **env}, port, extra=extra, metrics_port=metrics_port) as process:
                 result = closed_loop(port, process.pid, infer, **load, headers=headers)
-                result["mean_batch_rows"] = mean_batch(metrics_port)
-            servers.append({"server": name, "callers": way_in, **result})
-            print(json.dumps(servers[-1]), flush=True)
+                result["mean_batch_rows"] = mean_batch(metrics_port, "meridian_inference_batch_size")
+            servers[key] = {"server": name, "callers": way_in, **batching(batch, wait_ms), **result}
+            print(json.dumps(servers[key]), flush=True)
+        for key, name, (batch, wait_ms) in MLSERVER_RUNS:
+            port, metrics_port = free_port(), free_port()
+            command = [
+                str(peers["mlserver"]),
+                str(ROOT / "bench" / "mlserver_model.py"),
+                *("--weights", str(work / "weights.pt"), "--model-name", MODEL),
+                *("--http-port", str(port), "--grpc-port", str(free_port()), "--metrics-port", str(metrics_port)),
+                *("--max-batch-size", str(batch), "--max-batch-time-ms", str(wait_ms)),
+            ]
+            with server_process(command, port) as process:
+                result = closed_loop(port, process.pid, infer, **load)
+                result["mean_batch_rows"] = mean_batch(metrics_port, MLSERVER_BATCH_ROWS)
+            servers[key] = {"server": name, "callers": "open", **batching(batch, wait_ms), **result}
+            print(json.dumps(servers[key]), flush=True)
         port = free_port()
         kserve_command = [
-            str(kserve_python),
+            str(peers["kserve"]),
             str(ROOT / "bench" / "kserve_model.py"),
-            "--weights",
-            str(work / "weights.pt"),
-            "--http_port",
-            str(port),
-            "--model_name_served",
-            MODEL,
-            "--configure_logging",
-            "false",
+            *("--weights", str(work / "weights.pt"), "--http_port", str(port), "--model_name_served", MODEL),
+            *("--configure_logging", "false"),
         ]
         with server_process(kserve_command, port) as process:
-            servers.append(
-                {
-                    "server": f"kserve {KSERVE_VERSION} ModelServer (same model)",
-                    "callers": "open",
-                    **closed_loop(port, process.pid, infer, **load),
-                }
-            )
-        print(json.dumps(servers[-1]), flush=True)
+            servers[KSERVE] = {
+                "server": f"kserve {KSERVE_VERSION} ModelServer (same model)",
+                "callers": "open",
+                **batching(1, 0),
+                "note": "the KServe SDK's model server has no batching of its own: KServe batches in the"
+                " InferenceService's agent sidecar (spec.predictor.batcher), in front of the server",
+                **closed_loop(port, process.pid, infer, **load),
+            }
+        print(json.dumps(servers[KSERVE]), flush=True)
         edge = edge_vs_region(settings, x_test, y_test, model_info["fp32_test_accuracy"], args.edge_threshold)
-    ours, with_key, with_jwt, kserve = servers[0], servers[1], servers[2], servers[-1]
+    ours, with_key, with_jwt = (
+        servers["meridian_batching"],
+        servers["meridian_batching_api_key"],
+        servers["meridian_batching_jwt"],
+    )
+    kserve = servers[KSERVE]
+    comparisons = {f"{o}_vs_{p}": compared(servers[o], servers[p]) for o in COMPARED_OURS for p in COMPARED_PEERS}
+    batching_both = comparisons["meridian_batching_wait_2ms_vs_mlserver_batching_wait_2ms"]
+    head = provenance(
+        "serving",
+        None,
+        load_before,
+        {"torch": torch.__version__, "kserve": KSERVE_VERSION, "mlserver": MLSERVER_VERSION},
+    )
     results = {
-        "command": ".venv-workloads/bin/python bench/serving.py",
+        **head,
         "machine": {
-            "cpus": os.cpu_count(),
+            **head["machine"],
             "processor": _cpu_model(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
             "note": "shared 2-core machine: other work ran beside the benchmark",
             "cpu_pressure_before": pressure_before,
             "cpu_pressure_after": cpu_pressure(),
@@ -691,15 +761,27 @@ def main() -> None:
         "model": model_info,
         "forward_ceiling_one_core": ceiling,
         "asgi_layer_in_process": overhead,
-        "servers": servers,
+        "servers": list(servers.values()),
+        "comparisons": comparisons,
         "edge_vs_region": edge,
         "summary": {
-            "req_per_s_ratio_vs_kserve": ours["req_per_s"] / kserve["req_per_s"],
-            # Requests per second of server CPU: what one dedicated core would serve.
-            "req_per_core_second_ratio_vs_kserve": kserve["server_cpu_us_per_request"]
+            # Like with like: batching on both sides with the same settings (32 rows, 2 ms), then
+            # off on both; per core: requests per second of server CPU (one dedicated core).
+            "req_per_s_ratio_vs_mlserver": batching_both["req_per_s_ratio"],
+            "req_per_core_second_ratio_vs_mlserver": batching_both["req_per_core_second_ratio"],
+            "p99_ms": batching_both["ours_p99_ms"],
+            "batching_server": batching_both["ours"],
+            "mlserver_p99_ms": batching_both["peer_p99_ms"],
+            **{
+                f"{ratio}_vs_{peer}_no_batching": comparisons[f"meridian_no_batching_vs_{peer}_no_batching"][ratio]
+                for peer in ("mlserver", "kserve")
+                for ratio in ("req_per_s_ratio", "req_per_core_second_ratio")
+            },
+            # Our adaptive batching (no added wait) against KServe, which does not batch in its server.
+            "req_per_s_ratio_batching_vs_kserve": ours["req_per_s"] / kserve["req_per_s"],
+            "req_per_core_second_ratio_batching_vs_kserve": kserve["server_cpu_us_per_request"]
             / ours["server_cpu_us_per_request"],
-            "p99_ms": ours["p99_ms"],
-            "server_cpu_us_per_request": ours["server_cpu_us_per_request"],
+            "server_cpu_us_per_request": ours["server_cpu_us_per_request"],  # the adaptive row, no added wait
             "edge_fraction": edge["edge_fraction"],
             "edge_accuracy_drop_points": edge["accuracy_drop_points"],
             # The front door: what authentication adds per request (in-process: the ASGI layer

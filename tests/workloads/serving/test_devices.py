@@ -236,7 +236,7 @@ async def test_a_model_on_cuda_gets_the_worker_and_the_cuda_batch_cap(registry: 
             routing = app.router.routing
             assert routing is not None
             with anyio.fail_after(30):
-                while len(routing.by_name["v1"].batcher) < 40:
+                while len(routing.by_name["v1"].batcher) < 40:  # noqa: ASYNC110  (a plain count, no event)
                     await anyio.sleep(0.01)
             gate.release.set()
     assert statuses == [200] * 41
@@ -300,7 +300,7 @@ def test_bad_device_settings_stop_the_server_naming_the_variable(
 
 
 def test_batching_limits_out_of_range_are_refused_naming_the_field() -> None:
-    with pytest.raises(ValueError, match="batching max_batch_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"batching max_batch_size must be >= 1, got 0"):
         BatchingConfig(max_batch_size=0)
-    with pytest.raises(ValueError, match="batching max_wait_s must be >= 0, got -0.001"):
+    with pytest.raises(ValueError, match=r"batching max_wait_s must be >= 0, got -0\.001"):
         BatchingConfig(max_wait_s=-0.001)

@@ -60,6 +60,7 @@ REGION = "bench"
 MODEL = contract.MODEL_NAME
 DEFAULT_SERVER_CPUS = {"cpu": "0", "cuda": "0,2"}
 DEFAULT_BATCH_SIZES = {"cpu": "1,8,32,128", "cuda": "1,8,32,128,512"}
+DEFAULT_CONCURRENCY = {"cpu": "1,8,32,128", "cuda": "1,8,32,128,512"}
 GPU_SAMPLE_MS = 100
 P99_BUDGET_MS = 10.0  # the latency bound for the serving headline
 # Starts the server pinned to its CPUs from its first instruction, so every thread it starts
@@ -91,7 +92,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench/serving.py --device", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
     parser.add_argument("--batch-sizes", type=positive_list, help="max batch sizes to sweep (default: per device)")
-    parser.add_argument("--concurrency", type=positive_list, default=[1, 8, 32, 128], help="virtual users to sweep")
+    parser.add_argument("--concurrency", type=positive_list, help="virtual users to sweep (default: per device)")
     parser.add_argument(
         "--offload", default="on,off", help="forward paths to sweep: on (worker thread), off (event loop)"
     )
@@ -103,6 +104,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.torch_device = require_device(args.device)
     args.batch_sizes = args.batch_sizes or positive_list(DEFAULT_BATCH_SIZES[args.device])
+    args.concurrency = args.concurrency or positive_list(DEFAULT_CONCURRENCY[args.device])
     args.server_cpus = args.server_cpus or cpu_list(DEFAULT_SERVER_CPUS[args.device])
     args.offload = [mode.strip() for mode in args.offload.split(",") if mode.strip()]
     if not args.offload or set(args.offload) - {"on", "off"}:
@@ -252,7 +254,8 @@ class GpuSampler:
                 gpu,
                 "--query-gpu=utilization.gpu",
                 "--format=csv,noheader,nounits",
-                f"-lms={GPU_SAMPLE_MS}",
+                "-lms",
+                str(GPU_SAMPLE_MS),
             ],
             stdout=writing,
             stderr=writing,

@@ -95,6 +95,7 @@ ENV_MAX_BATCH_WAIT_MS = "MERIDIAN_MAX_BATCH_WAIT_MS"
 ENV_QUEUE_CAPACITY = "MERIDIAN_QUEUE_CAPACITY"
 # The two above apply on CPU; a model on a CUDA GPU batches by these (workloads/serving/devices.py).
 ENV_CUDA_MAX_BATCH_SIZE = "MERIDIAN_CUDA_MAX_BATCH_SIZE"
+CUDA_MAX_BATCH_SIZE = 256  # its default, the server's and the stack config's (inference.cudaMaxBatchSize)
 ENV_CUDA_MAX_BATCH_WAIT_MS = "MERIDIAN_CUDA_MAX_BATCH_WAIT_MS"
 ENV_FORWARD_OFFLOAD = "MERIDIAN_FORWARD_OFFLOAD"  # auto (worker thread on CUDA only), on, off
 ENV_UPSTREAM_URL = "MERIDIAN_UPSTREAM_URL"  # edge -> its region's inference server

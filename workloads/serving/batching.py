@@ -46,7 +46,7 @@ class MicroBatcher:
         self._forward_worker = worker  # None: the forward runs on the event loop
         self._pending: deque[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = deque()
         self._pending_rows = 0
-        self._wakeup: asyncio.Future[None] | None = None  # set while the worker sleeps
+        self._wakeup: asyncio.Future[None] | None = None  # set while the batching task sleeps
         self._wake_on_any = True
         self._closing = False
         self._worker: asyncio.Task[None] | None = None

@@ -20,7 +20,8 @@ differently:
   first request wait for the last one's rows; the cap is `--max-batch-size` (32 by default, the
   stack config's `inference.maxBatchSize`) and the wait `--max-batch-wait-ms`.
 - CUDA: a forward of one row or of hundreds costs about the same (launch- and copy-bound for
-  the models served here), so the cap is high (`--cuda-max-batch-size`, 256 by default): under
+  the models served here), so the cap is high (`--cuda-max-batch-size`, 256 by default, the
+  stack config's `inference.cudaMaxBatchSize`): under
   load each forward answers everyone who queued meanwhile, and throughput grows with the queue
   instead of with the number of forward passes. No added wait by default
   (`--cuda-max-batch-wait-ms` 0): the forward in flight is itself the wait, and the loop is free
@@ -38,7 +39,9 @@ from enum import StrEnum
 import numpy as np
 import torch
 
-DEFAULT_CUDA_MAX_BATCH_SIZE = 256
+from workloads import contract
+
+DEFAULT_CUDA_MAX_BATCH_SIZE = contract.CUDA_MAX_BATCH_SIZE
 DEFAULT_CUDA_MAX_BATCH_WAIT_MS = 0.0
 WORKER_THREAD_PREFIX = "meridian-forward"
 

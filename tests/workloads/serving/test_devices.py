@@ -40,6 +40,7 @@ from workloads.serving.settings import parse_serving_args, serving_parser
 X, _ = digits()
 LIVE = contract.LIVENESS_PATH
 CPU_CAP = 8  # the CPU batch cap in these tests: a batch above it took the CUDA cap
+HEALTH_TIMEOUT_S = 30.0  # a free loop answers long before, however loaded the machine
 BLOCKED_LOOP_TIMEOUT_S = 2.0  # how long the control test waits for an answer a blocked loop cannot give
 
 
@@ -115,20 +116,28 @@ def gated_app(registry: Registry, tmp_path: Path, gate: Gate, claims_cuda: bool 
     )
 
 
+def expected(registry: Registry, x: np.ndarray) -> np.ndarray:
+    """The probabilities the published model gives `x`, computed here."""
+    with torch.inference_mode():
+        return torch.softmax(registry.model(1)(torch.from_numpy(x)), dim=1).numpy()
+
+
 def worker_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(WORKER_THREAD_PREFIX)]
 
 
-def blocked_forward_then_health(url: str, gate: Gate) -> tuple[httpx.Response | Exception, np.ndarray]:
+def blocked_forward_then_health(
+    url: str, gate: Gate, health_timeout_s: float
+) -> tuple[httpx.Response | Exception, np.ndarray]:
     """Start an inference whose forward blocks; once it has started, ask for liveness (waiting
-    at most BLOCKED_LOOP_TIMEOUT_S); only then release the forward. The health answer (or the
+    at most `health_timeout_s`); only then release the forward. The health answer (or the
     timeout), and the inference's probabilities."""
     gate.release.clear()
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(httpx.post, f"{url}{INFER}", json=infer_body(X[:3]), timeout=60)
         assert gate.entered.wait(timeout=30), "the forward pass never started"
         try:
-            health: httpx.Response | Exception = httpx.get(f"{url}{LIVE}", timeout=BLOCKED_LOOP_TIMEOUT_S)
+            health: httpx.Response | Exception = httpx.get(f"{url}{LIVE}", timeout=health_timeout_s)
         except httpx.TimeoutException as err:
             health = err
         assert not pending.done(), "the forward pass is held until the health request is over"
@@ -141,8 +150,9 @@ def blocked_forward_then_health(url: str, gate: Gate) -> tuple[httpx.Response | 
 def test_with_offload_a_blocked_forward_leaves_the_server_answering(registry: Registry, tmp_path: Path) -> None:
     gate = Gate()
     with serving(gated_app(registry, tmp_path, gate, forward_offload=Offload.ON)) as url:
-        health, _ = blocked_forward_then_health(url, gate)
+        health, probabilities = blocked_forward_then_health(url, gate, HEALTH_TIMEOUT_S)
     assert isinstance(health, httpx.Response) and health.json() == {"live": True}
+    np.testing.assert_allclose(probabilities, expected(registry, X[:3]), atol=1e-5)
     assert gate.threads and all(name.startswith(f"{WORKER_THREAD_PREFIX}-cpu") for name in gate.threads)
 
 
@@ -150,9 +160,10 @@ def test_without_offload_a_blocked_forward_blocks_the_server(registry: Registry,
     """The control: the same test fails on the in-loop path (the CPU default)."""
     gate = Gate()
     with serving(gated_app(registry, tmp_path, gate)) as url:
-        health, _ = blocked_forward_then_health(url, gate)
+        health, probabilities = blocked_forward_then_health(url, gate, BLOCKED_LOOP_TIMEOUT_S)
         assert httpx.get(f"{url}{LIVE}", timeout=30).status_code == 200  # answered once released
     assert isinstance(health, httpx.TimeoutException)
+    np.testing.assert_allclose(probabilities, expected(registry, X[:3]), atol=1e-5)
     assert gate.threads and not any(name.startswith(WORKER_THREAD_PREFIX) for name in gate.threads)
 
 
@@ -176,7 +187,6 @@ def test_offloaded_answers_equal_the_in_loop_ones(registry: Registry, tmp_path: 
 async def test_offloaded_concurrent_requests_each_get_their_own_rows(registry: Registry, tmp_path: Path) -> None:
     """Many requests batched together in the worker: each answer is its own rows' prediction."""
     rows = [X[3 * k : 3 * k + 1 + k % 3] for k in range(40)]  # 1, 2 or 3 rows each
-    expected = [torch.softmax(registry.model(1)(torch.from_numpy(x)), dim=1).detach().numpy() for x in rows]
     got: dict[int, np.ndarray] = {}
     with serving(app_for(registry, tmp_path, forward_offload=Offload.ON)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -188,8 +198,8 @@ async def test_offloaded_concurrent_requests_each_get_their_own_rows(registry: R
             async with anyio.create_task_group() as group:
                 for i in range(len(rows)):
                     group.start_soon(ask, i)
-    for i, probabilities in enumerate(expected):
-        np.testing.assert_allclose(got[i], probabilities, atol=1e-5)
+    for i, x in enumerate(rows):
+        np.testing.assert_allclose(got[i], expected(registry, x), atol=1e-5)
 
 
 def test_a_model_failure_in_the_worker_is_the_callers_500_and_the_worker_goes_on(

@@ -21,6 +21,7 @@
    RTTs, a New York user, a New York edge site, the us-east-1 region).
 
     .venv-workloads/bin/python bench/serving.py [--duration-s 8] [--concurrency 32]
+    .venv-workloads/bin/python bench/serving.py --device cuda|cpu [...]   # bench/serving_device.py
 
 Our servers load signed artifacts from a registry written for the run; the peers load the same
 weights (bench/digits_mlp.py). Each peer runs in its own venv, created on first use under
@@ -829,5 +830,9 @@ def _cpu_model() -> str:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--loadgen":
         loadgen_main(sys.argv[2])
+    elif any(arg.split("=")[0] == "--device" for arg in sys.argv[1:]):  # the device sweep, its own flags
+        from bench.serving_device import main as device_sweep
+
+        device_sweep(sys.argv[1:])
     else:
         main()

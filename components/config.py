@@ -39,7 +39,14 @@ from components.catalog import (
     edge_location_belongs,
     gcp_gpu_zones,
 )
-from workloads.contract import FEDERATION_DEFAULTS, SECURE_AGGREGATION_REFUSED, Compression, Strategy, privacy_conflicts
+from workloads.contract import (
+    CUDA_MAX_BATCH_SIZE,
+    FEDERATION_DEFAULTS,
+    SECURE_AGGREGATION_REFUSED,
+    Compression,
+    Strategy,
+    privacy_conflicts,
+)
 
 NAMESPACE = "meridian"
 # Secret config, read by the program as Pulumi secrets (never validated or printed here):
@@ -442,7 +449,10 @@ class Inference(ConfigModel):
     scale_down_stabilization_seconds: int = Field(
         default=300, ge=0, le=3600, description="lower recommendations must hold this long before a pod goes"
     )
-    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    max_batch_size: int = Field(default=32, ge=1, le=4096, description="rows per forward pass on CPU")
+    cuda_max_batch_size: int = Field(
+        default=CUDA_MAX_BATCH_SIZE, ge=1, le=4096, description="rows per forward pass on a GPU"
+    )
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
     queue_capacity: int = Field(default=256, ge=1)
     edge_confidence_threshold: float = Field(default=0.8, ge=0, le=1)

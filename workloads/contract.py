@@ -93,6 +93,11 @@ ENV_CANDIDATE_WEIGHT = "MERIDIAN_CANDIDATE_WEIGHT"  # percent of traffic, 0-100
 ENV_MAX_BATCH_SIZE = "MERIDIAN_MAX_BATCH_SIZE"
 ENV_MAX_BATCH_WAIT_MS = "MERIDIAN_MAX_BATCH_WAIT_MS"
 ENV_QUEUE_CAPACITY = "MERIDIAN_QUEUE_CAPACITY"
+# The two above apply on CPU; a model on a CUDA GPU batches by these (workloads/serving/devices.py).
+ENV_CUDA_MAX_BATCH_SIZE = "MERIDIAN_CUDA_MAX_BATCH_SIZE"
+CUDA_MAX_BATCH_SIZE = 256  # its default, the server's and the stack config's (inference.cudaMaxBatchSize)
+ENV_CUDA_MAX_BATCH_WAIT_MS = "MERIDIAN_CUDA_MAX_BATCH_WAIT_MS"
+ENV_FORWARD_OFFLOAD = "MERIDIAN_FORWARD_OFFLOAD"  # auto (worker thread on CUDA only), on, off
 ENV_UPSTREAM_URL = "MERIDIAN_UPSTREAM_URL"  # edge -> its region's inference server
 ENV_CONFIDENCE_THRESHOLD = "MERIDIAN_CONFIDENCE_THRESHOLD"
 ENV_DATA_DIR = "MERIDIAN_DATA_DIR"  # a SuperNode reads only this directory (its region's data)

@@ -43,6 +43,7 @@ def batching_env(target: Target) -> dict[str, pulumi.Input[str]]:
     inference = target.config.inference
     return {
         contract.ENV_MAX_BATCH_SIZE: str(inference.max_batch_size),
+        contract.ENV_CUDA_MAX_BATCH_SIZE: str(inference.cuda_max_batch_size),
         contract.ENV_MAX_BATCH_WAIT_MS: f"{inference.max_batch_wait_ms:g}",
         contract.ENV_QUEUE_CAPACITY: str(inference.queue_capacity),
     }

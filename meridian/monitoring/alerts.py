@@ -475,7 +475,7 @@ OTHER_ALERTS = [
         severity=Severity.TICKET,
         summary="{{ $labels.region }}: GPU {{ $labels.gpu }} on {{ $labels.Hostname }} has over 90% of its memory in use",
         runbook=(
-            "The pod named by the alert's namespace and pod labels is close to CUDA out-of-memory: lower inference.maxBatchSize or move"
+            "The pod named by the alert's namespace and pod labels is close to CUDA out-of-memory: lower inference.cudaMaxBatchSize or move"
             " the model to a larger GPU type; a leak shows as steady growth on the fleet dashboard's GPU panel."
         ),
         scenarios=(

@@ -391,6 +391,7 @@ class InferenceApp:
                     "candidate": split.candidate,
                     "candidate_weight": split.weight,
                     "artifacts": {v: routing.by_name[v].model.description for v in versions},
+                    "devices": {v: str(routing.by_name[v].model.device) for v in versions},
                 },
             }
         )

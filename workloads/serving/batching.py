@@ -3,9 +3,11 @@
 Validated requests queue here; one task runs the model over as many rows as are waiting, up to
 `max_batch_size`. Batches grow with load by themselves: while a forward pass runs, new requests
 pile up and all join the next one. `max_wait_s` optionally holds a batch that is not full yet, in
-the hope of more rows (Triton's max queue delay). The forward pass runs on the event loop
-itself: for the small models served here it takes tens of microseconds, cheaper than a thread
-hand-off per batch.
+the hope of more rows (Triton's max queue delay). The forward pass runs on the event loop itself
+(on CPU: for the small models served here it takes tens of microseconds, cheaper than a thread
+hand-off per batch) or, given a `ForwardWorker` (on CUDA), in the device's worker thread while
+the loop keeps reading requests; one batch per batcher is in flight at a time either way
+(devices.py says which, and why).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 
 import numpy as np
+
+from workloads.serving.devices import ForwardWorker
 
 
 class QueueFull(Exception):
@@ -30,6 +34,7 @@ class MicroBatcher:
         max_wait_s: float,
         capacity: int,
         observe_batch: Callable[[int], None] = lambda rows: None,
+        worker: ForwardWorker | None = None,
     ):
         if max_batch_size < 1 or capacity < 1 or max_wait_s < 0:
             raise ValueError("max_batch_size and capacity must be >= 1, max_wait_s >= 0")
@@ -38,9 +43,10 @@ class MicroBatcher:
         self._max_wait_s = max_wait_s
         self._capacity = capacity
         self._observe_batch = observe_batch
+        self._forward_worker = worker  # None: the forward runs on the event loop
         self._pending: deque[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = deque()
         self._pending_rows = 0
-        self._wakeup: asyncio.Future[None] | None = None  # set while the worker sleeps
+        self._wakeup: asyncio.Future[None] | None = None  # set while the batching task sleeps
         self._wake_on_any = True
         self._closing = False
         self._worker: asyncio.Task[None] | None = None
@@ -107,9 +113,9 @@ class MicroBatcher:
             await asyncio.sleep(0)
             if self._max_wait_s > 0 and self._pending_rows < self._max_batch_size and not self._closing:
                 await self._sleep(self._max_wait_s, wake_on_any=False)
-            self._run_one_batch()
+            await self._run_one_batch()
 
-    def _run_one_batch(self) -> None:
+    async def _run_one_batch(self) -> None:
         batch: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
         rows = 0
         while self._pending and (not batch or rows + len(self._pending[0][0]) <= self._max_batch_size):
@@ -122,15 +128,18 @@ class MicroBatcher:
             return
         try:
             xs = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
-            outputs = self._predict(xs)
+            worker = self._forward_worker
+            outputs = self._predict(xs) if worker is None else await worker.run(self._predict, xs)
         except Exception as err:  # a model failure fails its batch, never the server
             for _, future in batch:
-                future.set_exception(err)
+                if not future.done():
+                    future.set_exception(err)
             return
         self._observe_batch(len(xs))
         start = 0
         for x, future in batch:
-            future.set_result(outputs[start : start + len(x)])
+            if not future.done():  # cancelled while a worker ran its batch
+                future.set_result(outputs[start : start + len(x)])
             start += len(x)
 
 

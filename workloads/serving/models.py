@@ -33,8 +33,20 @@ class LoadedModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
+            if self.device.type == "cuda":
+                return self._predict_cuda(x)
             logits = self.module(torch.from_numpy(x).to(self.device, non_blocking=True))
             return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def _predict_cuda(self, x: np.ndarray) -> np.ndarray:
+        """Both copies from and to page-locked host memory (torch's caching host allocator
+        reuses its blocks), queued without blocking behind the kernels on the current stream;
+        one synchronisation at the end, in the calling thread (the device's worker thread:
+        devices.py), before the host reads the result."""
+        inputs = torch.from_numpy(x).pin_memory().to(self.device, non_blocking=True)
+        probabilities = torch.softmax(self.module(inputs).float(), dim=1).to("cpu", non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return probabilities.numpy()
 
 
 class ModelSource(Protocol):

@@ -34,11 +34,12 @@ import uvloop
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from workloads.serving.app import PEER_EXTENSION, Answerer, InferenceApp, Role
+from workloads.serving.devices import BatchingConfig, DeviceBatching
 from workloads.serving.gate import announce, build_gate
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.models import ModelSource, RegistryModelSource
 from workloads.serving.settings import LATEST, ServingSettings
-from workloads.serving.versions import BatchingConfig, ModelRouter, TrafficSplit
+from workloads.serving.versions import ModelRouter, TrafficSplit
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,13 @@ def build_app(
 ) -> InferenceApp:
     metrics = metrics or ServingMetrics()
     source = source or registry_source(settings)
-    batching = BatchingConfig(settings.max_batch_size, settings.max_batch_wait_ms / 1000, settings.queue_capacity)
+    batching = DeviceBatching(
+        cpu=BatchingConfig(settings.max_batch_size, settings.max_batch_wait_ms / 1000, settings.queue_capacity),
+        cuda=BatchingConfig(
+            settings.cuda_max_batch_size, settings.cuda_max_batch_wait_ms / 1000, settings.queue_capacity
+        ),
+        offload=settings.forward_offload,
+    )
     # Following `latest` without a pinned candidate, the weight is each new version's share.
     judged = settings.stable == LATEST and settings.candidate is None
     return InferenceApp(

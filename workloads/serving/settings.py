@@ -15,6 +15,7 @@ from typing import Any
 
 from workloads import contract
 from workloads.serving.admin_token import AdminToken
+from workloads.serving.devices import DEFAULT_CUDA_MAX_BATCH_SIZE, DEFAULT_CUDA_MAX_BATCH_WAIT_MS, Offload
 from workloads.serving.ratelimit import RateLimits
 
 LATEST = "latest"  # as the stable version: follow the registry's latest pointer (hot reload)
@@ -64,6 +65,10 @@ class ServingSettings:
     api_keys_file: Path | None = None
     oidc: Oidc | None = None
     rate_limits: RateLimits | None = None
+    # The device (workloads/serving/devices.py): batching on a CUDA GPU, and where forwards run.
+    cuda_max_batch_size: int = DEFAULT_CUDA_MAX_BATCH_SIZE
+    cuda_max_batch_wait_ms: float = DEFAULT_CUDA_MAX_BATCH_WAIT_MS
+    forward_offload: Offload = Offload.AUTO
 
 
 def rate_limits(raw: str) -> RateLimits:
@@ -169,6 +174,27 @@ def serving_parser(prog: str, description: str, default_variant: str) -> Argumen
         type=bounded(float, 0, 1000),
     )
     p.add(
+        "--cuda-max-batch-size",
+        contract.ENV_CUDA_MAX_BATCH_SIZE,
+        "rows per forward pass at most, model on a CUDA GPU (--max-batch-size applies on CPU)",
+        DEFAULT_CUDA_MAX_BATCH_SIZE,
+        type=bounded(int, 1, 4096),
+    )
+    p.add(
+        "--cuda-max-batch-wait-ms",
+        contract.ENV_CUDA_MAX_BATCH_WAIT_MS,
+        "hold a partial batch this long for more rows, model on a CUDA GPU",
+        DEFAULT_CUDA_MAX_BATCH_WAIT_MS,
+        type=bounded(float, 0, 1000),
+    )
+    p.add(
+        "--forward-offload",
+        contract.ENV_FORWARD_OFFLOAD,
+        "forward passes in a worker thread of the device, off the event loop: auto (on CUDA only), on, off",
+        Offload.AUTO.value,
+        type=one_of(*Offload),
+    )
+    p.add(
         "--queue-capacity",
         contract.ENV_QUEUE_CAPACITY,
         "queued requests per version before 429",
@@ -272,6 +298,7 @@ def serving_settings(args: argparse.Namespace) -> ServingSettings:
     own = {"admin_token", "oidc"}
     values = {f.name: getattr(args, f.name) for f in fields(ServingSettings) if f.name not in own}
     values["candidate"] = args.candidate or None  # an empty variable means no candidate
+    values["forward_offload"] = Offload(args.forward_offload)
     oidc = Oidc(args.oidc_issuer, args.oidc_audience, args.oidc_jwks_url) if all(oidc_flags.values()) else None
     return ServingSettings(**values, admin_token=AdminToken.from_environ(os.environ), oidc=oidc)
 

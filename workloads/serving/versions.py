@@ -18,18 +18,12 @@ import numpy as np
 
 from workloads.registry.artifact import ArtifactRejected
 from workloads.serving.batching import MicroBatcher
+from workloads.serving.devices import BatchingConfig, DeviceBatching, ForwardWorker, ForwardWorkers
 from workloads.serving.metrics import ServingMetrics, VersionMetrics
 from workloads.serving.models import LoadedModel, ModelSource
 from workloads.serving.protocol import InferError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BatchingConfig:
-    max_batch_size: int = 32
-    max_wait_s: float = 0.002
-    queue_capacity: int = 256
 
 
 @dataclass(frozen=True)
@@ -54,9 +48,16 @@ class TrafficSplit:
 
 
 class ServedVersion:
-    """A loaded model version and its own batcher and metrics."""
+    """A loaded model version and its own batcher and metrics; `worker`: its device's forward
+    worker (None: forward passes on the event loop)."""
 
-    def __init__(self, model: LoadedModel, batching: BatchingConfig, metrics: VersionMetrics):
+    def __init__(
+        self,
+        model: LoadedModel,
+        batching: BatchingConfig,
+        metrics: VersionMetrics,
+        worker: ForwardWorker | None = None,
+    ):
         self.model = model
         self.name = model.version
         self.metrics = metrics
@@ -66,6 +67,7 @@ class ServedVersion:
             max_wait_s=batching.max_wait_s,
             capacity=batching.queue_capacity,
             observe_batch=metrics.batch_size.observe,
+            worker=worker,
         )
 
     def submit(self, x: np.ndarray) -> asyncio.Future[np.ndarray]:
@@ -81,10 +83,11 @@ class Routing:
 class ModelRouter:
     """The versions of one model this server has live."""
 
-    def __init__(self, name: str, source: ModelSource, batching: BatchingConfig, metrics: ServingMetrics):
+    def __init__(self, name: str, source: ModelSource, batching: DeviceBatching, metrics: ServingMetrics):
         self.name = name
         self._source = source
         self._batching = batching
+        self._workers = ForwardWorkers(batching.offload)
         self._metrics = metrics
         self._routing: Routing | None = None
         self._reload_lock = asyncio.Lock()
@@ -154,13 +157,25 @@ class ModelRouter:
                     await self._retire(served)
 
     async def close(self) -> None:
+        """Answer what is queued, then stop the batchers and the forward workers."""
         routing, self._routing = self._routing, None
         if routing is not None:
             for served in routing.by_name.values():
                 await self._retire(served)
+        await self._workers.close()
 
     def _serve(self, model: LoadedModel) -> ServedVersion:
-        served = ServedVersion(model, self._batching, VersionMetrics(self._metrics, self.name, model.version))
+        batching = self._batching.for_device(model.device)
+        worker = self._workers.for_device(model.device)
+        served = ServedVersion(model, batching, VersionMetrics(self._metrics, self.name, model.version), worker)
+        log.info(
+            "version %s on %s: forward passes %s, up to %d rows, waiting up to %g ms for a partial batch",
+            model.version,
+            model.device,
+            "on the event loop" if worker is None else "in the device's worker thread",
+            batching.max_batch_size,
+            batching.max_wait_s * 1000,
+        )
         # The canary analysis's counters exist at 0 from the start: Prometheus's increase()
         # misses a series' first sample, and with it the first count.
         for counter, outcomes in (

@@ -15,6 +15,7 @@ def test_server_env_comes_from_the_contract_and_the_stack(deployed: Deployed) ->
         env = env_of(server)
         assert env[contract.ENV_REGION] == region.name
         assert env[contract.ENV_MAX_BATCH_SIZE] == str(inference.max_batch_size)
+        assert env[contract.ENV_CUDA_MAX_BATCH_SIZE] == str(inference.cuda_max_batch_size)
         assert float(env[contract.ENV_MAX_BATCH_WAIT_MS]) == inference.max_batch_wait_ms
         assert env[contract.ENV_QUEUE_CAPACITY] == str(inference.queue_capacity)
         assert env[contract.ENV_STABLE_VERSION] == inference.canary.stable

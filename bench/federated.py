@@ -11,6 +11,15 @@ final global accuracy and the drop against `none`, and round time split into loc
 (the slowest region) and framework overhead (process start, transfer, encode/decode,
 aggregation). Then the `none` run's global model is localized per region
 (workloads.localization.measure_variants: fp32 fine-tuned vs structurally pruned vs int8).
+Then the round overhead (round wall time minus the slowest region's local evaluation and
+training) of the `none` configuration, before and after: "before" is Flower 1.42's default, a
+fresh `flwr-clientapp` process per message and its fixed 3 s polls; "after" is how
+LocalFederation runs by default, each SuperNode beside its long-lived ClientApp process
+(tasks forked warm), polls capped at 0.1 s, replies pulled every 0.05 s. Each round is broken
+into phases measured on each side (workloads/trainer/round_phases.py): the server's push,
+wait for replies and aggregation; for the region whose reply came last, its ClientApp's setup
+(process start to handler), evaluation, training, and transport (the server's wait for that
+reply minus the task's own time: polls, message transfer, handing it to a process).
 Writes bench/results/federated.json with a `summary` object.
 """
 
@@ -79,10 +88,67 @@ def _localized(global_weights: Path, data: Path) -> dict[str, Any]:
     return {region: measure_variants(task, state, Shard.load(data / region)) for region in REGIONS}
 
 
+# "before": Flower's own mechanism and intervals; "after": LocalFederation's default.
+OVERHEAD_SETUPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "before": ({"isolation": "subprocess", "poll_interval": None}, {"reply-poll-interval": 3.0}),
+    "after": ({"isolation": "process", "poll_interval": 0.1}, {"reply-poll-interval": 0.05}),
+}
+
+
+def _phase_row(record: dict[str, Any]) -> dict[str, Any]:
+    """One round's phases; the node side is the region whose reply the server waited for last."""
+    seconds, regions = record["seconds"], record["regions"]
+    timed = {region: part["clientapp"] for region, part in regions.items() if "clientapp" in part}
+    last = max(timed, key=lambda region: timed[region]["reply_wait_seconds"])
+    node = timed[last]
+    return {
+        "round": record["round"],
+        "round_seconds": seconds["round"],
+        "local_seconds": seconds["local"],
+        "overhead_seconds": seconds["overhead"],
+        "server": seconds["phases"],
+        "last_region": last,
+        "node": {key.removesuffix("_seconds"): node[key] for key in node if key.endswith("_seconds")},
+    }
+
+
+def _mean_phases(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(values: Any) -> float:
+        return statistics.mean(values)
+
+    return {
+        "overhead_seconds": mean(r["overhead_seconds"] for r in rows),
+        "round_seconds": mean(r["round_seconds"] for r in rows),
+        "local_seconds": mean(r["local_seconds"] for r in rows),
+        "server": {k: mean(r["server"][k] for r in rows) for k in rows[0]["server"]},
+        "node": {k: mean(r["node"][k] for r in rows) for k in rows[0]["node"]},
+    }
+
+
+def round_overhead(workdir: Path, data: Path, rounds: int) -> dict[str, Any]:
+    """The `none` configuration under each of OVERHEAD_SETUPS, every round broken into phases."""
+    out: dict[str, Any] = {}
+    for name, (federation_options, run_options) in OVERHEAD_SETUPS.items():
+        nodes = [Node(region, data / region) for region in REGIONS]
+        with LocalFederation(workdir / f"overhead-{name}", nodes, **federation_options) as federation:
+            run_config = {"task": TASK, "rounds": rounds, "seed": SEED, "strategy": "fedavg", "compression": "none"}
+            result = federation.run({**run_config, **run_options}, timeout=300 + 120 * rounds, run_name=name)
+        rows = [_phase_row(record) for record in result.rounds]
+        out[name] = {
+            "federation": federation_options,
+            "run_config": run_options,
+            "rounds": rows,
+            "mean": _mean_phases(rows),
+        }
+        print(f"round overhead {name}: {out[name]['mean']['overhead_seconds']:.2f} s", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--topk-fractions", default="0.02,0.05")
+    parser.add_argument("--overhead-rounds", type=int, default=5, help="rounds of each round-overhead run")
     parser.add_argument("--workdir", type=Path, default=REPO / "out" / "bench" / "federated")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "federated.json")
     args = parser.parse_args(argv)
@@ -111,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     _compare(tables)
+    overhead = round_overhead(args.workdir, data, args.overhead_rounds)
     assert none_model is not None
     localized = _localized(none_model, data)
     within = [t for t in tables if t["accuracy_drop_points_vs_none"] <= 1.0]
@@ -130,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "compression": tables,
         "localized_variants": {"global_model": f"the `none` run's final model ({TASK})", "regions": localized},
+        "round_overhead": overhead,
         "summary": {
             "best_uplink_ratio_within_1pt": best["uplink_payload_ratio_vs_none"],
             "best_mode_within_1pt": best["mode"],
@@ -138,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             "int8_speedup_batch1": min(r["speedup_batch1"] for r in int8),
             "int8_accuracy_drop_points": max(r["accuracy_drop_points"] for r in int8),
             "summary_over_regions": "worst region: smallest ratios, largest drop",
+            "round_overhead_seconds": overhead["after"]["mean"]["overhead_seconds"],
+            "round_overhead_seconds_before": overhead["before"]["mean"]["overhead_seconds"],
             "seconds": time.monotonic() - started,
         },
     }

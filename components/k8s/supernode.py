@@ -1,5 +1,14 @@
 """A region's Flower SuperNode: trains on that region's data only, with its own node key.
 
+Two containers of one pod, from the trainer image: the SuperNode (`--isolation process`; it
+talks to the SuperLink and keeps the run's state) and its long-lived ClientApp process
+(workloads/trainer/clientapp_runner.py), which acquires each message's task from the node's
+Runtime API on the pod's loopback, authenticated by a shared random secret, and runs it in a
+process forked warm from itself: no interpreter start and no torch import per message, as
+Flower's default per-message `flwr-clientapp` process would pay. Only the ClientApp container
+mounts the region's data; the SuperNode polls the SuperLink every FLEET_POLL_SECONDS when
+idle, instead of Flower's fixed 3 s (workloads/trainer/supernode.py).
+
 It reads its data from a directory: a read-only PersistentVolumeClaim on an existing cluster,
 else an emptyDir its init container fills from the region's bucket through the pod's cloud
 identity, which can read that bucket and nothing else.
@@ -19,6 +28,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.cluster_access import POOL_LABEL, WorkloadIdentity
 from components.k8s import network_policy as netpol
@@ -30,13 +40,18 @@ from components.k8s.trust import FederationTrust
 from components.k8s.workload import Workload
 from workloads import contract
 
-SUPERNODE_RESOURCES = Resources("1", "2Gi", "2", "8Gi")
+SUPERNODE_RESOURCES = Resources("250m", "512Mi", "1", "2Gi")  # messages in flight, no training
+CLIENTAPP_RESOURCES = Resources("1", "2Gi", "2", "8Gi")  # local training and evaluation
+FLEET_POLL_SECONDS = "0.5"  # idle: two authenticated requests a second to the SuperLink per region
+SUPEREXEC_SECRET_BYTES = 32
 SYNC_RESOURCES = Resources("250m", "256Mi", "1", "1Gi")
 METRICS_RESOURCES = Resources("50m", "64Mi", "200m", "128Mi")
-# The ClientApp (a subprocess of the SuperNode, which passes its environment on) appends its
-# rounds here; the metrics sidecar reads them: both containers mount the pod's cache emptyDir.
+# The ClientApp (forked by its runner, whose environment it has) appends its rounds here; the
+# metrics sidecar reads them: both containers mount the pod's cache emptyDir.
 TRAINING_RECORDS = f"{contract.CACHE_MOUNT}/training-records.jsonl"
 SYSTEM_POOL = {POOL_LABEL: "system"}  # the cloud layers' CPU pool (components/aws|gcp/cluster.py)
+CLIENTAPP_CONTAINER = "clientapp"
+SUPEREXEC_MOUNT = "/etc/meridian/superexec"
 DATA_SIZE = "10Gi"  # node-local scratch for a region's training data copied from its bucket
 
 
@@ -59,18 +74,29 @@ class SuperNode(pulumi.ComponentResource):
         region = target.region
         workload = Workload(target, SUPERNODE_APP, self)
         account = workload.service_account(f"{name}-sa", args.identity)
+        # Whoever holds it may take the node's tasks from its Runtime API: the runner alone.
+        superexec_secret = random.RandomPassword(
+            f"{name}-superexec-secret",
+            length=SUPEREXEC_SECRET_BYTES,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         auth = workload.secret(
             f"{name}-auth-secret",
             "supernode-auth",
             {
                 contract.NODE_KEY_FILE: args.trust.node_key(region.name).private_openssh,
                 contract.TLS_CA_FILE: args.trust.ca_cert_pem,
+                contract.SUPEREXEC_SECRET_FILE: superexec_secret.result,
             },
         )
         volumes = [
             secret_volume("ca", auth.metadata.name, [contract.TLS_CA_FILE]),
             secret_volume("node-key", auth.metadata.name, [contract.NODE_KEY_FILE]),
+            secret_volume("superexec", auth.metadata.name, [contract.SUPEREXEC_SECRET_FILE]),
         ]
+        secret_mount = read_only_mount("superexec", SUPEREXEC_MOUNT)
+        secret_flag = ["--superexec-auth-secret-file", f"{SUPEREXEC_MOUNT}/{contract.SUPEREXEC_SECRET_FILE}"]
         mounts = [read_only_mount("ca", contract.CERTS_MOUNT), read_only_mount("node-key", contract.KEYS_MOUNT)]
         init: list[k8s.core.v1.ContainerArgs] = []
         if region.kubernetes is not None:
@@ -99,14 +125,13 @@ class SuperNode(pulumi.ComponentResource):
                 )
             )
         volumes.append(data_source)
-        mounts.append(read_only_mount("data", contract.DATA_MOUNT))
         node_config = f'region="{region.name}" {contract.NODE_DATA_DIR_KEY}="{contract.DATA_MOUNT}"'
         node = container(
             SUPERNODE_APP,
             args.image,
-            resources=SUPERNODE_RESOURCES,  # CPU only: see the module docstring
+            resources=SUPERNODE_RESOURCES,
             probes=flower_probes(),
-            command=["flower-supernode"],
+            command=["python", "-m", contract.SUPERNODE_MODULE],
             args=[
                 "--superlink",
                 args.superlink_address,
@@ -117,9 +142,10 @@ class SuperNode(pulumi.ComponentResource):
                 "--node-config",
                 node_config,
                 "--isolation",
-                "subprocess",
+                "process",
+                *secret_flag,
                 "--host",
-                "127.0.0.1",
+                "127.0.0.1",  # the Runtime API: this pod's containers only
                 "--port",
                 str(contract.SUPERNODE_CLIENTAPPIO_PORT),
                 "--health-server-address",
@@ -128,11 +154,32 @@ class SuperNode(pulumi.ComponentResource):
             environment={
                 **FLOWER_ENV,
                 contract.ENV_REGION: region.name,
+                contract.ENV_FLEET_POLL_SECONDS: FLEET_POLL_SECONDS,
+            },
+            ports={"health": contract.FLOWER_HEALTH_PORT},
+            mounts=[*mounts, secret_mount],
+        )
+        client_app = container(
+            CLIENTAPP_CONTAINER,
+            args.image,
+            resources=CLIENTAPP_RESOURCES,  # CPU only: see the module docstring
+            probes=(tcp_probe(contract.CLIENTAPP_HEALTH_PORT), tcp_probe(contract.CLIENTAPP_HEALTH_PORT, period=5)),
+            command=["python", "-m", contract.CLIENTAPP_RUNNER_MODULE],
+            args=[
+                "--runtime-api-address",
+                f"127.0.0.1:{contract.SUPERNODE_CLIENTAPPIO_PORT}",
+                *secret_flag,
+                "--health-port",
+                str(contract.CLIENTAPP_HEALTH_PORT),
+            ],
+            environment={
+                **FLOWER_ENV,
+                contract.ENV_REGION: region.name,
                 contract.ENV_DATA_DIR: contract.DATA_MOUNT,
                 contract.ENV_TRAINING_RECORDS: TRAINING_RECORDS,
             },
-            ports={"health": contract.FLOWER_HEALTH_PORT},
-            mounts=mounts,
+            ports={"app-health": contract.CLIENTAPP_HEALTH_PORT},
+            mounts=[read_only_mount("data", contract.DATA_MOUNT), secret_mount],
         )
         # Flower exports no metrics: this sidecar serves the region's training rounds.
         node_metrics = container(
@@ -148,7 +195,7 @@ class SuperNode(pulumi.ComponentResource):
         workload.deployment(
             f"{name}-deployment",
             pod_spec(
-                [node, node_metrics],
+                [node, client_app, node_metrics],
                 init_containers=init,
                 service_account=account.metadata.name,
                 volumes=volumes,

@@ -1,8 +1,9 @@
 """The trainer on Flower's Deployment Engine, for real: one SuperLink and three SuperNodes as
 processes on loopback, TLS with a local CA, SuperNodes authenticated by registered ECDSA keys.
 
-Slow by nature (every message starts a fresh ClientApp process that imports torch), so the
-runs are short and the federation is shared by the whole module.
+Each SuperNode runs beside its long-lived ClientApp process (`--isolation process`), as
+LocalFederation starts them. Still slow on a busy machine, so the runs are short and the
+federation is shared by the whole module.
 """
 
 from __future__ import annotations
@@ -144,6 +145,27 @@ def test_each_supernode_records_its_fits_and_its_exporter_serves_them(federation
         assert metrics["meridian_training_uplink_bytes_total"] == sum(f.uplink_bytes for f in fits)
         assert metrics["meridian_training_examples_total"] == sum(f.examples for f in fits)
         assert metrics["meridian_training_last_round"] == fits[-1].round
+
+
+def test_each_nodes_tasks_are_forked_by_its_long_lived_clientapp_process(federation, clean_run):
+    """Every round's reply comes from a process of its own (nothing carries over between
+    messages but the node's Context), started by the node's one ClientApp runner, which
+    outlives the rounds; a restarted node brings its runner back."""
+    result, _ = clean_run
+    for region in REGIONS:
+        runner = federation.nodes[region].clientapp_process
+        assert runner is not None and runner.poll() is None
+        timed = [record["regions"][region]["clientapp"] for record in result.rounds]
+        assert {t["parent_pid"] for t in timed} == {runner.pid}
+        assert len({t["pid"] for t in timed}) == ROUNDS
+        assert "Starting Flower SuperExec" not in (federation.logs / f"supernode-{region}.log").read_text()
+    old = federation.nodes["eu"].clientapp_process
+    assert old is not None
+    _restart(federation, "eu")
+    new = federation.nodes["eu"].clientapp_process
+    assert new is not None and new.pid != old.pid and old.poll() is not None
+    again = federation.run({"rounds": 1, "compression": "none"}, run_name="after-restart")
+    assert again.rounds[0]["regions"]["eu"]["clientapp"]["parent_pid"] == new.pid
 
 
 def test_int8_cuts_uplink_bytes_at_least_threefold(federation, clean_run):

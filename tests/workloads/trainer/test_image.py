@@ -49,7 +49,7 @@ def test_the_health_check_passes_only_while_a_flower_port_listens(monkeypatch):
 
 
 def test_it_carries_the_localizer_the_global_publish_and_the_node_metrics_with_all_they_import(tmp_path):
-    """The localizer CronJob, the ServerApp's publish and the SuperNode's metrics exporter run
+    """The localizer CronJob, the ServerApp's publish, the SuperNode, its ClientApp runner and its metrics exporter run
     from this image: every module they import is among the files the Dockerfile copies (torch
     and the rest: requirements.txt)."""
     app = image_tree("trainer", tmp_path / "app")
@@ -58,6 +58,8 @@ def test_it_carries_the_localizer_the_global_publish_and_the_node_metrics_with_a
         "workloads.trainer.server_app",
         "workloads.tasks.sync",
         "workloads.trainer.node_metrics",  # the SuperNode's metrics sidecar
+        "workloads.trainer.supernode",  # the SuperNode itself
+        "workloads.trainer.clientapp_runner",  # and its ClientApp process
     ]
     probe = f"import {', '.join(modules)}, workloads; print(workloads.__file__)"
     result = subprocess.run(

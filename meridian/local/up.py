@@ -405,10 +405,8 @@ class LocalFleet:
 
     def train(self, watchers: list[Running]) -> _Training:
         """The federated run, returned once its global model is published. Its SuperLink and
-        SuperNodes start (mostly waiting on their processes) while this process makes the keys
-        and shards and `watchers` come up."""
-        from workloads.trainer.launch import FederationError, LocalFederation, Node
-
+        SuperNodes start (mostly waiting on their processes; Flower imported off this thread)
+        while this process makes the keys and shards and `watchers` come up."""
         names = [r.name for r in self.regions]
         rounds = 3 if self.quick else self.config.federation.rounds
         run_dir = self.out / "federation" / "run"
@@ -420,17 +418,24 @@ class LocalFleet:
         }
         for name in names:
             self.training_records(name).parent.mkdir(parents=True, exist_ok=True)
-        nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
-        federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
-        starting = _Background(federation_run.start, "federation start", self._phase)
+
+        def start() -> LocalFederation:
+            from workloads.trainer.launch import FederationError, LocalFederation, Node
+
+            nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
+            federation = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
+            try:
+                federation.start()
+            except FederationError as err:
+                raise LocalStackError(f"the federation did not start: {err}") from None
+            return federation
+
+        starting = _Background(start, "federation start", self._phase)
         parameters = self.prepare()
         waited = time.monotonic()
         self.supervisor.wait_ready(watchers, ready_timeout=60)
         self._phase("monitoring and CDN start", waited)
-        try:
-            starting.join()
-        except FederationError as err:
-            raise LocalStackError(f"the federation did not start: {err}") from None
+        federation_run = starting.join()
         started = time.monotonic()
         running = _Background(
             lambda: federation_run.run(run_config, timeout=60.0 + 90.0 * rounds, run_name="run"),
@@ -481,6 +486,7 @@ class LocalFleet:
         serving = time.monotonic()
         self.supervisor.wait_ready(launched, ready_timeout=120)
         self._phase("serving start", serving)
+        self._phase("serving", self.started)  # every server and edge answers, its artifact verified
         controllers = time.monotonic()
         self.supervisor.start_all(self.canary_specs(), ready_timeout=60)
         training.stopped()
@@ -662,7 +668,6 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
         training = fleet.train(fleet.monitor(registry))
         localized = fleet.localize_and_serve(specs, training)
         rounds, parameters = training.finish().rounds, training.parameters
-        fleet.timeline["serving"] = (0.0, time.monotonic() - fleet.started)
         loaded = fleet.loaded(specs)
         load = fleet.load()
         drill = fleet.drill(canary)

@@ -74,6 +74,20 @@ SUPERLINK_FLEET_PORT = 9092  # SuperNodes connect here (TLS + node auth)
 SUPERLINK_CONTROL_PORT = 9093  # `flwr run` / control API: never exposed outside the namespace
 SUPERNODE_CLIENTAPPIO_PORT = 9094  # SuperNode <-> ClientApp process, in-pod only
 
+# A SuperNode runs with `--isolation process` beside its long-lived ClientApp process
+# (workloads/trainer/clientapp_runner.py), which takes each message's task from the node's
+# Runtime API (SUPERNODE_CLIENTAPPIO_PORT, on the pod's loopback) and runs it warm:
+#   python -m <SUPERNODE_MODULE> <flower-supernode flags> --isolation process
+#     --superexec-auth-secret-file <file>   (ENV_FLEET_POLL_SECONDS: its idle poll of the SuperLink)
+#   python -m <CLIENTAPP_RUNNER_MODULE> --runtime-api-address 127.0.0.1:<SUPERNODE_CLIENTAPPIO_PORT>
+#     --superexec-auth-secret-file <file> --health-port <CLIENTAPP_HEALTH_PORT>
+SUPERNODE_MODULE = "workloads.trainer.supernode"
+CLIENTAPP_RUNNER_MODULE = "workloads.trainer.clientapp_runner"
+CLIENT_APP_MODULE = "workloads.trainer.client_app"  # what the runner imports before any task
+CLIENTAPP_HEALTH_PORT = 9096  # TCP, answered by the runner's task loop: probes only
+ENV_FLEET_POLL_SECONDS = "MERIDIAN_FLEET_POLL_SECONDS"
+SUPEREXEC_SECRET_FILE = "superexec.secret"  # shared by a SuperNode and its ClientApp runner
+
 # Inference servers (regional and edge) speak the Open Inference Protocol (KServe V2) over HTTP.
 HTTP_PORT = 8080
 LIVENESS_PATH = "/v2/health/live"

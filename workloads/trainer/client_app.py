@@ -4,7 +4,8 @@ model on the region's own data, or evaluate it there.
 A train reply also carries the received model's loss and accuracy on the region's test split,
 measured before training: the server learns how the previous round's global model does in
 every region without a separate evaluation round-trip (each one costs a process start per
-node). Mods, outermost first: `record_training` notes the fit for the node's metrics,
+node). Mods, outermost first: `time_task` adds the task's timings (round_phases.py),
+`record_training` notes the fit for the node's metrics,
 `compress_uplink` encodes the update, `inject_fault` (drills only) corrupts it before that.
 """
 
@@ -28,6 +29,7 @@ from workloads.tasks import train as train_model
 from workloads.trainer.compression import compress_uplink
 from workloads.trainer.faults import inject_fault
 from workloads.trainer.privacy import EPSILON, RegionAccount, check_budget, reply_metrics
+from workloads.trainer.round_phases import EVALUATE_SECONDS, TRAIN_SECONDS, time_task
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.task import get_weights, node_region, node_shard, record_number, set_weights
 from workloads.trainer.training_log import TrainingRecord, append
@@ -76,7 +78,7 @@ def clip_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
     return mod(msg, context, call_next)
 
 
-app = ClientApp(mods=[record_training, compress_uplink, inject_fault, clip_update])
+app = ClientApp(mods=[time_task, record_training, compress_uplink, inject_fault, clip_update])
 
 
 def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:
@@ -91,7 +93,9 @@ def train(msg: Message, context: Context) -> Message:
     model, settings = _received_model(msg, context)
     shard = node_shard(context)
     config = msg.content.config_records["config"]
+    evaluating = time.monotonic()
     before = evaluate_model(model, shard.x_test, shard.y_test)
+    evaluate_seconds = time.monotonic() - evaluating
     server_round = int(record_number(config, "server-round"))
     proximal_mu = record_number(config, "proximal-mu") if "proximal-mu" in config else 0.0
     seed = settings.seed * 100_003 + server_round
@@ -113,7 +117,8 @@ def train(msg: Message, context: Context) -> Message:
         {
             "num-examples": result.examples,
             "train-loss": result.loss,
-            "train-seconds": result.seconds,
+            TRAIN_SECONDS: result.seconds,
+            EVALUATE_SECONDS: evaluate_seconds,
             "received-loss": before.loss,
             "received-accuracy": before.accuracy,
             "test-examples": before.examples,

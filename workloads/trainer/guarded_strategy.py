@@ -26,9 +26,9 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
 from flwr.supercore.differential_privacy import KEY_NORM_BIT
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
-from flwr.supercore.run import Run
 
 from workloads.trainer.compression import COMPRESSION_RECORD_KEY, MalformedUpdate, Tensors, decode, to_numpy, to_record
+from workloads.trainer.grids import DelegatingGrid, PromptGrid
 from workloads.trainer.metrics import FederationMetrics
 from workloads.trainer.privacy import DELTA, EPSILON, EPSILON_NEXT, NOISE_MULTIPLIER, TARGET_EPSILON, within
 from workloads.trainer.records import (
@@ -42,6 +42,7 @@ from workloads.trainer.records import (
     Status,
     Training,
 )
+from workloads.trainer.round_phases import ServerPhases, TaskTimes, read_task_times
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.strategies import WEIGHT_KEY, RoundSizedMultiKrum
 from workloads.trainer.task import record_number
@@ -68,37 +69,16 @@ def wait_for_regions(grid: Grid, minimum: int, timeout: float) -> tuple[list[int
     return nodes, time.monotonic() - started
 
 
-class _NodesWaitedFor(Grid):
+class _NodesWaitedFor(DelegatingGrid):
     """The grid as the configured strategy samples it: exactly the nodes we waited for, so
-    Flower's node sampling never blocks on a node that left a moment ago. Sampling reads only
-    the node ids; the rest is Grid's interface, passed through."""
+    Flower's node sampling never blocks on a node that left a moment ago."""
 
     def __init__(self, grid: Grid, node_ids: list[int]) -> None:
-        self._grid, self._node_ids = grid, node_ids
+        super().__init__(grid)
+        self._node_ids = node_ids
 
     def get_node_ids(self) -> Iterable[int]:
         return list(self._node_ids)
-
-    def set_run(self, run: Run) -> None:
-        self._grid.set_run(run)
-
-    @property
-    def run(self) -> Run:
-        return self._grid.run
-
-    def create_message(
-        self, content: RecordDict, message_type: str, dst_node_id: int, group_id: str, ttl: float | None = None
-    ) -> Message:
-        return self._grid.create_message(content, message_type, dst_node_id, group_id, ttl)
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        return self._grid.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
-        return self._grid.pull_messages(message_ids)
-
-    def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
-        return self._grid.send_and_receive(messages, timeout=timeout)
 
 
 def _wire_bytes(message: Message) -> int:
@@ -115,6 +95,7 @@ class _SentRound:
     wire_bytes: int
     started: float
     waited: float
+    grid: Grid  # what Flower sends the round through (a grids.PromptGrid times it)
 
 
 @dataclass
@@ -142,8 +123,8 @@ def _read_privacy(metrics: MetricRecord) -> Privacy | None:
     )
 
 
-def _read_train_reply(reply: Message) -> tuple[str, Training, Evaluation]:
-    """(region, its training, how the model it received did on its test split)."""
+def _read_train_reply(reply: Message) -> tuple[str, Training, Evaluation, TaskTimes | None]:
+    """(region, its training, how the model it received did on its test split, its timings)."""
     metrics = reply.content.metric_records["metrics"]
     training = Training(
         examples=int(record_number(metrics, "num-examples")),
@@ -157,7 +138,7 @@ def _read_train_reply(reply: Message) -> tuple[str, Training, Evaluation]:
         accuracy=record_number(metrics, "received-accuracy"),
         examples=int(record_number(metrics, "test-examples")),
     )
-    return str(reply.content.config_records["node"]["region"]), training, evaluation
+    return str(reply.content.config_records["node"]["region"]), training, evaluation, read_task_times(metrics)
 
 
 class GuardedStrategy(Strategy):
@@ -196,7 +177,7 @@ class GuardedStrategy(Strategy):
         started = time.monotonic()
         messages = list(self.inner.configure_train(server_round, arrays, config, _NodesWaitedFor(grid, node_ids)))
         wire_bytes = _wire_bytes(messages[0]) if messages else 0
-        self._sent = _SentRound(messages, to_numpy(arrays), arrays.count_bytes(), wire_bytes, started, waited)
+        self._sent = _SentRound(messages, to_numpy(arrays), arrays.count_bytes(), wire_bytes, started, waited, grid)
         return messages
 
     def aggregate_train(
@@ -206,6 +187,7 @@ class GuardedStrategy(Strategy):
         if self.stopped is not None:
             return None, None
         assert sent is not None, "configure_train comes first"
+        aggregating = time.monotonic()
         received = self._receive(sent, replies)
         regions = received.regions
         accepted, rejections = validate_updates(received.updates, sent.reference, s.norm_z_max)
@@ -234,15 +216,29 @@ class GuardedStrategy(Strategy):
         else:
             skipped = f"{len(accepted)} accepted updates, min-regions is {s.min_regions}: global model unchanged"
             logger.warning("Meridian round %d skipped: %s", server_round, skipped)
-        elapsed = time.monotonic() - sent.started
+        done = time.monotonic()
         training = max((p.training.train_seconds for p in regions.values() if p.training), default=0.0)
+        timed = [p.task for p in regions.values() if p.task is not None]
+        exchange = sent.grid.last if isinstance(sent.grid, PromptGrid) else None
+        phases = None
+        if exchange is not None:
+            waiting = max(exchange.reply_seconds.values(), default=aggregating - sent.started)
+            phases = ServerPhases(
+                push=exchange.push_seconds, waiting_for_replies=waiting, aggregation=done - aggregating
+            )
         record = RoundRecord(
             round=server_round,
             run_id=self.run_id,
             strategy=s.strategy.value,
             compression=s.compression.value,
             skipped=skipped,
-            seconds=Seconds(round=elapsed, training=training, waiting_for_regions=sent.waited),
+            seconds=Seconds(
+                round=done - sent.started,
+                training=training,
+                waiting_for_regions=sent.waited,
+                local=max(t.local for t in timed) if timed else None,
+                phases=phases,
+            ),
             regions=regions,
         )
         self._record_previous(received.received_model)
@@ -284,14 +280,14 @@ class GuardedStrategy(Strategy):
         for message in sent.messages:
             node_id = message.metadata.dst_node_id
             part = RegionRound(Status.FAILED, Delivery(node_id, sent.payload_bytes, sent.wire_bytes))
-            region, reply, training, evaluation = self._region(node_id), by_node.get(node_id), None, None
+            region, reply, training, evaluation, task = self._region(node_id), by_node.get(node_id), None, None, None
             if reply is None:
                 part.reason = f"no reply within round-timeout ({self.settings.round_timeout:g}s)"
             elif reply.has_error():
                 part.reason = f"node error: {reply.error.reason}"
             else:
                 try:
-                    region, training, evaluation = _read_train_reply(reply)
+                    region, training, evaluation, task = _read_train_reply(reply)
                 except (KeyError, TypeError, ValueError) as err:  # not what our ClientApp sends
                     part.status, part.reason = Status.REJECTED, f"malformed reply: missing or bad {err}"
             if region in received.regions:  # two nodes under one name: keep both, tell them apart
@@ -301,6 +297,9 @@ class GuardedStrategy(Strategy):
                 continue
             part.training = training
             part.privacy = _read_privacy(reply.content.metric_records["metrics"])
+            part.task = task
+            if isinstance(sent.grid, PromptGrid) and sent.grid.last is not None:
+                part.reply_wait = sent.grid.last.reply_seconds.get(node_id)
             self.regions_by_node[node_id] = region
             received.received_model[region] = evaluation
             try:

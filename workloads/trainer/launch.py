@@ -3,6 +3,14 @@ node authentication on, on loopback ports chosen at run time. Used by the tests,
 benchmark and the local stack; every process it starts is stopped by `close()` (or leaving
 the `with` block), children included.
 
+By default (isolation="process") each SuperNode runs with `--isolation process` beside its
+own long-lived ClientApp process (clientapp_runner.py: torch and the app imported once, each
+message's task forked warm from it), and waits at most `poll_interval` between its polls
+(supernode.py); the two are started, checked and stopped together, the runner's log next to
+the node's (logs/clientapp-<region>.log). isolation="subprocess" is Flower's default instead:
+a fresh `flwr-clientapp` process per message and Flower's own poll intervals (the benchmark's
+"before").
+
     python -m workloads.trainer.launch --workdir out/federation --regions eu,us,apac \
         [--task digits --alpha 0.5 --seed 0] [--run-config 'rounds=3 compression="topk"']
 
@@ -16,6 +24,7 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -27,7 +36,14 @@ from typing import Any
 
 from flwr.common.config import parse_config_args
 
-from workloads.contract import ENV_TRAINING_RECORDS, flwr_connection_config
+from workloads.contract import (
+    CLIENTAPP_RUNNER_MODULE,
+    ENV_FLEET_POLL_SECONDS,
+    ENV_TRAINING_RECORDS,
+    SUPEREXEC_SECRET_FILE,
+    SUPERNODE_MODULE,
+    flwr_connection_config,
+)
 from workloads.processes import NotReady, accepts, stop_pids, wait_ready
 from workloads.trainer.certs import FederationCredentials, generate
 from workloads.trainer.records import MODEL_INFO_FILE, read_rounds
@@ -37,6 +53,7 @@ REPO_ROOT = APP_DIR.parents[1]
 CONNECTION = "meridian"
 _BIN = Path(sys.executable).parent  # the environment's console scripts (flwr, flower-*)
 _STOP_GRACE_SECONDS = 10.0
+ISOLATIONS = ("process", "subprocess")
 
 
 class FederationError(RuntimeError):
@@ -53,6 +70,8 @@ class Node:
     # its metrics exporter (workloads.trainer.node_metrics); None: no records.
     training_records: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Its long-lived ClientApp process (isolation="process"), started and stopped with it.
+    clientapp_process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -101,7 +120,15 @@ class LocalFederation:
         threads_per_node: int = 1,
         ready_timeout: float = 90.0,
         superlink_env: Mapping[str, str] | None = None,
+        isolation: str = "process",
+        poll_interval: float | None = 0.1,
     ) -> None:
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation={isolation!r} is not one of: {', '.join(ISOLATIONS)}")
+        self.isolation = isolation
+        # Seconds a node waits at most between polls of the SuperLink and of its Runtime API
+        # (None: Flower's own 3 s and 1 s).
+        self.poll_interval = poll_interval
         self.workdir = workdir.resolve()
         self.nodes = {node.region: node for node in nodes}
         self.logs = self.workdir / "logs"
@@ -221,10 +248,7 @@ class LocalFederation:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             for region in regions:
-                process = self.nodes[region].process
-                if process is not None and process.poll() is not None:
-                    name = f"supernode-{region}"
-                    raise FederationError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
+                self._check_alive(region)
             if set(regions) <= self.online_regions():
                 return
             time.sleep(0.5)
@@ -232,35 +256,81 @@ class LocalFederation:
             f"SuperNodes {sorted(set(regions) - self.online_regions())} not online after {self.ready_timeout:g}s"
         )
 
+    def _check_alive(self, region: str) -> None:
+        node = self.nodes[region]
+        for name, process in ((f"supernode-{region}", node.process), (f"clientapp-{region}", node.clientapp_process)):
+            if process is not None and process.poll() is not None:
+                raise FederationError(f"{name} exited with {process.returncode}:\n{self._log_tail(name)}")
+
     def start_node(self, region: str, wait: bool = True) -> None:
         node, creds = self.nodes[region], self.credentials
         assert creds is not None, "start() the federation first"
-        node.process = self._spawn(
-            f"supernode-{region}",
-            [
-                str(_BIN / "flower-supernode"),
-                "--root-certificates", str(creds.ca_cert),
-                "--superlink", self.address,
-                "--auth-supernode-private-key", str(creds.node_private_keys[region]),
-                "--node-config", _node_config(node),
-                "--host", "127.0.0.1",
-                "--port", str(free_port()),
-            ],
-            env={ENV_TRAINING_RECORDS: str(node.training_records.resolve())} if node.training_records else None,
-        )  # fmt: skip
+        runtime_port = free_port()
+        # The ClientApp runs in the runner's process tree (process) or the SuperNode's (subprocess).
+        app_env = {ENV_TRAINING_RECORDS: str(node.training_records.resolve())} if node.training_records else {}
+        command = [
+            "--root-certificates", str(creds.ca_cert),
+            "--superlink", self.address,
+            "--auth-supernode-private-key", str(creds.node_private_keys[region]),
+            "--node-config", _node_config(node),
+            "--host", "127.0.0.1",
+            "--port", str(runtime_port),
+        ]  # fmt: skip
+        if self.isolation == "subprocess":
+            node.process = self._spawn(f"supernode-{region}", [str(_BIN / "flower-supernode"), *command], env=app_env)
+        else:
+            secret = self._superexec_secret(region)
+            node_env = {ENV_FLEET_POLL_SECONDS: str(self.poll_interval)} if self.poll_interval else {}
+            secret_flag = ["--superexec-auth-secret-file", str(secret)]
+            node.process = self._spawn(
+                f"supernode-{region}",
+                [sys.executable, "-m", SUPERNODE_MODULE, *command, "--isolation", "process", *secret_flag],
+                env=node_env,
+            )
+            poll = ["--poll-interval", str(self.poll_interval)] if self.poll_interval else []
+            node.clientapp_process = self._spawn(
+                f"clientapp-{region}",
+                [sys.executable, "-m", CLIENTAPP_RUNNER_MODULE, "--runtime-api-address",
+                 f"127.0.0.1:{runtime_port}", *secret_flag, *poll],
+                env=app_env,
+            )  # fmt: skip
         if wait:
             self.wait_until_online([region])
 
+    def _superexec_secret(self, region: str) -> Path:
+        """The secret a node's Runtime API asks of whoever acquires its tasks: its own runner."""
+        path = self.workdir / "certs" / f"{region}.{SUPEREXEC_SECRET_FILE}"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_bytes(secrets.token_bytes(32))
+        return path
+
     def stop_node(self, region: str) -> None:
         node = self.nodes[region]
-        if node.process is not None:
-            stop_tree(node.process)
-            node.process = None
+        for process in (node.clientapp_process, node.process):
+            if process is not None:
+                stop_tree(process)
+        node.process = node.clientapp_process = None
+
+    def _restart_failed_nodes(self) -> None:
+        """Supervision between runs: a node whose SuperNode or ClientApp process has exited
+        (not one stopped on purpose) is restarted whole, its log saying why."""
+        for region, node in self.nodes.items():
+            if node.process is None:
+                continue
+            try:
+                self._check_alive(region)
+            except FederationError as err:
+                with (self.logs / f"supernode-{region}.log").open("a") as log:
+                    log.write(f"\n[launch] restarting the node: {err}\n")
+                self.stop_node(region)
+                self.start_node(region)
 
     def run(
         self, run_config: Mapping[str, object], timeout: float = 600.0, *, run_name: str | None = None
     ) -> RunResult:
         """Run the trainer app once and wait for it; FederationError if it fails or overruns."""
+        self._restart_failed_nodes()
         run_name = run_name or f"run-{int(time.time() * 1000)}"
         out_dir = Path(str(run_config.get("out-dir", self.workdir / run_name))).resolve()
         config = {**run_config, "out-dir": str(out_dir)}
@@ -292,10 +362,8 @@ class LocalFederation:
         )
 
     def close(self) -> None:
-        for node in self.nodes.values():
-            if node.process is not None:
-                stop_tree(node.process)
-                node.process = None
+        for region in self.nodes:
+            self.stop_node(region)
         if self.superlink is not None:
             stop_tree(self.superlink)
             self.superlink = None

@@ -15,6 +15,7 @@ from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
 from workloads.tasks import load_task
+from workloads.trainer.grids import PromptGrid
 from workloads.trainer.guarded_strategy import GuardedStrategy
 from workloads.trainer.metrics import FederationMetrics
 from workloads.trainer.publish import publish_global_model
@@ -92,5 +93,6 @@ def _privacy(settings: TrainerSettings, strategy: GuardedStrategy) -> dict[str, 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     settings = TrainerSettings.from_run_config(context.run_config)
-    info = train(grid, settings, context.run_id)
+    # Replies pulled every reply-poll-interval, not Flower's 3 s; the exchange timed (grids.py).
+    info = train(PromptGrid(grid, settings.reply_poll_interval), settings, context.run_id)
     publish_global_model(settings.out_path, info, os.environ)

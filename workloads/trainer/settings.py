@@ -42,6 +42,7 @@ class TrainerSettings:
     norm_z_max: float = 3.5  # reject an update whose norm is this many robust z from the median
     round_timeout: float = float(FEDERATION_DEFAULTS.round_timeout_seconds)  # seconds to wait for a round's replies
     node_wait_timeout: float = 120.0  # seconds to wait for min-regions to be connected
+    reply_poll_interval: float = 0.05  # seconds between the ServerApp's pulls for replies (Flower's own: 3)
     seed: int = 0
     out_dir: str = "out/federated"
     metrics_host: str = "127.0.0.1"
@@ -93,6 +94,7 @@ class TrainerSettings:
             "norm-z-max": self.norm_z_max > 0,
             "round-timeout": self.round_timeout > 0,
             "node-wait-timeout": self.node_wait_timeout > 0,
+            "reply-poll-interval": 0.01 <= self.reply_poll_interval <= 60,
             "metrics-port": 0 <= self.metrics_port <= 65535,
             "dp-epsilon": self.dp_epsilon >= 0,
             "dp-delta": 0 < self.dp_delta < 1,

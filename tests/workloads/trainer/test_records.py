@@ -18,6 +18,7 @@ from workloads.trainer.records import (
     read_rounds,
     save_model,
 )
+from workloads.trainer.round_phases import ServerPhases, TaskTimes
 
 
 def test_global_accuracy_weighs_regions_by_their_test_examples():
@@ -98,9 +99,44 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
             "uplink_wire_bytes": 60,
             "downlink_payload_bytes": 200,
             "downlink_wire_bytes": 240,
-            "seconds": {"round": 3.0, "training": 2.0, "overhead": 1.0, "waiting_for_regions": 0.5},
+            "seconds": {
+                "round": 3.0,
+                "training": 2.0,
+                "overhead": 1.0,  # no reply said how long its evaluation took: round - training
+                "waiting_for_regions": 0.5,
+                "local": None,
+                "phases": None,
+            },
             "global": {"loss": 2.5, "accuracy": 0.875, "examples": 40, "evaluated_regions": ["apac", "eu"]},
             "epsilon": None,  # no region trained with DP-SGD
             "stopped": None,
         }
     ]
+
+
+def test_round_overhead_is_the_round_beyond_the_slowest_regions_evaluation_and_training():
+    """Issue 13's definition; each region's timings sit beside its part, the server's in seconds."""
+    eu = TaskTimes(pid=101, parent_pid=100, setup=0.01, evaluate=0.25, train=1.0, task=1.3)
+    record = RoundRecord(
+        round=1,
+        run_id=7,
+        strategy="fedavg",
+        compression="none",
+        skipped=None,
+        seconds=Seconds(
+            round=2.0, training=1.0, waiting_for_regions=0.0, local=eu.local, phases=ServerPhases(0.1, 1.6, 0.3)
+        ),
+        regions={"eu": RegionRound(Status.AGGREGATED, Delivery(11, 100, 120), task=eu, reply_wait=1.5)},
+    ).to_json()
+    assert record["seconds"]["overhead"] == 2.0 - 1.25
+    assert record["seconds"]["phases"] == {"push": 0.1, "waiting_for_replies": 1.6, "aggregation": 0.3}
+    assert record["regions"]["eu"]["clientapp"] == {
+        "pid": 101,
+        "parent_pid": 100,
+        "setup_seconds": 0.01,
+        "evaluate_seconds": 0.25,
+        "train_seconds": 1.0,
+        "task_seconds": 1.3,
+        "reply_wait_seconds": 1.5,
+        "transport_seconds": 1.5 - 1.3,  # everything between the server and the ClientApp process
+    }

@@ -39,7 +39,7 @@ import flwr  # noqa: E402
 import httpx  # noqa: E402
 import torch  # noqa: E402
 
-from bench.provenance import provenance  # noqa: E402
+from bench.provenance import provenance, write_results  # noqa: E402
 from components.config import load_stack  # noqa: E402
 from meridian.local.up import LocalFleet  # noqa: E402
 from workloads import contract  # noqa: E402
@@ -148,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             **{f"{mode}_within_bar": run["serving_seconds"] <= BARS[mode] for mode, run in runs.items()},
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results["summary"], indent=2))
+    write_results(args.out, results)
     return 0
 
 

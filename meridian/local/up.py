@@ -15,6 +15,15 @@ simulated users -> the canary drill (meridian/local/canary.py) -> report (which 
 server and edge says it loaded, the drill's decision). Then it serves until Ctrl-C (or returns
 at once with --detach). Only URLs and paths differ from the cluster: file:// registries and
 data directories here, one metrics port per process instead of one per pod.
+
+What does not wait on another step runs beside it, so the path to serving is only the steps
+that must follow each other: the federation starts while this process makes keys and shards
+and the monitoring processes and the CDN come up; the regions' localizer passes run side by
+side from the moment the global model is published (the run ends and its processes stop
+meanwhile; a run that fails still fails `up`); each region's server and edges start as soon as
+its own pass has published. Every guarantee stays: servers load only artifacts whose signatures verify
+with their region's key, and answer (ready) only then. Each phase's start and end are in the
+report (`timeline_seconds`).
 """
 
 from __future__ import annotations
@@ -465,8 +474,9 @@ class LocalFleet:
     def localize_and_serve(self, specs: list[ProcessSpec], training: _Training) -> dict[str, dict[str, Any]]:
         """Every region's localizer pass (the command its CronJob runs) side by side, from the
         moment the global model is published; each region's server and edges start as soon as
-        its own pass has published (they load only what verifies) and the run has completed,
-        while the other passes still run; then each region's canary controller."""
+        its own pass has published (they load only what verifies), while the other passes still
+        run: as in the cloud, they follow the registry, not the run, whose end (its status
+        checked) overlaps with them; then each region's canary controller."""
         started = time.monotonic()
         passes = {f"localize-{region.name}": self.plan.localizer_argv(region.name) for region in self.regions}
         # Side by side, the passes share the cores rather than each spreading over all of them.
@@ -479,7 +489,6 @@ class LocalFleet:
             if not report.exists():  # the pass found nothing to do: no global model was published
                 raise LocalStackError(f"{step} published nothing; see {self.supervisor.logs}")
             reports[region] = json.loads(report.read_text())
-            training.finish()  # nothing is served from a run that did not complete
             served = _served_by(next(r for r in self.regions if r.name == region))
             launched += [self.supervisor.launch(spec) for spec in specs if spec.name in served]
         self._phase("localization", started)
@@ -487,6 +496,7 @@ class LocalFleet:
         self.supervisor.wait_ready(launched, ready_timeout=120)
         self._phase("serving start", serving)
         self._phase("serving", self.started)  # every server and edge answers, its artifact verified
+        training.finish()  # a run that failed after publishing fails `up` too
         controllers = time.monotonic()
         self.supervisor.start_all(self.canary_specs(), ready_timeout=60)
         training.stopped()

@@ -499,7 +499,6 @@ class LocalFleet:
         training.finish()  # a run that failed after publishing fails `up` too
         controllers = time.monotonic()
         self.supervisor.start_all(self.canary_specs(), ready_timeout=60)
-        training.stopped()
         if self.prometheus:  # the run is over: its ServerApp leaves the scrape config
             self.write_scrape_config(training=False)
             PrometheusAPI(self.prometheus_url).reload()
@@ -681,6 +680,7 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
         loaded = fleet.loaded(specs)
         load = fleet.load()
         drill = fleet.drill(canary)
+        training.stopped()  # the SuperLink and SuperNodes, stopping since the run ended
         facts = RunFacts(
             stack=stack,
             task=config.federation.task,

@@ -1,13 +1,15 @@
-"""What every federated benchmark result carries about where and how it ran: the command, the
-UTC date, the machine, its load before and after, and the library versions that set the numbers."""
+"""What every benchmark result carries about where and how it ran: the command, the UTC date, the
+machine, its load before and after, and the library versions that set the numbers; and how it is written."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -31,3 +33,10 @@ def provenance(
             **libraries,
         },
     }
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write a benchmark's result file and show its summary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["summary"], indent=2))

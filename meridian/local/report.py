@@ -5,7 +5,7 @@ fleet (`meridian local canary`) replaces the report's `canary` section and its p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,10 @@ class RunFacts:
     loaded: dict[str, dict[str, str]]  # server/edge -> version, region, variant it says it serves
     timings: dict[str, float]  # phase -> seconds
     canary: dict[str, Any]  # the drill's section (meridian/local/canary.py), or {"skipped": why}
+    # phase -> (start, end) in seconds since the fleet's start: phases overlap, so when each ran
+    # tells which ones the path to serving waits for ("serving": every server and edge ready).
+    timeline: dict[str, tuple[float, float]] = field(default_factory=dict)
+    started_at: float | None = None  # the fleet's start, Unix time (bench/local.py: what came before)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -77,6 +81,8 @@ def summarize(facts: RunFacts, load: LoadResult) -> dict[str, Any]:
         "serving_accuracy": sum(o.correct for o in served) / len(served) if served else None,
         "latency_by_metro": per_metro,
         "timings_seconds": facts.timings,
+        "started_at": facts.started_at,
+        "timeline_seconds": {phase: {"start": start, "end": end} for phase, (start, end) in facts.timeline.items()},
         "canary": facts.canary,
         "latency_model": {
             "last_mile_ms": LAST_MILE_MS,
@@ -256,7 +262,8 @@ def markdown(summary: dict[str, Any], plots: list[str]) -> str:
         *_canary_markdown(summary["canary"]),
         *[f"![{p}]({p})" for p in plots],
         "",
-        "Phase timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["timings_seconds"].items()),
+        "Phases (s since the start, start-end): "
+        + ", ".join(f"{k} {v['start']:.1f}-{v['end']:.1f}" for k, v in summary["timeline_seconds"].items()),
         "",
     ]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,19 @@ class Supervisor:
             )
 
     def start(self, spec: ProcessSpec, ready_timeout: float = 90.0) -> Running:
+        running = self.launch(spec)
+        self.wait_ready([running], ready_timeout)
+        return running
+
+    def start_all(self, specs: list[ProcessSpec], ready_timeout: float = 90.0) -> list[Running]:
+        """Start independent processes side by side, then wait until every one is ready: their
+        start-ups (interpreters, imports, model loads) overlap instead of adding up."""
+        launched = [self.launch(spec) for spec in specs]
+        self.wait_ready(launched, ready_timeout)
+        return launched
+
+    def launch(self, spec: ProcessSpec) -> Running:
+        """Start one process without waiting for it (see `wait_ready`)."""
         log = self.logs / f"{spec.name}.log"
         handle = log.open("ab")
         try:
@@ -147,35 +161,66 @@ class Supervisor:
         self.children.append(running)
         self._popen[process.pid] = process
         self._write_state()
-        try:
-            wait_ready(process, lambda: is_healthy(spec), ready_timeout)
-        except NotReady as err:  # "<name> exited with code 3 before it was ready; last lines of ..."
-            raise LocalStackError(f"{spec.name} {err}; last lines of {log}:\n{log_tail(log)}") from None
         return running
 
-    def run(self, name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Path:
-        """Run one step to completion (data prep, training, localization); its log is kept."""
-        log = self.logs / f"{name}.log"
-        with log.open("ab") as handle:
+    def wait_ready(self, launched: list[Running], ready_timeout: float) -> None:
+        """Return once every launched process is ready, all within one `ready_timeout`."""
+        deadline = time.monotonic() + ready_timeout
+        for running in launched:
+            spec = running.spec
             try:
-                result = subprocess.run(
-                    argv,
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env={**os.environ, **(env or {})},
-                    timeout=timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
+                remaining = max(0.0, deadline - time.monotonic())
+                wait_ready(self._popen.get(running.pid), lambda: is_healthy(spec), remaining)  # noqa: B023
+            except NotReady as err:  # "<name> exited with code 3 before it was ready; last lines of ..."
                 raise LocalStackError(
-                    f"{name} did not finish within {timeout:.0f} s; last lines of {log}:\n{log_tail(log)}"
+                    f"{spec.name} {err}; last lines of {running.log}:\n{log_tail(running.log)}"
                 ) from None
-        if result.returncode != 0:
-            raise LocalStackError(
-                f"{name} failed with exit code {result.returncode}; last lines of {log}:\n{log_tail(log)}"
-            )
-        return log
+
+    def run(self, name: str, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> Path:
+        """Run one step to completion (e.g. the canary drill's candidate); its log is kept."""
+        for _ in self.run_each({name: argv}, timeout, env):
+            pass
+        return self.logs / f"{name}.log"
+
+    def run_each(self, steps: dict[str, list[str]], timeout: float, env: dict[str, str] | None = None) -> Iterator[str]:
+        """Run independent steps side by side (e.g. each region's localizer pass), each with its
+        log; yield each step's name as it succeeds, in the order they finish. A step that fails or
+        overruns `timeout` raises LocalStackError naming it, and stops the steps still running."""
+        deadline = time.monotonic() + timeout
+        running: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name, argv in steps.items():
+                with (self.logs / f"{name}.log").open("ab") as handle:
+                    running[name] = subprocess.Popen(
+                        argv,
+                        stdout=handle,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        env={**os.environ, **(env or {})},
+                    )
+            while running:
+                for name, process in list(running.items()):
+                    code = process.poll()
+                    if code is None:
+                        continue
+                    del running[name]
+                    if code != 0:
+                        log = self.logs / f"{name}.log"
+                        raise LocalStackError(
+                            f"{name} failed with exit code {code}; last lines of {log}:\n{log_tail(log)}"
+                        )
+                    yield name
+                if running and time.monotonic() > deadline:
+                    name = next(iter(running))
+                    log = self.logs / f"{name}.log"
+                    raise LocalStackError(
+                        f"{name} did not finish within {timeout:.0f} s; last lines of {log}:\n{log_tail(log)}"
+                    )
+                time.sleep(0.1)
+        finally:  # a failed step, or a caller that stopped early: nothing is left running
+            stop_pids([process.pid for process in running.values()])
+            for process in running.values():
+                process.wait()
 
     def crashed(self) -> list[str]:
         """Children that exited on their own, with the end of their logs."""

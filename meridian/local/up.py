@@ -15,6 +15,15 @@ simulated users -> the canary drill (meridian/local/canary.py) -> report (which 
 server and edge says it loaded, the drill's decision). Then it serves until Ctrl-C (or returns
 at once with --detach). Only URLs and paths differ from the cluster: file:// registries and
 data directories here, one metrics port per process instead of one per pod.
+
+What does not wait on another step runs beside it, so the path to serving is only the steps
+that must follow each other: the federation starts while this process makes keys and shards
+and the monitoring processes and the CDN come up; the regions' localizer passes run side by
+side from the moment the global model is published (the run ends and its processes stop
+meanwhile; a run that fails still fails `up`); each region's server and edges start as soon as
+its own pass has published. Every guarantee stays: servers load only artifacts whose signatures verify
+with their region's key, and answer (ready) only then. Each phase's start and end are in the
+report (`timeline_seconds`).
 """
 
 from __future__ import annotations
@@ -26,9 +35,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from components.catalog import Cloud
 from components.config import ConfigError, Region, StackConfig, load_stack
@@ -53,15 +63,19 @@ from meridian.local.report import (
     update_canary,
     write_report,
 )
-from meridian.local.supervisor import LocalStackError, ProcessSpec, Supervisor, read_state
+from meridian.local.supervisor import LocalStackError, ProcessSpec, Running, Supervisor, read_state
 from workloads import contract
 from workloads.contract import MetricsApp
 from workloads.processes import descendants, stop_pids
 from workloads.serving.protocol import encode_json_request
 
+if TYPE_CHECKING:
+    from workloads.trainer.launch import LocalFederation, RunResult
+
 SUPERLINK = "superlink"  # the federated run's ServerApp, scraped while it runs
 # Servers poll their registry's `latest` this often: a published candidate enters within seconds.
 RELOAD_INTERVAL_S = 2.0
+T = TypeVar("T")
 
 
 def _local_regions(config: StackConfig, stack: str) -> list[Region]:
@@ -91,7 +105,9 @@ class LocalFleet:
         self.quick = quick
         self.python = sys.executable
         self.supervisor = Supervisor(self.out, {"stack": stack, "quick": quick, "port_base": port_base})
-        self.timings: dict[str, float] = {}
+        self.started, self.started_at = time.monotonic(), time.time()
+        self.timings: dict[str, float] = {}  # phase -> seconds
+        self.timeline: dict[str, tuple[float, float]] = {}  # phase -> (start, end), seconds since `started`
         self.version = config.inference.canary.stable
         self.plan = LocalPlan(config, self.out, self.python, quick)
         self.registry_dir = self.plan.registry_dir  # <registry>/global and <registry>/<region>
@@ -114,7 +130,7 @@ class LocalFleet:
 
     def _model_servers(self) -> list[str]:
         """Every regional server's and edge's process name."""
-        return [name for r in self.regions for name in (f"server-{r.name}", *(f"edge-{s.name}" for s in r.edge_sites))]
+        return [name for region in self.regions for name in _served_by(region)]
 
     def caller(self) -> Caller:
         """The users' credentials, as `make up` wrote them."""
@@ -212,8 +228,7 @@ class LocalFleet:
             port = self.metrics_ports[name]
             # The repository API answers on the admin ports only (plain HTTP on loopback, as
             # inside a cluster), with the admin token.
-            served = [f"server-{region.name}", *(f"edge-{s.name}" for s in region.edge_sites)]
-            targets = [f"http://127.0.0.1:{self.admin_ports[name]}" for name in served]
+            targets = [f"http://127.0.0.1:{self.admin_ports[name]}" for name in _served_by(region)]
             flags = contract.canary_args(
                 prometheus=self.prometheus_url,
                 region=region.name,
@@ -354,7 +369,10 @@ class LocalFleet:
         return sites
 
     def _phase(self, name: str, started: float) -> None:
-        self.timings[name] = time.monotonic() - started
+        """Record a phase's seconds, and when it ran since the fleet's start: phases overlap."""
+        ended = time.monotonic()
+        self.timings[name] = ended - started
+        self.timeline[name] = (started - self.started, ended - self.started)
 
     def all_specs(self) -> list[ProcessSpec]:
         """Every long-running process, planned before any work so a busy port fails fast."""
@@ -362,93 +380,130 @@ class LocalFleet:
         return [*monitoring, *self.node_metrics_specs(), *self.serving_specs(), *self.canary_specs()]
 
     # -- 0. monitoring, up before training so that training is watched too ---------------------
-    def monitor(self) -> None:
+    def monitor(self, registry: ProcessSpec) -> list[Running]:
+        """Launch Prometheus, each SuperNode's metrics exporter and the registries' CDN (it needs
+        only its directory) without waiting: they come up while the federation starts (`train`)."""
         if self.prometheus is None:
             print(f"prometheus is not on PATH: running without monitoring and without the canary drill; {INSTALL_HINT}")
+            monitoring = []
         else:
             self.write_scrape_config(training=True)
-            self.supervisor.start(self.prometheus_spec(self.prometheus), ready_timeout=60)
-        for spec in self.node_metrics_specs():
-            self.supervisor.start(spec, ready_timeout=60)
+            monitoring = [self.prometheus_spec(self.prometheus)]
+        self.registry_dir.mkdir(parents=True)  # empty until the ServerApp publishes
+        return [self.supervisor.launch(spec) for spec in [*monitoring, *self.node_metrics_specs(), registry]]
 
     # -- 1. federated training, the global model published ----------------------------------------
-    def train(self) -> tuple[list[dict[str, Any]], int]:
+    def prepare(self) -> int:
+        """Each region's signing key and data shard, and the example request; the model's size.
+        In this process: no interpreter start-up per step."""
+        from workloads.registry.signing import generate_keypair
         from workloads.tasks import load_task
         from workloads.tasks.__main__ import prepare_data
-        from workloads.trainer.launch import FederationError, LocalFederation, Node
 
+        started = time.monotonic()
         federation = self.config.federation
         names = [r.name for r in self.regions]
-        started = time.monotonic()
         for name in names:
-            self.supervisor.run(
-                f"keygen-{name}",
-                [self.python, "-m", "workloads.registry", "keygen", "--out", str(self.keys / name)],
-                timeout=60,
-            )
+            generate_keypair(self.keys / name)
         prepare_data(federation.task, names, self.data, 0, federation.dirichlet_alpha)
-        task = load_task(federation.task)
-        parameters = sum(p.numel() for p in task.build_model().parameters())
-        rounds = 3 if self.quick else federation.rounds
+        x, _ = _test_examples(self.data, self.regions[:1])[self.regions[0].name]
+        self.front_door.example_request.write_bytes(encode_json_request(x[:1]))
+        parameters = sum(p.numel() for p in load_task(federation.task).build_model().parameters())
+        self._phase("keys and data", started)
+        return parameters
+
+    def train(self, watchers: list[Running]) -> _Training:
+        """The federated run, returned once its global model is published. Its SuperLink and
+        SuperNodes start (mostly waiting on their processes; Flower imported off this thread)
+        while this process makes the keys and shards and `watchers` come up."""
+        names = [r.name for r in self.regions]
+        rounds = 3 if self.quick else self.config.federation.rounds
         run_dir = self.out / "federation" / "run"
         run_config = {
-            **federation.run_config(),
+            **self.config.federation.run_config(),
             "rounds": rounds,
             "out-dir": str(run_dir),
             "metrics-port": self.metrics_ports[SUPERLINK],
         }
         for name in names:
             self.training_records(name).parent.mkdir(parents=True, exist_ok=True)
-        nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
-        outcome: dict[str, Any] = {}
-        federation_run = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
+
+        def start() -> LocalFederation:
+            from workloads.trainer.launch import FederationError, LocalFederation, Node
+
+            nodes = [Node(name, self.data / name, training_records=self.training_records(name)) for name in names]
+            federation = LocalFederation(self.out / "federation", nodes, superlink_env=self.plan.publish_env())
+            try:
+                federation.start()
+            except FederationError as err:
+                raise LocalStackError(f"the federation did not start: {err}") from None
+            return federation
+
+        starting = _Background(start, "federation start", self._phase)
+        parameters = self.prepare()
+        waited = time.monotonic()
+        self.supervisor.wait_ready(watchers, ready_timeout=60)
+        self._phase("monitoring and CDN start", waited)
+        federation_run = starting.join()
+        started = time.monotonic()
+        running = _Background(
+            lambda: federation_run.run(run_config, timeout=60.0 + 90.0 * rounds, run_name="run"),
+            "training rounds",
+            self._phase,
+        )
+        training = _Training(running, federation_run, parameters, self._phase)
+        _show_progress(running.thread, run_dir / "rounds.jsonl", rounds, until=self._global_published)
+        if running.thread.is_alive():
+            self._phase("global model published", started)
+        else:  # it ended without publishing: say why
+            training.finish()
+        return training
+
+    def _global_published(self) -> bool:
+        """The run's ServerApp has published the global model (what each localizer pass follows)."""
+        from workloads.registry.artifact import Variant
+        from workloads.registry.store import latest_version
+
+        store = self.plan.store(contract.GLOBAL_REGION)
         try:
-            federation_run.start()
+            return latest_version(store, contract.MODEL_NAME, contract.GLOBAL_REGION, Variant.FP32) is not None
+        except ValueError:  # the pointer caught mid-write: published on the next look
+            return False
 
-            def run() -> None:
-                try:
-                    outcome["result"] = federation_run.run(run_config, timeout=60.0 + 90.0 * rounds, run_name="run")
-                except (FederationError, OSError) as err:
-                    outcome["error"] = err
-
-            worker = threading.Thread(target=run, name="federation", daemon=True)
-            worker.start()
-            _show_progress(worker, run_dir / "rounds.jsonl", rounds)
-            worker.join()
-        except FederationError as err:
-            raise LocalStackError(f"the federation did not start: {err}") from None
-        finally:
-            # Training is done (or stopped): the SuperLink and SuperNodes have served their part.
-            federation_run.close()
-        if "error" in outcome:
-            raise LocalStackError(f"federated training failed: {outcome['error']}")
-        self._phase("training", started)
-        return outcome["result"].rounds, parameters
-
-    # -- 2. each region's localizer: one pass, as its CronJob runs it -------------------------
-    def localize(self) -> dict[str, dict[str, Any]]:
+    # -- 2 and 3. each region's localizer pass, then its servers ---------------------------------
+    def localize_and_serve(self, specs: list[ProcessSpec], training: _Training) -> dict[str, dict[str, Any]]:
+        """Every region's localizer pass (the command its CronJob runs) side by side, from the
+        moment the global model is published; each region's server and edges start as soon as
+        its own pass has published (they load only what verifies), while the other passes still
+        run: as in the cloud, they follow the registry, not the run, whose end (its status
+        checked) overlaps with them; then each region's canary controller."""
         started = time.monotonic()
+        passes = {f"localize-{region.name}": self.plan.localizer_argv(region.name) for region in self.regions}
+        # Side by side, the passes share the cores rather than each spreading over all of them.
+        threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(passes)))}
         reports: dict[str, dict[str, Any]] = {}
-        for region in self.regions:
-            self.supervisor.run(f"localize-{region.name}", self.plan.localizer_argv(region.name), timeout=300)
-            report = self.plan.report(region.name)
+        launched: list[Running] = []
+        for step in self.supervisor.run_each(passes, timeout=300, env=threads):
+            region = step.removeprefix("localize-")
+            report = self.plan.report(region)
             if not report.exists():  # the pass found nothing to do: no global model was published
-                raise LocalStackError(f"localize-{region.name} published nothing; see {self.supervisor.logs}")
-            reports[region.name] = json.loads(report.read_text())
+                raise LocalStackError(f"{step} published nothing; see {self.supervisor.logs}")
+            reports[region] = json.loads(report.read_text())
+            served = _served_by(next(r for r in self.regions if r.name == region))
+            launched += [self.supervisor.launch(spec) for spec in specs if spec.name in served]
         self._phase("localization", started)
-        return reports
-
-    # -- 3. serving ----------------------------------------------------------------------------
-    def serve(self, specs: list[ProcessSpec]) -> None:
-        started = time.monotonic()
-        for spec in specs:  # registry first, then each region's server before its edges
-            self.supervisor.start(spec, ready_timeout=120)
-        for spec in self.canary_specs():  # each region's controller, once its servers answer
-            self.supervisor.start(spec, ready_timeout=60)
+        serving = time.monotonic()
+        self.supervisor.wait_ready(launched, ready_timeout=120)
+        self._phase("serving start", serving)
+        self._phase("serving", self.started)  # every server and edge answers, its artifact verified
+        training.finish()  # a run that failed after publishing fails `up` too
+        controllers = time.monotonic()
+        self.supervisor.start_all(self.canary_specs(), ready_timeout=60)
         if self.prometheus:  # the run is over: its ServerApp leaves the scrape config
             self.write_scrape_config(training=False)
             PrometheusAPI(self.prometheus_url).reload()
-        self._phase("serving start", started)
+        self._phase("canary controllers start", controllers)
+        return {region.name: reports[region.name] for region in self.regions}
 
     def loaded(self, specs: list[ProcessSpec]) -> dict[str, dict[str, str]]:
         """Which artifact each server and edge says it serves: its V2 model metadata (the
@@ -493,8 +548,74 @@ class LocalFleet:
         return section
 
 
-def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int) -> None:
-    """Live table of the rounds as the trainer writes them."""
+def _served_by(region: Region) -> list[str]:
+    """The process names of a region's server and its edges."""
+    return [f"server-{region.name}", *(f"edge-{site.name}" for site in region.edge_sites)]
+
+
+class _Background(Generic[T]):
+    """One step on a thread of its own, timed as a phase; `join` returns its result, or raises
+    its error in the caller's thread."""
+
+    def __init__(self, step: Callable[[], T], phase: str, record: Callable[[str, float], None]):
+        self._outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                self._outcome["result"] = step()
+            except BaseException as err:  # re-raised by `join`, in the thread that waits for it
+                self._outcome["error"] = err
+            record(phase, started)
+
+        self.thread = threading.Thread(target=run, name=phase, daemon=True)
+        self.thread.start()
+
+    def join(self) -> T:
+        self.thread.join()
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["result"]
+
+
+class _Training:
+    """The federated run from the moment its global model is published: the run still ends (its
+    ServerApp exits, its log closes) and its SuperLink and SuperNodes stop while the regions
+    localize."""
+
+    def __init__(
+        self,
+        run: _Background[RunResult],
+        federation: LocalFederation,
+        parameters: int,
+        record: Callable[[str, float], None],
+    ):
+        self.parameters = parameters
+        self._run, self._federation, self._record = run, federation, record
+        self._result: RunResult | None = None
+        self._stopping: _Background[None] | None = None
+
+    def finish(self) -> RunResult:
+        """The completed run (LocalStackError if it failed); its processes then stop in the background."""
+        from workloads.trainer.launch import FederationError
+
+        if self._result is None:
+            try:
+                self._result = self._run.join()
+            except FederationError as err:
+                raise LocalStackError(f"federated training failed: {err}") from None
+            finally:  # the SuperLink and SuperNodes have served their part
+                self._stopping = _Background(self._federation.close, "federation stop", self._record)
+        return self._result
+
+    def stopped(self) -> None:
+        """Wait until the federation's processes have stopped."""
+        if self._stopping is not None:
+            self._stopping.join()
+
+
+def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int, until: Callable[[], bool]) -> None:
+    """Live table of the rounds as the trainer writes them, until the run ends or `until()`."""
     from rich.console import Console
     from rich.live import Live
     from rich.table import Table
@@ -522,7 +643,7 @@ def _show_progress(worker: threading.Thread, rounds_file: Path, rounds: int) -> 
         return view
 
     with Live(table(), console=Console(), refresh_per_second=2, transient=False) as live:
-        while worker.is_alive():
+        while worker.is_alive() and not until():
             live.update(table())
             worker.join(timeout=0.5)
         live.update(table())
@@ -552,16 +673,14 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
     keep_running = False
     try:
         fleet.supervisor.check_ports(fleet.all_specs())
-        specs = fleet.serving_specs()
-        fleet.monitor()
-        rounds, parameters = fleet.train()
-        localized = fleet.localize()
-        x, _ = _test_examples(fleet.data, fleet.regions[:1])[fleet.regions[0].name]
-        fleet.front_door.example_request.write_bytes(encode_json_request(x[:1]))
-        fleet.serve(specs)
+        registry, *specs = fleet.serving_specs()
+        training = fleet.train(fleet.monitor(registry))
+        localized = fleet.localize_and_serve(specs, training)
+        rounds, parameters = training.finish().rounds, training.parameters
         loaded = fleet.loaded(specs)
         load = fleet.load()
         drill = fleet.drill(canary)
+        training.stopped()  # the SuperLink and SuperNodes, stopping since the run ended
         facts = RunFacts(
             stack=stack,
             task=config.federation.task,
@@ -572,6 +691,8 @@ def up(stack: str, out_dir: Path, quick: bool, detach: bool, port_base: int, can
             localization=localized,
             loaded=loaded,
             timings=fleet.timings,
+            timeline=fleet.timeline,
+            started_at=fleet.started_at,
             canary=drill,
         )
         summary = write_report(facts, load, fleet.out)

@@ -30,7 +30,11 @@ def private_credit_run(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("private-credit")
     prepare_data("credit", PRIVATE_REGIONS, work / "data", seed=0, alpha=0.5)
     federation = load_stack("local").federation.model_copy(
-        update={"task": "credit", "rounds": PRIVATE_ROUNDS, "privacy": Privacy(dp=RecordLevelDp(epsilon=PRIVATE_EPSILON))}
+        update={
+            "task": "credit",
+            "rounds": PRIVATE_ROUNDS,
+            "privacy": Privacy(dp=RecordLevelDp(epsilon=PRIVATE_EPSILON)),
+        }
     )
     with LocalFederation(work / "federation", [Node(r, work / "data" / r) for r in PRIVATE_REGIONS]) as running:
         return running.run(federation.run_config(), timeout=120.0 + 120.0 * PRIVATE_ROUNDS, run_name="private")

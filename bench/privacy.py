@@ -153,10 +153,11 @@ def _write(
     for setting in {t["setting"] for t in tables}:
         rows = {t["epsilon"]: t for t in tables if t["setting"] == setting}
         base = rows.get(None)
+        # None where a run's last round evaluated nowhere (its regions' evaluations all failed).
+        base_accuracy = base["final_accuracy"] if base is not None else None
         for t in rows.values():
-            measured = base is not None and None not in (base["final_accuracy"], t["final_accuracy"])
             t["accuracy_drop_points_vs_no_dp"] = (
-                100 * (base["final_accuracy"] - t["final_accuracy"]) if measured else None
+                None if None in (base_accuracy, t["final_accuracy"]) else 100 * (base_accuracy - t["final_accuracy"])
             )
         at8 = rows.get(8.0)
         by_setting[setting] = {

@@ -73,22 +73,34 @@ def _losses(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return F.cross_entropy(logits, torch.from_numpy(y.astype(np.int64)), reduction="none").numpy()
 
 
-def membership_auc(task_reference: str, weights: Path, shard: Shard) -> float:
-    """AUC of the loss-threshold attack: members (training records) vs as many held-out records."""
+def membership_auc(task_reference: str, weights: Path, shard: Shard) -> tuple[float, tuple[float, float]]:
+    """AUC of the loss-threshold attack: members (training records) vs as many held-out records,
+    with its 95% bootstrap interval (records resampled 1,000 times): with a few hundred records
+    a side, an AUC a few hundredths from 0.5 can be chance."""
     model = load_task(task_reference).build_model()
     model.load_state_dict(load_file(str(weights)))
     count = min(len(shard.x_train), len(shard.x_test))
-    pick = np.random.default_rng(SEED).choice(len(shard.x_train), size=count, replace=False)
+    rng = np.random.default_rng(SEED)
+    pick = rng.choice(len(shard.x_train), size=count, replace=False)
     member = _losses(model, shard.x_train[pick], shard.y_train[pick])
     held_out = _losses(model, shard.x_test[:count], shard.y_test[:count])
     labels = np.concatenate([np.ones(count), np.zeros(count)])
-    return float(roc_auc_score(labels, -np.concatenate([member, held_out])))
+    scores = -np.concatenate([member, held_out])
+    resampled = [
+        roc_auc_score(labels[idx], scores[idx])
+        for idx in (
+            np.concatenate([rng.integers(0, count, count), count + rng.integers(0, count, count)]) for _ in range(1000)
+        )
+    ]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return float(roc_auc_score(labels, scores)), (float(low), float(high))
 
 
 def _table(setting: str, epsilon: float, result: RunResult, data: Path) -> dict[str, Any]:
     rounds = result.rounds
     last = rounds[-1]
     task = str(SETTINGS[setting]["task"])
+    auc, interval = membership_auc(task, result.out_dir / "model.safetensors", Shard.load(data / ATTACKED))
     return {
         "setting": setting,
         "task": task,
@@ -107,7 +119,8 @@ def _table(setting: str, epsilon: float, result: RunResult, data: Path) -> dict[
         "seconds_per_round": statistics.mean(r["seconds"]["round"] for r in rounds),
         "training_seconds_per_round": statistics.mean(r["seconds"]["training"] for r in rounds),
         "run_seconds": result.seconds,
-        "mia_auc": membership_auc(task, result.out_dir / "model.safetensors", Shard.load(data / ATTACKED)),
+        "mia_auc": auc,
+        "mia_auc_ci95": interval,
     }
 
 
@@ -126,7 +139,9 @@ def _plot(tables: list[dict[str, Any]], out: Path) -> None:
         labels = [("inf" if t["epsilon"] is None else f"{t['epsilon']:g}") for t in rows]
         positions = range(len(rows))
         acc.plot(positions, [t["final_accuracy"] for t in rows], marker="o", label=setting)
-        auc.plot(positions, [t["mia_auc"] for t in rows], marker="o", label=setting)
+        low = [t["mia_auc"] - t["mia_auc_ci95"][0] for t in rows]
+        high = [t["mia_auc_ci95"][1] - t["mia_auc"] for t in rows]
+        auc.errorbar(positions, [t["mia_auc"] for t in rows], yerr=[low, high], marker="o", capsize=3, label=setting)
         acc.set_xticks(list(positions), labels)
         auc.set_xticks(list(positions), labels)
     acc.set(title="Final global accuracy", xlabel="ε per region (δ = 1e-5; inf: no DP-SGD)", ylabel="accuracy")
@@ -164,6 +179,8 @@ def _write(
             "accuracy_drop_points_at_eps_8": at8["accuracy_drop_points_vs_no_dp"] if at8 else None,
             "mia_auc_at_eps_8": at8["mia_auc"] if at8 else None,
             "mia_auc_without_dp": base["mia_auc"] if base else None,
+            "mia_auc_ci95_at_eps_8": at8["mia_auc_ci95"] if at8 else None,
+            "mia_auc_ci95_without_dp": base["mia_auc_ci95"] if base else None,
         }
     accuracy, attack = by_setting.get(ACCURACY_SETTING, {}), by_setting.get(ATTACK_SETTING, {})
     results = {
@@ -184,7 +201,10 @@ def _write(
             },
             "delta": DELTA,
             "dp": "DP-SGD per region (Opacus, Poisson sampling, RDP accountant), maxGradNorm 1.0",
-            "attack": f"loss threshold on {ATTACKED}: its training records vs as many of its held-out records",
+            "attack": (
+                f"loss threshold on {ATTACKED}: its training records vs as many of its held-out records; "
+                "mia_auc_ci95: 95% bootstrap interval"
+            ),
             "engine": "Flower 1.42 Deployment Engine on loopback, TLS + SuperNode auth, 1 thread per node",
         },
         "runs": tables,
@@ -192,6 +212,8 @@ def _write(
             "accuracy_drop_points_at_eps_8": accuracy.get("accuracy_drop_points_at_eps_8"),
             "mia_auc_at_eps_8": attack.get("mia_auc_at_eps_8"),
             "mia_auc_without_dp": attack.get("mia_auc_without_dp"),
+            "mia_auc_ci95_at_eps_8": attack.get("mia_auc_ci95_at_eps_8"),
+            "mia_auc_ci95_without_dp": attack.get("mia_auc_ci95_without_dp"),
             "accuracy_setting": f"{ACCURACY_SETTING} (the issue's goal: drop <= 3 points at ε = 8)",
             "attack_setting": (
                 f"{ATTACK_SETTING} (where non-private training leaks: the issue's goal is AUC <= 0.55 at ε = 8; "
@@ -244,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                     else f"{t['final_accuracy']:.4f}"
                 )
                 print(
-                    f"{setting} ε={epsilon:g}: accuracy {accuracy}, attack AUC {t['mia_auc']:.3f}, "
+                    f"{setting} ε={epsilon:g}: accuracy {accuracy}, attack AUC {t['mia_auc']:.3f} {t['mia_auc_ci95']}, "
                     f"spent {t['epsilon_spent']}, {t['seconds_per_round']:.1f} s/round",
                     flush=True,
                 )

@@ -51,7 +51,9 @@ ALPHA, SEED, DELTA = 0.5, 0, 1e-5
 # larger step than plain SGD (its clipped, noised gradients are smaller); the same step is used
 # without DP. credit's regions hold 1,600 training records each, digits' ~450,
 # credit-memorizing's 200 (trained 10 epochs a round: the overfitting a membership attack needs).
-COMMON = {"compression": "none", "strategy": "fedavg"}
+# A round waits up to 10 minutes for its regions: on a loaded machine a ClientApp process can
+# take minutes to start, and a region dropped at the stack's 120 s would change what is measured.
+COMMON = {"compression": "none", "strategy": "fedavg", "round-timeout": 600.0}
 SETTINGS: dict[str, dict[str, object]] = {
     "credit": {"task": "credit", "rounds": 3, "local-epochs": 1, "batch-size": 64, "learning-rate": 0.2},
     "digits": {"task": "digits", "rounds": 5, "local-epochs": 2, "batch-size": 32, "learning-rate": 0.1},
@@ -99,6 +101,10 @@ def membership_auc(task_reference: str, weights: Path, shard: Shard) -> tuple[fl
 def _table(setting: str, epsilon: float, result: RunResult, data: Path) -> dict[str, Any]:
     rounds = result.rounds
     last = rounds[-1]
+    missing = {region: [r["round"] for r in rounds if region not in r["aggregated"]] for region in REGIONS}
+    if any(missing.values()):
+        # The attack and the accuracy would describe another model than the setting's.
+        raise SystemExit(f"{setting} ε={epsilon:g}: regions missing from rounds {missing}; see {result.out_dir}")
     task = str(SETTINGS[setting]["task"])
     auc, interval = membership_auc(task, result.out_dir / "model.safetensors", Shard.load(data / ATTACKED))
     return {

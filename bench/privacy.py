@@ -137,7 +137,7 @@ def _plot(tables: list[dict[str, Any]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (acc, auc) = plt.subplots(1, 2, figsize=(10, 4))
-    for setting in SETTINGS:
+    for setting in [s for s in SETTINGS if any(t["setting"] == s for t in tables)]:  # the ones measured
         rows = sorted(
             (t for t in tables if t["setting"] == setting),
             key=lambda t: math.inf if t["epsilon"] is None else t["epsilon"],

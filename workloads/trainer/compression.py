@@ -5,29 +5,32 @@ Modes (the update is the delta from the global model the node received):
 - `none`: the trained weights as float32.
 - `fp16`: the delta in float16 (2x fewer bytes).
 - `int8`: the delta quantized to int8 with one float32 scale per output row (~4x).
-- `topk`: per tensor, only the `topk_fraction` largest-magnitude entries of the delta plus
-  the node's carried-over residual, as (gap to the previous index, int8 value), one scale
-  per tensor; the gaps use the smallest unsigned type that holds them (uint8 at ~1% density
-  or more in most tensors), so an entry costs 2-3 bytes instead of 8. What is not
-  sent (and the quantization error of what is) becomes the new residual, added to the next
-  round's delta: error feedback (Seide et al. 2014; Lin et al. 2018, Deep Gradient
-  Compression), which keeps sparsified training converging. Each message runs in a fresh
-  ClientApp process, so the residual lives in the run's node state (`context.state`), which
-  the SuperNode keeps between messages of the same run.
+- `topk`: per tensor, only the `topk-fraction` largest-magnitude entries of the delta plus
+  the node's carried-over residual, with one scale per tensor (TopkCodec): values in
+  `topk-value-bits` (8: int8; 4: two to a byte), indices as differences from the previous
+  one, LEB128 varints zlib-compressed (`topk-index-coding=varint`, ~1 byte an index at 1%
+  density) or the narrowest fixed-width unsigned type (`gaps`). What is not sent (and the
+  quantization error of what is) becomes the new residual, added to the next round's delta:
+  error feedback (Seide et al. 2014; Lin et al. 2018, Deep Gradient Compression), which
+  keeps sparsified training converging. Each message runs in a fresh ClientApp process, so
+  the residual lives in the run's node state (`context.state`), which the SuperNode keeps
+  between messages of the same run. The downlink (downlink.py) uses the same codec.
 
 Encoded array keys: `<name>` (none, fp16) or `<name>::q`, `<name>::scale`, and for topk
-`<name>::gaps`.
+`<name>::index`.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
+from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType
 from flwr.clientapp.typing import ClientAppCallable
 
-from workloads.trainer.settings import Compression, TrainerSettings
+from workloads.trainer.settings import TOPK_INDEX_CODINGS, TOPK_VALUE_BITS, Compression, TrainerSettings
 
 Tensors = dict[str, np.ndarray]
 
@@ -44,15 +47,15 @@ def _rows(values: np.ndarray) -> np.ndarray:
     return values.reshape(values.shape[0], -1) if values.ndim >= 2 else values.reshape(1, -1)
 
 
-def _quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 per row: q = round(v / scale), scale = max|row| / 127."""
+def _quantize(values: np.ndarray, levels: int = _INT8_MAX) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per row: q = round(v / scale) in -levels..levels, scale = max|row| / levels."""
     rows = _rows(values).astype(np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         absmax = np.abs(rows).max(axis=1, keepdims=True) if rows.size else np.zeros((len(rows), 1))
-        scale = np.where(absmax > 0, absmax / _INT8_MAX, 1.0).astype(np.float32)
+        scale = np.where(absmax > 0, absmax / levels, 1.0).astype(np.float32)
         # A non-finite row gets a non-finite scale, so the server sees it and rejects the update.
         scale = np.where(np.isfinite(absmax), scale, absmax).astype(np.float32)
-        q = np.clip(np.nan_to_num(np.rint(rows / scale)), -_INT8_MAX, _INT8_MAX).astype(np.int8)
+        q = np.clip(np.nan_to_num(np.rint(rows / scale)), -levels, levels).astype(np.int8)
     return q.reshape(values.shape), scale.reshape(-1)
 
 
@@ -64,6 +67,38 @@ def _dequantize(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
 _GAP_DTYPES = (np.uint8, np.uint16, np.uint32)
 
 
+@dataclass(frozen=True)
+class TopkCodec:
+    """How a top-k update is cut and packed: the share of entries sent, bits per value, and
+    how the indices are coded (`gaps`: fixed-width differences; `varint`: LEB128 differences,
+    zlib-compressed: most gaps fit in one byte and the rest of their entropy zlib takes)."""
+
+    fraction: float = 0.01
+    value_bits: int = 8
+    index_coding: str = "varint"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"topk-fraction={self.fraction} must be in (0, 1]")
+        if self.value_bits not in TOPK_VALUE_BITS:
+            raise ValueError(f"topk-value-bits={self.value_bits} must be one of {TOPK_VALUE_BITS}")
+        if self.index_coding not in TOPK_INDEX_CODINGS:
+            raise ValueError(f"topk-index-coding={self.index_coding!r} must be one of {TOPK_INDEX_CODINGS}")
+
+    @classmethod
+    def uplink(cls, settings: TrainerSettings) -> TopkCodec:
+        return cls(settings.topk_fraction, settings.topk_value_bits, settings.topk_index_coding)
+
+    @classmethod
+    def downlink(cls, settings: TrainerSettings) -> TopkCodec:
+        return cls(settings.downlink_topk_fraction, settings.topk_value_bits, settings.topk_index_coding)
+
+    @property
+    def levels(self) -> int:
+        """The largest quantized magnitude: values are rounded to -levels..levels times a scale."""
+        return (1 << (self.value_bits - 1)) - 1
+
+
 def _gaps(indices: np.ndarray) -> np.ndarray:
     """Sorted indices as differences from the previous one (the first from 0), narrowest type."""
     gaps = np.diff(indices, prepend=0)
@@ -71,22 +106,92 @@ def _gaps(indices: np.ndarray) -> np.ndarray:
     return gaps.astype(next(t for t in _GAP_DTYPES if largest <= np.iinfo(t).max))
 
 
-def _topk(values: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(index gaps, int8 values, scale, what the server will reconstruct) of the largest entries."""
+def _varint(values: np.ndarray) -> bytes:
+    """LEB128: 7 bits per byte, the high bit set on every byte but a number's last."""
+    values = values.astype(np.uint64)
+    lengths = 1 + np.searchsorted(np.array([1 << (7 * n) for n in range(1, 5)], np.uint64), values, side="right")
+    owner = np.repeat(np.arange(values.size), lengths)
+    position = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out = (values[owner] >> (7 * position).astype(np.uint64)) & np.uint64(0x7F)
+    out |= np.where(position < lengths[owner] - 1, 0x80, 0).astype(np.uint64)
+    return out.astype(np.uint8).tobytes()
+
+
+def _unvarint(data: np.ndarray, key: str) -> np.ndarray:
+    if data.size and data[-1] & 0x80:
+        raise MalformedUpdate(f"array {key!r} ends inside a varint")
+    last = (data & 0x80) == 0
+    owner = np.cumsum(last) - last
+    starts = np.flatnonzero(np.concatenate(([True], last[:-1]))) if data.size else np.zeros(0, np.int64)
+    position = np.arange(data.size) - starts[owner]
+    if (position > 4).any():
+        raise MalformedUpdate(f"array {key!r} holds a varint longer than 5 bytes")
+    values = np.zeros(int(last.sum()), np.int64)
+    np.add.at(values, owner, (data & 0x7F).astype(np.int64) << (7 * position))
+    return values
+
+
+def _pack_indices(indices: np.ndarray, codec: TopkCodec) -> np.ndarray:
+    if codec.index_coding == "gaps":
+        return _gaps(indices)
+    return np.frombuffer(zlib.compress(_varint(np.diff(indices, prepend=0)), 9), np.uint8)
+
+
+def _unpack_indices(packed: np.ndarray, codec: TopkCodec, size: int, key: str) -> np.ndarray:
+    if codec.index_coding == "gaps":
+        _expect({key: packed}, key, _GAP_DTYPES, None)
+        gaps = packed.astype(np.int64)
+    else:
+        _expect({key: packed}, key, (np.uint8,), None)
+        inflater = zlib.decompressobj()
+        try:  # at most 5 bytes per index of the tensor: a zlib bomb stops there
+            raw = inflater.decompress(packed.tobytes(), 5 * size + 5)
+        except zlib.error as err:
+            raise MalformedUpdate(f"array {key!r} is not zlib data: {err}") from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise MalformedUpdate(f"array {key!r} inflates past 5 bytes per entry of the tensor, or is cut short")
+        gaps = _unvarint(np.frombuffer(raw, np.uint8), key)
+    if packed.ndim != 1 or (gaps[1:] == 0).any() or (gaps.size and int(gaps.sum()) >= size):
+        raise MalformedUpdate(f"array {key!r} does not give distinct indices inside a tensor of {size} entries")
+    return np.cumsum(gaps)
+
+
+def _pack_values(q: np.ndarray, codec: TopkCodec) -> np.ndarray:
+    """int8 as is; 4-bit values offset to 1..15 and two to a byte."""
+    if codec.value_bits == 8:
+        return q
+    nibbles = (q.astype(np.int16) + 8).astype(np.uint8)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(8))
+    return (nibbles[0::2] << 4) | nibbles[1::2]
+
+
+def _unpack_values(packed: np.ndarray, codec: TopkCodec, count: int, key: str) -> np.ndarray:
+    if codec.value_bits == 8:
+        return _expect({key: packed}, key, (np.int8,), (count,))
+    _expect({key: packed}, key, (np.uint8,), ((count + 1) // 2,))
+    nibbles = np.stack([packed >> 4, packed & 0x0F], axis=1).reshape(-1)[:count]
+    if (nibbles == 0).any():
+        raise MalformedUpdate(f"array {key!r} holds a 4-bit value outside -7..7")
+    return (nibbles.astype(np.int16) - 8).astype(np.int8)
+
+
+def _topk(values: np.ndarray, codec: TopkCodec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(packed indices, packed values, scale, what the decoder will reconstruct) of the largest entries."""
     flat = values.reshape(-1)
-    k = min(flat.size, max(1, math.ceil(fraction * flat.size))) if flat.size else 0
+    k = min(flat.size, max(1, math.ceil(codec.fraction * flat.size))) if flat.size else 0
     idx = np.sort(np.argpartition(np.abs(flat), flat.size - k)[flat.size - k :]) if k else np.zeros(0, np.int64)
-    q, scale = _quantize(flat[idx])
+    q, scale = _quantize(flat[idx], codec.levels)
     sent = np.zeros_like(flat)
     sent[idx] = _dequantize(q, scale)
-    return _gaps(idx), q, scale, sent.reshape(values.shape)
+    return _pack_indices(idx, codec), _pack_values(q, codec), scale, sent.reshape(values.shape)
 
 
 def encode(
     local: Tensors,
     reference: Tensors,
     mode: Compression,
-    topk_fraction: float = 0.01,
+    codec: TopkCodec = TopkCodec(),
     residual: Tensors | None = None,
 ) -> tuple[Tensors, Tensors | None]:
     """The arrays a node sends for `local` weights trained from `reference`, and the new
@@ -107,8 +212,8 @@ def encode(
     for key, d in delta.items():
         carried = residual.get(key) if residual else None
         accumulated = d + carried if carried is not None and carried.shape == d.shape else d
-        gaps, q, scale, sent = _topk(accumulated, topk_fraction)
-        encoded[f"{key}::gaps"], encoded[f"{key}::q"], encoded[f"{key}::scale"] = gaps, q, scale
+        index, q, scale, sent = _topk(accumulated, codec)
+        encoded[f"{key}::index"], encoded[f"{key}::q"], encoded[f"{key}::scale"] = index, q, scale
         new_residual[key] = accumulated - sent
     return encoded, new_residual
 
@@ -128,12 +233,12 @@ def _expected_keys(reference: Tensors, mode: Compression) -> set[str]:
         Compression.NONE: ("",),
         Compression.FP16: ("",),
         Compression.INT8: ("::q", "::scale"),
-        Compression.TOPK: ("::gaps", "::q", "::scale"),
+        Compression.TOPK: ("::index", "::q", "::scale"),
     }[mode]
     return {f"{key}{suffix}" for key in reference for suffix in suffixes}
 
 
-def decode(encoded: Tensors, reference: Tensors, mode: Compression) -> Tensors:
+def decode(encoded: Tensors, reference: Tensors, mode: Compression, codec: TopkCodec = TopkCodec()) -> Tensors:
     """Full float32 weights from what a node sent; MalformedUpdate if it does not fit the
     global model (names, dtypes, shapes, indices)."""
     expected = _expected_keys(reference, mode)
@@ -154,14 +259,9 @@ def decode(encoded: Tensors, reference: Tensors, mode: Compression) -> Tensors:
             scale = _expect(encoded, f"{key}::scale", (np.float32,), (rows,) if ref.size else None)
             weights[key] = ref32 + _dequantize(q, scale) if ref.size else ref32
         else:
-            gaps = _expect(encoded, f"{key}::gaps", _GAP_DTYPES, None)
-            q = _expect(encoded, f"{key}::q", (np.int8,), gaps.shape)
-            scale = _expect(encoded, f"{key}::scale", (np.float32,), (1,) if gaps.size else None)
-            idx = np.cumsum(gaps, dtype=np.int64) if gaps.ndim == 1 else gaps
-            if gaps.ndim != 1 or (idx.size and int(idx[-1]) >= ref.size) or (gaps[1:] == 0).any():
-                raise MalformedUpdate(
-                    f"array {key!r}::gaps does not give distinct indices inside a tensor of {ref.size} entries"
-                )
+            idx = _unpack_indices(encoded[f"{key}::index"], codec, ref.size, f"{key}::index")
+            q = _unpack_values(encoded[f"{key}::q"], codec, idx.size, f"{key}::q")
+            scale = _expect(encoded, f"{key}::scale", (np.float32,), (1,) if idx.size else None)
             delta = np.zeros(ref.size, dtype=np.float32)
             if idx.size:
                 delta[idx] = _dequantize(q, scale)
@@ -190,7 +290,7 @@ def compress_uplink(msg: Message, context: Context, call_next: ClientAppCallable
         to_numpy(reply.content.array_records["arrays"]),
         to_numpy(msg.content.array_records["arrays"]),
         settings.compression,
-        settings.topk_fraction,
+        TopkCodec.uplink(settings),
         residual,
     )
     if residual is not None:

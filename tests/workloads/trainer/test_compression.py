@@ -1,9 +1,12 @@
-"""Update compression (fp16, int8, top-k): how much smaller each mode sends, and how close it decodes."""
+"""Update compression (fp16, int8, top-k in every codec): how much smaller each mode sends, and
+how close it decodes."""
+
+import zlib
 
 import numpy as np
 import pytest
 
-from workloads.trainer.compression import MalformedUpdate, decode, encode
+from workloads.trainer.compression import MalformedUpdate, TopkCodec, decode, encode
 from workloads.trainer.settings import Compression
 
 RNG = np.random.default_rng(0)
@@ -58,11 +61,20 @@ def test_int8_scales_each_row_on_its_own():
     np.testing.assert_allclose(decoded["w"][1], local["w"][1], atol=0.02 / 254 + 1e-9)
 
 
-def test_topk_sends_only_the_largest_fraction():
+CODECS = [
+    TopkCodec(0.05, 8, "gaps"),
+    TopkCodec(0.05, 8, "varint"),
+    TopkCodec(0.05, 4, "varint"),
+    TopkCodec(0.05, 4, "gaps"),
+]
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=str)
+def test_topk_sends_only_the_largest_fraction_within_half_a_quantization_step(codec):
     reference = _model()
     local = _trained(reference)
-    encoded, residual = encode(local, reference, Compression.TOPK, topk_fraction=0.05)
-    decoded = decode(encoded, reference, Compression.TOPK)
+    encoded, residual = encode(local, reference, Compression.TOPK, codec)
+    decoded = decode(encoded, reference, Compression.TOPK, codec)
     for key, ref in reference.items():
         delta = local[key] - ref
         sent = decoded[key] - ref
@@ -70,21 +82,49 @@ def test_topk_sends_only_the_largest_fraction():
         assert np.count_nonzero(sent) == k
         threshold = np.sort(np.abs(delta).ravel())[-k]
         assert np.all(np.abs(delta[sent != 0]) >= threshold)
+        step = np.abs(delta).max() / codec.levels
+        assert np.abs(sent - delta)[sent != 0].max() <= step / 2 + 1e-7
         np.testing.assert_allclose(sent + residual[key], delta, atol=1e-6)
     assert _nbytes(local) / _nbytes(encoded) > 10
 
 
+def test_each_topk_technique_sends_fewer_bytes_for_the_same_entries():
+    reference = {"w": np.zeros((1024, 1024), np.float32)}
+    local = {"w": RNG.standard_normal((1024, 1024)).astype(np.float32)}
+    sizes = [
+        _nbytes(encode(local, reference, Compression.TOPK, codec)[0])
+        for codec in (TopkCodec(0.01, 8, "gaps"), TopkCodec(0.01, 8, "varint"), TopkCodec(0.01, 4, "varint"))
+    ]
+    k = 0.01 * 1024 * 1024
+    # fixed-width uint16 gaps + int8: 3 bytes an entry; varint+zlib: ~1.1 for the index; 4-bit: half a byte a value
+    assert sizes[0] / k == pytest.approx(3.0, abs=0.01)
+    assert sizes[1] / k < 2.3 and sizes[2] / k < 1.8
+
+
 @pytest.mark.parametrize(("hot", "dtype"), [([3, 200], np.uint8), ([3, 60_000], np.uint16), ([3, 69_999], np.uint32)])
-def test_topk_sends_index_gaps_in_the_smallest_integer_type_that_fits(hot, dtype):
+def test_fixed_width_gaps_use_the_smallest_integer_type_that_fits(hot, dtype):
     reference = {"w": np.zeros(70_000, np.float32)}
     local = {"w": np.zeros(70_000, np.float32)}
     local["w"][hot] = [1.0, -2.0]
-    encoded, _ = encode(local, reference, Compression.TOPK, topk_fraction=2 / 70_000)
-    assert encoded["w::gaps"].dtype == dtype and encoded["w::gaps"].tolist() == [hot[0], hot[1] - hot[0]]
-    np.testing.assert_allclose(decode(encoded, reference, Compression.TOPK)["w"], local["w"], atol=2 / 127)
+    codec = TopkCodec(2 / 70_000, 8, "gaps")
+    encoded, _ = encode(local, reference, Compression.TOPK, codec)
+    assert encoded["w::index"].dtype == dtype and encoded["w::index"].tolist() == [hot[0], hot[1] - hot[0]]
+    np.testing.assert_allclose(decode(encoded, reference, Compression.TOPK, codec)["w"], local["w"], atol=2 / 127)
 
 
-def test_error_feedback_eventually_delivers_everything_that_was_held_back():
+@pytest.mark.parametrize("gap", [0, 127, 128, 16_383, 16_384, 2**21, 2**28, 2**32 - 1])
+def test_varint_indices_round_trip_at_every_byte_length(gap):
+    size = gap + 2
+    reference = {"w": np.zeros(size, np.float32)}
+    local = {"w": np.zeros(size, np.float32)}
+    local["w"][[gap, gap + 1]] = [1.0, -1.0]
+    encoded, _ = encode(local, reference, Compression.TOPK, TopkCodec(2 / size, 8, "varint"))
+    decoded = decode(encoded, reference, Compression.TOPK, TopkCodec(2 / size, 8, "varint"))["w"]
+    assert np.flatnonzero(decoded).tolist() == [gap, gap + 1]
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_error_feedback_eventually_delivers_everything_that_was_held_back(bits):
     """Over rounds, what the server received plus the node's residual equals the sum of the
     node's true updates: nothing is lost, only delayed."""
     reference = {"w": np.zeros(200, np.float32)}
@@ -94,8 +134,8 @@ def test_error_feedback_eventually_delivers_everything_that_was_held_back():
     for round_ in range(30):
         delta = np.random.default_rng(round_).standard_normal(200).astype(np.float32) * 0.1
         true_total += delta
-        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, 0.05, residual)
-        received_total += decode(encoded, reference, Compression.TOPK)["w"]
+        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, TopkCodec(0.05, bits), residual)
+        received_total += decode(encoded, reference, Compression.TOPK, TopkCodec(0.05, bits))["w"]
     np.testing.assert_allclose(received_total + residual["w"], true_total, atol=1e-4)
     # and most of the mass did arrive: the residual stays small against the total
     assert np.linalg.norm(residual["w"]) < 0.5 * np.linalg.norm(true_total)
@@ -107,9 +147,9 @@ def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
     delta[0] = 1.0  # always the largest this round
     residual, first_round_hits = None, None
     for round_ in range(5):
-        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, 0.01, residual)
+        encoded, residual = encode({"w": delta}, reference, Compression.TOPK, TopkCodec(0.01, 8, "gaps"), residual)
         if round_ == 0:
-            first_round_hits = int(encoded["w::gaps"][0])
+            first_round_hits = int(encoded["w::index"][0])
     assert first_round_hits == 0
     assert residual["w"][0] == pytest.approx(0.0, abs=1e-6)
     assert residual["w"][1] == pytest.approx(0.005, rel=1e-3)  # held back, still owed
@@ -126,8 +166,6 @@ def test_a_small_persistent_update_is_sent_once_it_has_accumulated():
             "dtype int16, expected int8",
         ),
         (Compression.FP16, lambda e: e.update({"0.bias": e["0.bias"][:10]}), r"shape \(10,\), expected \(64,\)"),
-        (Compression.TOPK, lambda e: e["0.bias::gaps"].__setitem__(0, 200), "does not give distinct indices"),
-        (Compression.TOPK, lambda e: e["0.weight::gaps"].__setitem__(1, 0), "does not give distinct indices"),
     ],
 )
 def test_an_update_that_does_not_fit_the_model_is_refused_with_the_reason(mode, tamper, message):
@@ -136,6 +174,34 @@ def test_an_update_that_does_not_fit_the_model_is_refused_with_the_reason(mode, 
     tamper(encoded)
     with pytest.raises(MalformedUpdate, match=message):
         decode(encoded, reference, mode)
+
+
+def _zlib(data: bytes) -> np.ndarray:
+    return np.frombuffer(zlib.compress(data), np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("codec", "tamper", "message"),
+    [
+        (TopkCodec(0.05, 8, "gaps"), lambda e: e["0.bias::index"].__setitem__(0, 200), "distinct indices inside"),
+        (TopkCodec(0.05, 8, "gaps"), lambda e: e["0.weight::index"].__setitem__(1, 0), "distinct indices inside"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": _zlib(bytes([200]))}), "inside a varint"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": _zlib(bytes([70]))}), "inside a tensor"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": _zlib(bytes([1, 0]))}), "distinct"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": _zlib(bytes(400))}), "inflates past"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": _zlib(b"\x80" * 6 + b"\x01")}), "5 bytes"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::index": np.arange(9, dtype=np.uint8)}), "zlib"),
+        (TopkCodec(0.05, 8, "varint"), lambda e: e.update({"0.bias::q": e["0.bias::q"][:-1]}), "shape"),
+        (TopkCodec(0.05, 4, "varint"), lambda e: e.update({"0.bias::q": e["0.bias::q"].view(np.int8)}), "dtype"),
+        (TopkCodec(0.05, 4, "varint"), lambda e: e["0.bias::q"].__setitem__(0, 0), "outside -7..7"),
+    ],
+)
+def test_a_topk_update_that_does_not_fit_the_model_is_refused_with_the_reason(codec, tamper, message):
+    reference = _model()
+    encoded, _ = encode(_trained(reference), reference, Compression.TOPK, codec)
+    tamper(encoded)
+    with pytest.raises(MalformedUpdate, match=message):
+        decode(encoded, reference, Compression.TOPK, codec)
 
 
 def test_an_update_sent_in_another_mode_is_refused():
@@ -151,5 +217,5 @@ def test_non_finite_values_survive_encoding_so_the_server_can_reject_them(mode, 
     reference = _model()
     local = _trained(reference)
     local["0.weight"][3, 5] = bad
-    decoded = decode(encode(local, reference, mode, 0.05)[0], reference, mode)
+    decoded = decode(encode(local, reference, mode, TopkCodec(0.05))[0], reference, mode, TopkCodec(0.05))
     assert not np.isfinite(decoded["0.weight"]).all()

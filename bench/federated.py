@@ -71,25 +71,15 @@ MODES: list[tuple[str, dict[str, Any], str]] = [
         "k at 1.5% instead of 1%, 4-bit values",
     ),
     (
-        "topk@0.02+down@0.05",
-        {"compression": "topk", "topk-fraction": 0.02, "downlink": "topk", "downlink-topk-fraction": 0.05},
-        "on topk@0.02: the downlink as the top-5% delta to the model the nodes hold, server-side error feedback",
+        "topk@0.01+4bit+down@0.05",
+        {"compression": "topk", "topk-fraction": 0.01, "topk-value-bits": 4, "downlink": "topk"},
+        "on topk@0.01+4bit: the downlink as the top-5% delta to the model the nodes hold (3 sparse updates "
+        "make a global delta of at most 3%), server-side error feedback",
     ),
     (
         "topk@0.02+down@0.1",
         {"compression": "topk", "topk-fraction": 0.02, "downlink": "topk", "downlink-topk-fraction": 0.1},
-        "the downlink's k at 10%",
-    ),
-    (
-        "topk@0.01+4bit+down@0.1",
-        {
-            "compression": "topk",
-            "topk-fraction": 0.01,
-            "topk-value-bits": 4,
-            "downlink": "topk",
-            "downlink-topk-fraction": 0.1,
-        },
-        "on topk@0.01+4bit: the downlink at 10%, 4-bit values too",
+        "on topk@0.02: the downlink at 10%, 8-bit values",
     ),
 ]
 

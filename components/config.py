@@ -357,6 +357,12 @@ class Federation(ConfigModel):
                 raise field_error(f"privacy.{field}", reason)
         return self
 
+    @model_validator(mode="after")
+    def _downlink_fits(self) -> Self:
+        if self.downlink is Downlink.TOPK and self.compression is Compression.NONE:
+            raise field_error("downlink", "topk needs a compression that sends deltas (fp16, int8 or topk), not none")
+        return self
+
     def run_config(self) -> dict[str, str | int | float]:
         """These settings as the trainer's run config (`flwr run --run-config`; the keys of
         workloads/trainer/pyproject.toml). Where the run writes and serves is the caller's."""

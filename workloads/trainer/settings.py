@@ -118,6 +118,11 @@ class TrainerSettings:
             raise SettingsError(
                 "run config out of range: " + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
             )
+        if self.downlink is Downlink.TOPK and self.compression is Compression.NONE:
+            raise SettingsError(
+                "downlink=topk needs an uplink that sends deltas (compression fp16, int8 or topk): with "
+                "compression=none a node sends weights trained from the nodes' model, not the global one"
+            )
         conflicts = privacy_conflicts(self.strategy, self.compression, self.aggregate_clipping, self.aggregate_side)
         if conflicts:
             raise SettingsError("; ".join(f"privacy.{field}: {reason}" for field, reason in conflicts))

@@ -112,8 +112,8 @@ def test_fixed_width_gaps_use_the_smallest_integer_type_that_fits(hot, dtype):
     np.testing.assert_allclose(decode(encoded, reference, Compression.TOPK, codec)["w"], local["w"], atol=2 / 127)
 
 
-@pytest.mark.parametrize("gap", [0, 127, 128, 16_383, 16_384, 2**21, 2**28, 2**32 - 1])
-def test_varint_indices_round_trip_at_every_byte_length(gap):
+@pytest.mark.parametrize("gap", [0, 127, 128, 16_383, 16_384, 2**21 - 1, 2**21])
+def test_varint_indices_round_trip_across_byte_lengths(gap):
     size = gap + 2
     reference = {"w": np.zeros(size, np.float32)}
     local = {"w": np.zeros(size, np.float32)}

@@ -58,7 +58,7 @@ def test_a_compressed_downlink_trains_and_sends_far_fewer_bytes_down(in_process)
         assert set(record["aggregated"]) == {"eu", "us", "apac"}
         for part in record["regions"].values():  # every node got a delta, the first round included
             assert part["downlink_payload_bytes"] < _full_bytes() / 4
-    assert run.accuracy > 0.85
+    assert run.accuracy > 0.75  # top-k 5% both ways, 4 rounds
     assert run.info["metrics"]["accuracy"] == run.accuracy
 
 
@@ -105,7 +105,7 @@ def test_a_node_that_missed_a_round_gets_the_full_model_when_it_is_back(in_proce
 def test_a_delta_against_a_model_the_node_does_not_hold_is_refused_not_trained(digits_data, monkeypatch):
     for attribute in ("_run_id", "_node_id", "_task_id"):
         monkeypatch.setattr(TaskIdentity, attribute, 1)
-    run_config = {"task": "digits", "downlink": "topk", "compression": "none"}
+    run_config = {"task": "digits", "downlink": "topk", "compression": "int8"}
     node_config = {"region": "eu", "data-dir": str(digits_data / "eu")}
     context = Context(run_id=1, node_id=11, node_config=node_config, state=RecordDict(), run_config=run_config)
     initial = initial_weights(TrainerSettings(task="digits"))

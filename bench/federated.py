@@ -73,8 +73,7 @@ MODES: list[tuple[str, dict[str, Any], str]] = [
     (
         "topk@0.01+4bit+down@0.05",
         {"compression": "topk", "topk-fraction": 0.01, "topk-value-bits": 4, "downlink": "topk"},
-        "on topk@0.01+4bit: the downlink as the top-5% delta to the model the nodes hold, server-side "
-        + "error feedback (3 sparse updates make a global delta of at most 3%)",
+        "on topk@0.01+4bit: the downlink as the top-5% delta to the nodes' model, server-side error feedback",
     ),
     (
         "topk@0.02+down@0.1",

@@ -277,6 +277,7 @@ class GuardedStrategy(Strategy):
             run_id=self.run_id,
             strategy=s.strategy.value,
             compression=s.compression.value,
+            downlink=s.downlink.value,
             skipped=skipped,
             seconds=Seconds(round=elapsed, training=training, waiting_for_regions=sent.waited),
             regions=regions,

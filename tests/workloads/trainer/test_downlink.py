@@ -56,8 +56,9 @@ def test_a_compressed_downlink_trains_and_sends_far_fewer_bytes_down(in_process)
     run = _in_process_run(in_process)
     for record in run.records:
         assert set(record["aggregated"]) == {"eu", "us", "apac"}
+        assert record["downlink"] == "topk"
         for part in record["regions"].values():  # every node got a delta, the first round included
-            assert part["downlink_payload_bytes"] < _full_bytes() / 4
+            assert part["downlink"] == "delta" and part["downlink_payload_bytes"] < _full_bytes() / 4
     assert run.accuracy > 0.75  # top-k 5% both ways, 4 rounds
     assert run.info["metrics"]["accuracy"] == run.accuracy
 
@@ -85,8 +86,10 @@ def test_a_node_that_lost_its_model_refuses_the_delta_then_gets_the_full_model(i
     assert "restarted or missed a round" in third["regions"]["eu"]["reason"]
     # the next round it is sent the whole model (float32), trains on it and is aggregated again
     full = _full_bytes()
-    assert fourth["regions"]["eu"]["downlink_payload_bytes"] == full
-    assert fourth["regions"]["us"]["downlink_payload_bytes"] < full / 4
+    assert fourth["regions"]["eu"]["downlink"] == "full" and fourth["regions"]["eu"]["downlink_payload_bytes"] == full
+    assert (
+        fourth["regions"]["us"]["downlink"] == "delta" and fourth["regions"]["us"]["downlink_payload_bytes"] < full / 4
+    )
     assert set(fourth["aggregated"]) == {"eu", "us", "apac"}
 
 
@@ -98,6 +101,7 @@ def test_a_node_that_missed_a_round_gets_the_full_model_when_it_is_back(in_proce
     run = _in_process_run(in_process, hooks=[offline_in_round_2])
     full = _full_bytes()
     assert run.records[1]["failed"] == ["us"]
+    assert run.records[2]["regions"]["us"]["downlink"] == "full"
     assert run.records[2]["regions"]["us"]["downlink_payload_bytes"] == full
     assert set(run.records[2]["aggregated"]) == {"eu", "us", "apac"}
 

@@ -86,24 +86,24 @@ def test_a_node_that_lost_its_model_refuses_the_delta_then_gets_the_full_model(i
     assert "restarted or missed a round" in third["regions"]["eu"]["reason"]
     # the next round it is sent the whole model (float32), trains on it and is aggregated again
     full = _full_bytes()
-    assert fourth["regions"]["eu"]["downlink"] == "full" and fourth["regions"]["eu"]["downlink_payload_bytes"] == full
-    assert (
-        fourth["regions"]["us"]["downlink"] == "delta" and fourth["regions"]["us"]["downlink_payload_bytes"] < full / 4
-    )
+    assert fourth["regions"]["eu"]["downlink"] == "full" and fourth["regions"]["eu"]["downlink_payload_bytes"] >= full
+    assert fourth["regions"]["us"]["downlink"] == "delta"
+    assert fourth["regions"]["us"]["downlink_payload_bytes"] < full / 4
     assert set(fourth["aggregated"]) == {"eu", "us", "apac"}
 
 
-def test_a_node_that_missed_a_round_gets_the_full_model_when_it_is_back(in_process):
-    def offline_in_round_2(grid, sent_round):
+def test_a_node_that_missed_rounds_gets_the_full_model_when_it_is_back(in_process):
+    def offline_from_round_2_until_sampled_for_4(grid, sent_round):
+        # fails round 2 as it is sent, is not sampled for round 3, and is back for round 4
         node_id = sorted(grid.contexts)[1]
         (grid.offline.add if sent_round == 2 else grid.offline.discard)(node_id)
 
-    run = _in_process_run(in_process, hooks=[offline_in_round_2])
-    full = _full_bytes()
+    run = _in_process_run(in_process, hooks=[offline_from_round_2_until_sampled_for_4])
     assert run.records[1]["failed"] == ["us"]
-    assert run.records[2]["regions"]["us"]["downlink"] == "full"
-    assert run.records[2]["regions"]["us"]["downlink_payload_bytes"] == full
-    assert set(run.records[2]["aggregated"]) == {"eu", "us", "apac"}
+    back = run.records[3]["regions"]["us"]
+    assert back["downlink"] == "full" and back["downlink_payload_bytes"] >= _full_bytes()
+    assert run.records[3]["regions"]["eu"]["downlink"] == "delta"
+    assert set(run.records[3]["aggregated"]) == {"eu", "us", "apac"}
 
 
 def test_a_delta_against_a_model_the_node_does_not_hold_is_refused_not_trained(digits_data, monkeypatch):

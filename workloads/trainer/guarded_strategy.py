@@ -221,7 +221,10 @@ class GuardedStrategy(Strategy):
                 message.content = RecordDict({**message.content, "arrays": down, DOWNLINK_RECORD_KEY: record})
         return {
             m.metadata.dst_node_id: Delivery(
-                m.metadata.dst_node_id, m.content.array_records["arrays"].count_bytes(), _wire_bytes(m)
+                m.metadata.dst_node_id,
+                m.content.array_records["arrays"].count_bytes(),
+                _wire_bytes(m),
+                str(m.content.config_records[DOWNLINK_RECORD_KEY]["mode"]) if self.mirror is not None else "full",
             )
             for m in messages
         }

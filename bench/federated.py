@@ -76,6 +76,11 @@ MODES: list[tuple[str, dict[str, Any], str]] = [
         "on topk@0.01+4bit: the downlink as the top-5% delta to the nodes' model, server-side error feedback",
     ),
     (
+        "topk@0.015+4bit+down@0.05",
+        {"compression": "topk", "topk-fraction": 0.015, "topk-value-bits": 4, "downlink": "topk"},
+        "on topk@0.015+4bit: the downlink at 5% (in process: -0.89 points, 176x uplink payload)",
+    ),
+    (
         "topk@0.02+down@0.1",
         {"compression": "topk", "topk-fraction": 0.02, "downlink": "topk", "downlink-topk-fraction": 0.1},
         "on topk@0.02: the downlink at 10%, 8-bit values",

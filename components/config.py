@@ -44,6 +44,7 @@ from workloads.contract import (
     FEDERATION_DEFAULTS,
     SECURE_AGGREGATION_REFUSED,
     Compression,
+    Downlink,
     Strategy,
     privacy_conflicts,
 )
@@ -335,6 +336,8 @@ class Federation(ConfigModel):
     local_epochs: int = Field(default=FEDERATION_DEFAULTS.local_epochs, ge=1, le=100)
     compression: Compression = FEDERATION_DEFAULTS.compression
     topk_fraction: float = Field(default=FEDERATION_DEFAULTS.topk_fraction, gt=0, le=1)
+    downlink: Downlink = FEDERATION_DEFAULTS.downlink
+    downlink_topk_fraction: float = Field(default=FEDERATION_DEFAULTS.downlink_topk_fraction, gt=0, le=1)
     proximal_mu: float = Field(default=FEDERATION_DEFAULTS.proximal_mu, ge=0)
     round_timeout_seconds: int = Field(default=FEDERATION_DEFAULTS.round_timeout_seconds, ge=10)
     dirichlet_alpha: float = Field(default=0.5, gt=0)  # how unevenly the local stack splits data
@@ -355,6 +358,12 @@ class Federation(ConfigModel):
                 raise field_error(f"privacy.{field}", reason)
         return self
 
+    @model_validator(mode="after")
+    def _downlink_fits(self) -> Self:
+        if self.downlink is Downlink.TOPK and self.compression is Compression.NONE:
+            raise field_error("downlink", "topk needs a compression that sends deltas (fp16, int8 or topk), not none")
+        return self
+
     def run_config(self) -> dict[str, str | int | float]:
         """These settings as the trainer's run config (`flwr run --run-config`; the keys of
         workloads/trainer/pyproject.toml). Where the run writes and serves is the caller's."""
@@ -369,7 +378,15 @@ class Federation(ConfigModel):
             "proximal-mu": self.proximal_mu,
             "round-timeout": float(self.round_timeout_seconds),
             **self.privacy.run_config(),
+            **self._downlink_run_config(),
         }
+
+    def _downlink_run_config(self) -> dict[str, str | int | float]:
+        """Only when the downlink is compressed, so the run key (the settings' hash) of a stack
+        that keeps the full downlink is what it was before the downlink could be set."""
+        if self.downlink is Downlink.FULL:
+            return {}
+        return {"downlink": self.downlink.value, "downlink-topk-fraction": self.downlink_topk_fraction}
 
 
 class CanaryAnalysis(ConfigModel):

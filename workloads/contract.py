@@ -47,6 +47,13 @@ class Compression(StrEnum):
     TOPK = "topk"  # top-k sparsification, int8 values, error feedback
 
 
+class Downlink(StrEnum):
+    """What goes down to the nodes each round: the stack's `federation.downlink` and the run config's."""
+
+    FULL = "full"  # the global model, float32
+    TOPK = "topk"  # the top-k delta to the model the nodes hold, server-side error feedback
+
+
 @dataclass(frozen=True)
 class FederationDefaults:
     """What a run trains with when nobody says otherwise: the defaults of the stack's
@@ -61,6 +68,8 @@ class FederationDefaults:
     local_epochs: int = 2
     compression: Compression = Compression.INT8
     topk_fraction: float = 0.01
+    downlink: Downlink = Downlink.FULL
+    downlink_topk_fraction: float = 0.05
     proximal_mu: float = 0.01
     round_timeout_seconds: int = 120
 

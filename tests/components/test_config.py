@@ -105,6 +105,19 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("typo in a key", _rename_gpu_key, "regions[0].gpu.acelerator", "unknown field"),
     ("too few regions", _set("federation.minRegions", 9), "federation.minRegions", "exceeds the 6 region(s)"),
     ("unknown strategy", _set("federation.strategy", "fedbest"), "federation.strategy", "'fedavg'"),
+    ("unknown downlink", _set("federation.downlink", "delta"), "federation.downlink", "'full' or 'topk'"),
+    (
+        "empty downlink k",
+        _set("federation.downlinkTopkFraction", 0),
+        "federation.downlinkTopkFraction",
+        "greater than 0",
+    ),
+    (
+        "a compressed downlink over an uplink of whole weights",
+        _federation(compression="none", downlink="topk"),
+        "federation.downlink",
+        "topk needs a compression that sends deltas",
+    ),
     (
         "secure aggregation",
         _federation(privacy={"secureAggregation": True}),
@@ -341,6 +354,14 @@ def test_the_data_version_defaults_to_1_and_only_keys_the_run() -> None:
     """`federation.dataVersion` is bumped after `meridian data push`; the trainer never sees it."""
     assert Federation().data_version == "1"
     assert "data-version" not in Federation(data_version="2").run_config()
+
+
+def test_a_compressed_downlink_reaches_the_trainer_and_a_full_one_keeps_the_run_key() -> None:
+    assert not any(key.startswith("downlink") for key in Federation().run_config())
+    federation = Federation.model_validate({"compression": "topk", "downlink": "topk", "downlinkTopkFraction": 0.1})
+    passed = federation.run_config()
+    settings = TrainerSettings.from_run_config(passed)
+    assert (settings.downlink.value, settings.downlink_topk_fraction) == ("topk", 0.1)
 
 
 def test_privacy_options_reach_the_trainer_as_its_run_config() -> None:

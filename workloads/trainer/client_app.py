@@ -5,8 +5,9 @@ A train reply also carries the received model's loss and accuracy on the region'
 measured before training: the server learns how the previous round's global model does in
 every region without a separate evaluation round-trip (each one costs a process start per
 node). Mods, outermost first: `time_task` adds the task's timings (round_phases.py),
-`record_training` notes the fit for the node's metrics,
-`compress_uplink` encodes the update, `inject_fault` (drills only) corrupts it before that.
+`record_training` notes the fit for the node's metrics, `expand_downlink` rebuilds the global
+model from a compressed downlink (downlink.py), `compress_uplink` encodes the update against it,
+`inject_fault` (drills only) corrupts it before that.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from workloads.tasks import Shard, TrainResult, load_task
 from workloads.tasks import evaluate as evaluate_model
 from workloads.tasks import train as train_model
 from workloads.trainer.compression import compress_uplink
+from workloads.trainer.downlink import expand_downlink
 from workloads.trainer.faults import inject_fault
 from workloads.trainer.privacy import EPSILON, RegionAccount, check_budget, reply_metrics
 from workloads.trainer.round_phases import EVALUATE_SECONDS, TRAIN_SECONDS, time_task
@@ -78,7 +80,7 @@ def clip_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
     return mod(msg, context, call_next)
 
 
-app = ClientApp(mods=[time_task, record_training, compress_uplink, inject_fault, clip_update])
+app = ClientApp(mods=[time_task, record_training, expand_downlink, compress_uplink, inject_fault, clip_update])
 
 
 def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:

@@ -27,7 +27,17 @@ from flwr.serverapp.strategy import Strategy
 from flwr.supercore.differential_privacy import KEY_NORM_BIT
 from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
 
-from workloads.trainer.compression import COMPRESSION_RECORD_KEY, MalformedUpdate, Tensors, decode, to_numpy, to_record
+from workloads.contract import Downlink
+from workloads.trainer.compression import (
+    COMPRESSION_RECORD_KEY,
+    MalformedUpdate,
+    Tensors,
+    TopkCodec,
+    decode,
+    to_numpy,
+    to_record,
+)
+from workloads.trainer.downlink import DOWNLINK_RECORD_KEY, DownlinkMirror
 from workloads.trainer.grids import DelegatingGrid, PromptGrid
 from workloads.trainer.metrics import FederationMetrics
 from workloads.trainer.privacy import DELTA, EPSILON, EPSILON_NEXT, NOISE_MULTIPLIER, TARGET_EPSILON, within
@@ -90,9 +100,8 @@ class _SentRound:
     """What configure_train sent, for aggregate_train to account for."""
 
     messages: list[Message]
-    reference: Tensors  # the global model the updates are relative to
-    payload_bytes: int
-    wire_bytes: int
+    reference: Tensors  # the global model the updates are applied to
+    deliveries: dict[int, Delivery]  # by node id: what went down
     started: float
     waited: float
     grid: Grid  # what Flower sends the round through (a grids.PromptGrid times it)
@@ -155,6 +164,7 @@ class GuardedStrategy(Strategy):
         self.records: list[RoundRecord] = []  # every round's record, in order
         self.stopped: str | None = None  # why the run ended before its planned rounds
         self.stopped_after: int | None = None  # the last round it ran
+        self.mirror: DownlinkMirror | None = None  # downlink=topk: the model the nodes hold
 
     def summary(self) -> None:
         s = self.settings
@@ -176,9 +186,38 @@ class GuardedStrategy(Strategy):
         node_ids, waited = wait_for_regions(grid, self.settings.min_regions, self.settings.node_wait_timeout)
         started = time.monotonic()
         messages = list(self.inner.configure_train(server_round, arrays, config, _NodesWaitedFor(grid, node_ids)))
-        wire_bytes = _wire_bytes(messages[0]) if messages else 0
-        self._sent = _SentRound(messages, to_numpy(arrays), arrays.count_bytes(), wire_bytes, started, waited, grid)
+        deliveries = self._send_down(messages, arrays)
+        self._sent = _SentRound(messages, to_numpy(arrays), deliveries, started, waited, grid)
         return messages
+
+    def _send_down(self, messages: list[Message], arrays: ArrayRecord) -> dict[int, Delivery]:
+        """With downlink=topk, replace each message's global model with what its node needs to
+        rebuild the mirror (downlink.py). What each node is sent, by node id."""
+        if self.settings.downlink is Downlink.TOPK and messages:
+            if self.mirror is None:  # the first round's model is the initial one, which nodes build themselves
+                self.mirror = DownlinkMirror(to_numpy(arrays), TopkCodec.downlink(self.settings))
+            self.mirror.advance(to_numpy(arrays))
+            for message in messages:
+                down, record = self.mirror.content(message.metadata.dst_node_id)
+                message.content = RecordDict({**message.content, "arrays": down, DOWNLINK_RECORD_KEY: record})
+        return {
+            m.metadata.dst_node_id: Delivery(
+                m.metadata.dst_node_id,
+                m.content.array_records["arrays"].count_bytes(),
+                _wire_bytes(m),
+                str(m.content.config_records[DOWNLINK_RECORD_KEY]["mode"]) if self.mirror is not None else "full",
+            )
+            for m in messages
+        }
+
+    def _acknowledge(self, node_id: int, reply: Message | None) -> None:
+        if self.mirror is not None:
+            self.mirror.acknowledge(node_id, reply is not None and not reply.has_error())
+
+    def published_model(self, final: ArrayRecord) -> ArrayRecord:
+        """The model to save: with downlink=topk, the one the nodes hold (its accuracy is the
+        one measured), else the global model."""
+        return to_record(self.mirror.model) if self.mirror is not None else final
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -231,6 +270,7 @@ class GuardedStrategy(Strategy):
             run_id=self.run_id,
             strategy=s.strategy.value,
             compression=s.compression.value,
+            downlink=s.downlink.value,
             skipped=skipped,
             seconds=Seconds(
                 round=done - sent.started,
@@ -279,8 +319,9 @@ class GuardedStrategy(Strategy):
         received = _Received()
         for message in sent.messages:
             node_id = message.metadata.dst_node_id
-            part = RegionRound(Status.FAILED, Delivery(node_id, sent.payload_bytes, sent.wire_bytes))
+            part = RegionRound(Status.FAILED, sent.deliveries[node_id])
             region, reply, training, evaluation, task = self._region(node_id), by_node.get(node_id), None, None, None
+            self._acknowledge(node_id, reply)
             if reply is None:
                 part.reason = f"no reply within round-timeout ({self.settings.round_timeout:g}s)"
             elif reply.has_error():
@@ -322,7 +363,9 @@ class GuardedStrategy(Strategy):
         if declared is None or declared.get("mode") != expected.value:
             found = declared.get("mode") if declared is not None else "no compression record"
             raise MalformedUpdate(f"update encoded as {found!r}, this run uses {expected.value!r}")
-        return decode(to_numpy(reply.content.array_records["arrays"]), reference, expected)
+        return decode(
+            to_numpy(reply.content.array_records["arrays"]), reference, expected, TopkCodec.uplink(self.settings)
+        )
 
     def _record_previous(self, evaluation: dict[str, Evaluation]) -> None:
         """Write the last round's record, now that `evaluation` measured its model."""
@@ -340,13 +383,16 @@ class GuardedStrategy(Strategy):
         if not self._is_last(server_round):
             return []  # the next round's train replies measure this model
         node_ids, _ = wait_for_regions(grid, 1, self.settings.node_wait_timeout)
-        return self.inner.configure_evaluate(server_round, arrays, config, _NodesWaitedFor(grid, node_ids))
+        messages = list(self.inner.configure_evaluate(server_round, arrays, config, _NodesWaitedFor(grid, node_ids)))
+        self._send_down(messages, arrays)
+        return messages
 
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         if not self._is_last(server_round):
             return None
         results: dict[str, Evaluation] = {}
         for reply in replies:
+            self._acknowledge(reply.metadata.src_node_id, reply)
             if reply.has_error():
                 region = self._region(reply.metadata.src_node_id)
                 logger.warning("Meridian final evaluation: %s failed: %s", region, reply.error.reason)

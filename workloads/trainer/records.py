@@ -2,7 +2,7 @@
 
 `<out-dir>/rounds.jsonl`, one object per round (a RoundRecord, written by RoundLog; readers
 such as the local stack's report and the benchmark take the JSON as it is):
-    round, run_id, strategy, compression
+    round, run_id, strategy, compression, downlink (full | topk)
     skipped: why the round left the global model unchanged, or null
     epsilon: {region: ε spent so far in the run} under DP-SGD (dp-epsilon > 0), else null;
              regions.<r>.dp: epsilon, epsilon_next (after one more such fit), noise_multiplier,
@@ -12,7 +12,8 @@ such as the local stack's report and the benchmark take the JSON as it is):
     aggregated / rejected / failed: region lists; `regions.<r>.reason` says why
     regions.<r>: status, node_id, reason, examples, train_loss, train_seconds,
                  uplink/downlink payload bytes (the arrays as serialized) and wire bytes (the
-                 whole message as pushed over the Fleet API, before HTTP/TLS framing),
+                 whole message as pushed over the Fleet API, before HTTP/TLS framing), and
+                 `downlink`: what the node was sent (full: the model; delta: downlink.py),
                  loss/accuracy of this round's global model on the region's test split
     global: loss, accuracy, examples, evaluated_regions (the model after this round,
             evaluated on every reachable region's test split; weighted by test examples)
@@ -96,6 +97,7 @@ class Delivery:
     node_id: int
     downlink_payload_bytes: int
     downlink_wire_bytes: int
+    downlink: str = "full"  # full: the model; delta: the top-k delta to the model the node holds (downlink.py)
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ class RoundRecord:
     regions: dict[str, RegionRound] = field(default_factory=dict)
     evaluation: GlobalEvaluation | None = None  # `global`: set once the round's model was measured
     stopped: str | None = None  # why the run ends after this round, before its planned rounds
+    downlink: str = "full"  # the run's downlink setting: full | topk
 
     def epsilon(self) -> dict[str, float]:
         """ε spent so far by each region that trained privately this round."""
@@ -205,6 +208,7 @@ class RoundRecord:
             "run_id": self.run_id,
             "strategy": self.strategy,
             "compression": self.compression,
+            "downlink": self.downlink,
             "aggregated": self.with_status(Status.AGGREGATED),
             "rejected": self.with_status(Status.REJECTED),
             "failed": self.with_status(Status.FAILED),

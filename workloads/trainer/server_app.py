@@ -10,11 +10,11 @@ import logging
 import os
 from typing import Any
 
-import torch
-from flwr.app import ArrayRecord, Context
+from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from workloads.tasks import load_task
+from workloads.trainer.compression import to_record
 from workloads.trainer.grids import PromptGrid
 from workloads.trainer.guarded_strategy import GuardedStrategy
 from workloads.trainer.metrics import FederationMetrics
@@ -22,6 +22,7 @@ from workloads.trainer.publish import publish_global_model
 from workloads.trainer.records import RoundLog, save_model
 from workloads.trainer.settings import TrainerSettings
 from workloads.trainer.strategies import build_strategy
+from workloads.trainer.task import initial_weights
 
 logger = logging.getLogger("flwr").getChild("meridian")
 
@@ -35,8 +36,7 @@ def train(grid: Grid, settings: TrainerSettings, run_id: int) -> dict[str, Any]:
         from workloads.tasks.private import check_model
 
         check_model(task.build_model())
-    torch.manual_seed(settings.seed)
-    initial = ArrayRecord({k: v.detach() for k, v in task.build_model().state_dict().items()})
+    initial = to_record(initial_weights(settings))
     metrics = FederationMetrics()
     strategy = GuardedStrategy(build_strategy(settings), settings, run_id, RoundLog(settings.out_path), metrics)
     if settings.metrics_port:
@@ -58,7 +58,7 @@ def train(grid: Grid, settings: TrainerSettings, run_id: int) -> dict[str, Any]:
         "privacy": _privacy(settings, strategy),
     }
     # Flower's result holds no arrays when no round changed the initial model.
-    info = save_model(settings.out_path, (result.arrays or initial).to_torch_state_dict(), info)
+    info = save_model(settings.out_path, strategy.published_model(result.arrays or initial).to_torch_state_dict(), info)
     logger.info("Meridian: final global accuracy %s, model in %s", final.evaluation["accuracy"], settings.out_path)
     return info
 

@@ -3,8 +3,8 @@
 The keys a stack's `federation` sets default to the contract's FEDERATION_DEFAULTS, the same
 the stack config starts from; workloads/trainer/pyproject.toml ([tool.flwr.app.config])
 repeats every default for flwr, and a test holds it equal. Any key can be overridden per run
-with `flwr run ... --run-config 'key=value ...'`. Strategy and Compression are the
-contract's enums, the same the stack config's `federation` uses, so the Kubernetes components
+with `flwr run ... --run-config 'key=value ...'`. Strategy, Compression and Downlink
+are the contract's enums, the same the stack config's `federation` uses, so the Kubernetes components
 pass them through unchanged.
 """
 
@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from workloads.contract import FEDERATION_DEFAULTS, Compression, Strategy, privacy_conflicts
+from workloads.contract import FEDERATION_DEFAULTS, Compression, Downlink, Strategy, privacy_conflicts
 
 AGGREGATE_CLIPPING = ("none", "fixed", "adaptive")
 AGGREGATE_SIDES = ("server", "client")
+TOPK_VALUE_BITS = (8, 4)
+TOPK_INDEX_CODINGS = ("gaps", "varint")
 
 
 class SettingsError(ValueError):
@@ -31,6 +33,10 @@ class TrainerSettings:
     strategy: Strategy = FEDERATION_DEFAULTS.strategy
     compression: Compression = FEDERATION_DEFAULTS.compression
     topk_fraction: float = FEDERATION_DEFAULTS.topk_fraction
+    topk_value_bits: int = 8  # compression.TopkCodec, for the uplink and a top-k downlink
+    topk_index_coding: str = "varint"
+    downlink: Downlink = FEDERATION_DEFAULTS.downlink  # downlink.py
+    downlink_topk_fraction: float = FEDERATION_DEFAULTS.downlink_topk_fraction
     min_regions: int = FEDERATION_DEFAULTS.min_regions
     local_epochs: int = FEDERATION_DEFAULTS.local_epochs
     batch_size: int = 32
@@ -88,6 +94,9 @@ class TrainerSettings:
             "learning-rate": self.learning_rate > 0,
             "server-learning-rate": self.server_learning_rate > 0,
             "topk-fraction": 0 < self.topk_fraction <= 1,
+            "topk-value-bits": self.topk_value_bits in TOPK_VALUE_BITS,
+            "topk-index-coding": self.topk_index_coding in TOPK_INDEX_CODINGS,
+            "downlink-topk-fraction": 0 < self.downlink_topk_fraction <= 1,
             "proximal-mu": self.proximal_mu >= 0,
             "trim-fraction": 0 <= self.trim_fraction < 0.5,
             "krum-malicious": self.krum_malicious >= 0,
@@ -111,6 +120,11 @@ class TrainerSettings:
             raise SettingsError(
                 "run config out of range: " + ", ".join(f"{key}={getattr(self, key.replace('-', '_'))}" for key in bad)
             )
+        if self.downlink is Downlink.TOPK and self.compression is Compression.NONE:
+            raise SettingsError(
+                "downlink=topk needs an uplink that sends deltas (compression fp16, int8 or topk): with "
+                "compression=none a node sends weights trained from the nodes' model, not the global one"
+            )
         conflicts = privacy_conflicts(self.strategy, self.compression, self.aggregate_clipping, self.aggregate_side)
         if conflicts:
             raise SettingsError("; ".join(f"privacy.{field}: {reason}" for field, reason in conflicts))
@@ -121,8 +135,9 @@ class TrainerSettings:
 
 
 def _coerce(key: str, raw: object, annotation: object) -> object:
-    kind = {"str": str, "int": int, "float": float, "Strategy": Strategy, "Compression": Compression}[str(annotation)]
-    if kind in (Strategy, Compression):
+    enums = {"Strategy": Strategy, "Compression": Compression, "Downlink": Downlink}
+    kind = {"str": str, "int": int, "float": float, **enums}[str(annotation)]
+    if kind in enums.values():
         try:
             return kind(raw)
         except ValueError:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
 
 from workloads import contract
-from workloads.tasks import Shard
+from workloads.tasks import Shard, load_task
+from workloads.trainer.settings import TrainerSettings
 
 
 def _node_value(context: Context, key: str, env: str, default: str | None = None) -> str:
@@ -28,6 +30,13 @@ def node_region(context: Context) -> str:
 def node_shard(context: Context) -> Shard:
     """The node's own data: only its directory is ever read."""
     return Shard.load(Path(_node_value(context, "data-dir", contract.ENV_DATA_DIR, contract.DATA_MOUNT)))
+
+
+def initial_weights(settings: TrainerSettings) -> dict[str, np.ndarray]:
+    """The run's initial global model: the task's model built from the run's seed. The server
+    starts from it, and a node can build the same one itself (downlink.py)."""
+    torch.manual_seed(settings.seed)
+    return {k: v.detach().numpy() for k, v in load_task(settings.task).build_model().state_dict().items()}
 
 
 def set_weights(model: torch.nn.Module, arrays: ArrayRecord) -> None:

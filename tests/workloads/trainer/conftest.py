@@ -54,7 +54,10 @@ class InProcessGrid:
             if node_id in self.offline:
                 replies.append(Message(Error(code=ErrorCode.NODE_UNAVAILABLE, reason="node offline"), reply_to=message))
                 continue
-            reply = client_app(message, self.contexts[node_id])
+            try:
+                reply = client_app(message, self.contexts[node_id])
+            except Exception as err:  # what a SuperNode sends back when its ClientApp raises
+                reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=repr(err)), reply_to=message)
             for forge in self.reply_filters:
                 reply = forge(node_id, reply)
             replies.append(reply)

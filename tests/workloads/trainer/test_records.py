@@ -53,7 +53,7 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
         seconds=Seconds(round=3.0, training=2.0, waiting_for_regions=0.5),
         regions={
             "eu": RegionRound(Status.AGGREGATED, Delivery(11, 100, 120), training=Training(50, 0.25, 2.0, 40, 60)),
-            "us": RegionRound(Status.FAILED, Delivery(12, 100, 120), reason="node error: gone"),
+            "us": RegionRound(Status.FAILED, Delivery(12, 100, 120, "delta"), reason="node error: gone"),
         },
     )
     record.evaluate(
@@ -66,6 +66,7 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
             "run_id": 7,
             "strategy": "fedavg",
             "compression": "int8",
+            "downlink": "full",
             "aggregated": ["eu"],
             "rejected": [],
             "failed": ["us"],
@@ -77,6 +78,7 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
                     "reason": None,
                     "downlink_payload_bytes": 100,
                     "downlink_wire_bytes": 120,
+                    "downlink": "full",
                     "examples": 50,
                     "train_loss": 0.25,
                     "train_seconds": 2.0,
@@ -92,6 +94,7 @@ def test_a_round_record_is_written_as_the_json_its_readers_expect(tmp_path):
                     "reason": "node error: gone",
                     "downlink_payload_bytes": 100,
                     "downlink_wire_bytes": 120,
+                    "downlink": "delta",
                 },
                 "apac": {"status": "evaluated only", "loss": 3.0, "accuracy": 1.0, "test_examples": 30},
             },

@@ -32,6 +32,11 @@ def test_values_are_typed():
         ({"trim-fraction": 0.5}, "trim-fraction=0.5"),
         ({"round-timeout": 0.0}, "round-timeout=0.0"),
         ({"roundz": 3}, "unknown run config keys: roundz"),
+        ({"downlink": "delta"}, "downlink='delta' is not one of: full, topk"),
+        ({"downlink-topk-fraction": 0.0}, "downlink-topk-fraction=0.0"),
+        ({"topk-value-bits": 2}, "topk-value-bits=2"),
+        ({"topk-index-coding": "huffman"}, "topk-index-coding=huffman"),
+        ({"downlink": "topk", "compression": "none"}, "downlink=topk needs an uplink that sends deltas"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_key(config, message):

@@ -24,7 +24,9 @@ class SlowNodes:
         self.pushed: dict[str, Message] = {}
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        self.pushed = {m.object_id: m for m in messages}
+        for message in messages:  # as Flower's grid does on push: the id replies refer to
+            message.metadata.__dict__["_message_id"] = message.object_id
+        self.pushed = {m.metadata.message_id: m for m in messages}
         return list(self.pushed)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,9 +225,15 @@ class LocalFederation:
         home = Path(self.env["FLWR_HOME"])
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(flwr_connection_config(CONNECTION, self.address, str(creds.ca_cert)))
-        for region in names:
-            registered = self._flwr("supernode", "register", str(creds.node_public_keys[region]), CONNECTION)
-            self.node_ids[region] = int(registered["node-id"])
+        # Side by side: each registration is a `flwr` process paying Flower's import on its own.
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            registered = pool.map(
+                lambda region: self._flwr("supernode", "register", str(creds.node_public_keys[region]), CONNECTION),
+                names,
+            )
+            self.node_ids.update(
+                {region: int(answer["node-id"]) for region, answer in zip(names, registered, strict=True)}
+            )
         for region in names:
             self.start_node(region, wait=False)
         self.wait_until_online(names)

@@ -7,6 +7,7 @@ repository API stays off)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -109,7 +110,7 @@ def test_the_controller_runs_the_contract_command_with_the_stacks_thresholds(dep
 def test_one_generated_token_is_shared_by_the_controller_servers_and_edges(deployed: Deployed) -> None:
     if not _analysed(deployed):
         pytest.skip("no canary analysis in this stack")
-    passwords = [r for r in deployed.resources if r.type == "random:index/randomPassword:RandomPassword"]
+    passwords = _admin_token_passwords(deployed.resources)
     assert len(passwords) == len(deployed.config.regions)
     assert all(p.inputs["length"] == canary.ADMIN_TOKEN_LENGTH and not p.inputs["special"] for p in passwords)
     for region in deployed.config.regions:
@@ -174,13 +175,22 @@ def test_servers_and_edges_open_the_admin_port_only_where_a_controller_drives_th
                 assert contract.ENV_ADMIN_PORT not in env and contract.ENV_ADMIN_TOKEN_GRACE_S not in env
 
 
+def _admin_token_passwords(resources: Iterable[Any]) -> list[Any]:
+    """The canary's admin token RandomPasswords (SuperNode pods have their own, for the runner)."""
+    return [
+        r
+        for r in resources
+        if r.type == "random:index/randomPassword:RandomPassword" and r.name.endswith("-admin-token")
+    ]
+
+
 def _admin_tokens(rotation: int, grace_seconds: int) -> tuple[list[Any], set[str], set[str]]:
     """Deploy aws-prod at this rotation: its RandomPasswords' keepers, the tokens in the
     Secrets, and the servers' grace."""
     values = namespace_values(yaml.safe_load(stack_file("aws-prod").read_text())["config"])
     values["auth"]["adminToken"] = {"rotation": rotation, "graceSeconds": grace_seconds}
     resources, _ = deploy(parse(values, source="aws-prod"))
-    keepers = [plain(r.inputs)["keepers"] for r in resources if r.type == "random:index/randomPassword:RandomPassword"]
+    keepers = [plain(r.inputs)["keepers"] for r in _admin_token_passwords(resources)]
     objects = [manifest(r.type, r.inputs) for r in resources if r.type.startswith("kubernetes:core/v1:Secret")]
     tokens = {
         o["stringData"][canary.ADMIN_TOKEN_KEY] for o in objects if o["metadata"]["name"] == canary.ADMIN_TOKEN_SECRET

@@ -9,6 +9,7 @@ from typing import Any
 
 from components.config import Region, StackConfig
 from components.k8s import monitoring
+from components.k8s import supernode as supernode_component
 from components.k8s.canary import CANARY_APP
 from components.k8s.clusters import cluster_key, cluster_regions, owns_cluster
 from components.k8s.gpu import has_gpus
@@ -170,7 +171,8 @@ def test_servers_and_edges_serve_metrics_on_their_own_port(deployed: Deployed) -
 def test_supernodes_export_training_metrics_from_a_sidecar_sharing_the_records_file(deployed: Deployed) -> None:
     for region in deployed.config.regions:
         supernode = deployed.named("Deployment", namespace_name(region.name), "supernode")
-        node, sidecar = containers(supernode)
+        by_name = {c["name"]: c for c in containers(supernode)}
+        node, sidecar = by_name[supernode_component.CLIENTAPP_CONTAINER], by_name["node-metrics"]  # the fits' writer
         records = env_of(node)[contract.ENV_TRAINING_RECORDS]
         assert records.startswith(contract.CACHE_MOUNT + "/")
         assert sidecar["command"] == list(contract.NODE_METRICS_COMMAND)

@@ -226,7 +226,7 @@ class LocalFederation:
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(flwr_connection_config(CONNECTION, self.address, str(creds.ca_cert)))
         # Side by side: each registration is a `flwr` process paying Flower's import on its own.
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             registered = pool.map(
                 lambda region: self._flwr("supernode", "register", str(creds.node_public_keys[region]), CONNECTION),
                 names,

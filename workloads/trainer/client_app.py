@@ -30,6 +30,7 @@ from workloads.tasks import train as train_model
 from workloads.trainer.compression import compress_uplink
 from workloads.trainer.downlink import expand_downlink
 from workloads.trainer.faults import inject_fault
+from workloads.trainer.packing import packed_transport
 from workloads.trainer.privacy import EPSILON, RegionAccount, check_budget, reply_metrics
 from workloads.trainer.round_phases import EVALUATE_SECONDS, TRAIN_SECONDS, time_task
 from workloads.trainer.settings import TrainerSettings
@@ -80,7 +81,9 @@ def clip_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
     return mod(msg, context, call_next)
 
 
-app = ClientApp(mods=[time_task, record_training, expand_downlink, compress_uplink, inject_fault, clip_update])
+app = ClientApp(
+    mods=[time_task, packed_transport, record_training, expand_downlink, compress_uplink, inject_fault, clip_update]
+)
 
 
 def _received_model(msg: Message, context: Context) -> tuple[torch.nn.Module, TrainerSettings]:

@@ -38,9 +38,11 @@ from flwr.supercore.interceptors import RuntimeVersionHttpInterceptor, SuperExec
 from flwr.supercore.protobuf.client import ProtobufClientInterceptor
 from flwr.supercore.retry import make_simple_http_retry_invoker
 from flwr.supercore.runtime import RuntimeHttpClient
+from flwr.supernode.runtime import run_clientapp as clientapp_process
 from flwr.supernode.runtime.run_clientapp import run_clientapp
 
 from workloads import contract
+from workloads.trainer.object_pulls import retry_sooner
 
 log = logging.getLogger("flwr").getChild("meridian")  # Flower's console handler, as its own processes log
 _ACQUIRE_TASK = "/flwr.proto.Runtime/AcquireTask"  # the call SuperExec auth protects
@@ -163,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # else one line per task poll
     for module in args.preload or [contract.CLIENT_APP_MODULE]:
         importlib.import_module(module)
+    # A task comes before its message's contents: a warm process would wait Flower's 1 s for
+    # them. Each retry asks the node's own Runtime API, on its loopback.
+    retry_sooner(clientapp_process, "pull_and_inflate_object_from_tree", first_wait=0.02)
     secret = load_superexec_auth_secret(args.superexec_auth_secret_file)
     health = _health_socket(args.health_port) if args.health_port else None
     return Runner(args.runtime_api_address, secret, args.poll_interval, health).serve()

@@ -40,6 +40,7 @@ from workloads.trainer.compression import (
 from workloads.trainer.downlink import DOWNLINK_RECORD_KEY, DownlinkMirror
 from workloads.trainer.grids import DelegatingGrid, PromptGrid
 from workloads.trainer.metrics import FederationMetrics
+from workloads.trainer.packing import pack, unpack
 from workloads.trainer.privacy import DELTA, EPSILON, EPSILON_NEXT, NOISE_MULTIPLIER, TARGET_EPSILON, within
 from workloads.trainer.records import (
     Delivery,
@@ -192,7 +193,8 @@ class GuardedStrategy(Strategy):
 
     def _send_down(self, messages: list[Message], arrays: ArrayRecord) -> dict[int, Delivery]:
         """With downlink=topk, replace each message's global model with what its node needs to
-        rebuild the mirror (downlink.py). What each node is sent, by node id."""
+        rebuild the mirror (downlink.py); then every model goes packed into one array
+        (packing.py). What each node is sent, by node id."""
         if self.settings.downlink is Downlink.TOPK and messages:
             if self.mirror is None:  # the first round's model is the initial one, which nodes build themselves
                 self.mirror = DownlinkMirror(to_numpy(arrays), TopkCodec.downlink(self.settings))
@@ -200,6 +202,8 @@ class GuardedStrategy(Strategy):
             for message in messages:
                 down, record = self.mirror.content(message.metadata.dst_node_id)
                 message.content = RecordDict({**message.content, "arrays": down, DOWNLINK_RECORD_KEY: record})
+        for message in messages:
+            pack(message.content)
         return {
             m.metadata.dst_node_id: Delivery(
                 m.metadata.dst_node_id,
@@ -358,6 +362,7 @@ class GuardedStrategy(Strategy):
         return received
 
     def _decode(self, reply: Message, reference: Tensors) -> Tensors:
+        unpack(reply.content)
         expected = self.settings.compression
         declared = reply.content.config_records.get(COMPRESSION_RECORD_KEY)
         if declared is None or declared.get("mode") != expected.value:

@@ -12,12 +12,14 @@ from typing import Any
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
+from flwr.superlink.grid import http_grid
 
 from workloads.tasks import load_task
 from workloads.trainer.compression import to_record
 from workloads.trainer.grids import PromptGrid
 from workloads.trainer.guarded_strategy import GuardedStrategy
 from workloads.trainer.metrics import FederationMetrics
+from workloads.trainer.object_pulls import retry_sooner
 from workloads.trainer.publish import publish_global_model
 from workloads.trainer.records import RoundLog, save_model
 from workloads.trainer.settings import TrainerSettings
@@ -93,6 +95,8 @@ def _privacy(settings: TrainerSettings, strategy: GuardedStrategy) -> dict[str, 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     settings = TrainerSettings.from_run_config(context.run_config)
-    # Replies pulled every reply-poll-interval, not Flower's 3 s; the exchange timed (grids.py).
+    # Replies pulled every reply-poll-interval, not Flower's 3 s, and a reply whose arrays are
+    # still arriving retried as soon (object_pulls.py); the exchange timed (grids.py).
+    retry_sooner(http_grid, "pull_objects", settings.reply_poll_interval)
     info = train(PromptGrid(grid, settings.reply_poll_interval), settings, context.run_id)
     publish_global_model(settings.out_path, info, os.environ)

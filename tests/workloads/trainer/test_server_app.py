@@ -10,6 +10,7 @@ from workloads.tasks import load_task
 from workloads.tasks.__main__ import prepare_data
 from workloads.trainer.compression import RESIDUAL_STATE_KEY
 from workloads.trainer.guarded_strategy import RegionsUnavailable
+from workloads.trainer.packing import LAYOUT_SUFFIX
 from workloads.trainer.settings import Strategy
 
 NO_NORM_CHECK = 1e9  # leaves defending to the strategy alone
@@ -181,6 +182,19 @@ def test_a_reply_our_client_app_would_never_send_is_rejected_not_fatal(in_proces
     for record in run.records:
         assert record["rejected"] == ["node-11"] and record["aggregated"] == ["apac", "us"]
         assert "malformed reply" in record["regions"]["node-11"]["reason"]
+
+
+def test_an_update_whose_packing_does_not_add_up_is_rejected_naming_the_record(in_process):
+    def truncate_layout(node_id, reply):
+        if node_id == 11 and reply.metadata.message_type == "train":  # eu's int8 update: two arrays per tensor
+            layout = reply.content.config_records["arrays" + LAYOUT_SUFFIX]
+            layout["keys"] = list(layout["keys"])[:-1]  # type: ignore[arg-type]
+        return reply
+
+    run = in_process({"rounds": 2, "compression": "int8"}, forge=[truncate_layout])
+    for record in run.records:
+        assert record["rejected"] == ["eu"] and record["aggregated"] == ["apac", "us"]
+        assert "packed record 'arrays'" in record["regions"]["eu"]["reason"]
 
 
 def test_the_credit_task_learns_past_always_predicting_repayment(in_process, tmp_path):

@@ -16,9 +16,11 @@ aggregation). Then the `none` run's global model is localized per region
 (workloads.localization.measure_variants: fp32 fine-tuned vs structurally pruned vs int8).
 Then the round overhead (round wall time minus the slowest region's local evaluation and
 training) of the `none` configuration, before and after: "before" is Flower 1.42's default, a
-fresh `flwr-clientapp` process per message and its fixed 3 s polls; "after" is how
-LocalFederation runs by default, each SuperNode beside its long-lived ClientApp process
-(tasks forked warm), polls capped at 0.1 s, replies pulled every 0.05 s. Each round is broken
+fresh `flwr-clientapp` process per message, its fixed 3 s polls and 1 s retries of contents
+still arriving; "after" is how LocalFederation runs by default, each SuperNode beside its
+long-lived ClientApp process (tasks forked warm), polls capped at 0.1 s, replies pulled every
+0.05 s, contents still arriving retried at those intervals (object_pulls.py). Both send each
+model as one array (packing.py: the app's own, not a deployment choice). Each round is broken
 into phases measured on each side (workloads/trainer/round_phases.py): the server's push,
 wait for replies and aggregation; for the region whose reply came last, its ClientApp's setup
 (process start to handler), evaluation, training, and transport (the server's wait for that
@@ -96,7 +98,7 @@ MODES: list[tuple[str, dict[str, Any], str]] = [
         "on topk@0.02: the downlink at 10%, 8-bit values",
     ),
 ]
-# What a plain run measures (~10 minutes): the dense modes, each top-k technique once, and the
+# What a plain run measures (~4 minutes): the dense modes, each top-k technique once, and the
 # candidate for >= 150x uplink within 1 point; --modes all runs every row of MODES.
 DEFAULT_MODES = ["none", "fp16", "int8", "topk@0.02", "topk@0.01+4bit", "topk@0.015+4bit", "topk@0.015+4bit+down@0.05"]
 

@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 
 
 def record_training(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """ClientApp mod, outermost: after a local fit, append its record to the file named by
-    $MERIDIAN_TRAINING_RECORDS (contract.ENV_TRAINING_RECORDS), which the node's metrics exporter
-    serves. Outermost, because only here is the update as it is sent (encoded; in drills, also
-    corrupted), so its size is the one the SuperLink counts."""
+    """ClientApp mod, outermost but for timing: after a local fit, append its record to the file
+    named by $MERIDIAN_TRAINING_RECORDS (contract.ENV_TRAINING_RECORDS), which the node's
+    metrics exporter serves. Outermost, because only here is the update as it is sent (encoded
+    and packed; in drills, also corrupted), so its size is the one the server records."""
     reply = call_next(msg, context)
     path = os.environ.get(contract.ENV_TRAINING_RECORDS)
     if not path or msg.metadata.message_type != MessageType.TRAIN or reply.has_error():
@@ -82,7 +82,7 @@ def clip_update(msg: Message, context: Context, call_next: ClientAppCallable) ->
 
 
 app = ClientApp(
-    mods=[time_task, packed_transport, record_training, expand_downlink, compress_uplink, inject_fault, clip_update]
+    mods=[time_task, record_training, packed_transport, expand_downlink, compress_uplink, inject_fault, clip_update]
 )
 
 

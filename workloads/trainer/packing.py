@@ -10,7 +10,7 @@ the record exactly (the same keys, dtypes, shapes and bytes) and refuses a layou
 not add up. Content without a layout passes through, so either side may run without it.
 The server packs what it sends down (GuardedStrategy, so the bytes it records are the ones
 sent) and unpacks an update before decoding it; a node unpacks what it receives and packs its
-reply in the `packed_transport` mod, outermost but for timing.
+reply in the `packed_transport` mod, inside only the task's timing and training record.
 """
 
 from __future__ import annotations

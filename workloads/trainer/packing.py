@@ -25,6 +25,7 @@ from workloads.trainer.compression import MalformedUpdate
 
 PACKED_KEY = "packed"
 LAYOUT_SUFFIX = "::layout"
+NUMERIC_KINDS = "biufc"  # bool, signed and unsigned integers, floats, complex: what a model is made of
 
 
 class MalformedPacking(MalformedUpdate):
@@ -33,7 +34,17 @@ class MalformedPacking(MalformedUpdate):
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in text.split(",")) if text else ()
+    shape = tuple(int(n) for n in text.split(",")) if text else ()
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape {text!r} has a negative dimension")
+    return shape
+
+
+def _dtype(text: str) -> np.dtype:
+    dtype = np.dtype(text)
+    if dtype.kind not in NUMERIC_KINDS:
+        raise ValueError(f"dtype {text!r} is not a number type")
+    return dtype
 
 
 def pack(content: RecordDict) -> None:
@@ -66,7 +77,7 @@ def unpack(content: RecordDict) -> None:
                 raise ValueError("layout fields of different lengths, or the packed array is not flat uint8")
             arrays, offset = {}, 0
             for key, dtype_text, shape_text in zip(keys, dtypes, shapes, strict=True):
-                dtype, shape = np.dtype(str(dtype_text)), _shape(str(shape_text))
+                dtype, shape = _dtype(str(dtype_text)), _shape(str(shape_text))
                 size = math.prod(shape) * dtype.itemsize
                 if offset + size > data.size:
                     raise ValueError(f"{key!r} runs past the packed bytes")

@@ -90,6 +90,8 @@ def test_a_single_array_record_and_unpacked_content_pass_through():
             lambda layout: layout.__setitem__("dtypes", ["<f4", "<f4", "|i1", "<f2", "<i8", "no-such-type"]),
             "not understood",
         ),
+        (lambda layout: layout.__setitem__("dtypes", ["<f4", "<f4", "|i1", "<f2", "|O", "<f8"]), "not a number type"),
+        (lambda layout: layout.__setitem__("shapes", ["64,32", "-1", "10,64", "10", "", "0,3"]), "negative"),
         (lambda layout: layout.__delitem__("dtypes"), "dtypes"),
     ],
 )

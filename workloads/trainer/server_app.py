@@ -96,7 +96,8 @@ def _privacy(settings: TrainerSettings, strategy: GuardedStrategy) -> dict[str, 
 def main(grid: Grid, context: Context) -> None:
     settings = TrainerSettings.from_run_config(context.run_config)
     # Replies pulled every reply-poll-interval, not Flower's 3 s, and a reply whose arrays are
-    # still arriving retried as soon (object_pulls.py); the exchange timed (grids.py).
-    retry_sooner(http_grid, "pull_objects", settings.reply_poll_interval)
+    # still arriving retried as often, up to the round timeout (object_pulls.py); the exchange
+    # timed (grids.py).
+    retry_sooner(http_grid, "pull_objects", settings.reply_poll_interval, give_up_after=settings.round_timeout)
     info = train(PromptGrid(grid, settings.reply_poll_interval), settings, context.run_id)
     publish_global_model(settings.out_path, info, os.environ)

@@ -4,9 +4,9 @@ import inspect
 import types
 
 import pytest
-from flwr.supercore.constant import PULL_BACKOFF_CAP, PULL_INITIAL_BACKOFF
+from flwr.supercore.constant import PULL_BACKOFF_CAP, PULL_INITIAL_BACKOFF, PULL_MAX_TIME
 from flwr.supercore.inflatable import inflatable_utils
-from flwr.supercore.inflatable.inflatable_utils import ObjectUnavailableError
+from flwr.supercore.inflatable.inflatable_utils import ObjectPullError, ObjectUnavailableError
 from flwr.superlink.grid import http_grid
 from flwr.supernode import start_client_internal
 from flwr.supernode.runtime import run_clientapp
@@ -25,7 +25,9 @@ from workloads.trainer.object_pulls import PULLS, retry_sooner
 def test_flower_looks_its_pulls_up_by_name_and_lets_the_waits_be_set(module, pull):
     """What rebinding relies on: a Flower upgrade that changes it fails here first."""
     assert f"{pull}(" in inspect.getsource(module)
-    assert {"initial_backoff", "backoff_cap"} <= set(inspect.signature(getattr(inflatable_utils, pull)).parameters)
+    parameters = inspect.signature(getattr(inflatable_utils, pull)).parameters
+    assert {"initial_backoff", "backoff_cap", "max_tries_per_object"} <= set(parameters)
+    assert parameters["max_time"].default == PULL_MAX_TIME  # what bounds the wait once tries are not counted
 
 
 def _module() -> types.ModuleType:
@@ -37,13 +39,35 @@ def _module() -> types.ModuleType:
 def test_the_pull_retries_from_the_first_wait_doubling_to_the_longest():
     module = _module()
     retry_sooner(module, "pull_objects", first_wait=0.02, longest_wait=0.1)
-    assert module.pull_objects.keywords == {"initial_backoff": 0.02, "backoff_cap": 0.1}  # type: ignore[attr-defined]
+    assert module.pull_objects.keywords == {  # type: ignore[attr-defined]
+        "initial_backoff": 0.02,
+        "backoff_cap": 0.1,
+        "max_tries_per_object": None,  # short waits must not use up Flower's 500 tries in a minute
+        "max_time": PULL_MAX_TIME,  # Flower's own limit, unless the caller has a deadline
+    }
+
+
+def test_a_caller_with_a_deadline_gives_up_at_it():
+    module = _module()
+    retry_sooner(module, "pull_objects", first_wait=0.05, give_up_after=120.0)  # the ServerApp's round timeout
+    assert module.pull_objects.keywords["max_time"] == 120.0  # type: ignore[attr-defined]
+
+
+def test_an_object_that_never_arrives_is_given_up_on_at_the_deadline():
+    def never(object_id: str) -> bytes:
+        raise ObjectUnavailableError(object_id)
+
+    module = _module()
+    retry_sooner(module, "pull_objects", first_wait=0.01, give_up_after=0.2)
+    with pytest.raises(ObjectPullError, match="timeout or retry limit"):
+        module.pull_objects(["a"], never)  # type: ignore[attr-defined]
 
 
 def test_it_never_waits_longer_than_flower_would():
     module = _module()
     retry_sooner(module, "pull_objects", first_wait=3.0, longest_wait=60)
-    assert module.pull_objects.keywords == {"initial_backoff": PULL_INITIAL_BACKOFF, "backoff_cap": PULL_BACKOFF_CAP}  # type: ignore[attr-defined]
+    keywords = module.pull_objects.keywords  # type: ignore[attr-defined]
+    assert (keywords["initial_backoff"], keywords["backoff_cap"]) == (PULL_INITIAL_BACKOFF, PULL_BACKOFF_CAP)
 
 
 def test_a_missing_object_is_pulled_once_it_arrives():

@@ -21,7 +21,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp.typing import ClientAppCallable
 
-from workloads.trainer.compression import MalformedUpdate
+from workloads.trainer.compression import MalformedUpdate, to_numpy
 
 PACKED_KEY = "packed"
 LAYOUT_SUFFIX = "::layout"
@@ -52,7 +52,7 @@ def pack(content: RecordDict) -> None:
     for name, record in list(content.array_records.items()):
         if len(record) < 2:
             continue
-        arrays = {key: array.numpy() for key, array in record.items()}
+        arrays = to_numpy(record)
         data = np.concatenate([np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in arrays.values()])
         content[name] = ArrayRecord({PACKED_KEY: Array(data)})
         content[name + LAYOUT_SUFFIX] = ConfigRecord(
@@ -81,7 +81,8 @@ def unpack(content: RecordDict) -> None:
                 size = math.prod(shape) * dtype.itemsize
                 if offset + size > data.size:
                     raise ValueError(f"{key!r} runs past the packed bytes")
-                arrays[str(key)] = Array(data[offset : offset + size].view(dtype).reshape(shape).copy())
+                # A view suffices: Array serializes its bytes at once (np.save).
+                arrays[str(key)] = Array(data[offset : offset + size].view(dtype).reshape(shape))
                 offset += size
             if offset != data.size:
                 raise ValueError(f"{data.size - offset} packed bytes left over")
